@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs the programs the tests start (Debian packages),
+# then go vet and go test ./... including the e2e tests in e2e/.
+#
+#   scripts/test.sh                 # a missing program makes its e2e test skip (with the reason)
+#   E2E_REQUIRE=1 scripts/test.sh   # as .ci/run: a skip for a missing program is a failure
+#
+# Extra arguments go to `go test` (e.g. scripts/test.sh -run Tracker -v).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests start, by the command that proves each is present.
+declare -A need=(
+  [apache2]=/usr/sbin/apache2
+  [nginx]=/usr/sbin/nginx
+  [aria2]=/usr/bin/aria2c
+  [python3-libtorrent]=/usr/lib/python3/dist-packages/libtorrent.cpython-311-x86_64-linux-gnu.so
+  [ctorrent]=/usr/bin/ctorrent
+  [mktorrent]=/usr/bin/mktorrent
+  [transmission-cli]=/usr/bin/transmission-show
+)
+missing=()
+for pkg in "${!need[@]}"; do
+  if [[ ! -e ${need[$pkg]} ]] && ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed'; then
+    missing+=("$pkg")
+  fi
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+  echo "test.sh: installing ${missing[*]}"
+  sudo=""
+  [[ $(id -u) == 0 ]] || sudo=sudo
+  $sudo apt-get update -qq
+  # Debian starts apache2/nginx on install where an init system runs; the tests start their own
+  # instances on 127.0.0.1 high ports and never touch the system ones.
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [[ -n $unformatted ]]; then
+  echo "test.sh: gofmt would change: $unformatted" >&2
+  exit 1
+fi
+go vet ./...
+go test -count=1 -timeout 20m "$@" ./...
