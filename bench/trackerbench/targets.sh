@@ -1,0 +1,127 @@
+# trackerbench targets, sourced by suite.sh. Each target NAME defines start_NAME, which must set
+#   TARGET_PID   PID(s) of the server process(es) (space separated; used for RSS, CPU time, pinning)
+#   TARGET_HTTP  announce URL or "-"          TARGET_UDP  host:port or "-"
+#   RUN_ENV      optional array of VAR=value passed to run.sh (e.g. NO_WARM=1 SCENARIOS=...)
+# and may define stop_NAME (default: kill -TERM the PIDs in TARGET_PID and wait).
+# Work files go to $TB_WORK/NAME (suite.sh sets TB_WORK to a fresh temp dir).
+#
+# To benchmark your own tracker add, e.g.:
+# (start_webswarm below is the one for this repository's tracker.)
+#   start_mytracker() {
+#     /path/to/mytracker -http 127.0.0.1:16990 -udp 127.0.0.1:16990 >"$TB_WORK/mytracker.log" 2>&1 &
+#     TARGET_PID=$!; TARGET_HTTP=http://127.0.0.1:16990/announce; TARGET_UDP=127.0.0.1:16990
+#   }
+# then: ./suite.sh opentracker mytracker   (ratios are against the first name)
+
+TB_HERE=${TB_HERE:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
+TB_REPO=${TB_REPO:-$(cd "$TB_HERE/../.." && pwd)}
+
+# free_port: a high loopback port free for both TCP and UDP a moment ago (trackers serve both on it).
+free_port() {
+  python3 - <<'PY'
+import random, socket
+for _ in range(200):
+    p = random.randint(20000, 60000)
+    try:
+        t = socket.socket(); t.bind(("127.0.0.1", p))
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", p))
+        t.close(); u.close()
+        print(p)
+        break
+    except OSError:
+        pass
+else:
+    raise SystemExit("no free port")
+PY
+}
+
+# Debian's opentracker (0.0~git20210823) is built with WANT_ACCESSLIST_WHITE: it only serves
+# whitelisted info_hashes, so the bench torrents are written to a whitelist first.
+# OT_UDP_WORKERS=N adds "listen.udp.workers N" (UDP served by N threads instead of the main loop).
+start_opentracker() {
+  local d=$TB_WORK/opentracker
+  mkdir -p "$d" && chmod 755 "$d"
+  local port
+  port=$(free_port)
+  "$TL" hashes -torrents "${TORRENTS:-1000}" >"$d/whitelist.txt"
+  chmod 644 "$d/whitelist.txt"
+  {
+    echo "access.whitelist whitelist.txt"
+    echo "listen.tcp 127.0.0.1:$port"
+    echo "listen.udp 127.0.0.1:$port"
+    [[ -n ${OT_UDP_WORKERS:-} ]] && echo "listen.udp.workers $OT_UDP_WORKERS"
+  } >"$d/opentracker.conf"
+  opentracker -f "$d/opentracker.conf" -d "$d" -u nobody >"$d/stdout.log" 2>&1 &
+  TARGET_PID=$!
+  TARGET_HTTP=http://127.0.0.1:$port/announce
+  TARGET_UDP=127.0.0.1:$port
+}
+
+# webswarm's tracker, built from this checkout (go build ./tracker) into the work dir, on a free
+# high port (HTTP and UDP on the same port), with a fresh state file. --nat_check 0: every bench
+# peer is on loopback and listens nowhere; --max_announce_rate 0: all load comes from one IP.
+# WEBSWARM_ARGS adds flags (e.g. WEBSWARM_ARGS="--save_dfile_interval 3600").
+# WEBSWARM_PPROF=1 also serves Go's pprof on a second port, if the tracker has such a flag
+# (WEBSWARM_PPROF_FLAG, default --pprof): see scripts/bench-tracker.sh PROFILE=1.
+start_webswarm() {
+  local d=$TB_WORK/webswarm port
+  mkdir -p "$d"
+  if [[ -z ${WEBSWARM_BIN:-} ]]; then
+    (cd "$TB_REPO" && go build -o "$d/tracker" ./tracker)
+    WEBSWARM_BIN=$d/tracker
+  fi
+  port=$(free_port)
+  local args=(--port "$port" --bind 127.0.0.1 --dfile "$d/state.bencode" --nat_check 0 --max_announce_rate 0)
+  # shellcheck disable=SC2206
+  [[ -n ${WEBSWARM_ARGS:-} ]] && args+=($WEBSWARM_ARGS)
+  echo "webswarm: $WEBSWARM_BIN ${args[*]}" >"$d/cmdline.txt"
+  "$WEBSWARM_BIN" "${args[@]}" >"$d/stdout.log" 2>&1 &
+  TARGET_PID=$!
+  TARGET_HTTP=http://127.0.0.1:$port/announce
+  TARGET_UDP=127.0.0.1:$port
+  WEBSWARM_PORT=$port
+}
+
+# Ceiling: trivial Go server (fixed 60-byte HTTP body; stateless BEP 15 UDP responder).
+start_ceiling-go() {
+  local d=$TB_WORK/ceiling-go
+  mkdir -p "$d"
+  local port
+  port=$(free_port)
+  [[ -x $d/ceiling ]] || (cd "$TB_REPO" && go build -o "$d/ceiling" ./bench/trackerbench/ceiling)
+  "$d/ceiling" -http "127.0.0.1:$port" -udp "127.0.0.1:$port" >"$d/ceiling.log" 2>&1 &
+  TARGET_PID=$!
+  TARGET_HTTP=http://127.0.0.1:$port/announce
+  TARGET_UDP=127.0.0.1:$port
+  RUN_ENV=(NO_WARM=1 NO_CHECK=1 PEERS_BIG=0
+    "SCENARIOS=http-ka-pin http-ka-free1 http-ka-free2 http-close-pin http-close-free1 http-plain-pin http-plain-free1 udp-pin udp-free udp-conn1-pin")
+}
+
+# Ceiling: nginx "return 200" with the same 60-byte body. NGINX_WORKERS (default 2).
+start_nginx() {
+  local d=$TB_WORK/nginx port
+  port=$(free_port)
+  mkdir -p "$d/tmp" && chmod 755 "$d"
+  sed -e "s|@DIR@|$d|g" -e "s|@PORT@|$port|g" -e "s|@WORKERS@|${NGINX_WORKERS:-2}|g" \
+    "$TB_HERE/ceiling/nginx-static.conf.tmpl" >"$d/nginx.conf"
+  nginx -p "$d/" -c "$d/nginx.conf" -g 'daemon off;' >"$d/stdout.log" 2>&1 &
+  local master=$!
+  sleep 1
+  TARGET_PID="$master $(pgrep -P "$master" | tr '\n' ' ')"
+  TARGET_HTTP=http://127.0.0.1:$port/announce
+  TARGET_UDP=-
+  RUN_ENV=(NO_WARM=1 NO_CHECK=1 PEERS_BIG=0
+    "SCENARIOS=http-ka-pin http-ka-free1 http-ka-free2 http-close-pin http-close-free1 http-plain-pin http-plain-free1")
+}
+stop_nginx() {
+  local master=${TARGET_PID%% *}
+  kill -QUIT "$master" 2>/dev/null || true
+  for _ in $(seq 50); do [[ -d /proc/$master ]] || return 0; sleep 0.1; done
+  kill -TERM "$master" 2>/dev/null || true
+}
+
+# opentracker with "listen.udp.workers 2" (UDP served by 2 threads); UDP scenarios only.
+start_opentracker-udpw2() {
+  OT_UDP_WORKERS=2 start_opentracker
+  RUN_ENV=(PEERS_BIG=0 "SCENARIOS=udp-pin udp-free udp-conn1-pin")
+}

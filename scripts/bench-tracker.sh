@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Side-by-side tracker benchmark: Debian's opentracker and webswarm's `tracker` in one run, with
+# bench/trackerbench (wrk + Lua for HTTP, trackerload for UDP and warm-up), each tracker pinned to
+# one core and the load generator on the other; prints a table of ratios against opentracker.
+#
+#   scripts/bench-tracker.sh                     # opentracker webswarm, full (≈ 10 min per tracker)
+#   QUICK=1 scripts/bench-tracker.sh             # smoke test: DUR=3 RUNS=1 PEERS_BIG=0 (≈ 1 min each)
+#   scripts/bench-tracker.sh opentracker         # any targets of bench/trackerbench/targets.sh;
+#                                                # ratios are against the first one
+#
+# Environment (defaults in brackets; every bench/trackerbench/run.sh variable passes through):
+#   QUICK=1        DUR=3 RUNS=1 PEERS_BIG=0 unless those are set
+#   DUR [10] RUNS [3]  seconds per measurement, interleaved rounds
+#   TORRENTS [1000] PEERS [100000] PEERS_BIG [1000000] NUMWANT [50]
+#   SCENARIOS      [http-ka-pin http-close-pin http-scrape-pin udp-pin]
+#   BIG_SCENARIOS  [http-ka-pin udp-pin]   (repeated at PEERS_BIG)
+#   SUITE_OUT      results directory [bench/trackerbench/results/suite-YYYYmmdd-HHMMSS]
+#   WEBSWARM_ARGS  extra flags for tracker; WEBSWARM_BIN a prebuilt tracker instead of go build
+#
+# Loopback only (127.0.0.1, free high ports); every step is bounded by DUR or a slot count; the
+# trackers are stopped by PID. Installs what it needs (wrk, opentracker, bc, iproute2) with apt
+# when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$(pwd)
+TB=$REPO/bench/trackerbench
+
+# Debian packages this benchmark runs, by the command that proves each is present.
+declare -A need=([wrk]=wrk [opentracker]=opentracker [bc]=bc [iproute2]=ss [util-linux]=taskset)
+missing=()
+for pkg in "${!need[@]}"; do
+  command -v "${need[$pkg]}" >/dev/null 2>&1 || [[ -x /usr/sbin/${need[$pkg]} || -x /sbin/${need[$pkg]} ]] || missing+=("$pkg")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+  echo "bench-tracker.sh: installing ${missing[*]}"
+  sudo=""
+  [[ $(id -u) == 0 ]] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+export PATH=$PATH:/usr/sbin:/sbin
+if [[ $(nproc) -lt 2 ]]; then
+  echo "bench-tracker.sh: needs 2 CPUs (tracker pinned to one, load generator to the other)" >&2
+  exit 2
+fi
+
+if [[ ${QUICK:-0} == 1 ]]; then
+  : "${DUR:=3}" "${RUNS:=1}" "${PEERS_BIG:=0}"
+fi
+export DUR=${DUR:-10} RUNS=${RUNS:-3} TORRENTS=${TORRENTS:-1000} PEERS=${PEERS:-100000}
+export PEERS_BIG=${PEERS_BIG:-1000000} NUMWANT=${NUMWANT:-50}
+export SCENARIOS=${SCENARIOS:-http-ka-pin http-close-pin http-scrape-pin udp-pin}
+export BIG_SCENARIOS=${BIG_SCENARIOS:-http-ka-pin udp-pin}
+export SUITE_OUT=${SUITE_OUT:-$TB/results/suite-$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$SUITE_OUT"
+
+# The load generator, built once into the results directory (not into the source tree).
+export TRACKERLOAD=$SUITE_OUT/trackerload
+go build -o "$TRACKERLOAD" ./bench/trackerbench/trackerload
+
+targets=("$@")
+[[ ${#targets[@]} -gt 0 ]] || targets=(opentracker webswarm)
+if [[ " ${targets[*]} " == *" webswarm "* && -z ${WEBSWARM_BIN:-} ]]; then
+  # Build before any measurement: a compile error should not cost a whole opentracker run.
+  export WEBSWARM_BIN=$SUITE_OUT/tracker
+  go build -o "$WEBSWARM_BIN" ./tracker
+fi
+
+echo "bench-tracker.sh: ${targets[*]}: DUR=$DUR RUNS=$RUNS TORRENTS=$TORRENTS PEERS=$PEERS PEERS_BIG=$PEERS_BIG NUMWANT=$NUMWANT"
+echo "  scenarios: $SCENARIOS | big: $BIG_SCENARIOS | results: $SUITE_OUT"
+timeout -k 10 $((3600 + 20 * DUR * RUNS)) "$TB/suite.sh" "${targets[@]}"
+
+dirs=()
+for t in "${targets[@]}"; do
+  [[ -f $SUITE_OUT/$t/results.txt ]] && dirs+=("$SUITE_OUT/$t")
+done
+if [[ ${#dirs[@]} -eq 0 ]]; then
+  echo "bench-tracker.sh: no results" >&2
+  exit 1
+fi
+echo
+echo "## Ratios (one run, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, DUR=$DUR RUNS=$RUNS)"
+echo
+python3 "$TB/ratios.py" "${dirs[@]}" | tee "$SUITE_OUT/ratios.md"
+echo
+echo "results: $SUITE_OUT (compare.md: every scenario; <target>/summary.md: latency, CPU per request)"
