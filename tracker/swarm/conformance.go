@@ -1,0 +1,478 @@
+package swarm
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/webswarm/webswarm/internal/bittorrent"
+)
+
+// FakeClock is a settable clock for tests of stores and of code built on them.
+type FakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewFakeClock returns a clock showing t.
+func NewFakeClock(t time.Time) *FakeClock { return &FakeClock{t: t} }
+
+// Now returns the clock's time.
+func (c *FakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock forward by d.
+func (c *FakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// StoreSuite runs the behaviour every Store must show. A backend's test calls it with a
+// constructor; the Config passed in carries the clock (Now) and limits the test needs.
+func StoreSuite(t *testing.T, newStore func(t *testing.T, cfg Config) Store) {
+	for _, tc := range []struct {
+		name string
+		fn   func(t *testing.T, newStore func(t *testing.T, cfg Config) Store)
+	}{
+		{"PeersNeverSelf", suitePeersNeverSelf},
+		{"SeedersGetNoSeeders", suiteSeedersGetNoSeeders},
+		{"CompletedOncePerPeer", suiteCompletedOnce},
+		{"StoppedRemoves", suiteStopped},
+		{"KeyMovesPeer", suiteKeyMoves},
+		{"NumWantSubset", suiteNumWant},
+		{"Expiry", suiteExpiry},
+		{"HiddenUntilRevealed", suiteHidden},
+		{"IPv6", suiteIPv6},
+		{"WithIDFormat", suiteWithID},
+		{"WalkRestore", suiteWalkRestore},
+		{"Limits", suiteLimits},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore) })
+	}
+}
+
+// SuiteInfoHash returns a distinct info-hash for test number i.
+func SuiteInfoHash(i int) bittorrent.InfoHash {
+	var ih bittorrent.InfoHash
+	copy(ih[:], fmt.Sprintf("ih-%017d", i))
+	return ih
+}
+
+// SuitePeerID returns a distinct peer ID for test number i.
+func SuitePeerID(i int) bittorrent.PeerID {
+	var id bittorrent.PeerID
+	copy(id[:], fmt.Sprintf("-WS0001-%012d", i))
+	return id
+}
+
+func suiteAddr(i int) netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), uint16(1000+i))
+}
+
+func announce(t *testing.T, s Store, ih bittorrent.InfoHash, i int, left uint64, ev Event, want int) (Counts, [][]byte) {
+	t.Helper()
+	var out PeerList
+	c, err := s.Announce(&Announce{InfoHash: ih, PeerID: SuitePeerID(i), Addr: suiteAddr(i), Key: []byte{byte(i)}, Left: left, Event: ev, NumWant: want}, &out)
+	if err != nil {
+		t.Fatalf("announce peer %d: %v", i, err)
+	}
+	return c, split(out.V4, 6)
+}
+
+func split(b []byte, n int) [][]byte {
+	var out [][]byte
+	for len(b) >= n {
+		out = append(out, b[:n])
+		b = b[n:]
+	}
+	return out
+}
+
+func compact(a netip.AddrPort) string {
+	b := putAddr(nil, a.Addr().Unmap(), a.Port())
+	return string(b)
+}
+
+func clockConfig() (Config, *FakeClock) {
+	clk := NewFakeClock(time.Unix(1_800_000_000, 0))
+	return Config{PeerTimeout: 30 * time.Minute, Now: clk.Now}, clk
+}
+
+func suitePeersNeverSelf(t *testing.T, newStore func(*testing.T, Config) Store) {
+	cfg, _ := clockConfig()
+	s := newStore(t, cfg)
+	ih := SuiteInfoHash(1)
+	for i := range 10 {
+		c, peers := announce(t, s, ih, i, 100, Started, 50)
+		if int(c.Incomplete) != i+1 || c.Complete != 0 {
+			t.Fatalf("after %d leechers: counts %+v", i+1, c)
+		}
+		if len(peers) != i {
+			t.Fatalf("peer %d got %d peers, want %d", i, len(peers), i)
+		}
+		seen := map[string]bool{}
+		for _, p := range peers {
+			if string(p) == compact(suiteAddr(i)) {
+				t.Fatalf("peer %d was handed itself", i)
+			}
+			if seen[string(p)] {
+				t.Fatalf("peer %d got a duplicate", i)
+			}
+			seen[string(p)] = true
+		}
+	}
+}
+
+func suiteSeedersGetNoSeeders(t *testing.T, newStore func(*testing.T, Config) Store) {
+	cfg, _ := clockConfig()
+	s := newStore(t, cfg)
+	ih := SuiteInfoHash(2)
+	for i := range 5 {
+		announce(t, s, ih, i, 0, Started, 0)
+	}
+	for i := 5; i < 8; i++ {
+		announce(t, s, ih, i, 1, Started, 0)
+	}
+	c, peers := announce(t, s, ih, 0, 0, None, 50)
+	if c.Complete != 5 || c.Incomplete != 3 {
+		t.Fatalf("counts %+v, want 5 seeders 3 leechers", c)
+	}
+	if len(peers) != 3 {
+		t.Fatalf("seeder got %d peers, want the 3 leechers", len(peers))
+	}
+	for _, p := range peers {
+		ok := false
+		for i := 5; i < 8; i++ {
+			ok = ok || string(p) == compact(suiteAddr(i))
+		}
+		if !ok {
+			t.Fatalf("seeder was handed a non-leecher %x", p)
+		}
+	}
+	_, peers = announce(t, s, ih, 5, 1, None, 50)
+	if len(peers) != 7 {
+		t.Fatalf("leecher got %d peers, want 7", len(peers))
+	}
+}
+
+func suiteCompletedOnce(t *testing.T, newStore func(*testing.T, Config) Store) {
+	cfg, _ := clockConfig()
+	s := newStore(t, cfg)
+	ih := SuiteInfoHash(3)
+	announce(t, s, ih, 1, 10, Started, 0)
+	c, _ := announce(t, s, ih, 1, 0, Completed, 0)
+	if c.Downloaded != 1 || c.Complete != 1 || c.Incomplete != 0 {
+		t.Fatalf("after completed: %+v", c)
+	}
+	c, _ = announce(t, s, ih, 1, 0, Completed, 0)
+	if c.Downloaded != 1 {
+		t.Fatalf("second completed counted: %+v", c)
+	}
+	// left>0 -> 0 without the event counts too, once.
+	announce(t, s, ih, 2, 10, Started, 0)
+	c, _ = announce(t, s, ih, 2, 0, None, 0)
+	if c.Downloaded != 2 {
+		t.Fatalf("left>0->0 not counted: %+v", c)
+	}
+	announce(t, s, ih, 2, 5, None, 0)
+	c, _ = announce(t, s, ih, 2, 0, Completed, 0)
+	if c.Downloaded != 2 || c.Complete != 2 {
+		t.Fatalf("re-completion counted again: %+v", c)
+	}
+	// A peer that starts as a seeder never completed here.
+	c, _ = announce(t, s, ih, 3, 0, Started, 0)
+	if c.Downloaded != 2 || c.Complete != 3 {
+		t.Fatalf("seeder start counted: %+v", c)
+	}
+	if sc, ok := s.Scrape(ih); !ok || sc != c {
+		t.Fatalf("scrape %+v %v, want %+v", sc, ok, c)
+	}
+}
+
+func suiteStopped(t *testing.T, newStore func(*testing.T, Config) Store) {
+	cfg, _ := clockConfig()
+	s := newStore(t, cfg)
+	ih := SuiteInfoHash(4)
+	announce(t, s, ih, 1, 10, Started, 0)
+	announce(t, s, ih, 2, 0, Started, 0)
+	c, _ := announce(t, s, ih, 1, 10, Stopped, 0)
+	if c.Incomplete != 0 || c.Complete != 1 {
+		t.Fatalf("after stop: %+v", c)
+	}
+	c, _ = announce(t, s, ih, 2, 0, Stopped, 0)
+	if c.Complete != 0 {
+		t.Fatalf("after second stop: %+v", c)
+	}
+	if _, ok := s.Scrape(ih); ok {
+		// Stores may keep an empty torrent until the next sweep; after it, it is gone.
+		s.Expire()
+		if _, ok := s.Scrape(ih); ok {
+			t.Fatal("empty torrent kept after expiry sweep without KeepDead")
+		}
+	}
+	// Stopping an unknown peer or torrent is not an error and creates nothing.
+	c, _ = announce(t, s, SuiteInfoHash(44), 9, 0, Stopped, 0)
+	if c != (Counts{}) {
+		t.Fatalf("stop of unknown torrent: %+v", c)
+	}
+	if _, ok := s.Scrape(SuiteInfoHash(44)); ok {
+		t.Fatal("stopped announce created a torrent")
+	}
+}
+
+func suiteKeyMoves(t *testing.T, newStore func(*testing.T, Config) Store) {
+	cfg, _ := clockConfig()
+	s := newStore(t, cfg)
+	ih := SuiteInfoHash(5)
+	id := SuitePeerID(1)
+	first := netip.MustParseAddrPort("10.1.1.1:5000")
+	moved := netip.MustParseAddrPort("10.2.2.2:5001")
+	var out PeerList
+	if _, err := s.Announce(&Announce{InfoHash: ih, PeerID: id, Addr: first, Key: []byte("k\x00y"), Left: 1, Event: Started}, &out); err != nil {
+		t.Fatal(err)
+	}
+	// Another key cannot take the peer ID over from another address.
+	_, err := s.Announce(&Announce{InfoHash: ih, PeerID: id, Addr: moved, Key: []byte("evil"), Left: 1}, &out)
+	if !errors.Is(err, ErrPeerIDTaken) {
+		t.Fatalf("takeover with another key: err %v, want ErrPeerIDTaken", err)
+	}
+	_, err = s.Announce(&Announce{InfoHash: ih, PeerID: id, Addr: moved, Key: []byte("evil"), Left: 1, Event: Stopped}, &out)
+	if !errors.Is(err, ErrPeerIDTaken) {
+		t.Fatalf("stop with another key from another address: err %v", err)
+	}
+	_, peers := announce(t, s, ih, 2, 1, Started, 50)
+	if len(peers) != 1 || string(peers[0]) != compact(first) {
+		t.Fatalf("after refused takeover, peers %x, want %v", peers, first)
+	}
+	// The same key moves it.
+	if _, err := s.Announce(&Announce{InfoHash: ih, PeerID: id, Addr: moved, Key: []byte("k\x00y"), Left: 1}, &out); err != nil {
+		t.Fatalf("move with the same key: %v", err)
+	}
+	c, peers := announce(t, s, ih, 2, 1, None, 50)
+	if len(peers) != 1 || string(peers[0]) != compact(moved) || c.Incomplete != 2 {
+		t.Fatalf("after move, peers %x counts %+v, want %v", peers, c, moved)
+	}
+}
+
+func suiteNumWant(t *testing.T, newStore func(*testing.T, Config) Store) {
+	cfg, _ := clockConfig()
+	s := newStore(t, cfg)
+	ih := SuiteInfoHash(6)
+	const n = 300
+	for i := range n {
+		announce(t, s, ih, i, uint64(i%2), Started, 0)
+	}
+	union := map[string]bool{}
+	for range 40 {
+		_, peers := announce(t, s, ih, 7, 1, None, 50)
+		if len(peers) != 50 {
+			t.Fatalf("got %d peers, want 50", len(peers))
+		}
+		seen := map[string]bool{}
+		for _, p := range peers {
+			if seen[string(p)] {
+				t.Fatal("duplicate peer in one reply")
+			}
+			if string(p) == compact(suiteAddr(7)) {
+				t.Fatal("handed itself")
+			}
+			seen[string(p)] = true
+			union[string(p)] = true
+		}
+	}
+	// 40 random draws of 50 out of 299 should reach nearly everyone; a fixed window would not.
+	if len(union) < n/2 {
+		t.Fatalf("40 draws reached only %d of %d peers: selection is not random", len(union), n-1)
+	}
+	_, peers := announce(t, s, ih, 7, 1, None, 0)
+	if len(peers) != 0 {
+		t.Fatalf("numwant 0 returned %d peers", len(peers))
+	}
+}
+
+func suiteExpiry(t *testing.T, newStore func(*testing.T, Config) Store) {
+	cfg, clk := clockConfig()
+	s := newStore(t, cfg)
+	ih := SuiteInfoHash(7)
+	announce(t, s, ih, 1, 1, Started, 0)
+	announce(t, s, ih, 2, 0, Started, 0)
+	clk.Advance(20 * time.Minute)
+	s.Expire()
+	announce(t, s, ih, 2, 0, None, 0) // peer 2 stays fresh
+	clk.Advance(15 * time.Minute)
+	s.Expire()
+	c, ok := s.Scrape(ih)
+	if !ok || c.Incomplete != 0 || c.Complete != 1 {
+		t.Fatalf("after 35 min: %+v %v, want peer 1 expired, peer 2 kept", c, ok)
+	}
+	clk.Advance(31 * time.Minute)
+	s.Expire()
+	if c, ok := s.Scrape(ih); ok {
+		t.Fatalf("torrent with no peers and no completions kept: %+v", c)
+	}
+}
+
+func suiteHidden(t *testing.T, newStore func(*testing.T, Config) Store) {
+	cfg, _ := clockConfig()
+	s := newStore(t, cfg)
+	ih := SuiteInfoHash(8)
+	var out PeerList
+	a := &Announce{InfoHash: ih, PeerID: SuitePeerID(1), Addr: suiteAddr(1), Left: 1, Event: Started, Hidden: true}
+	if _, err := s.Announce(a, &out); err != nil {
+		t.Fatal(err)
+	}
+	c, peers := announce(t, s, ih, 2, 1, Started, 50)
+	if len(peers) != 0 || c.Incomplete != 2 {
+		t.Fatalf("hidden peer handed out (%d peers, counts %+v)", len(peers), c)
+	}
+	s.Reveal(ih, SuitePeerID(1), suiteAddr(2)) // wrong address: no effect
+	if _, peers = announce(t, s, ih, 2, 1, None, 50); len(peers) != 0 {
+		t.Fatal("reveal with another address revealed the peer")
+	}
+	s.Reveal(ih, SuitePeerID(1), suiteAddr(1))
+	if _, peers = announce(t, s, ih, 2, 1, None, 50); len(peers) != 1 {
+		t.Fatalf("revealed peer not handed out: %d peers", len(peers))
+	}
+}
+
+func suiteIPv6(t *testing.T, newStore func(*testing.T, Config) Store) {
+	cfg, _ := clockConfig()
+	s := newStore(t, cfg)
+	ih := SuiteInfoHash(9)
+	v6 := netip.MustParseAddrPort("[2001:db8::1]:6881")
+	mapped := netip.MustParseAddrPort("[::ffff:10.9.9.9]:6882")
+	var out PeerList
+	for i, a := range []netip.AddrPort{v6, mapped} {
+		if _, err := s.Announce(&Announce{InfoHash: ih, PeerID: SuitePeerID(i), Addr: a, Left: 1, Event: Started}, &out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out.Reset()
+	c, err := s.Announce(&Announce{InfoHash: ih, PeerID: SuitePeerID(5), Addr: suiteAddr(5), Left: 1, NumWant: 50}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Incomplete != 3 {
+		t.Fatalf("counts %+v, want 3 leechers", c)
+	}
+	if len(out.V6) != 18 || string(out.V6) != compact(v6) {
+		t.Fatalf("peers6 %x, want %v", out.V6, v6)
+	}
+	if len(out.V4) != 6 || string(out.V4) != compact(netip.MustParseAddrPort("10.9.9.9:6882")) {
+		t.Fatalf("peers %x, want the v4-mapped peer as IPv4", out.V4)
+	}
+}
+
+func suiteWithID(t *testing.T, newStore func(*testing.T, Config) Store) {
+	cfg, _ := clockConfig()
+	s := newStore(t, cfg)
+	ih := SuiteInfoHash(10)
+	announce(t, s, ih, 1, 1, Started, 0)
+	out := PeerList{Format: WithID}
+	if _, err := s.Announce(&Announce{InfoHash: ih, PeerID: SuitePeerID(2), Addr: suiteAddr(2), Left: 1, NumWant: 5}, &out); err != nil {
+		t.Fatal(err)
+	}
+	id := SuitePeerID(1)
+	if want := compact(suiteAddr(1)) + string(id[:]); string(out.V4) != want {
+		t.Fatalf("WithID record %x, want %x", out.V4, want)
+	}
+}
+
+func suiteWalkRestore(t *testing.T, newStore func(*testing.T, Config) Store) {
+	cfg, clk := clockConfig()
+	s := newStore(t, cfg)
+	ih := SuiteInfoHash(11)
+	announce(t, s, ih, 1, 1, Started, 0)
+	announce(t, s, ih, 2, 0, Completed, 0)
+	var out PeerList
+	v6 := netip.MustParseAddrPort("[2001:db8::7]:7000")
+	if _, err := s.Announce(&Announce{InfoHash: ih, PeerID: SuitePeerID(3), Addr: v6, Left: 0, Key: []byte("kk")}, &out); err != nil {
+		t.Fatal(err)
+	}
+	type saved struct {
+		ih    bittorrent.InfoHash
+		down  uint32
+		peers []PeerRecord
+	}
+	var all []saved
+	s.Walk(func(ih bittorrent.InfoHash, down uint32, peers []PeerRecord) bool {
+		all = append(all, saved{ih, down, append([]PeerRecord(nil), peers...)})
+		return true
+	})
+	if len(all) != 1 || len(all[0].peers) != 3 || all[0].down != 1 {
+		t.Fatalf("walk: %+v", all)
+	}
+	for _, p := range all[0].peers {
+		if d := clk.Now().Sub(p.LastSeen); d < 0 || d > time.Second {
+			t.Fatalf("last seen %v, now %v", p.LastSeen, clk.Now())
+		}
+	}
+	cfg2, _ := clockConfig()
+	s2 := newStore(t, cfg2)
+	if err := s2.Restore(all[0].ih, all[0].down, all[0].peers); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := s.Scrape(ih)
+	if got, ok := s2.Scrape(ih); !ok || got != want {
+		t.Fatalf("restored counts %+v, want %+v", got, want)
+	}
+	// The restored key still guards the peer ID; the restored completion flag still holds.
+	_, err := s2.Announce(&Announce{InfoHash: ih, PeerID: SuitePeerID(3), Addr: netip.MustParseAddrPort("[2001:db8::8]:7000"), Key: []byte("zz")}, &out)
+	if !errors.Is(err, ErrPeerIDTaken) {
+		t.Fatalf("restored peer taken over: %v", err)
+	}
+	c, _ := announce(t, s2, ih, 2, 0, Completed, 0)
+	if c.Downloaded != 1 {
+		t.Fatalf("restored completion counted again: %+v", c)
+	}
+	// Peers older than the timeout are not restored.
+	old := all[0].peers[0]
+	old.ID = SuitePeerID(99)
+	old.LastSeen = clk.Now().Add(-time.Hour)
+	if err := s2.Restore(ih, 0, []PeerRecord{old}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s2.Scrape(ih); got != c {
+		t.Fatalf("expired record restored: %+v", got)
+	}
+}
+
+func suiteLimits(t *testing.T, newStore func(*testing.T, Config) Store) {
+	cfg, _ := clockConfig()
+	cfg.MaxTorrents = 2
+	cfg.MaxPeers = 3
+	s := newStore(t, cfg)
+	var out PeerList
+	for i := range 3 {
+		_, err := s.Announce(&Announce{InfoHash: SuiteInfoHash(100 + i), PeerID: SuitePeerID(1), Addr: suiteAddr(1), Left: 1}, &out)
+		if i < 2 && err != nil {
+			t.Fatalf("torrent %d: %v", i, err)
+		}
+		if i == 2 && !errors.Is(err, ErrTooManyTorrents) {
+			t.Fatalf("third torrent: err %v, want ErrTooManyTorrents", err)
+		}
+	}
+	for i := range 4 {
+		_, err := s.Announce(&Announce{InfoHash: SuiteInfoHash(100), PeerID: SuitePeerID(10 + i), Addr: suiteAddr(10 + i), Left: 1}, &out)
+		if i < 2 && err != nil {
+			t.Fatalf("peer %d: %v", i, err)
+		}
+		if i >= 2 && !errors.Is(err, ErrTooManyPeers) {
+			t.Fatalf("peer %d beyond the cap: err %v, want ErrTooManyPeers", i, err)
+		}
+	}
+	// A known peer still re-announces when the torrent is full.
+	if _, err := s.Announce(&Announce{InfoHash: SuiteInfoHash(100), PeerID: SuitePeerID(1), Addr: suiteAddr(1), Left: 0}, &out); err != nil {
+		t.Fatalf("re-announce in a full torrent: %v", err)
+	}
+	if tot := s.Totals(); tot.Torrents != 2 || tot.Seeders+tot.Leechers != 4 {
+		t.Fatalf("totals %+v", tot)
+	}
+}

@@ -1,0 +1,554 @@
+package swarm
+
+import (
+	"fmt"
+	"hash/maphash"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/webswarm/webswarm/internal/bittorrent"
+)
+
+// Config configures a Memory store. The zero value of each field means its default.
+type Config struct {
+	// PeerTimeout is how long a peer stays without announcing (bttrack's
+	// timeout_downloaders_interval). Default 45 min; at most MaxPeerTimeout.
+	PeerTimeout time.Duration
+	// GCInterval is how often expired peers are swept. Default min(PeerTimeout/4, 1 min).
+	GCInterval time.Duration
+	// MaxTorrents caps the number of torrents (0: no cap).
+	MaxTorrents int
+	// MaxPeers caps each torrent's peers per address family (0: no cap).
+	MaxPeers int
+	// KeepDead keeps torrents that have no peers left (bttrack's keep_dead).
+	KeepDead bool
+	// Shards is the number of lock shards, rounded up to a power of two. Default 1024.
+	Shards int
+	// Now is the clock; default time.Now. Tests pass a fake one.
+	Now func() time.Time
+}
+
+// MaxPeerTimeout bounds PeerTimeout: peer ages are kept in 16 bits of seconds.
+const MaxPeerTimeout = 18 * time.Hour
+
+func (c *Config) setDefaults() error {
+	if c.PeerTimeout == 0 {
+		c.PeerTimeout = 45 * time.Minute
+	}
+	if c.PeerTimeout < time.Second || c.PeerTimeout > MaxPeerTimeout {
+		return fmt.Errorf("swarm: peer timeout %v outside 1s..%v", c.PeerTimeout, MaxPeerTimeout)
+	}
+	if c.GCInterval == 0 {
+		c.GCInterval = min(c.PeerTimeout/4, time.Minute)
+	}
+	if c.GCInterval < 0 || c.GCInterval > 10*time.Minute {
+		return fmt.Errorf("swarm: GC interval %v outside 0..10m", c.GCInterval)
+	}
+	if c.Shards <= 0 {
+		c.Shards = 1024
+	}
+	n := 1
+	for n < c.Shards {
+		n *= 2
+	}
+	c.Shards = n
+	if c.MaxTorrents < 0 || c.MaxPeers < 0 {
+		return fmt.Errorf("swarm: negative limit (max torrents %d, max peers %d)", c.MaxTorrents, c.MaxPeers)
+	}
+	if c.MaxPeers == 0 || c.MaxPeers > maxEntries {
+		c.MaxPeers = maxEntries
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// Memory is the in-memory Store.
+type Memory struct {
+	cfg      Config
+	seed     maphash.Seed
+	shards   []shard
+	timeout  uint16 // PeerTimeout in seconds
+	torrents atomic.Int64
+	now      atomic.Int64 // coarse clock: Unix seconds, refreshed every 250 ms
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+type shard struct {
+	mu       sync.Mutex
+	torrents map[bittorrent.InfoHash]*torrent
+	_        [40]byte // keep neighbouring shards' locks off one cache line
+}
+
+type torrent struct {
+	downloaded uint32
+	v4, v6     *table
+}
+
+var _ Store = (*Memory)(nil)
+
+// NewMemory returns a Memory store and starts its clock and expiry sweeper; Close stops them.
+func NewMemory(cfg Config) (*Memory, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	m := &Memory{
+		cfg:     cfg,
+		seed:    maphash.MakeSeed(),
+		shards:  make([]shard, cfg.Shards),
+		timeout: uint16(cfg.PeerTimeout / time.Second),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	for i := range m.shards {
+		m.shards[i].torrents = make(map[bittorrent.InfoHash]*torrent)
+	}
+	m.now.Store(cfg.Now().Unix())
+	go m.run()
+	return m, nil
+}
+
+func (m *Memory) run() {
+	defer close(m.done)
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	lastGC := m.now.Load()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-tick.C:
+			now := m.cfg.Now().Unix()
+			m.now.Store(now)
+			if time.Duration(now-lastGC)*time.Second >= m.cfg.GCInterval {
+				lastGC = now
+				m.Expire()
+			}
+		}
+	}
+}
+
+// Close stops the clock and the sweeper.
+func (m *Memory) Close() error {
+	select {
+	case <-m.stop:
+	default:
+		close(m.stop)
+	}
+	<-m.done
+	return nil
+}
+
+func (m *Memory) shardOf(ih *bittorrent.InfoHash) *shard {
+	// Info-hashes are SHA-1 output: their bytes are already uniform.
+	return &m.shards[(uint(ih[0])|uint(ih[1])<<8|uint(ih[2])<<16)&uint(len(m.shards)-1)]
+}
+
+func (m *Memory) now16() uint16 { return uint16(m.now.Load()) }
+
+func keyHash(seed maphash.Seed, key []byte) uint32 {
+	return uint32(maphash.Bytes(seed, key)) & (1<<24 - 1)
+}
+
+// Announce implements Store.
+func (m *Memory) Announce(a *Announce, out *PeerList) (Counts, error) {
+	addr := a.Addr.Addr().Unmap()
+	v4 := addr.Is4()
+	sh := m.shardOf(&a.InfoHash)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	t := sh.torrents[a.InfoHash]
+	if t == nil {
+		if a.Event == Stopped {
+			return Counts{}, nil
+		}
+		if m.cfg.MaxTorrents > 0 && m.torrents.Load() >= int64(m.cfg.MaxTorrents) {
+			return Counts{}, ErrTooManyTorrents
+		}
+		t = &torrent{}
+		sh.torrents[a.InfoHash] = t
+		m.torrents.Add(1)
+	}
+	tb := t.v6
+	if v4 {
+		tb = t.v4
+	}
+	if tb == nil {
+		if a.Event == Stopped {
+			return t.counts(), nil
+		}
+		if v4 {
+			tb = newTable(6)
+			t.v4 = tb
+		} else {
+			tb = newTable(18)
+			t.v6 = tb
+		}
+	}
+
+	h := hashID(m.seed, &a.PeerID)
+	self := -1
+	var pos int
+	var found bool
+	if len(tb.index) > 0 {
+		pos, found = tb.lookup(&a.PeerID, h)
+	}
+	seeder := a.Left == 0
+	kh := keyHash(m.seed, a.Key)
+	var addrBuf [18]byte
+	ab := putAddr(addrBuf[:0], addr, a.Addr.Port())
+
+	switch {
+	case a.Event == Stopped:
+		if found {
+			r := int(tb.index[pos]&slotMask) - 1
+			rec := tb.rec(r)
+			if string(tb.addr(rec)) != string(ab) && tb.tag(rec)>>8 != kh {
+				return t.counts(), ErrPeerIDTaken
+			}
+			tb.remove(m.seed, r, pos)
+		}
+		return t.counts(), nil
+	case found:
+		self = int(tb.index[pos]&slotMask) - 1
+		rec := tb.rec(self)
+		tag := tb.tag(rec)
+		if string(tb.addr(rec)) != string(ab) {
+			if tag>>8 != kh {
+				return t.counts(), ErrPeerIDTaken
+			}
+			copy(tb.addr(rec), ab)
+		}
+		wasSeeder := self < tb.nSeed
+		if seeder && !wasSeeder {
+			if tag&flagCounted == 0 {
+				tag |= flagCounted
+				t.downloaded++
+			}
+			self = tb.promote(m.seed, self)
+		} else if !seeder && wasSeeder {
+			self = tb.demote(m.seed, self)
+		}
+		if a.Event == Completed && tag&flagCounted == 0 {
+			tag |= flagCounted
+			t.downloaded++
+		}
+		rec = tb.rec(self)
+		tb.setTag(rec, kh<<8|tag&0xff)
+		tb.setSeen(rec, m.now16())
+	default:
+		if tb.n >= m.cfg.MaxPeers {
+			return t.counts(), ErrTooManyPeers
+		}
+		self = tb.insert(m.seed, &a.PeerID, h, seeder)
+		rec := tb.rec(self)
+		copy(tb.addr(rec), ab)
+		var flags uint32
+		if a.Event == Completed {
+			// A peer whose first announce says completed finished while we did not know it.
+			flags |= flagCounted
+			t.downloaded++
+		}
+		if a.Hidden {
+			flags |= flagHidden
+		}
+		tb.setTag(rec, kh<<8|flags)
+		tb.setSeen(rec, m.now16())
+	}
+
+	if a.NumWant > 0 {
+		want := a.NumWant
+		withID := out.Format == WithID
+		// The announcer's own family first, then the other family for what is left.
+		own, other := &out.V4, &out.V6
+		ot := t.v6
+		if !v4 {
+			own, other = other, own
+			ot = t.v4
+		}
+		before := len(*own)
+		*own = appendFrom(tb, *own, withID, seeder, self, want)
+		want -= (len(*own) - before) / recLen(tb.alen, withID)
+		if want > 0 && ot != nil {
+			*other = appendFrom(ot, *other, withID, seeder, -1, want)
+		}
+	}
+	return t.counts(), nil
+}
+
+func recLen(alen int, withID bool) int {
+	if withID {
+		return alen + 20
+	}
+	return alen
+}
+
+func appendFrom(tb *table, dst []byte, withID, seeder bool, self, want int) []byte {
+	lo := 0
+	if seeder {
+		lo = tb.nSeed
+	}
+	return tb.appendPeers(dst, withID, lo, tb.n, self, want)
+}
+
+func putAddr(dst []byte, a netip.Addr, port uint16) []byte {
+	if a.Is4() {
+		b := a.As4()
+		dst = append(dst, b[:]...)
+	} else {
+		b := a.As16()
+		dst = append(dst, b[:]...)
+	}
+	return append(dst, byte(port>>8), byte(port))
+}
+
+func (t *torrent) counts() Counts {
+	var c Counts
+	c.Downloaded = t.downloaded
+	for _, tb := range []*table{t.v4, t.v6} {
+		if tb != nil {
+			c.Complete += uint32(tb.nSeed)
+			c.Incomplete += uint32(tb.n - tb.nSeed)
+		}
+	}
+	return c
+}
+
+func (t *torrent) peers() int {
+	n := 0
+	if t.v4 != nil {
+		n += t.v4.n
+	}
+	if t.v6 != nil {
+		n += t.v6.n
+	}
+	return n
+}
+
+// Reveal implements Store.
+func (m *Memory) Reveal(ih bittorrent.InfoHash, id bittorrent.PeerID, addr netip.AddrPort) {
+	a := addr.Addr().Unmap()
+	sh := m.shardOf(&ih)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	t := sh.torrents[ih]
+	if t == nil {
+		return
+	}
+	tb := t.v6
+	if a.Is4() {
+		tb = t.v4
+	}
+	if tb == nil || len(tb.index) == 0 {
+		return
+	}
+	pos, found := tb.lookup(&id, hashID(m.seed, &id))
+	if !found {
+		return
+	}
+	var buf [18]byte
+	rec := tb.rec(int(tb.index[pos]&slotMask) - 1)
+	if string(tb.addr(rec)) == string(putAddr(buf[:0], a, addr.Port())) {
+		tb.setTag(rec, tb.tag(rec)&^flagHidden)
+	}
+}
+
+// Scrape implements Store.
+func (m *Memory) Scrape(ih bittorrent.InfoHash) (Counts, bool) {
+	sh := m.shardOf(&ih)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	t := sh.torrents[ih]
+	if t == nil {
+		return Counts{}, false
+	}
+	return t.counts(), true
+}
+
+// RangeTorrents implements Store. fn runs under a shard lock: it must not call the store.
+func (m *Memory) RangeTorrents(fn func(ih bittorrent.InfoHash, c Counts) bool) {
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.Lock()
+		for ih, t := range sh.torrents {
+			if !fn(ih, t.counts()) {
+				sh.mu.Unlock()
+				return
+			}
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// Walk implements Store. fn runs under a shard lock: it must not call the store.
+func (m *Memory) Walk(fn func(ih bittorrent.InfoHash, downloaded uint32, peers []PeerRecord) bool) {
+	var buf []PeerRecord
+	now := m.now.Load()
+	now16 := uint16(now)
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.Lock()
+		for ih, t := range sh.torrents {
+			buf = buf[:0]
+			for _, tb := range []*table{t.v4, t.v6} {
+				if tb == nil {
+					continue
+				}
+				for r := 0; r < tb.n; r++ {
+					rec := tb.rec(r)
+					tag := tb.tag(rec)
+					var ip netip.Addr
+					if tb.alen == 6 {
+						ip = netip.AddrFrom4([4]byte(rec[20:24]))
+					} else {
+						ip = netip.AddrFrom16([16]byte(rec[20:36]))
+					}
+					port := uint16(rec[20+tb.alen-2])<<8 | uint16(rec[20+tb.alen-1])
+					age := int64(now16 - tb.seen(rec))
+					buf = append(buf, PeerRecord{
+						ID:       *tb.id(rec),
+						Addr:     netip.AddrPortFrom(ip, port),
+						Seeder:   r < tb.nSeed,
+						Hidden:   tag&flagHidden != 0,
+						Counted:  tag&flagCounted != 0,
+						KeyHash:  tag >> 8,
+						LastSeen: time.Unix(now-age, 0),
+					})
+				}
+			}
+			if !fn(ih, t.downloaded, buf) {
+				sh.mu.Unlock()
+				return
+			}
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// Restore implements Store. Peers that already exist are left as they are.
+func (m *Memory) Restore(ih bittorrent.InfoHash, downloaded uint32, peers []PeerRecord) error {
+	now := m.now.Load()
+	sh := m.shardOf(&ih)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	t := sh.torrents[ih]
+	if t == nil {
+		if m.cfg.MaxTorrents > 0 && m.torrents.Load() >= int64(m.cfg.MaxTorrents) {
+			return ErrTooManyTorrents
+		}
+		t = &torrent{}
+		sh.torrents[ih] = t
+		m.torrents.Add(1)
+	}
+	t.downloaded = max(t.downloaded, downloaded)
+	for i := range peers {
+		p := &peers[i]
+		age := now - p.LastSeen.Unix()
+		if age > int64(m.timeout) || !p.Addr.IsValid() {
+			continue
+		}
+		age = max(age, 0)
+		a := p.Addr.Addr().Unmap()
+		tb := t.v6
+		if a.Is4() {
+			if t.v4 == nil {
+				t.v4 = newTable(6)
+			}
+			tb = t.v4
+		} else if tb == nil {
+			t.v6 = newTable(18)
+			tb = t.v6
+		}
+		if tb.n >= m.cfg.MaxPeers {
+			continue
+		}
+		h := hashID(m.seed, &p.ID)
+		if len(tb.index) > 0 {
+			if _, found := tb.lookup(&p.ID, h); found {
+				continue
+			}
+		}
+		r := tb.insert(m.seed, &p.ID, h, p.Seeder)
+		rec := tb.rec(r)
+		var buf [18]byte
+		copy(tb.addr(rec), putAddr(buf[:0], a, p.Addr.Port()))
+		var flags uint32
+		if p.Counted {
+			flags |= flagCounted
+		}
+		if p.Hidden {
+			flags |= flagHidden
+		}
+		tb.setTag(rec, (p.KeyHash&(1<<24-1))<<8|flags)
+		tb.setSeen(rec, uint16(now-age))
+	}
+	if t.peers() == 0 && !m.cfg.KeepDead && t.downloaded == 0 {
+		delete(sh.torrents, ih)
+		m.torrents.Add(-1)
+	}
+	return nil
+}
+
+// Expire removes peers that have not announced within the peer timeout, and torrents left
+// with no peers and no completions (unless KeepDead). It locks one shard at a time.
+func (m *Memory) Expire() {
+	m.now.Store(m.cfg.Now().Unix())
+	now16 := m.now16()
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.Lock()
+		for ih, t := range sh.torrents {
+			for _, tb := range []*table{t.v4, t.v6} {
+				if tb == nil {
+					continue
+				}
+				// Downward: remove fills a hole only from records above it, already checked.
+				for r := tb.n - 1; r >= 0; r-- {
+					if now16-tb.seen(tb.rec(r)) > m.timeout {
+						tb.remove(m.seed, r, tb.posOf(m.seed, r))
+					}
+				}
+			}
+			if t.v4 != nil && t.v4.n == 0 {
+				t.v4 = nil
+			}
+			if t.v6 != nil && t.v6.n == 0 {
+				t.v6 = nil
+			}
+			if t.peers() == 0 && !m.cfg.KeepDead && t.downloaded == 0 {
+				delete(sh.torrents, ih)
+				m.torrents.Add(-1)
+			}
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// Totals implements Store.
+func (m *Memory) Totals() Totals {
+	var tot Totals
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.Lock()
+		tot.Torrents += len(sh.torrents)
+		for _, t := range sh.torrents {
+			c := t.counts()
+			tot.Seeders += int(c.Complete)
+			tot.Leechers += int(c.Incomplete)
+			tot.Downloaded += uint64(c.Downloaded)
+			if t.v4 != nil {
+				tot.PeersV4 += t.v4.n
+			}
+			if t.v6 != nil {
+				tot.PeersV6 += t.v6.n
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return tot
+}
