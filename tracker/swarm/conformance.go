@@ -79,11 +79,11 @@ func suiteAddr(i int) netip.AddrPort {
 func announce(t *testing.T, s Store, ih bittorrent.InfoHash, i int, left uint64, ev Event, want int) (Counts, [][]byte) {
 	t.Helper()
 	var out PeerList
-	c, err := s.Announce(&Announce{InfoHash: ih, PeerID: SuitePeerID(i), Addr: suiteAddr(i), Key: []byte{byte(i)}, Left: left, Event: ev, NumWant: want}, &out)
+	res, err := s.Announce(&Announce{InfoHash: ih, PeerID: SuitePeerID(i), Addr: suiteAddr(i), Key: []byte{byte(i)}, Left: left, Event: ev, NumWant: want}, &out)
 	if err != nil {
 		t.Fatalf("announce peer %d: %v", i, err)
 	}
-	return c, split(out.V4, 6)
+	return res.Counts, split(out.V4, 6)
 }
 
 func split(b []byte, n int) [][]byte {
@@ -325,8 +325,12 @@ func suiteHidden(t *testing.T, newStore func(*testing.T, Config) Store) {
 	ih := SuiteInfoHash(8)
 	var out PeerList
 	a := &Announce{InfoHash: ih, PeerID: SuitePeerID(1), Addr: suiteAddr(1), Left: 1, Event: Started, Hidden: true}
-	if _, err := s.Announce(a, &out); err != nil {
-		t.Fatal(err)
+	res, err := s.Announce(a, &out)
+	if err != nil || !res.Hidden {
+		t.Fatalf("hidden announce: %+v, %v", res, err)
+	}
+	if res, _ = s.Announce(&Announce{InfoHash: ih, PeerID: SuitePeerID(1), Addr: suiteAddr(1), Left: 1}, &out); !res.Hidden {
+		t.Fatal("re-announce of a hidden peer does not report it hidden")
 	}
 	c, peers := announce(t, s, ih, 2, 1, Started, 50)
 	if len(peers) != 0 || c.Incomplete != 2 {
@@ -355,12 +359,12 @@ func suiteIPv6(t *testing.T, newStore func(*testing.T, Config) Store) {
 		}
 	}
 	out.Reset()
-	c, err := s.Announce(&Announce{InfoHash: ih, PeerID: SuitePeerID(5), Addr: suiteAddr(5), Left: 1, NumWant: 50}, &out)
+	res, err := s.Announce(&Announce{InfoHash: ih, PeerID: SuitePeerID(5), Addr: suiteAddr(5), Left: 1, NumWant: 50}, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Incomplete != 3 {
-		t.Fatalf("counts %+v, want 3 leechers", c)
+	if res.Incomplete != 3 {
+		t.Fatalf("counts %+v, want 3 leechers", res.Counts)
 	}
 	if len(out.V6) != 18 || string(out.V6) != compact(v6) {
 		t.Fatalf("peers6 %x, want %v", out.V6, v6)

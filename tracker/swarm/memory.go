@@ -156,7 +156,7 @@ func keyHash(seed maphash.Seed, key []byte) uint32 {
 }
 
 // Announce implements Store.
-func (m *Memory) Announce(a *Announce, out *PeerList) (Counts, error) {
+func (m *Memory) Announce(a *Announce, out *PeerList) (Result, error) {
 	addr := a.Addr.Addr().Unmap()
 	v4 := addr.Is4()
 	sh := m.shardOf(&a.InfoHash)
@@ -165,10 +165,10 @@ func (m *Memory) Announce(a *Announce, out *PeerList) (Counts, error) {
 	t := sh.torrents[a.InfoHash]
 	if t == nil {
 		if a.Event == Stopped {
-			return Counts{}, nil
+			return Result{}, nil
 		}
 		if m.cfg.MaxTorrents > 0 && m.torrents.Load() >= int64(m.cfg.MaxTorrents) {
-			return Counts{}, ErrTooManyTorrents
+			return Result{}, ErrTooManyTorrents
 		}
 		t = &torrent{}
 		sh.torrents[a.InfoHash] = t
@@ -180,7 +180,7 @@ func (m *Memory) Announce(a *Announce, out *PeerList) (Counts, error) {
 	}
 	if tb == nil {
 		if a.Event == Stopped {
-			return t.counts(), nil
+			return Result{Counts: t.counts()}, nil
 		}
 		if v4 {
 			tb = newTable(6)
@@ -199,6 +199,7 @@ func (m *Memory) Announce(a *Announce, out *PeerList) (Counts, error) {
 		pos, found = tb.lookup(&a.PeerID, h)
 	}
 	seeder := a.Left == 0
+	hidden := false
 	kh := keyHash(m.seed, a.Key)
 	var addrBuf [18]byte
 	ab := putAddr(addrBuf[:0], addr, a.Addr.Port())
@@ -209,18 +210,18 @@ func (m *Memory) Announce(a *Announce, out *PeerList) (Counts, error) {
 			r := int(tb.index[pos]&slotMask) - 1
 			rec := tb.rec(r)
 			if string(tb.addr(rec)) != string(ab) && tb.tag(rec)>>8 != kh {
-				return t.counts(), ErrPeerIDTaken
+				return Result{Counts: t.counts()}, ErrPeerIDTaken
 			}
 			tb.remove(m.seed, r, pos)
 		}
-		return t.counts(), nil
+		return Result{Counts: t.counts()}, nil
 	case found:
 		self = int(tb.index[pos]&slotMask) - 1
 		rec := tb.rec(self)
 		tag := tb.tag(rec)
 		if string(tb.addr(rec)) != string(ab) {
 			if tag>>8 != kh {
-				return t.counts(), ErrPeerIDTaken
+				return Result{Counts: t.counts()}, ErrPeerIDTaken
 			}
 			copy(tb.addr(rec), ab)
 		}
@@ -241,9 +242,10 @@ func (m *Memory) Announce(a *Announce, out *PeerList) (Counts, error) {
 		rec = tb.rec(self)
 		tb.setTag(rec, kh<<8|tag&0xff)
 		tb.setSeen(rec, m.now16())
+		hidden = tag&flagHidden != 0
 	default:
 		if tb.n >= m.cfg.MaxPeers {
-			return t.counts(), ErrTooManyPeers
+			return Result{Counts: t.counts()}, ErrTooManyPeers
 		}
 		self = tb.insert(m.seed, &a.PeerID, h, seeder)
 		rec := tb.rec(self)
@@ -256,6 +258,7 @@ func (m *Memory) Announce(a *Announce, out *PeerList) (Counts, error) {
 		}
 		if a.Hidden {
 			flags |= flagHidden
+			hidden = true
 		}
 		tb.setTag(rec, kh<<8|flags)
 		tb.setSeen(rec, m.now16())
@@ -278,7 +281,7 @@ func (m *Memory) Announce(a *Announce, out *PeerList) (Counts, error) {
 			*other = appendFrom(ot, *other, withID, seeder, -1, want)
 		}
 	}
-	return t.counts(), nil
+	return Result{Counts: t.counts(), Hidden: hidden}, nil
 }
 
 func recLen(alen int, withID bool) int {

@@ -99,7 +99,8 @@ func TestMemoryRandomOps(t *testing.T) {
 			}
 		}
 		out.Reset()
-		c, err := m.Announce(a, &out)
+		res, err := m.Announce(a, &out)
+		c := res.Counts
 		if err != nil {
 			t.Fatalf("step %d: %v", step, err)
 		}

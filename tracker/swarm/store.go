@@ -86,6 +86,13 @@ type Counts struct {
 	Downloaded uint32 // completions counted, once per peer
 }
 
+// Result is what an announce did.
+type Result struct {
+	Counts
+	// Hidden says the announcer is registered but kept out of peer lists until Reveal.
+	Hidden bool
+}
+
 // PeerRecord is one stored peer as Walk reports it and Restore accepts it.
 type PeerRecord struct {
 	ID       bittorrent.PeerID
@@ -112,7 +119,7 @@ type Store interface {
 	// Announce records the peer (or removes it on Stopped), appends up to a.NumWant other
 	// peers to out (never the announcer; no seeders for a seeder) and returns the counts after
 	// the change.
-	Announce(a *Announce, out *PeerList) (Counts, error)
+	Announce(a *Announce, out *PeerList) (Result, error)
 	// Reveal makes a hidden peer eligible for peer lists (its NAT check passed).
 	Reveal(ih bittorrent.InfoHash, id bittorrent.PeerID, addr netip.AddrPort)
 	// Scrape returns a torrent's counts and whether the store knows it.

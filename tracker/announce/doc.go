@@ -1,0 +1,9 @@
+// Package announce is the tracker's transport-free core: it takes a parsed announce or scrape
+// (BEP 3, BEP 23 compact peers, BEP 7 IPv6, BEP 48 scrape), applies the tracker's policy —
+// intervals, numwant limits, the allowed-torrents list, NAT checking of new peers — and asks
+// a swarm.Store for peers. Frontends (httpapi, udpapi) parse requests into a Request and
+// encode a Response; this package never sees HTTP or UDP.
+//
+// A client's mistake is a *ClientError: frontends send its Reason as a bencoded
+// "failure reason" (HTTP) or a BEP 15 error packet, and count it under its Code.
+package announce

@@ -1,0 +1,84 @@
+package announce
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/webswarm/webswarm/tracker/swarm"
+)
+
+// Metrics are the core's counters. Label sets are bounded: events, outcomes and failure codes
+// only — never info-hashes or addresses.
+type Metrics struct {
+	announces *prometheus.CounterVec
+	failures  *prometheus.CounterVec
+	scrapes   *prometheus.CounterVec
+	natChecks *prometheus.CounterVec
+}
+
+// NewMetrics creates the core's metrics and registers them with reg (nil: not registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		announces: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "webswarm_tracker_announces_total",
+			Help: "Announces by event (none, started, completed, stopped) and outcome (ok, failed, error).",
+		}, []string{"event", "outcome"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "webswarm_tracker_failures_total",
+			Help: "Requests refused with a failure reason, by reason code.",
+		}, []string{"reason"}),
+		scrapes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "webswarm_tracker_scrapes_total",
+			Help: "Scrape requests by kind (specific, full) and outcome (ok, failed).",
+		}, []string{"kind", "outcome"}),
+		natChecks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "webswarm_tracker_nat_checks_total",
+			Help: "NAT checks of new peers by result (ok, failed, queue_full).",
+		}, []string{"result"}),
+	}
+	for _, ev := range []swarm.Event{swarm.None, swarm.Started, swarm.Completed, swarm.Stopped} {
+		for _, o := range []string{"ok", "failed", "error"} {
+			m.announces.WithLabelValues(ev.String(), o)
+		}
+	}
+	for _, c := range FailureCodes() {
+		m.failures.WithLabelValues(c)
+	}
+	for _, k := range []string{"specific", "full"} {
+		for _, o := range []string{"ok", "failed"} {
+			m.scrapes.WithLabelValues(k, o)
+		}
+	}
+	for _, r := range []string{"ok", "failed", "queue_full"} {
+		m.natChecks.WithLabelValues(r)
+	}
+	if reg != nil {
+		reg.MustRegister(m.announces, m.failures, m.scrapes, m.natChecks)
+	}
+	return m
+}
+
+func (m *Metrics) observeAnnounce(ev swarm.Event, err error) {
+	outcome := "ok"
+	if err != nil {
+		if ce := AsClientError(err); ce != nil {
+			outcome = "failed"
+			m.failures.WithLabelValues(ce.Code).Inc()
+		} else {
+			outcome = "error"
+		}
+	}
+	m.announces.WithLabelValues(ev.String(), outcome).Inc()
+}
+
+// Failure counts a refusal a frontend made before the core saw the request (a parse error,
+// a rate limit).
+func (m *Metrics) Failure(code string) { m.failures.WithLabelValues(code).Inc() }
+
+// Scrape counts a scrape request of kind "specific" or "full".
+func (m *Metrics) Scrape(kind string, ok bool) {
+	o := "ok"
+	if !ok {
+		o = "failed"
+	}
+	m.scrapes.WithLabelValues(kind, o).Inc()
+}
