@@ -16,6 +16,8 @@
 #   BIG_SCENARIOS  [http-ka-pin udp-pin]   (repeated at PEERS_BIG)
 #   SUITE_OUT      results directory [bench/trackerbench/results/suite-YYYYmmdd-HHMMSS]
 #   WEBSWARM_ARGS  extra flags for tracker; WEBSWARM_BIN a prebuilt tracker instead of go build
+#   PROFILE=1      afterwards, profile webswarm's tracker under the same load with perf
+#                  (bench/trackerbench/profile.sh: CPU by function per scenario, memory at PEERS_BIG)
 #
 # Loopback only (127.0.0.1, free high ports); every step is bounded by DUR or a slot count; the
 # trackers are stopped by PID. Installs what it needs (wrk, opentracker, bc, iproute2) with apt
@@ -26,7 +28,8 @@ REPO=$(pwd)
 TB=$REPO/bench/trackerbench
 
 # Debian packages this benchmark runs, by the command that proves each is present.
-declare -A need=([wrk]=wrk [opentracker]=opentracker [bc]=bc [iproute2]=ss [util-linux]=taskset)
+declare -A need=([wrk]=wrk [opentracker]=opentracker [bc]=bc [iproute2]=ss [util-linux]=taskset [curl]=curl)
+[[ ${PROFILE:-0} == 1 ]] && need[linux-perf]=perf
 missing=()
 for pkg in "${!need[@]}"; do
   command -v "${need[$pkg]}" >/dev/null 2>&1 || [[ -x /usr/sbin/${need[$pkg]} || -x /sbin/${need[$pkg]} ]] || missing+=("$pkg")
@@ -84,3 +87,8 @@ echo
 python3 "$TB/ratios.py" "${dirs[@]}" | tee "$SUITE_OUT/ratios.md"
 echo
 echo "results: $SUITE_OUT (compare.md: every scenario; <target>/summary.md: latency, CPU per request)"
+if [[ ${PROFILE:-0} == 1 ]]; then
+  echo
+  echo "## Profile of webswarm (perf, DUR=$DUR)"
+  PROF_OUT=$SUITE_OUT/profile timeout -k 10 $((1800 + 10 * DUR)) "$TB/profile.sh"
+fi
