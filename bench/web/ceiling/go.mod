@@ -1,0 +1,3 @@
+module webswarm/bench/web/ceiling
+
+go 1.26

@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# bench-web.sh: announce throughput through each way a site reaches the tracker — Apache HTTP
+# proxy, Apache FastCGI (unix socket), nginx HTTP proxy, nginx FastCGI (unix socket) — side by
+# side in one run with the same front end, same snippets, proxying a trivial fixed-reply backend
+# (bench/web/ceiling: the front end's own ceiling on this machine). Goal: the tracker path
+# reaches >= 85 % of the ceiling on every path.
+#
+#   scripts/bench-web.sh                   # DUR=10 RUNS=3: about 6 minutes
+#   DUR=5 RUNS=1 scripts/bench-web.sh      # a quick look
+#
+# The front ends run the e2e tests' main configs (e2e/testdata/web-apache.conf,
+# web-nginx.conf.tmpl) with the shipped httpd-conf/ and nginx-conf/ snippets included
+# unchanged. Everything listens on 127.0.0.1 high ports; every process it starts is stopped by
+# PID on exit; every wait is bounded. Needs: go, wrk, apache2, nginx (scripts/test.sh installs
+# the servers; apt-get install wrk).
+#
+# Environment (defaults in brackets):
+#   DUR        seconds per measurement                                     [10]
+#   RUNS       rounds; each round measures every target once (interleaved)  [3]
+#   CONNS      wrk connections                                             [32]
+#   TORRENTS   info_hashes in the synthetic population                     [1000]
+#   PEERS      peers in the population (warmed into the tracker first)     [20000]
+#   NUMWANT    numwant of every announce                                   [50]
+#   NGINX_WORKERS  nginx worker_processes                                  [auto]
+#   TRACKER_BIN  a tracker binary to use instead of building ./tracker
+#   OUT        results directory                                           [a new /tmp dir]
+#   KEEP=1     keep OUT (logs, configs) after the run
+# Output: one TB_WRK line per measurement in $OUT/results.txt, then the table (median rps).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+DUR=${DUR:-10}
+RUNS=${RUNS:-3}
+CONNS=${CONNS:-32}
+TORRENTS=${TORRENTS:-1000}
+PEERS=${PEERS:-20000}
+NUMWANT=${NUMWANT:-50}
+NGINX_WORKERS=${NGINX_WORKERS:-auto}
+
+for prog in go wrk apache2 nginx curl; do
+  if ! command -v "$prog" >/dev/null && [[ ! -x /usr/sbin/$prog ]]; then
+    echo "bench-web: $prog not found" >&2
+    exit 1
+  fi
+done
+export PATH=$PATH:/usr/sbin
+
+OUT=${OUT:-$(mktemp -d /tmp/webswarm-bench-web-XXXXXX)}
+mkdir -p "$OUT/bin"
+# The front ends' workers run as www-data when this runs as root: they must reach the sockets.
+chmod 755 "$OUT"
+
+PIDS=()
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+  done
+  if [[ ${KEEP:-0} != 1 ]]; then rm -rf "$OUT"; else echo "bench-web: kept $OUT"; fi
+}
+trap cleanup EXIT
+
+freeport() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# waitfor WHAT CMD...: run CMD every 0.1 s until it succeeds, at most 10 s.
+waitfor() {
+  local what=$1
+  shift
+  for _ in $(seq 100); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  echo "bench-web: timed out waiting for $what" >&2
+  exit 1
+}
+
+echo "bench-web: building tracker and ceiling" >&2
+if [[ -n ${TRACKER_BIN:-} ]]; then cp "$TRACKER_BIN" "$OUT/bin/tracker"; else go build -o "$OUT/bin/tracker" ./tracker; fi
+(cd bench/web/ceiling && go build -o "$OUT/bin/ceiling" .)
+
+if [[ $(id -u) == 0 ]]; then WUSER=www-data WGROUP=www-data; else WUSER=$(id -un) WGROUP=$(id -gn); fi
+
+# The backends: the tracker (HTTP + FastCGI unix socket) and the ceiling (the same).
+TPORT=$(freeport)
+"$OUT/bin/tracker" --port "$TPORT" --bind 127.0.0.1 --dfile "$OUT/tracker-state.bencode" \
+  --fcgi "unix:$OUT/tracker.sock" >"$OUT/tracker.log" 2>&1 &
+PIDS+=($!)
+CPORT=$(freeport)
+"$OUT/bin/ceiling" -http "127.0.0.1:$CPORT" -fcgi "unix:$OUT/ceiling.sock" >"$OUT/ceiling.log" 2>&1 &
+PIDS+=($!)
+waitfor tracker curl -sf "http://127.0.0.1:$TPORT/healthz"
+waitfor "tracker socket" test -S "$OUT/tracker.sock"
+waitfor ceiling curl -sf "http://127.0.0.1:$CPORT/"
+waitfor "ceiling socket" test -S "$OUT/ceiling.sock"
+
+declare -A URL
+URL[direct/tracker]=http://127.0.0.1:$TPORT/announce
+URL[direct/ceiling]=http://127.0.0.1:$CPORT/announce
+
+# start_front SERVER MODE BACKEND: one front end with the shipped snippet for MODE (http|fcgi),
+# pointing at BACKEND (tracker|ceiling).
+start_front() {
+  local server=$1 mode=$2 backend=$3 port dir snippet httpaddr sock
+  port=$(freeport)
+  dir=$OUT/$server-$mode-$backend
+  mkdir -p "$dir/htdocs" "$dir/tmp"
+  chmod 755 "$dir" "$dir/htdocs"
+  if [[ $backend == tracker ]]; then
+    httpaddr=127.0.0.1:$TPORT sock=$OUT/tracker.sock
+  else
+    httpaddr=127.0.0.1:$CPORT sock=$OUT/ceiling.sock
+  fi
+  if [[ $mode == http ]]; then snippet=webswarm-proxy.conf; else snippet=webswarm-fcgi.conf; fi
+  case $server in
+    apache)
+      WS_DIR=$dir WS_PORT=$port WS_CONF=$ROOT/httpd-conf WS_SNIPPET=$snippet WS_USER=$WUSER WS_GROUP=$WGROUP \
+        WEBSWARM_TRACKER=$httpaddr WEBSWARM_FCGI_SOCKET=$sock WEBSWARM_FCGI=127.0.0.1:9 \
+        apache2 -f "$ROOT/e2e/testdata/web-apache.conf" -DFOREGROUND >"$dir/stdout.log" 2>&1 &
+      PIDS+=($!)
+      ;;
+    nginx)
+      sed -e "s|{{.Dir}}|$dir|g" -e "s|{{.Port}}|$port|g" -e "s|{{.Conf}}|$ROOT/nginx-conf|g" \
+        -e "s|{{.Snippet}}|$snippet|g" -e "s|{{.Workers}}|$NGINX_WORKERS|g" \
+        -e "s|{{.User}}|$WUSER|g" -e "s|{{.Group}}|$WGROUP|g" \
+        "$ROOT/e2e/testdata/web-nginx.conf.tmpl" >"$dir/nginx.conf"
+      # The one file an admin edits, with this run's addresses; keepalive as shipped.
+      printf 'upstream webswarm_http {\n    server %s;\n    keepalive 32;\n}\nupstream webswarm_fcgi {\n    server unix:%s;\n    keepalive 32;\n}\n' \
+        "$httpaddr" "$sock" >"$dir/webswarm-upstreams.conf"
+      nginx -p "$dir/" -c "$dir/nginx.conf" -g 'daemon off;' >"$dir/stdout.log" 2>&1 &
+      PIDS+=($!)
+      ;;
+  esac
+  URL[$server-$mode/$backend]=http://127.0.0.1:$port/announce
+  waitfor "$server $mode $backend" curl -s -o /dev/null "http://127.0.0.1:$port/"
+}
+
+PATHS=(apache-http apache-fcgi nginx-http nginx-fcgi)
+for path in "${PATHS[@]}"; do
+  for backend in tracker ceiling; do
+    start_front "${path%-*}" "${path#*-}" "$backend"
+  done
+done
+
+LUA=$ROOT/bench/web/announce.lua
+POP=(torrents="$TORRENTS" peers="$PEERS" numwant="$NUMWANT")
+
+# Warm the tracker with the population (every slot announces at least once on average), so
+# replies carry full peer lists from the first measurement on.
+echo "bench-web: warming the tracker with $PEERS peers" >&2
+wrk -t1 -c16 -d"$(( PEERS / 4000 + 2 ))"s -s "$LUA" "${URL[direct/tracker]}" -- "${POP[@]}" started=100 >"$OUT/warm.log"
+
+# Every path must answer real announces (200, no failure reason) before it is measured.
+for path in direct "${PATHS[@]}"; do
+  line=$(wrk -t1 -c4 -d2s -s "$LUA" "${URL[$path/tracker]}" -- "${POP[@]}" verify=1 label="$path" | grep '^TB_WRK')
+  if ! grep -q 'err_status=0 .*verify_non200=0 verify_failure=0' <<<"$line" || grep -q 'requests=0 ' <<<"$line"; then
+    echo "bench-web: $path does not answer announces properly: $line" >&2
+    exit 1
+  fi
+done
+
+echo "bench-web: $RUNS round(s) of $DUR s per target, wrk -t1 -c$CONNS, numwant $NUMWANT" >&2
+for round in $(seq "$RUNS"); do
+  # Alternate which of the pair goes first, so a drift in machine load favours neither.
+  if ((round % 2)); then pair=(tracker ceiling); else pair=(ceiling tracker); fi
+  for path in "${PATHS[@]}" direct; do
+    for backend in "${pair[@]}"; do
+      wrk -t1 -c"$CONNS" -d"$DUR"s --latency -s "$LUA" "${URL[$path/$backend]}" -- "${POP[@]}" \
+        label="$path/$backend" >"$OUT/wrk-$round-$path-$backend.log"
+      grep '^TB_WRK' "$OUT/wrk-$round-$path-$backend.log" | tee -a "$OUT/results.txt" >&2
+    done
+  done
+done
+
+# Median rps per target, then tracker/ceiling per path.
+awk '
+  { for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+    n[f["label"]]++; v[f["label"], n[f["label"]]] = f["rps"]; err[f["label"]] += f["err_status"] + f["err_connect"] }
+  function median(l,    k, i, j, t, a) {
+    k = n[l]; for (i = 1; i <= k; i++) a[i] = v[l, i] + 0
+    for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
+  }
+  END {
+    split("apache-http apache-fcgi nginx-http nginx-fcgi direct", order, " ")
+    printf "| path | tracker req/s | ceiling req/s | tracker / ceiling |\n|---|---:|---:|---:|\n"
+    for (i = 1; i <= 5; i++) {
+      p = order[i]; t = median(p "/tracker"); c = median(p "/ceiling")
+      printf "| %s | %.0f | %.0f | %.0f %%%s |\n", p, t, c, 100 * t / c, (err[p "/tracker"] ? " (errors!)" : "")
+    }
+  }' "$OUT/results.txt"
+echo "(median of $RUNS x ${DUR}s; wrk -t1 -c$CONNS keep-alive; $(nproc) CPUs shared by wrk, front end and backend)"
