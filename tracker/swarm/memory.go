@@ -151,8 +151,16 @@ func (m *Memory) shardOf(ih *bittorrent.InfoHash) *shard {
 
 func (m *Memory) now16() uint16 { return uint16(m.now.Load()) }
 
-func keyHash(seed maphash.Seed, key []byte) uint32 {
-	return uint32(maphash.Bytes(seed, key)) & (1<<24 - 1)
+// keyHash is a 24-bit FNV-1a hash of a client's key. It is unseeded on purpose: key hashes
+// are saved in the state file (PeerRecord.KeyHash) and must mean the same after a restart.
+// Keys are secrets the attacker does not see, so a fixed hash gives nothing away.
+func keyHash(key []byte) uint32 {
+	h := uint32(2166136261)
+	for _, b := range key {
+		h ^= uint32(b)
+		h *= 16777619
+	}
+	return h & (1<<24 - 1)
 }
 
 // Announce implements Store.
@@ -200,7 +208,7 @@ func (m *Memory) Announce(a *Announce, out *PeerList) (Result, error) {
 	}
 	seeder := a.Left == 0
 	hidden := false
-	kh := keyHash(m.seed, a.Key)
+	kh := keyHash(a.Key)
 	var addrBuf [18]byte
 	ab := putAddr(addrBuf[:0], addr, a.Addr.Port())
 

@@ -100,7 +100,7 @@ type PeerRecord struct {
 	Seeder   bool
 	Hidden   bool
 	Counted  bool   // its completion has been counted
-	KeyHash  uint32 // 24-bit hash of its key, as the store compares keys
+	KeyHash  uint32 // 24-bit hash of its key, as the store compares keys (stable across restarts)
 	LastSeen time.Time
 }
 
