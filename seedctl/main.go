@@ -1,0 +1,68 @@
+// Command seedctl is the seeding side of webswarm: it makes, shows, verifies and publishes
+// .torrent files (the successor of mainline btmakemetafile).
+//
+//	seedctl make PATH... [-o OUT.torrent] [--tracker URL]... [--web-seed URL]...
+//	seedctl verify TORRENT DATA
+//	seedctl show TORRENT
+//	seedctl publish FILE --site https://example.org [--docroot DIR]
+//
+// Flags may be spelled with dashes or underscores (--web-seed, --web_seed).
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"context"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// exitError carries a specific exit status (verify: 1 = data does not match).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "seedctl",
+		Short:         "Make, check and publish .torrent files",
+		Long:          "seedctl makes, shows, verifies and publishes .torrent files for the webswarm tracker.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetGlobalNormalizationFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		return pflag.NormalizedName(strings.ReplaceAll(name, "_", "-"))
+	})
+	root.AddCommand(newMakeCmd(), newVerifyCmd(), newShowCmd(), newPublishCmd())
+	return root
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := newRoot().ExecuteContext(ctx)
+	if err == nil {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "seedctl: %s\n", oneLine(err.Error()))
+	var ee *exitError
+	if errors.As(err, &ee) {
+		os.Exit(ee.code)
+	}
+	os.Exit(1)
+}
+
+// oneLine keeps an error message on one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}

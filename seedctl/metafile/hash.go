@@ -1,0 +1,237 @@
+package metafile
+
+import (
+	"context"
+	"crypto/sha1"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/anacrolix/torrent/merkle"
+	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/webswarm/webswarm/seedctl/storage"
+)
+
+// BlockSize is the BEP 52 merkle leaf size.
+const BlockSize = merkle.BlockSize
+
+// chunkSize is how much one worker reads at a time. A multiple of BlockSize, so that v2 leaf
+// blocks never straddle two reads; small enough that memory stays bounded (workers × chunkSize)
+// whatever the piece length.
+const chunkSize = 1 << 20
+
+// fileReader reads payload files; one per worker, so an implementation may cache open handles
+// without locking.
+type fileReader interface {
+	// ReadAt reads len(p) bytes of file f (a non-pad file of the layout) at off.
+	ReadAt(f int, p []byte, off int64) (int, error)
+	Close() error
+}
+
+// hashOpts says what to compute and how.
+type hashOpts struct {
+	v1, v2 bool
+	// workers is the number of hashing goroutines; 0 means GOMAXPROCS.
+	workers int
+	// keepGoing records a read error against its piece and carries on (verify); otherwise the
+	// first error stops everything (make).
+	keepGoing bool
+	// skip, when set, says a piece need not be read (verify: it touches a missing file); it
+	// gets errSkipped.
+	skip func(piece int) bool
+	// done receives the payload bytes of each finished chunk, for progress.
+	done *atomic.Int64
+}
+
+// hashed holds per-piece results, indexed by piece.
+type hashed struct {
+	v1 []byte // 20 bytes per piece
+	// v2 is, per piece, the root of the piece's merkle subtree (the BEP 52 piece layer), or
+	// for a file no longer than one piece, the file's pieces root.
+	v2   [][32]byte
+	errs []error // keepGoing only: the read error of each piece, or nil
+}
+
+// errSkipped marks pieces not read because of hashOpts.skip.
+var errSkipped = errors.New("not read")
+
+// hashPieces hashes every piece of l, reading through readers from newReader, in parallel.
+func hashPieces(ctx context.Context, l *storage.Layout, newReader func() fileReader, o hashOpts) (*hashed, error) {
+	n := l.NumPieces()
+	h := &hashed{}
+	if o.v1 {
+		h.v1 = make([]byte, 20*n)
+	}
+	if o.v2 {
+		h.v2 = make([][32]byte, n)
+	}
+	if o.keepGoing {
+		h.errs = make([]error, n)
+	}
+	workers := o.workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = max(1, min(workers, n))
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := &hashWorker{l: l, r: newReader(), o: &o, buf: make([]byte, chunkSize)}
+			defer w.r.Close()
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if o.skip != nil && o.skip(i) {
+					h.errs[i] = errSkipped
+					continue
+				}
+				var s1 [20]byte
+				var s2 [32]byte
+				err := w.piece(i, &s1, &s2)
+				if err != nil {
+					if o.keepGoing {
+						h.errs[i] = err
+						continue
+					}
+					cancel(err)
+					return
+				}
+				if o.v1 {
+					copy(h.v1[20*i:], s1[:])
+				}
+				if o.v2 {
+					h.v2[i] = s2
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// hashWorker hashes one piece at a time with its own buffer and reader.
+type hashWorker struct {
+	l      *storage.Layout
+	r      fileReader
+	o      *hashOpts
+	buf    []byte
+	spans  []storage.Span
+	leaves [][32]byte
+}
+
+var zeroChunk = make([]byte, chunkSize)
+
+func (w *hashWorker) piece(i int, s1 *[20]byte, s2 *[32]byte) error {
+	w.spans = w.l.PieceSpans(w.spans[:0], i)
+	sum := sha1.New()
+	w.leaves = w.leaves[:0]
+	v2File := -1
+	for _, sp := range w.spans {
+		f := &w.l.Files[sp.File]
+		for done := int64(0); done < sp.Length; {
+			k := min(sp.Length-done, chunkSize)
+			var chunk []byte
+			if f.Pad {
+				chunk = zeroChunk[:k]
+			} else {
+				chunk = w.buf[:k]
+				if _, err := w.r.ReadAt(sp.File, chunk, sp.Offset+done); err != nil {
+					return err
+				}
+			}
+			if w.o.v1 {
+				sum.Write(chunk)
+			}
+			if w.o.v2 && !f.Pad {
+				v2File = sp.File
+				for b := 0; b < len(chunk); b += BlockSize {
+					w.leaves = append(w.leaves, sha256.Sum256(chunk[b:min(b+BlockSize, len(chunk))]))
+				}
+			}
+			done += k
+			if w.o.done != nil {
+				w.o.done.Add(k)
+			}
+		}
+	}
+	if w.o.v1 {
+		sum.Sum(s1[:0])
+	}
+	if w.o.v2 && v2File >= 0 {
+		*s2 = pieceRoot(w.leaves, w.l.Files[v2File].Length, w.l.PieceLength)
+	}
+	return nil
+}
+
+// pieceRoot is the BEP 52 hash of one piece's blocks: for a file longer than a piece, the root
+// of a subtree of pieceLength/BlockSize leaves (missing leaves are zero); for a file that fits
+// in one piece, the file's own root (leaves padded to a power of two).
+func pieceRoot(leaves [][32]byte, fileLength, pieceLength int64) [32]byte {
+	width := int(pieceLength / BlockSize)
+	if fileLength <= pieceLength {
+		width = int(merkle.RoundUpToPowerOfTwo(uint(len(leaves))))
+	}
+	return merkle.RootWithPadHash(append(leaves[:len(leaves):len(leaves)], make([][32]byte, width-len(leaves))...), [32]byte{})
+}
+
+// fileRoot is a BEP 52 "pieces root" from a file's piece-layer hashes.
+func fileRoot(layer [][32]byte, pieceLength int64) [32]byte {
+	return merkle.RootWithPadHash(layer, metainfo.HashForPiecePad(pieceLength))
+}
+
+// osReader reads the layout's files from disk by OS path, keeping the last file open.
+type osReader struct {
+	paths []string // per layout file; "" for pad files
+	cur   int
+	f     *os.File
+	// open is os.Open, or a wrapper (verify caches failures).
+	open func(f int, path string) (*os.File, error)
+}
+
+func (r *osReader) ReadAt(f int, p []byte, off int64) (int, error) {
+	if r.f == nil || r.cur != f {
+		if r.f != nil {
+			r.f.Close()
+			r.f = nil
+		}
+		file, err := r.open(f, r.paths[f])
+		if err != nil {
+			return 0, err
+		}
+		r.f, r.cur = file, f
+	}
+	n, err := r.f.ReadAt(p, off)
+	if err == io.EOF && n < len(p) {
+		return n, fmt.Errorf("%s: %w", r.paths[f], errShortFile)
+	}
+	if err != nil && err != io.EOF {
+		return n, fmt.Errorf("read %s: %w", r.paths[f], err)
+	}
+	return n, nil
+}
+
+func (r *osReader) Close() error {
+	if r.f != nil {
+		return r.f.Close()
+	}
+	return nil
+}
+
+// errShortFile is wrapped when a file ends before the layout says it should.
+var errShortFile = errors.New("file ended early")

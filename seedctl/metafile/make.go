@@ -1,0 +1,379 @@
+package metafile
+
+import (
+	"context"
+	"crypto/sha1"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/anacrolix/torrent/bencode"
+
+	"github.com/webswarm/webswarm/seedctl/storage"
+)
+
+// DefaultCreatedBy is the "created by" value of torrents we make.
+const DefaultCreatedBy = "webswarm seedctl"
+
+// Progress is shared between a long operation and whoever displays it: Total is set before
+// the work starts, Done grows as payload bytes are hashed.
+type Progress struct {
+	Total atomic.Int64
+	Done  atomic.Int64
+}
+
+// MakeOptions describes a torrent to make.
+type MakeOptions struct {
+	// Paths is the payload: one file (single-file torrent), one directory, or several of
+	// either (multi-file; then Name is required).
+	Paths []string
+	// Name overrides the torrent's name (default: the base name of the single path).
+	Name string
+	// Trackers are announce URLs by tier (BEP 12): the first URL of the first tier is also
+	// the "announce" key.
+	Trackers [][]string
+	// WebSeeds are BEP 19 "url-list" entries.
+	WebSeeds []string
+	// PieceLength in bytes; 0 chooses AutoPieceLength.
+	PieceLength int64
+	Private     bool
+	Source      string
+	Comment     string
+	// CreatedBy defaults to DefaultCreatedBy; "-" leaves the key out.
+	CreatedBy string
+	// NoDate leaves out "creation date", so that the same input gives the same bytes.
+	NoDate bool
+	// Now gives the creation date; nil means time.Now.
+	Now func() time.Time
+	// Exclude holds globs (path.Match syntax) matched against each entry's base name and its
+	// slash-separated path inside the torrent.
+	Exclude       []string
+	IncludeHidden bool
+	// Hybrid makes a BEP 52 v1+v2 hybrid torrent (files aligned to pieces with BEP 47 pad
+	// files, SHA-256 merkle trees, piece layers).
+	Hybrid bool
+	// Workers is the number of hashing goroutines (0 = GOMAXPROCS).
+	Workers  int
+	Progress *Progress
+}
+
+// Made is a torrent made by Make.
+type Made struct {
+	// Torrent is the bencoded .torrent file.
+	Torrent     []byte
+	InfoHash    [20]byte
+	InfoHashV2  [32]byte // zero unless Hybrid
+	Name        string
+	TotalLength int64 // payload bytes, pad files excluded
+	PieceLength int64
+	Pieces      int
+	Files       int // payload files, pad files excluded
+}
+
+// Make hashes the payload and returns the torrent. It fails if a file cannot be read or
+// changes (size or modification time) while it is hashed.
+func Make(ctx context.Context, o MakeOptions) (*Made, error) {
+	if err := checkURLs(o.Trackers, o.WebSeeds); err != nil {
+		return nil, err
+	}
+	name, single, files, err := collect(o.Paths, o.Name, walkOpts{exclude: o.Exclude, includeHidden: o.IncludeHidden})
+	if err != nil {
+		return nil, err
+	}
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	if o.Hybrid {
+		sortV2(files)
+	} else {
+		sortV1(files)
+	}
+	var total int64
+	for _, f := range files {
+		total += f.size
+	}
+	if total == 0 {
+		return nil, fmt.Errorf("%s: every file is empty: %w", strings.Join(o.Paths, ", "), ErrNoFiles)
+	}
+	plen := o.PieceLength
+	if plen == 0 {
+		plen = AutoPieceLength(total)
+	} else if plen < MinPieceLength || plen > MaxPieceLength || plen&(plen-1) != 0 {
+		return nil, fmt.Errorf("piece length %d: want a power of two from 16 KiB to 16 MiB", plen)
+	}
+
+	// The piece stream: files in order; in a hybrid, a pad file after every file that does
+	// not end on a piece boundary (except the last), so that each file starts a piece.
+	var lfiles []storage.File
+	var paths []string
+	for i, f := range files {
+		lfiles = append(lfiles, storage.File{Path: f.path, Length: f.size})
+		paths = append(paths, f.osPath)
+		if o.Hybrid && i < len(files)-1 && f.size%plen != 0 {
+			pad := plen - f.size%plen
+			lfiles = append(lfiles, storage.File{Path: []string{".pad", strconv.FormatInt(pad, 10)}, Length: pad, Pad: true})
+			paths = append(paths, "")
+		}
+	}
+	layout, err := storage.NewLayout(lfiles, plen)
+	if err != nil {
+		return nil, err
+	}
+	if o.Progress != nil {
+		o.Progress.Total.Store(layout.Total)
+	}
+	var done *atomic.Int64
+	if o.Progress != nil {
+		done = &o.Progress.Done
+	}
+	h, err := hashPieces(ctx, layout, func() fileReader {
+		return &osReader{paths: paths, open: func(_ int, p string) (*os.File, error) { return os.Open(p) }}
+	}, hashOpts{v1: true, v2: o.Hybrid, workers: o.Workers, done: done})
+	if err != nil {
+		if errors.Is(err, errShortFile) {
+			return nil, fmt.Errorf("hashing: %w (did it change while hashing?)", err)
+		}
+		return nil, fmt.Errorf("hashing: %w", err)
+	}
+	for _, f := range files {
+		st, err := os.Stat(f.osPath)
+		if err != nil {
+			return nil, fmt.Errorf("after hashing: %w", err)
+		}
+		if st.Size() != f.size || !st.ModTime().Equal(f.modTime) {
+			return nil, fmt.Errorf("%s changed while it was being hashed (size %d, now %d): the torrent would not match it", f.osPath, f.size, st.Size())
+		}
+	}
+
+	info := map[string]any{
+		"name":         name,
+		"piece length": plen,
+		"pieces":       string(h.v1),
+	}
+	if o.Private {
+		info["private"] = 1
+	}
+	if o.Source != "" {
+		info["source"] = o.Source
+	}
+	var pieceLayers map[string]any
+	if single {
+		info["length"] = total
+	} else {
+		var list []any
+		for _, f := range layout.Files {
+			e := map[string]any{"length": f.Length, "path": f.Path}
+			if f.Pad {
+				e["attr"] = "p"
+			}
+			list = append(list, e)
+		}
+		info["files"] = list
+	}
+	if o.Hybrid {
+		info["meta version"] = 2
+		tree := map[string]any{}
+		pieceLayers = map[string]any{}
+		for fi, f := range layout.Files {
+			if f.Pad {
+				continue
+			}
+			leaf := map[string]any{"length": f.Length}
+			if f.Length > 0 {
+				first, end := layout.FilePieces(fi)
+				var root [32]byte
+				if f.Length > plen {
+					layer := h.v2[first:end]
+					root = fileRoot(layer, plen)
+					var b strings.Builder
+					for _, x := range layer {
+						b.Write(x[:])
+					}
+					pieceLayers[string(root[:])] = b.String()
+				} else {
+					root = h.v2[first]
+				}
+				leaf["pieces root"] = string(root[:])
+			}
+			p := f.Path
+			if single {
+				p = []string{name}
+			}
+			insertTree(tree, p, map[string]any{"": leaf})
+		}
+		info["file tree"] = tree
+	}
+	infoBytes, err := bencode.Marshal(info)
+	if err != nil {
+		return nil, fmt.Errorf("encoding info: %w", err)
+	}
+
+	top := map[string]any{"info": bencode.Bytes(infoBytes)}
+	var tiers []any
+	ntr := 0
+	for _, tier := range o.Trackers {
+		if len(tier) > 0 {
+			tiers = append(tiers, tier)
+			ntr += len(tier)
+		}
+	}
+	if ntr > 0 {
+		top["announce"] = o.Trackers[0][0]
+		for _, t := range o.Trackers {
+			if len(t) > 0 {
+				top["announce"] = t[0]
+				break
+			}
+		}
+	}
+	if ntr > 1 {
+		top["announce-list"] = tiers
+	}
+	if len(o.WebSeeds) > 0 {
+		top["url-list"] = o.WebSeeds
+	}
+	if o.Comment != "" {
+		top["comment"] = o.Comment
+	}
+	switch o.CreatedBy {
+	case "":
+		top["created by"] = DefaultCreatedBy
+	case "-":
+	default:
+		top["created by"] = o.CreatedBy
+	}
+	if !o.NoDate {
+		now := time.Now
+		if o.Now != nil {
+			now = o.Now
+		}
+		top["creation date"] = now().Unix()
+	}
+	if len(pieceLayers) > 0 {
+		top["piece layers"] = pieceLayers
+	}
+	torrent, err := bencode.Marshal(top)
+	if err != nil {
+		return nil, fmt.Errorf("encoding torrent: %w", err)
+	}
+	m := &Made{
+		Torrent:     torrent,
+		InfoHash:    sha1.Sum(infoBytes),
+		Name:        name,
+		TotalLength: total,
+		PieceLength: plen,
+		Pieces:      layout.NumPieces(),
+		Files:       len(files),
+	}
+	if o.Hybrid {
+		m.InfoHashV2 = sha256.Sum256(infoBytes)
+	}
+	return m, nil
+}
+
+// insertTree places leaf at path p in a BEP 52 file tree built of nested maps.
+func insertTree(tree map[string]any, p []string, leaf map[string]any) {
+	for _, c := range p[:len(p)-1] {
+		sub, ok := tree[c].(map[string]any)
+		if !ok {
+			sub = map[string]any{}
+			tree[c] = sub
+		}
+		tree = sub
+	}
+	tree[p[len(p)-1]] = leaf
+}
+
+// checkName refuses torrent names that clients would reject or that would be a path.
+func checkName(name string) error {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+		return fmt.Errorf("torrent name %q: want a plain file name", name)
+	}
+	return nil
+}
+
+// checkURLs accepts http(s) and udp trackers and http(s) web seeds.
+func checkURLs(trackers [][]string, webSeeds []string) error {
+	for _, tier := range trackers {
+		for _, t := range tier {
+			u, err := url.Parse(t)
+			if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "udp") {
+				return fmt.Errorf("tracker %q: want an http://, https:// or udp:// URL", t)
+			}
+		}
+	}
+	for _, w := range webSeeds {
+		u, err := url.Parse(w)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return fmt.Errorf("web seed %q: want an http:// or https:// URL", w)
+		}
+	}
+	return nil
+}
+
+// WriteFile writes data to path atomically: a temporary file in the same directory, synced,
+// then renamed over path. Without force an existing path is an error. Nothing is left behind
+// on failure.
+func WriteFile(path string, data []byte, force bool) (err error) {
+	if !force {
+		if _, err := os.Lstat(path); err == nil {
+			return fmt.Errorf("%s exists (use --force to overwrite)", path)
+		}
+	}
+	dir, base := splitDir(path)
+	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = tmp.Write(data); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err = tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if !force {
+		// Link fails if path appeared meanwhile, where rename would silently replace it.
+		lerr := os.Link(tmp.Name(), path)
+		if errors.Is(lerr, os.ErrExist) {
+			return fmt.Errorf("%s exists (use --force to overwrite)", path)
+		}
+		if lerr == nil {
+			os.Remove(tmp.Name())
+			return nil
+		}
+		// No hard links here (some network and FAT file systems): rename instead.
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+func splitDir(path string) (dir, base string) {
+	i := strings.LastIndexByte(path, '/')
+	if i < 0 {
+		return ".", path
+	}
+	if i == 0 {
+		return "/", path[1:]
+	}
+	return path[:i], path[i+1:]
+}

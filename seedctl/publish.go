@@ -1,0 +1,273 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/webswarm/webswarm/seedctl/metafile"
+)
+
+// rangeCheckTimeout bounds each HTTP request publish makes to the site.
+const rangeCheckTimeout = 10 * time.Second
+
+func newPublishCmd() *cobra.Command {
+	var f makeFlags
+	var site, docroot, trackerPath string
+	var noCheck bool
+	cmd := &cobra.Command{
+		Use:   "publish FILE --site https://example.org [--docroot DIR]",
+		Short: "Make FILE.torrent beside a file under the web server's document root",
+		Long: "publish is the web admin's one-liner. From FILE's path under the document root it derives the file's URL\n" +
+			"on --site, makes FILE.torrent beside it with the site's tracker (--tracker-path) as announce URL and the\n" +
+			"file's own URL as web seed (BEP 19), and prints the magnet link and an HTML link to paste into a page.\n" +
+			"A directory is published as a multi-file torrent whose web seed is its parent directory's URL.\n\n" +
+			"Before writing it asks the web server for the file with a Range request and warns unless the answer is\n" +
+			"206 with the file's length: Transmission cannot use a web seed without Range support.\n\n" +
+			"Piece size " + metafile.PieceSizeRule + ".",
+		Example: "  seedctl publish /var/www/html/iso/big.iso --site https://example.org",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runPublish(cmd, &f, args[0], site, docroot, trackerPath, noCheck)
+		},
+	}
+	f.register(cmd, true)
+	fl := cmd.Flags()
+	fl.StringVar(&site, "site", "", "the site's base URL, which serves the document root (required)")
+	fl.StringVar(&docroot, "docroot", "/var/www/html", "the web server's document root")
+	fl.StringVar(&trackerPath, "tracker-path", "/announce", "the tracker's announce path on the site (or a full URL)")
+	fl.BoolVar(&noCheck, "no-check", false, "do not ask the web server whether it serves the file with Range support")
+	_ = cmd.MarkFlagRequired("site")
+	return cmd
+}
+
+func runPublish(cmd *cobra.Command, f *makeFlags, file, site, docroot, trackerPath string, noCheck bool) error {
+	siteURL, err := url.Parse(site)
+	if err != nil || (siteURL.Scheme != "http" && siteURL.Scheme != "https") || siteURL.Host == "" || siteURL.RawQuery != "" || siteURL.Fragment != "" {
+		return fmt.Errorf("--site %q: want the site's base URL, like https://example.org", site)
+	}
+	st, err := os.Stat(file)
+	if err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	rel, err := pathUnder(file, docroot)
+	if err != nil {
+		return err
+	}
+	base := strings.TrimSuffix(siteURL.Scheme+"://"+siteURL.Host+siteURL.EscapedPath(), "/")
+	fileURL := base + "/" + escapePath(rel)
+	var tracker string
+	if u, err := url.Parse(trackerPath); err == nil && u.Scheme != "" {
+		tracker = trackerPath
+	} else if strings.HasPrefix(trackerPath, "/") {
+		tracker = siteURL.Scheme + "://" + siteURL.Host + trackerPath
+	} else {
+		return fmt.Errorf("--tracker-path %q: want a path starting with '/' or a full URL", trackerPath)
+	}
+	webSeed := fileURL
+	if st.IsDir() {
+		// BEP 19: for a multi-file torrent the client appends name/path to a URL ending in '/'.
+		webSeed = fileURL[:strings.LastIndexByte(fileURL, '/')+1]
+	}
+	f.trackers = append([]string{tracker}, f.trackers...)
+	f.webSeeds = append([]string{webSeed}, f.webSeeds...)
+	o, err := f.options([]string{file})
+	if err != nil {
+		return err
+	}
+	out := f.output
+	if out == "" {
+		out = filepath.Clean(file) + ".torrent"
+	}
+	if err := preflightOutput(out, f.force); err != nil {
+		return err
+	}
+	var p metafile.Progress
+	o.Progress = &p
+	stop := showProgress("hashing", &p, f.quiet || f.json)
+	made, err := metafile.Make(cmd.Context(), o)
+	stop()
+	if err != nil {
+		return err
+	}
+
+	var warnings []string
+	warn := func(format string, a ...any) {
+		w := fmt.Sprintf(format, a...)
+		warnings = append(warnings, w)
+		if !f.json {
+			fmt.Fprintf(cmd.ErrOrStderr(), "seedctl: warning: %s\n", w)
+		}
+	}
+	if !noCheck {
+		t, err := metafile.Parse(made.Torrent)
+		if err != nil {
+			return fmt.Errorf("reading back the new torrent: %w", err)
+		}
+		s := metafile.Summarize(t)
+		first := s.Files[0]
+		checkURL := webSeed
+		if st.IsDir() {
+			checkURL = webSeed + escapePath(first.Path)
+		}
+		if w := checkRange(cmd.Context(), checkURL, first.Length); w != "" {
+			warn("%s", w)
+		}
+	}
+	if err := metafile.WriteFile(out, made.Torrent, f.force); err != nil {
+		return err
+	}
+	torrentURL := fileURL + ".torrent"
+	if f.output != "" {
+		if r, err := pathUnder(out, docroot); err == nil {
+			torrentURL = base + "/" + escapePath(r)
+		} else {
+			torrentURL = ""
+			warn("%s is outside the document root %s: the web server will not serve it", out, docroot)
+		}
+	}
+	if !noCheck && torrentURL != "" {
+		if w := checkTorrentType(cmd.Context(), torrentURL); w != "" {
+			warn("%s", w)
+		}
+	}
+	snippet := ""
+	if torrentURL != "" {
+		snippet = fmt.Sprintf(`<a href="%s" type="application/x-bittorrent">%s</a> (%s)`,
+			html.EscapeString(torrentURL), html.EscapeString(made.Name), metafile.FormatSize(made.TotalLength))
+	}
+	err = printMade(cmd.OutOrStdout(), f, made, out, func(j *madeJSON) {
+		j.TorrentURL, j.WebSeed, j.Tracker, j.HTML, j.Warnings = torrentURL, webSeed, tracker, snippet, warnings
+	})
+	if err != nil || f.json {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	fmt.Fprintf(w, "torrent URL:  %s\n", torrentURL)
+	fmt.Fprintf(w, "tracker:      %s\n", tracker)
+	fmt.Fprintf(w, "web seed:     %s\n", webSeed)
+	if snippet != "" {
+		fmt.Fprintf(w, "HTML:         %s\n", snippet)
+	}
+	fmt.Fprintf(w, "If tracker runs with --allowed_dir %s, it accepts this torrent at its next rescan of that directory.\n", docroot)
+	return nil
+}
+
+// pathUnder returns p relative to root, slash-separated, or an error if p is not inside root.
+// Symbolic links are resolved on both sides, as the web server sees the real files.
+func pathUnder(p, root string) (string, error) {
+	rp, err := resolve(p)
+	if err != nil {
+		return "", err
+	}
+	rr, err := resolve(root)
+	if err != nil {
+		return "", fmt.Errorf("--docroot: %w", err)
+	}
+	rel, err := filepath.Rel(rr, rp)
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", fmt.Errorf("%s is not under the document root %s (set --docroot)", p, root)
+	}
+	return filepath.ToSlash(rel), nil
+}
+
+// resolve makes p absolute with symbolic links resolved; a file that does not exist yet
+// (an output path) is resolved through its directory.
+func resolve(p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	r, err := filepath.EvalSymlinks(abs)
+	if err == nil {
+		return r, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	d, err := filepath.EvalSymlinks(filepath.Dir(abs))
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d, filepath.Base(abs)), nil
+}
+
+// escapePath percent-escapes each component of a slash-separated path for a URL (spaces, '#',
+// '%', '?', non-ASCII...).
+func escapePath(rel string) string {
+	parts := strings.Split(rel, "/")
+	for i, p := range parts {
+		parts[i] = url.PathEscape(p)
+	}
+	return strings.Join(parts, "/")
+}
+
+// checkRange asks u for its first byte and returns a warning unless the server answers 206
+// with Content-Range showing size bytes, as web-seed clients need.
+func checkRange(ctx context.Context, u string, size int64) string {
+	ctx, cancel := context.WithTimeout(ctx, rangeCheckTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return fmt.Sprintf("web seed %s: %v", u, err)
+	}
+	req.Header.Set("Range", "bytes=0-0")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Sprintf("web seed %s is not reachable (%v): downloaders get no web seed until the web server serves it", u, err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	switch resp.StatusCode {
+	case http.StatusPartialContent:
+	case http.StatusOK:
+		return fmt.Sprintf("web seed %s ignores Range requests (200 instead of 206): Transmission cannot use it, other clients download whole files", u)
+	default:
+		return fmt.Sprintf("web seed %s answers %s: is --site or --docroot wrong, or is the file not published?", u, resp.Status)
+	}
+	cr := resp.Header.Get("Content-Range") // "bytes 0-0/SIZE"
+	i := strings.LastIndexByte(cr, '/')
+	if i < 0 {
+		return fmt.Sprintf("web seed %s: 206 without a usable Content-Range (%q)", u, cr)
+	}
+	n, err := strconv.ParseInt(cr[i+1:], 10, 64)
+	if err != nil || n != size {
+		return fmt.Sprintf("web seed %s serves %s bytes, the file has %d: is --site or --docroot wrong?", u, cr[i+1:], size)
+	}
+	return ""
+}
+
+// checkTorrentType returns a warning unless the server serves u as application/x-bittorrent.
+func checkTorrentType(ctx context.Context, u string) string {
+	ctx, cancel := context.WithTimeout(ctx, rangeCheckTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, u, nil)
+	if err != nil {
+		return ""
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Sprintf("%s is not reachable (%v)", u, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Sprintf("%s answers %s", u, resp.Status)
+	}
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if mt != "application/x-bittorrent" {
+		return fmt.Sprintf("%s is served as %q, not application/x-bittorrent: add the .torrent type (see httpd-conf/ or nginx-conf/)", u, resp.Header.Get("Content-Type"))
+	}
+	return ""
+}
