@@ -22,12 +22,12 @@ type VerifyOptions struct {
 
 // FileProblem is a payload file that is missing or has the wrong size.
 type FileProblem struct {
-	Path    string `json:"path"`              // as on disk, under the data directory
-	Problem string `json:"problem"`           // "missing", "short", "long", "not a regular file", "unreadable"
-	Want    int64  `json:"want_bytes"`        // length in the torrent
-	Got     int64  `json:"got_bytes"`         // length on disk (0 when missing)
-	Detail  string `json:"detail,omitempty"`  // the error, when there is one
-	Pieces  int    `json:"bad_pieces"`        // bad pieces touching this file
+	Path    string `json:"path"`             // as on disk, under the data directory
+	Problem string `json:"problem"`          // "missing", "short", "long", "not a regular file", "unreadable"
+	Want    int64  `json:"want_bytes"`       // length in the torrent
+	Got     int64  `json:"got_bytes"`        // length on disk (0 when missing)
+	Detail  string `json:"detail,omitempty"` // the error, when there is one
+	Pieces  int    `json:"bad_pieces"`       // bad pieces touching this file
 	Content bool   `json:"content_mismatch"` // some piece of it hashed wrong (not just missing bytes)
 }
 
