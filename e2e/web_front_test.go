@@ -25,7 +25,8 @@ import (
 type webPath struct {
 	Name    string // apache-http, apache-fcgi, nginx-http, nginx-fcgi
 	Server  string // apache | nginx
-	FCGI    bool   // FastCGI on a unix socket, else HTTP reverse proxy
+	FCGI    bool   // FastCGI, else HTTP reverse proxy
+	TCP     bool   // FastCGI over TCP, else on a unix socket
 	Snippet string // the shipped mount snippet the site includes
 }
 
@@ -34,6 +35,9 @@ var webPaths = []webPath{
 	{Name: "apache-fcgi", Server: "apache", FCGI: true, Snippet: "webswarm-fcgi.conf"},
 	{Name: "nginx-http", Server: "nginx", Snippet: "webswarm-proxy.conf"},
 	{Name: "nginx-fcgi", Server: "nginx", FCGI: true, Snippet: "webswarm-fcgi.conf"},
+	// FastCGI over TCP: Apache has its own snippet; nginx names the address in its upstream.
+	{Name: "apache-fcgi-tcp", Server: "apache", FCGI: true, TCP: true, Snippet: "webswarm-fcgi-tcp.conf"},
+	{Name: "nginx-fcgi-tcp", Server: "nginx", FCGI: true, TCP: true, Snippet: "webswarm-fcgi.conf"},
 }
 
 // webBackend is where a front end sends the tracker's URLs.
@@ -151,8 +155,12 @@ func webNginxConf(t testing.TB, dir string, port int, snippet string, be webBack
 		sock = filepath.Join(dir, "none.sock")
 	}
 	// The one file an admin edits, written as the shipped one is, with the test's addresses.
+	fcgiServer := "unix:" + sock
+	if be.FCGIAddr != "" {
+		fcgiServer = be.FCGIAddr
+	}
 	up := fmt.Sprintf("upstream webswarm_http {\n    server %s;\n    keepalive 32;\n}\n"+
-		"upstream webswarm_fcgi {\n    server unix:%s;\n    keepalive 32;\n}\n", httpAddr, sock)
+		"upstream webswarm_fcgi {\n    server %s;\n    keepalive 32;\n}\n", httpAddr, fcgiServer)
 	if err := os.WriteFile(filepath.Join(dir, "webswarm-upstreams.conf"), []byte(up), 0o644); err != nil {
 		t.Fatal(err)
 	}
