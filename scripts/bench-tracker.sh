@@ -71,7 +71,8 @@ fi
 
 echo "bench-tracker.sh: ${targets[*]}: DUR=$DUR RUNS=$RUNS TORRENTS=$TORRENTS PEERS=$PEERS PEERS_BIG=$PEERS_BIG NUMWANT=$NUMWANT"
 echo "  scenarios: $SCENARIOS | big: $BIG_SCENARIOS | results: $SUITE_OUT"
-timeout -k 10 $((3600 + 20 * DUR * RUNS)) "$TB/suite.sh" "${targets[@]}"
+timeout -k 10 $((3600 + 20 * DUR * RUNS)) "$TB/suite.sh" "${targets[@]}" ||
+  echo "bench-tracker.sh: suite.sh failed (rc $?): the table below has what finished" >&2
 
 dirs=()
 for t in "${targets[@]}"; do
