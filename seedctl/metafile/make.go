@@ -108,14 +108,15 @@ func Make(ctx context.Context, o MakeOptions) (*Made, error) {
 		return nil, fmt.Errorf("piece length %d: want a power of two from 16 KiB to 16 MiB", plen)
 	}
 
-	// The piece stream: files in order; in a hybrid, a pad file after every file that does
-	// not end on a piece boundary (except the last), so that each file starts a piece.
+	// The piece stream: files in order; in a multi-file hybrid, a pad file after every file
+	// that does not end on a piece boundary, so that each file starts a piece. The last file
+	// is padded too, as libtorrent does: the same files then give libtorrent's info-hashes.
 	var lfiles []storage.File
 	var paths []string
-	for i, f := range files {
+	for _, f := range files {
 		lfiles = append(lfiles, storage.File{Path: f.path, Length: f.size})
 		paths = append(paths, f.osPath)
-		if o.Hybrid && i < len(files)-1 && f.size%plen != 0 {
+		if o.Hybrid && !single && f.size%plen != 0 {
 			pad := plen - f.size%plen
 			lfiles = append(lfiles, storage.File{Path: []string{".pad", strconv.FormatInt(pad, 10)}, Length: pad, Pad: true})
 			paths = append(paths, "")
