@@ -1,0 +1,219 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// options are the command line, with bttrack 3.4.2's flag names and defaults (Go's flag
+// package accepts both -flag and --flag, as bttrack did).
+type options struct {
+	port                int
+	bind                string
+	udpPort             int
+	dfile               string
+	socketTimeout       int
+	saveDfileInterval   int
+	timeoutDownloaders  int
+	reannounceInterval  int
+	minInterval         int
+	responseSize        int
+	maxGive             int
+	natCheck            int
+	allowedDir          string
+	parseAllowedMinutes int
+	showNames           int
+	favicon             string
+	onlyLocalOverrideIP int
+	logfile             string
+	allowGet            int
+	keepDead            int
+	fcgi                string
+	fcgiSocketMode      string
+	fcgiSocketGroup     string
+	trustedProxies      string
+	prefix              string
+	scrape              string
+	maxPeers            int
+	maxTorrents         int
+	metricsPath         string
+	maxAnnounceRate     float64
+	logLevel            string
+
+	trusted  []netip.Prefix
+	sockMode uint32
+}
+
+const usageHead = `tracker — a BitTorrent tracker (successor of mainline bttrack 3.4.2) that runs behind
+Apache httpd or nginx: HTTP and FastCGI announce/scrape, UDP (BEP 15), stats page, Prometheus.
+
+Usage: tracker [--flag value]...   (-flag and --flag are the same)
+
+Routes: /announce /scrape /  /stats  /stats.json  /healthz  /metrics  /favicon.ico  /file
+Signals: SIGTERM/SIGINT save the state file and exit; SIGHUP reopens the log file and rescans
+--allowed_dir.
+
+Flags:
+`
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("tracker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usageHead)
+		fs.PrintDefaults()
+	}
+	fs.IntVar(&o.port, "port", 6969, "port to listen on for HTTP (and UDP, see --udp_port)")
+	fs.StringVar(&o.bind, "bind", "", "address to bind to (default: all addresses)")
+	fs.IntVar(&o.udpPort, "udp_port", -1, "UDP (BEP 15) port; -1 = same as --port, 0 = no UDP")
+	fs.StringVar(&o.dfile, "dfile", "tracker-state.bencode", "state file (bttrack's bencoded layout), written atomically")
+	fs.IntVar(&o.socketTimeout, "socket_timeout", 15, "seconds before an idle or slow HTTP connection is closed")
+	fs.IntVar(&o.saveDfileInterval, "save_dfile_interval", 300, "seconds between saves of the state file")
+	fs.IntVar(&o.timeoutDownloaders, "timeout_downloaders_interval", 2700, "seconds after which a peer that stopped announcing is dropped")
+	fs.IntVar(&o.reannounceInterval, "reannounce_interval", 1800, "seconds clients should wait between announces (interval)")
+	fs.IntVar(&o.minInterval, "min_interval", 0, "seconds clients must wait between announces (min interval; 0 = half of --reannounce_interval)")
+	fs.IntVar(&o.responseSize, "response_size", 50, "peers given to a client that sends no numwant")
+	fs.IntVar(&o.maxGive, "max_give", 200, "most peers given in one reply (numwant is clamped to it)")
+	fs.IntVar(&o.natCheck, "nat_check", 3, "times to try connecting back to a new peer before giving up on it (0 = no NAT check)")
+	fs.StringVar(&o.allowedDir, "allowed_dir", "", "only serve torrents whose .torrent file is in this directory tree")
+	fs.IntVar(&o.parseAllowedMinutes, "parse_allowed_interval", 15, "minutes between rescans of --allowed_dir")
+	fs.IntVar(&o.showNames, "show_names", 1, "show torrent names on the stats page (needs --allowed_dir)")
+	fs.StringVar(&o.favicon, "favicon", "", "file served as /favicon.ico")
+	fs.IntVar(&o.onlyLocalOverrideIP, "only_local_override_ip", 1, "honour the ip= parameter: 0 = always, 1 = only from local-network clients, 2 = only when NAT checking")
+	fs.StringVar(&o.logfile, "logfile", "-", "access log (combined format) file; - = standard output, \"\" = none")
+	fs.IntVar(&o.allowGet, "allow_get", 0, "serve .torrent files from --allowed_dir at /file?info_hash=")
+	fs.IntVar(&o.keepDead, "keep_dead", 0, "keep torrents that have no peers left")
+	fs.StringVar(&o.fcgi, "fcgi", "", "also serve FastCGI on ADDR (host:port) or unix:PATH")
+	fs.StringVar(&o.fcgiSocketMode, "fcgi_socket_mode", "0666", "permissions of the FastCGI unix socket (octal)")
+	fs.StringVar(&o.fcgiSocketGroup, "fcgi_socket_group", "", "group of the FastCGI unix socket (e.g. www-data, with mode 0660)")
+	fs.StringVar(&o.trustedProxies, "trusted_proxies", "127.0.0.0/8,::1", "comma-separated addresses/CIDRs whose X-Real-IP/X-Forwarded-For are believed")
+	fs.StringVar(&o.prefix, "prefix", "", "path prefix of a sub-path mount, e.g. /tracker (default: the proxy's X-Forwarded-Prefix)")
+	fs.StringVar(&o.scrape, "scrape", "full", "scrape: full (also without info_hash), specific (only named torrents) or off")
+	fs.IntVar(&o.maxPeers, "max_peers", 0, "most peers per torrent and address family (0 = no limit)")
+	fs.IntVar(&o.maxTorrents, "max_torrents", 0, "most torrents (0 = no limit)")
+	fs.StringVar(&o.metricsPath, "metrics_path", "/metrics", "path of the Prometheus metrics")
+	fs.Float64Var(&o.maxAnnounceRate, "max_announce_rate", 0, "announces per second allowed per client IP, bursts of 10× (0 = no limit)")
+	fs.StringVar(&o.logLevel, "log_level", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (flags are --name value)", fs.Arg(0))
+	}
+	return o, o.validate()
+}
+
+func (o *options) validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if o.port < 1 || o.port > 65535 {
+		bad("--port %d: want 1-65535", o.port)
+	}
+	if o.udpPort < -1 || o.udpPort > 65535 {
+		bad("--udp_port %d: want -1, 0 or a port", o.udpPort)
+	}
+	if o.udpPort == -1 {
+		o.udpPort = o.port
+	}
+	if o.bind != "" {
+		if _, err := netip.ParseAddr(o.bind); err != nil {
+			bad("--bind %q: not an IP address", o.bind)
+		}
+	}
+	positive := map[string]int{
+		"--socket_timeout": o.socketTimeout, "--save_dfile_interval": o.saveDfileInterval,
+		"--timeout_downloaders_interval": o.timeoutDownloaders, "--reannounce_interval": o.reannounceInterval,
+		"--parse_allowed_interval": o.parseAllowedMinutes,
+	}
+	for name, v := range positive {
+		if v <= 0 {
+			bad("%s %d: must be positive", name, v)
+		}
+	}
+	if time.Duration(o.timeoutDownloaders)*time.Second > 18*time.Hour {
+		bad("--timeout_downloaders_interval %d: at most 64800 (18 h)", o.timeoutDownloaders)
+	}
+	if o.minInterval < 0 || o.minInterval > o.reannounceInterval {
+		bad("--min_interval %d: want 0..--reannounce_interval (%d)", o.minInterval, o.reannounceInterval)
+	}
+	if o.responseSize < 0 || o.maxGive < 0 || o.natCheck < 0 || o.maxPeers < 0 || o.maxTorrents < 0 || o.maxAnnounceRate < 0 {
+		bad("--response_size, --max_give, --nat_check, --max_peers, --max_torrents and --max_announce_rate must not be negative")
+	}
+	for name, v := range map[string]int{"--show_names": o.showNames, "--allow_get": o.allowGet, "--keep_dead": o.keepDead} {
+		if v != 0 && v != 1 {
+			bad("%s %d: want 0 or 1", name, v)
+		}
+	}
+	if o.onlyLocalOverrideIP < 0 || o.onlyLocalOverrideIP > 2 {
+		bad("--only_local_override_ip %d: want 0, 1 or 2", o.onlyLocalOverrideIP)
+	}
+	if o.allowGet == 1 && o.allowedDir == "" {
+		bad("--allow_get 1 needs --allowed_dir")
+	}
+	switch o.scrape {
+	case "full", "specific", "off":
+	default:
+		bad("--scrape %q: want full, specific or off", o.scrape)
+	}
+	if !strings.HasPrefix(o.metricsPath, "/") || o.metricsPath == "/" {
+		bad("--metrics_path %q: want a path like /metrics", o.metricsPath)
+	}
+	if o.prefix != "" && !strings.HasPrefix(o.prefix, "/") {
+		bad("--prefix %q: must start with /", o.prefix)
+	}
+	mode, err := strconv.ParseUint(o.fcgiSocketMode, 8, 32)
+	if err != nil || mode > 0o777 {
+		bad("--fcgi_socket_mode %q: want octal permissions like 0660", o.fcgiSocketMode)
+	}
+	o.sockMode = uint32(mode)
+	if o.fcgi != "" && !strings.HasPrefix(o.fcgi, "unix:") {
+		if _, err := netip.ParseAddrPort(o.fcgi); err != nil {
+			bad("--fcgi %q: want host:port (an IP address) or unix:PATH", o.fcgi)
+		}
+	}
+	o.trusted = nil
+	for _, s := range strings.Split(o.trustedProxies, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, err2 := netip.ParseAddr(s)
+			if err2 != nil {
+				bad("--trusted_proxies: %q is not an address or CIDR", s)
+				continue
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		o.trusted = append(o.trusted, p.Masked())
+	}
+	switch o.logLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("--log_level %q: want debug, info, warn or error", o.logLevel)
+	}
+	return errors.Join(errs...)
+}
+
+// warnings lists settings that work but that public tracker lists reject or clients ignore.
+func (o *options) warnings() []string {
+	var w []string
+	if o.reannounceInterval < 300 || o.reannounceInterval > 3*3600 {
+		w = append(w, fmt.Sprintf("--reannounce_interval %d s is outside 5 min–3 h: public tracker lists reject such trackers and libtorrent ignores intervals under 300 s", o.reannounceInterval))
+	}
+	if o.minInterval != 0 && (o.minInterval < 300 || o.minInterval > 3*3600) {
+		w = append(w, fmt.Sprintf("--min_interval %d s is outside 5 min–3 h: aria2 re-announces every min interval", o.minInterval))
+	}
+	if o.timeoutDownloaders < o.reannounceInterval {
+		w = append(w, fmt.Sprintf("--timeout_downloaders_interval %d is shorter than --reannounce_interval %d: peers expire between their announces", o.timeoutDownloaders, o.reannounceInterval))
+	}
+	return w
+}

@@ -1,0 +1,6 @@
+// Package httpapi is the tracker's HTTP frontend: announce (BEP 3, with BEP 23 compact and
+// BEP 7 IPv6 peer lists, BEP 24 external ip) and scrape (BEP 48) parsed from the raw query,
+// client-IP resolution behind trusted proxies, bencoded replies built without allocating, and
+// the stats, metrics and health routes (gorilla/mux). The same Handler serves plain HTTP and,
+// through FastCGI(), net/http/fcgi: only the client-IP rule differs.
+package httpapi

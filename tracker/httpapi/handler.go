@@ -1,0 +1,533 @@
+package httpapi
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/webswarm/webswarm/internal/benc"
+	"github.com/webswarm/webswarm/internal/bittorrent"
+	"github.com/webswarm/webswarm/tracker/announce"
+	"github.com/webswarm/webswarm/tracker/swarm"
+)
+
+// Scrape modes (--scrape).
+const (
+	ScrapeFull     = "full"     // specific scrapes and the full scrape (no info_hash)
+	ScrapeSpecific = "specific" // only scrapes that name info-hashes
+	ScrapeOff      = "off"      // no scrapes
+)
+
+// Config configures a Handler.
+type Config struct {
+	Tracker *announce.Tracker
+	// TrustedProxies are the addresses whose X-Real-IP / X-Forwarded-For are believed.
+	TrustedProxies []netip.Prefix
+	// OnlyLocalOverrideIP is bttrack's only_local_override_ip (0, 1 or 2).
+	OnlyLocalOverrideIP int
+	// Prefix is stripped from request paths (a sub-path mount, e.g. "/tracker"). Without it,
+	// the X-Forwarded-Prefix header of a trusted proxy (or of the FastCGI server) is used.
+	Prefix string
+	// Scrape is ScrapeFull, ScrapeSpecific or ScrapeOff (default ScrapeFull).
+	Scrape string
+	// MaxScrapeHashes bounds the info_hash parameters of one scrape (default 1000).
+	MaxScrapeHashes int
+	// MaxQuery bounds the raw query length (default 64 KiB).
+	MaxQuery int
+	// TrackerID is sent as "tracker id" (default "webswarm").
+	TrackerID string
+	// Name returns a torrent's name for scrape replies (nil: no names).
+	Name func(ih bittorrent.InfoHash) (string, bool)
+	// Stats serves the stats page ("/" and "/stats"), StatsJSON "/stats.json", Metrics
+	// MetricsPath (default "/metrics"). Nil handlers answer 404.
+	Stats, StatsJSON, Metrics http.Handler
+	MetricsPath               string
+	// Favicon is served at /favicon.ico when set.
+	Favicon []byte
+	// TorrentFile returns the path of a torrent's .torrent file for /file?info_hash=
+	// (bttrack's allow_get); nil turns the route off.
+	TorrentFile func(ih bittorrent.InfoHash) (string, bool)
+	// RateLimit, when set, bounds announces per client IP.
+	RateLimit *announce.RateLimiter
+	// AccessLog receives one combined-format line per request (nil: none).
+	AccessLog *AccessLog
+	// Latency observes request durations, labelled frontend ("http", "fastcgi") and kind
+	// ("announce", "scrape", "other"). Nil: not observed.
+	Latency *prometheus.HistogramVec
+	Logger  *slog.Logger
+}
+
+// Handler serves the tracker over HTTP. FastCGI returns the same handler for net/http/fcgi.
+type Handler struct {
+	cfg    Config
+	router *mux.Router
+	pool   sync.Pool
+	full   fullScrape
+	obs    [2][3]prometheus.Observer // [frontend][kind]
+}
+
+type state struct {
+	req    announce.Request
+	resp   announce.Response
+	p      parsed
+	hashes []bittorrent.InfoHash
+	buf    []byte
+}
+
+const (
+	kindAnnounce = iota
+	kindScrape
+	kindOther
+)
+
+// New returns a Handler.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Tracker == nil {
+		return nil, fmt.Errorf("httpapi: no tracker")
+	}
+	switch cfg.Scrape {
+	case "":
+		cfg.Scrape = ScrapeFull
+	case ScrapeFull, ScrapeSpecific, ScrapeOff:
+	default:
+		return nil, fmt.Errorf("httpapi: scrape mode %q: want full, specific or off", cfg.Scrape)
+	}
+	if cfg.OnlyLocalOverrideIP < 0 || cfg.OnlyLocalOverrideIP > 2 {
+		return nil, fmt.Errorf("httpapi: only_local_override_ip %d: want 0, 1 or 2", cfg.OnlyLocalOverrideIP)
+	}
+	if cfg.MaxScrapeHashes <= 0 {
+		cfg.MaxScrapeHashes = 1000
+	}
+	if cfg.MaxQuery <= 0 {
+		cfg.MaxQuery = 64 << 10
+	}
+	if cfg.TrackerID == "" {
+		cfg.TrackerID = "webswarm"
+	}
+	if cfg.MetricsPath == "" {
+		cfg.MetricsPath = "/metrics"
+	}
+	if !strings.HasPrefix(cfg.MetricsPath, "/") {
+		return nil, fmt.Errorf("httpapi: metrics path %q must start with /", cfg.MetricsPath)
+	}
+	cfg.Prefix = strings.TrimRight(cfg.Prefix, "/")
+	if cfg.Prefix != "" && !strings.HasPrefix(cfg.Prefix, "/") {
+		return nil, fmt.Errorf("httpapi: prefix %q must start with /", cfg.Prefix)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	h := &Handler{cfg: cfg}
+	h.pool.New = func() any {
+		return &state{buf: make([]byte, 0, 1024), hashes: make([]bittorrent.InfoHash, 0, 16)}
+	}
+	if cfg.Latency != nil {
+		for f, fe := range []string{"http", "fastcgi"} {
+			for k, kind := range []string{"announce", "scrape", "other"} {
+				h.obs[f][k] = cfg.Latency.WithLabelValues(fe, kind)
+			}
+		}
+	}
+	h.routes()
+	return h, nil
+}
+
+// NewLatency creates the request-duration histogram shared by the HTTP, FastCGI and UDP
+// frontends and registers it with reg.
+func NewLatency(reg prometheus.Registerer) *prometheus.HistogramVec {
+	v := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "webswarm_tracker_request_duration_seconds",
+		Help:    "Time to answer a request, by frontend (http, fastcgi, udp) and kind (announce, scrape, other).",
+		Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .1, .5},
+	}, []string{"frontend", "kind"})
+	if reg != nil {
+		reg.MustRegister(v)
+	}
+	return v
+}
+
+func (h *Handler) routes() {
+	r := mux.NewRouter()
+	r.SkipClean(true)
+	serve := func(hh http.Handler) http.Handler {
+		if hh == nil {
+			return http.NotFoundHandler()
+		}
+		return hh
+	}
+	r.Handle("/", serve(h.cfg.Stats))
+	r.Handle("/stats", serve(h.cfg.Stats))
+	r.Handle("/stats.json", serve(h.cfg.StatsJSON))
+	r.Handle(h.cfg.MetricsPath, serve(h.cfg.Metrics))
+	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		fmt.Fprintln(w, "ok")
+	})
+	r.HandleFunc("/favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		if h.cfg.Favicon == nil {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "image/x-icon")
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		w.Write(h.cfg.Favicon)
+	})
+	r.HandleFunc("/file", h.serveFile)
+	h.router = r
+}
+
+// ServeHTTP serves a request that arrived over plain HTTP.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.serve(w, r, false) }
+
+// FastCGI returns the handler for net/http/fcgi: the client is REMOTE_ADDR and the
+// X-Forwarded-Prefix the web server sets is always believed.
+func (h *Handler) FastCGI() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, true) })
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, fcgi bool) {
+	start := time.Now()
+	client, peer := h.clientIP(r, fcgi)
+	path := h.stripPrefix(r, fcgi, peer)
+	kind := kindOther
+	var status, size int
+	switch path {
+	case "/announce":
+		kind = kindAnnounce
+		size = h.announce(w, r, client)
+		status = http.StatusOK
+	case "/scrape":
+		kind = kindScrape
+		size = h.scrape(w, r, client)
+		status = http.StatusOK
+	default:
+		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+		if path != r.URL.Path {
+			r2 := new(http.Request)
+			*r2 = *r
+			u := *r.URL
+			u.Path, u.RawPath = path, ""
+			r2.URL = &u
+			r = r2
+		}
+		h.router.ServeHTTP(rec, r)
+		status, size = rec.status, rec.size
+	}
+	f := 0
+	if fcgi {
+		f = 1
+	}
+	if o := h.obs[f][kind]; o != nil {
+		o.Observe(time.Since(start).Seconds())
+	}
+	if h.cfg.AccessLog != nil {
+		uri := r.RequestURI
+		if uri == "" { // FastCGI leaves RequestURI empty
+			uri = r.URL.RequestURI()
+		}
+		h.cfg.AccessLog.Log(client, start, r.Method, uri, r.Proto, status, size, r.Referer(), r.UserAgent())
+	}
+}
+
+// stripPrefix returns the request path without the mount prefix.
+func (h *Handler) stripPrefix(r *http.Request, fcgi bool, peer netip.Addr) string {
+	path := r.URL.Path
+	prefix := h.cfg.Prefix
+	if prefix == "" {
+		if v := r.Header["X-Forwarded-Prefix"]; len(v) > 0 && (fcgi || h.trusted(peer)) {
+			prefix = strings.TrimRight(v[0], "/")
+		}
+	}
+	if prefix != "" && strings.HasPrefix(path, prefix) && (len(path) == len(prefix) || path[len(prefix)] == '/') {
+		path = path[len(prefix):]
+	}
+	if path == "" {
+		path = "/"
+	}
+	return path
+}
+
+type recorder struct {
+	http.ResponseWriter
+	status int
+	size   int
+	wrote  bool
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.status, r.wrote = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.wrote = true
+	n, err := r.ResponseWriter.Write(b)
+	r.size += n
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+var textPlain = []string{"text/plain"}
+
+func (h *Handler) write(w http.ResponseWriter, body []byte) int {
+	hd := w.Header()
+	hd["Content-Type"] = textPlain
+	if len(body) > 2048 {
+		// net/http computes the length itself for bodies that fit its buffer.
+		hd["Content-Length"] = []string{strconv.Itoa(len(body))}
+	}
+	n, _ := w.Write(body)
+	return n
+}
+
+func (h *Handler) fail(w http.ResponseWriter, st *state, ce *announce.ClientError) int {
+	st.buf = benc.Failure(st.buf[:0], ce.Reason)
+	return h.write(w, st.buf)
+}
+
+func (h *Handler) announce(w http.ResponseWriter, r *http.Request, client netip.Addr) int {
+	st := h.pool.Get().(*state)
+	defer h.pool.Put(st)
+	m := h.cfg.Tracker.Metrics()
+	if len(r.URL.RawQuery) > h.cfg.MaxQuery {
+		m.Failure(announce.CodeTooLong)
+		return h.fail(w, st, announce.Errorf(announce.CodeTooLong, "request too long"))
+	}
+	if h.cfg.RateLimit != nil && !h.cfg.RateLimit.Allow(client) {
+		m.Failure(announce.CodeRateLimited)
+		return h.fail(w, st, announce.Errorf(announce.CodeRateLimited, "too many announces from your address; slow down"))
+	}
+	req := &st.req
+	if err := parseAnnounce(r.URL.RawQuery, req, &st.p); err != nil {
+		ce := announce.AsClientError(err)
+		m.Failure(ce.Code)
+		return h.fail(w, st, ce)
+	}
+	req.Addr = client
+	if st.p.ipGiven && h.overrideIP(client) {
+		req.Addr = st.p.ip
+	}
+	if err := h.cfg.Tracker.Announce(req, &st.resp); err != nil {
+		if ce := announce.AsClientError(err); ce != nil {
+			return h.fail(w, st, ce)
+		}
+		h.cfg.Logger.Error("announce failed", "err", err)
+		return h.fail(w, st, announce.Errorf("internal", "internal tracker error"))
+	}
+	st.buf = h.appendAnnounceReply(st.buf[:0], req, &st.resp, client)
+	return h.write(w, st.buf)
+}
+
+func (h *Handler) appendAnnounceReply(b []byte, req *announce.Request, resp *announce.Response, client netip.Addr) []byte {
+	b = append(b, 'd')
+	b = benc.KeyInt(b, "complete", int64(resp.Complete))
+	b = benc.KeyInt(b, "downloaded", int64(resp.Downloaded))
+	if client.IsValid() {
+		b = benc.String(b, "external ip")
+		if client.Is4() {
+			a := client.As4()
+			b = benc.Bytes(b, a[:])
+		} else {
+			a := client.As16()
+			b = benc.Bytes(b, a[:])
+		}
+	}
+	b = benc.KeyInt(b, "incomplete", int64(resp.Incomplete))
+	b = benc.KeyInt(b, "interval", int64(resp.Interval/time.Second))
+	b = benc.KeyInt(b, "min interval", int64(resp.MinInterval/time.Second))
+	if resp.Peers.Format == swarm.Compact {
+		b = benc.KeyBytes(b, "peers", resp.Peers.V4)
+		if len(resp.Peers.V6) > 0 {
+			b = benc.KeyBytes(b, "peers6", resp.Peers.V6)
+		}
+	} else {
+		b = benc.String(b, "peers")
+		b = append(b, 'l')
+		b = appendDictPeers(b, resp.Peers.V4, 4, req.NoPeerID)
+		b = appendDictPeers(b, resp.Peers.V6, 16, req.NoPeerID)
+		b = append(b, 'e')
+	}
+	b = benc.KeyBytes(b, "tracker id", []byte(h.cfg.TrackerID))
+	if resp.Warning != "" {
+		b = benc.KeyBytes(b, "warning message", []byte(resp.Warning))
+	}
+	return append(b, 'e')
+}
+
+// appendDictPeers encodes WithID records (address, port, peer ID) as BEP 3 peer dictionaries.
+func appendDictPeers(b, recs []byte, iplen int, noPeerID bool) []byte {
+	rl := iplen + 2 + 20
+	for ; len(recs) >= rl; recs = recs[rl:] {
+		var ip netip.Addr
+		if iplen == 4 {
+			ip = netip.AddrFrom4([4]byte(recs[:4]))
+		} else {
+			ip = netip.AddrFrom16([16]byte(recs[:16]))
+		}
+		port := int64(recs[iplen])<<8 | int64(recs[iplen+1])
+		var txt [46]byte
+		b = append(b, 'd')
+		b = benc.KeyBytes(b, "ip", ip.AppendTo(txt[:0]))
+		if !noPeerID {
+			b = benc.KeyBytes(b, "peer id", recs[iplen+2:rl])
+		}
+		b = benc.KeyInt(b, "port", port)
+		b = append(b, 'e')
+	}
+	return b
+}
+
+func (h *Handler) scrape(w http.ResponseWriter, r *http.Request, client netip.Addr) int {
+	st := h.pool.Get().(*state)
+	defer h.pool.Put(st)
+	m := h.cfg.Tracker.Metrics()
+	if h.cfg.Scrape == ScrapeOff {
+		m.Failure(announce.CodeScrapeOff)
+		m.Scrape("specific", false)
+		return h.fail(w, st, announce.Errorf(announce.CodeScrapeOff, "scrape is disabled on this tracker"))
+	}
+	if len(r.URL.RawQuery) > h.cfg.MaxQuery {
+		m.Failure(announce.CodeTooLong)
+		m.Scrape("specific", false)
+		return h.fail(w, st, announce.Errorf(announce.CodeTooLong, "request too long"))
+	}
+	hashes, err := parseScrape(r.URL.RawQuery, st.hashes, h.cfg.MaxScrapeHashes)
+	st.hashes = hashes
+	if err != nil {
+		ce := announce.AsClientError(err)
+		m.Failure(ce.Code)
+		m.Scrape("specific", false)
+		return h.fail(w, st, ce)
+	}
+	if len(hashes) == 0 {
+		if h.cfg.Scrape != ScrapeFull {
+			m.Failure(announce.CodeScrapeOff)
+			m.Scrape("full", false)
+			return h.fail(w, st, announce.Errorf(announce.CodeScrapeOff, "full scrape is disabled; name info_hash parameters"))
+		}
+		m.Scrape("full", true)
+		return h.write(w, h.full.get(h))
+	}
+	b := append(st.buf[:0], "d5:filesd"...)
+	// Keys of a bencoded dictionary must be sorted and unique.
+	sortHashes(hashes)
+	var prev *bittorrent.InfoHash
+	for i := range hashes {
+		ih := &hashes[i]
+		if prev != nil && *prev == *ih {
+			continue
+		}
+		prev = ih
+		c, _ := h.cfg.Tracker.Scrape(*ih)
+		b = h.appendFile(b, *ih, c)
+	}
+	b = append(b, "ee"...)
+	st.buf = b
+	m.Scrape("specific", true)
+	return h.write(w, b)
+}
+
+func (h *Handler) appendFile(b []byte, ih bittorrent.InfoHash, c swarm.Counts) []byte {
+	b = benc.Bytes(b, ih[:])
+	b = append(b, 'd')
+	b = benc.KeyInt(b, "complete", int64(c.Complete))
+	b = benc.KeyInt(b, "downloaded", int64(c.Downloaded))
+	b = benc.KeyInt(b, "incomplete", int64(c.Incomplete))
+	if h.cfg.Name != nil {
+		if name, ok := h.cfg.Name(ih); ok {
+			b = benc.KeyBytes(b, "name", []byte(name))
+		}
+	}
+	return append(b, 'e')
+}
+
+func sortHashes(hs []bittorrent.InfoHash) {
+	// Insertion sort: scrapes name few hashes, and this allocates nothing.
+	for i := 1; i < len(hs); i++ {
+		for j := i; j > 0 && string(hs[j][:]) < string(hs[j-1][:]); j-- {
+			hs[j], hs[j-1] = hs[j-1], hs[j]
+		}
+	}
+}
+
+// fullScrape caches the full scrape's body for one second: it walks every torrent.
+type fullScrape struct {
+	mu   sync.Mutex
+	at   time.Time
+	body []byte
+}
+
+func (f *fullScrape) get(h *Handler) []byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.body != nil && time.Since(f.at) < time.Second {
+		return f.body
+	}
+	type entry struct {
+		ih bittorrent.InfoHash
+		c  swarm.Counts
+	}
+	var all []entry
+	h.cfg.Tracker.Store().RangeTorrents(func(ih bittorrent.InfoHash, c swarm.Counts) bool {
+		all = append(all, entry{ih, c})
+		return true
+	})
+	hs := make([]bittorrent.InfoHash, len(all))
+	byIH := make(map[bittorrent.InfoHash]swarm.Counts, len(all))
+	for i, e := range all {
+		hs[i] = e.ih
+		byIH[e.ih] = e.c
+	}
+	sortLarge(hs)
+	b := append(make([]byte, 0, 64+len(hs)*80), "d5:filesd"...)
+	allowed := h.cfg.Tracker.Config().Allowed
+	for _, ih := range hs {
+		if allowed != nil && !allowed.Allowed(ih) {
+			continue
+		}
+		b = h.appendFile(b, ih, byIH[ih])
+	}
+	b = append(b, "ee"...)
+	f.body, f.at = b, time.Now()
+	return b
+}
+
+func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request) {
+	if h.cfg.TorrentFile == nil {
+		http.NotFound(w, r)
+		return
+	}
+	hashes, err := parseScrape(r.URL.RawQuery, nil, 1)
+	if err != nil || len(hashes) != 1 {
+		http.Error(w, "want one info_hash parameter", http.StatusBadRequest)
+		return
+	}
+	path, ok := h.cfg.TorrentFile(hashes[0])
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-bittorrent")
+	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", pathBase(path)))
+	http.ServeFile(w, r, path)
+}
+
+func pathBase(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}

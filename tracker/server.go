@@ -1,0 +1,287 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/fcgi"
+	"os"
+	"os/user"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/webswarm/webswarm/tracker/announce"
+	"github.com/webswarm/webswarm/tracker/dfile"
+	"github.com/webswarm/webswarm/tracker/httpapi"
+	"github.com/webswarm/webswarm/tracker/swarm"
+)
+
+// server is the wired tracker: store, core, frontends and the background savers.
+type server struct {
+	o       *options
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	store   *swarm.Memory
+	tracker *announce.Tracker
+	saver   *dfile.Saver
+	access  *httpapi.AccessLog
+	handler *httpapi.Handler
+	closers []func() error
+}
+
+func newServer(o *options, logger *slog.Logger) (s *server, err error) {
+	s = &server{o: o, log: logger, reg: prometheus.NewRegistry()}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	s.store, err = swarm.NewMemory(swarm.Config{
+		PeerTimeout: time.Duration(o.timeoutDownloaders) * time.Second,
+		MaxTorrents: o.maxTorrents,
+		MaxPeers:    o.maxPeers,
+		KeepDead:    o.keepDead == 1,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, s.store.Close)
+
+	s.saver, err = dfile.NewSaver(dfile.SaverConfig{
+		Path:       o.dfile,
+		Store:      s.store,
+		Interval:   time.Duration(o.saveDfileInterval) * time.Second,
+		Registerer: s.reg,
+		Logger:     logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("state file: %w", err)
+	}
+	if st, err := s.saver.Load(); err != nil {
+		// A corrupt file has been moved aside; the tracker starts empty rather than not at all.
+		logger.Error("STATE FILE NOT LOADED: starting with an empty state", "dfile", o.dfile, "err", err)
+	} else {
+		logger.Info("state loaded", "dfile", o.dfile, "torrents", st.Torrents, "peers", st.Peers)
+	}
+
+	metrics := announce.NewMetrics(s.reg)
+	cfg := announce.Config{
+		Interval:       time.Duration(o.reannounceInterval) * time.Second,
+		MinInterval:    time.Duration(o.minInterval) * time.Second,
+		DefaultNumWant: o.responseSize,
+		MaxNumWant:     o.maxGive,
+		NATCheck:       o.natCheck,
+		Logger:         logger,
+	}
+	if o.responseSize == 0 {
+		cfg.DefaultNumWant = -1 // an explicit 0 stays 0
+	}
+	s.tracker, err = announce.New(cfg, s.store, metrics)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, func() error { s.tracker.Close(); return nil })
+
+	if o.logfile != "" {
+		s.access, err = httpapi.OpenAccessLog(o.logfile)
+		if err != nil {
+			return nil, err
+		}
+	}
+	hcfg := httpapi.Config{
+		Tracker:             s.tracker,
+		TrustedProxies:      o.trusted,
+		OnlyLocalOverrideIP: o.onlyLocalOverrideIP,
+		Prefix:              o.prefix,
+		Scrape:              o.scrape,
+		MetricsPath:         o.metricsPath,
+		Metrics:             promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}),
+		AccessLog:           s.access,
+		Latency:             httpapi.NewLatency(s.reg),
+		Logger:              logger,
+	}
+	if o.maxAnnounceRate > 0 {
+		hcfg.RateLimit = announce.NewRateLimiter(o.maxAnnounceRate, int(max(10*o.maxAnnounceRate, 10)), 1_000_000)
+	}
+	if o.favicon != "" {
+		hcfg.Favicon, err = os.ReadFile(o.favicon)
+		if err != nil {
+			return nil, fmt.Errorf("--favicon: %w", err)
+		}
+	}
+	s.handler, err = httpapi.New(hcfg)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// close releases everything newServer set up, in reverse order.
+func (s *server) close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		if err := s.closers[i](); err != nil {
+			s.log.Error("shutdown", "err", err)
+		}
+	}
+	s.closers = nil
+}
+
+func (s *server) serve(ctx context.Context, hup <-chan os.Signal) error {
+	defer s.close()
+	o := s.o
+	addr := net.JoinHostPort(o.bind, strconv.Itoa(o.port))
+	hl, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen HTTP: %w", err)
+	}
+	timeout := time.Duration(o.socketTimeout) * time.Second
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: timeout,
+		ReadTimeout:       timeout,
+		WriteTimeout:      timeout,
+		IdleTimeout:       timeout,
+		MaxHeaderBytes:    72 << 10, // a 200-hash scrape is ~14 KiB of query; 64 KiB is the query cap
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := hs.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("HTTP: %w", err)
+		}
+	}()
+	s.log.Info("tracker listening", "http", hl.Addr().String(), "version", version)
+
+	var fl net.Listener
+	if o.fcgi != "" {
+		fl, err = s.listenFCGI()
+		if err != nil {
+			hs.Close()
+			wg.Wait()
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fcgi.Serve(fl, s.handler.FastCGI()); err != nil && !errors.Is(err, net.ErrClosed) {
+				errc <- fmt.Errorf("FastCGI: %w", err)
+			}
+		}()
+		s.log.Info("FastCGI listening", "addr", o.fcgi)
+	}
+	if err := s.startUDP(&wg, errc); err != nil {
+		hs.Close()
+		if fl != nil {
+			fl.Close()
+		}
+		wg.Wait()
+		return err
+	}
+	s.saver.Start()
+
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-errc:
+			runErr = err
+			break loop
+		case <-hup:
+			s.reload()
+		}
+	}
+	s.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = hs.Shutdown(sctx)
+	if fl != nil {
+		fl.Close()
+		if strings.HasPrefix(o.fcgi, "unix:") {
+			os.Remove(strings.TrimPrefix(o.fcgi, "unix:"))
+		}
+	}
+	s.stopUDP()
+	wg.Wait()
+	if err := s.saver.Close(); err != nil {
+		s.log.Error("final state save failed", "dfile", o.dfile, "err", err)
+		if runErr == nil {
+			runErr = fmt.Errorf("final state save: %w", err)
+		}
+	}
+	if s.access != nil {
+		s.access.Close()
+	}
+	return runErr
+}
+
+// reload reopens the access log and rescans the allowed directory (SIGHUP).
+func (s *server) reload() {
+	s.log.Info("SIGHUP: reopening logs")
+	if s.access != nil {
+		if err := s.access.Reopen(); err != nil {
+			s.log.Error("reopen access log", "err", err)
+		}
+	}
+}
+
+// listenFCGI opens the FastCGI listener; a unix socket gets --fcgi_socket_mode and
+// --fcgi_socket_group so the web server's user can connect (net.Listen creates it 0755).
+func (s *server) listenFCGI() (net.Listener, error) {
+	o := s.o
+	path, isUnix := strings.CutPrefix(o.fcgi, "unix:")
+	if !isUnix {
+		l, err := net.Listen("tcp", o.fcgi)
+		if err != nil {
+			return nil, fmt.Errorf("listen FastCGI: %w", err)
+		}
+		return l, nil
+	}
+	if st, err := os.Lstat(path); err == nil {
+		if st.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("--fcgi %s: exists and is not a socket", path)
+		}
+		// A stale socket from a previous run; refuse if something still answers on it.
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("--fcgi %s: another process is serving this socket", path)
+		}
+		os.Remove(path)
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listen FastCGI: %w", err)
+	}
+	if o.fcgiSocketGroup != "" {
+		g, err := user.LookupGroup(o.fcgiSocketGroup)
+		if err != nil {
+			l.Close()
+			return nil, fmt.Errorf("--fcgi_socket_group: %w", err)
+		}
+		gid, _ := strconv.Atoi(g.Gid)
+		if err := os.Chown(path, -1, gid); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("--fcgi_socket_group: %w", err)
+		}
+	}
+	if err := os.Chmod(path, os.FileMode(o.sockMode)); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("--fcgi_socket_mode: %w", err)
+	}
+	return l, nil
+}
