@@ -150,6 +150,9 @@ func makeTorrent(cmd *cobra.Command, f *makeFlags, o metafile.MakeOptions, out s
 	if err := metafile.WriteFile(out, made.Torrent, f.force); err != nil {
 		return nil, err
 	}
+	if made.InfoHashV2 != [32]byte{} && !made.Single && len(o.WebSeeds) > 0 {
+		fmt.Fprintln(cmd.ErrOrStderr(), "seedctl: warning: aria2 (1.36) asks web seeds for the pad files of a multi-file hybrid and fails; libtorrent, qBittorrent and Transmission do not")
+	}
 	return made, nil
 }
 

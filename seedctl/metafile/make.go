@@ -73,7 +73,8 @@ type Made struct {
 	TotalLength int64 // payload bytes, pad files excluded
 	PieceLength int64
 	Pieces      int
-	Files       int // payload files, pad files excluded
+	Files       int  // payload files, pad files excluded
+	Single      bool // a single-file torrent
 }
 
 // Make hashes the payload and returns the torrent. It fails if a file cannot be read or
@@ -271,6 +272,7 @@ func Make(ctx context.Context, o MakeOptions) (*Made, error) {
 		PieceLength: plen,
 		Pieces:      layout.NumPieces(),
 		Files:       len(files),
+		Single:      single,
 	}
 	if o.Hybrid {
 		m.InfoHashV2 = sha256.Sum256(infoBytes)
