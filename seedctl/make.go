@@ -151,7 +151,7 @@ func makeTorrent(cmd *cobra.Command, f *makeFlags, o metafile.MakeOptions, out s
 		return nil, err
 	}
 	if made.InfoHashV2 != [32]byte{} && !made.Single && len(o.WebSeeds) > 0 {
-		fmt.Fprintln(cmd.ErrOrStderr(), "seedctl: warning: aria2 (1.36) asks web seeds for the pad files of a multi-file hybrid and fails; libtorrent, qBittorrent and Transmission do not")
+		fmt.Fprintln(cmd.ErrOrStderr(), "seedctl: warning: aria2 (1.36) asks web seeds for the pad files of a multi-file hybrid and fails (libtorrent copes); leave out --hybrid or the web seed if aria2 users matter")
 	}
 	return made, nil
 }
