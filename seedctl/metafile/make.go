@@ -63,6 +63,9 @@ type MakeOptions struct {
 	Progress *Progress
 }
 
+// testHookAfterWalk lets tests change the payload between the walk and the hashing.
+var testHookAfterWalk func(files []inputFile)
+
 // Made is a torrent made by Make.
 type Made struct {
 	// Torrent is the bencoded .torrent file.
@@ -94,6 +97,9 @@ func Make(ctx context.Context, o MakeOptions) (*Made, error) {
 		sortV2(files)
 	} else {
 		sortV1(files)
+	}
+	if testHookAfterWalk != nil {
+		testHookAfterWalk(files)
 	}
 	var total int64
 	for _, f := range files {
