@@ -1,0 +1,19 @@
+// Package dfile saves and loads the tracker's state file (bttrack's --dfile).
+//
+// The layout is mainline bttrack 3.4.2's bencoded dictionary, so either tracker can read the
+// other's file:
+//
+//	{"peers":     {info_hash (20 raw bytes): {peer_id (20 raw bytes): {"ip": "a.b.c.d", "port": N, "left": N, ...}}},
+//	 "completed": {info_hash: N}}
+//
+// Each peer dictionary also carries keys of our own, which bttrack ignores: "seen" (Unix time of
+// the last announce), "key" (the 24-bit hash of the client's key), "counted" (its completion was
+// counted) and "hidden" (its NAT check has not passed). A file written by bttrack lacks them: its
+// peers are taken as seen at load time. "left" is 0 for a seeder and 1 for a leecher (the store
+// keeps no byte count; bttrack only compares it with 0).
+//
+// Unlike bttrack, which rewrites the file in place, Save is atomic: a temporary file in the same
+// directory is written, synced and renamed over the old one, and the directory is synced. A file
+// that cannot be read or decoded is moved aside (PATH.corrupt-YYYYmmddTHHMMSS), never deleted,
+// and loading goes on with an empty state. Saver runs saves on an interval and at shutdown.
+package dfile

@@ -1,0 +1,260 @@
+package dfile
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"math"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/anacrolix/torrent/bencode"
+
+	"github.com/webswarm/webswarm/internal/benc"
+	"github.com/webswarm/webswarm/internal/bittorrent"
+	"github.com/webswarm/webswarm/tracker/swarm"
+)
+
+// snapshot is a copy of a store's state: one slab of peers, and per torrent its slice of it.
+type snapshot struct {
+	peers    []swarm.PeerRecord
+	torrents []torrentSnap
+}
+
+type torrentSnap struct {
+	ih         bittorrent.InfoHash
+	downloaded uint32
+	lo, hi     int // its peers are peers[lo:hi]
+}
+
+// takeSnapshot copies the store's state. The copy is taken under the store's locks one torrent
+// at a time; sorting and encoding happen afterwards, outside them.
+func takeSnapshot(store swarm.Store) *snapshot {
+	// Sized from the totals (plus slack for announces in between) so the slab is not regrown.
+	tot := store.Totals()
+	n := tot.PeersV4 + tot.PeersV6
+	s := &snapshot{
+		peers:    make([]swarm.PeerRecord, 0, n+n/16+64),
+		torrents: make([]torrentSnap, 0, tot.Torrents+tot.Torrents/16+16),
+	}
+	store.Walk(func(ih bittorrent.InfoHash, downloaded uint32, peers []swarm.PeerRecord) bool {
+		lo := len(s.peers)
+		s.peers = append(s.peers, peers...)
+		s.torrents = append(s.torrents, torrentSnap{ih: ih, downloaded: downloaded, lo: lo, hi: len(s.peers)})
+		return true
+	})
+	return s
+}
+
+// encode writes the snapshot as a bencoded state file. Dictionary keys must be sorted as raw
+// bytes: torrents by info-hash, peers by peer ID, and each dictionary's fixed keys in order.
+func (s *snapshot) encode(w io.Writer) error {
+	slices.SortFunc(s.torrents, func(a, b torrentSnap) int { return bytes.Compare(a.ih[:], b.ih[:]) })
+	bw := bufio.NewWriterSize(w, 1<<20)
+	buf := make([]byte, 0, 256)
+	flush := func() error {
+		_, err := bw.Write(buf)
+		buf = buf[:0]
+		return err
+	}
+
+	buf = append(buf, 'd')
+	buf = benc.String(buf, "completed")
+	buf = append(buf, 'd')
+	for i := range s.torrents {
+		t := &s.torrents[i]
+		if t.downloaded == 0 {
+			continue
+		}
+		buf = benc.Bytes(buf, t.ih[:])
+		buf = benc.Uint(buf, uint64(t.downloaded))
+		if len(buf) > 4096 {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	buf = append(buf, 'e')
+	buf = benc.String(buf, "peers")
+	buf = append(buf, 'd')
+	for i := range s.torrents {
+		t := &s.torrents[i]
+		peers := s.peers[t.lo:t.hi]
+		slices.SortFunc(peers, func(a, b swarm.PeerRecord) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+		buf = benc.Bytes(buf, t.ih[:])
+		buf = append(buf, 'd')
+		for j := range peers {
+			buf = appendPeer(buf, &peers[j])
+			if len(buf) > 4096 {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		buf = append(buf, 'e')
+	}
+	buf = append(buf, 'e', 'e')
+	if err := flush(); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// appendPeer appends peer_id: {counted, hidden, ip, key, left, port, seen} (keys in byte order;
+// counted and hidden only when set).
+func appendPeer(buf []byte, p *swarm.PeerRecord) []byte {
+	buf = benc.Bytes(buf, p.ID[:])
+	buf = append(buf, 'd')
+	if p.Counted {
+		buf = benc.KeyInt(buf, "counted", 1)
+	}
+	if p.Hidden {
+		buf = benc.KeyInt(buf, "hidden", 1)
+	}
+	buf = benc.String(buf, "ip")
+	var ipBuf [64]byte
+	buf = benc.Bytes(buf, p.Addr.Addr().Unmap().AppendTo(ipBuf[:0]))
+	buf = benc.KeyInt(buf, "key", int64(p.KeyHash))
+	left := int64(1)
+	if p.Seeder {
+		left = 0
+	}
+	buf = benc.KeyInt(buf, "left", left)
+	buf = benc.KeyInt(buf, "port", int64(p.Addr.Port()))
+	buf = benc.KeyInt(buf, "seen", p.LastSeen.Unix())
+	return append(buf, 'e')
+}
+
+// fileState is the decoded file. Unknown keys (bttrack's "allowed", "allowed_dir_files") are
+// ignored by the decoder.
+type fileState struct {
+	Peers     map[string]map[string]filePeer `bencode:"peers"`
+	Completed map[string]int64               `bencode:"completed"`
+}
+
+// filePeer is one peer's dictionary: bttrack's keys, bttrack's NAT-check flag and ours.
+type filePeer struct {
+	IP      string `bencode:"ip"`
+	Port    int64  `bencode:"port"`
+	Left    int64  `bencode:"left"`
+	NAT     *int64 `bencode:"nat"` // later bttracks: failed NAT checks (0 = reachable)
+	Seen    *int64 `bencode:"seen"`
+	Key     int64  `bencode:"key"`
+	Counted int64  `bencode:"counted"`
+	Hidden  *int64 `bencode:"hidden"`
+}
+
+// Stats describe what Load found.
+type Stats struct {
+	// Torrents and Peers count the entries read from the file. The store drops peers that
+	// have expired since they were saved, and torrents left with neither peers nor completions.
+	Torrents int
+	Peers    int
+	// Legacy counts peers without our keys (a file bttrack wrote): they are taken as seen now.
+	Legacy int
+	// Skipped counts malformed entries left out: a wrong-length info-hash or peer ID, an
+	// address that does not parse, a port outside 1..65535.
+	Skipped int
+	// Refused counts torrents the store refused (its torrent limit).
+	Refused int
+}
+
+// decode parses a state file. A file that is not a bencoded dictionary of the right shape is
+// an error; malformed entries inside a good file are skipped and counted.
+func decode(data []byte) (*fileState, error) {
+	var st fileState
+	if err := bencode.Unmarshal(data, &st); err != nil {
+		return nil, err
+	}
+	if st.Peers == nil && st.Completed == nil {
+		// bttrack's oldest format: the peers dictionary at the top level.
+		var old map[string]map[string]filePeer
+		if err := bencode.Unmarshal(data, &old); err == nil {
+			st.Peers = old
+		}
+	}
+	return &st, nil
+}
+
+// restore feeds a decoded state to the store. now stands in for the last-seen time of peers
+// saved without one.
+func restore(st *fileState, store swarm.Store, now time.Time) (Stats, error) {
+	var stats Stats
+	var firstErr error
+	var recs []swarm.PeerRecord
+	seen := make(map[string]bool, len(st.Peers))
+	do := func(ihs string, peers map[string]filePeer) {
+		ih, err := bittorrent.InfoHashFromBytes([]byte(ihs))
+		if err != nil {
+			stats.Skipped++
+			return
+		}
+		stats.Torrents++
+		recs = recs[:0]
+		for ids, fp := range peers {
+			stats.Peers++
+			rec, legacy, ok := peerRecord(ids, &fp, now)
+			if !ok {
+				stats.Skipped++
+				continue
+			}
+			if legacy {
+				stats.Legacy++
+			}
+			recs = append(recs, rec)
+		}
+		if err := store.Restore(ih, completed(st.Completed[ihs]), recs); err != nil {
+			stats.Refused++
+			if firstErr == nil {
+				firstErr = fmt.Errorf("restore torrent %v: %w", ih, err)
+			}
+		}
+	}
+	for ihs, peers := range st.Peers {
+		seen[ihs] = true
+		do(ihs, peers)
+	}
+	for ihs := range st.Completed {
+		if !seen[ihs] {
+			do(ihs, nil)
+		}
+	}
+	if firstErr != nil {
+		return stats, fmt.Errorf("%d torrents not restored, first: %w", stats.Refused, firstErr)
+	}
+	return stats, nil
+}
+
+func completed(n int64) uint32 {
+	return uint32(min(max(n, 0), math.MaxUint32))
+}
+
+func peerRecord(ids string, fp *filePeer, now time.Time) (rec swarm.PeerRecord, legacy, ok bool) {
+	if len(ids) != len(rec.ID) || fp.Port <= 0 || fp.Port > math.MaxUint16 || fp.Left < 0 {
+		return rec, false, false
+	}
+	ip, err := netip.ParseAddr(fp.IP)
+	if err != nil || ip.Zone() != "" {
+		return rec, false, false
+	}
+	copy(rec.ID[:], ids)
+	rec.Addr = netip.AddrPortFrom(ip.Unmap(), uint16(fp.Port))
+	rec.Seeder = fp.Left == 0
+	rec.Counted = fp.Counted != 0
+	rec.KeyHash = uint32(fp.Key) & (1<<24 - 1)
+	switch {
+	case fp.Hidden != nil:
+		rec.Hidden = *fp.Hidden != 0
+	case fp.NAT != nil:
+		rec.Hidden = *fp.NAT != 0
+	}
+	if fp.Seen != nil {
+		rec.LastSeen = time.Unix(*fp.Seen, 0)
+	} else {
+		rec.LastSeen = now
+		legacy = true
+	}
+	return rec, legacy, true
+}
