@@ -2,7 +2,8 @@
 # bench-web.sh: announce throughput through each way a site reaches the tracker — Apache HTTP
 # proxy, Apache FastCGI (unix socket), nginx HTTP proxy, nginx FastCGI (unix socket) — side by
 # side in one run with the same front end, same snippets, proxying a trivial fixed-reply backend
-# (bench/web/ceiling: the front end's own ceiling on this machine). Goal: the tracker path
+# (bench/web/ceiling, replying with as many bytes as the tracker does: the front end's own
+# ceiling on this machine). Goal: the tracker path
 # reaches >= 85 % of the ceiling on every path.
 #
 #   scripts/bench-web.sh                   # DUR=10 RUNS=3: about 6 minutes
@@ -22,7 +23,9 @@
 #   PEERS      peers in the population (warmed into the tracker first)     [20000]
 #   NUMWANT    numwant of every announce                                   [50]
 #   NGINX_WORKERS  nginx worker_processes                                  [auto]
+#   PATHS      the paths to measure        [apache-http apache-fcgi nginx-http nginx-fcgi]
 #   TRACKER_BIN  a tracker binary to use instead of building ./tracker
+#   TRACKER_ARGS extra tracker flags (word-split)
 #   OUT        results directory                                           [a new /tmp dir]
 #   KEEP=1     keep OUT (logs, configs) after the run
 # Output: one TB_WRK line per measurement in $OUT/results.txt, then the table (median rps).
@@ -86,20 +89,38 @@ if [[ $(id -u) == 0 ]]; then WUSER=www-data WGROUP=www-data; else WUSER=$(id -un
 
 # The backends: the tracker (HTTP + FastCGI unix socket) and the ceiling (the same).
 TPORT=$(freeport)
+# No NAT check (the synthetic peers listen nowhere) and no access log of its own (the front
+# end logs every request already, as it would in a deployment).
 "$OUT/bin/tracker" --port "$TPORT" --bind 127.0.0.1 --dfile "$OUT/tracker-state.bencode" \
-  --fcgi "unix:$OUT/tracker.sock" >"$OUT/tracker.log" 2>&1 &
-PIDS+=($!)
-CPORT=$(freeport)
-"$OUT/bin/ceiling" -http "127.0.0.1:$CPORT" -fcgi "unix:$OUT/ceiling.sock" >"$OUT/ceiling.log" 2>&1 &
+  --nat_check 0 --logfile "" --fcgi "unix:$OUT/tracker.sock" ${TRACKER_ARGS:-} >"$OUT/tracker.log" 2>&1 &
 PIDS+=($!)
 waitfor tracker curl -sf "http://127.0.0.1:$TPORT/healthz"
 waitfor "tracker socket" test -S "$OUT/tracker.sock"
-waitfor ceiling curl -sf "http://127.0.0.1:$CPORT/"
-waitfor "ceiling socket" test -S "$OUT/ceiling.sock"
 
 declare -A URL
 URL[direct/tracker]=http://127.0.0.1:$TPORT/announce
+LUA=$ROOT/bench/web/announce.lua
+POP=(torrents="$TORRENTS" peers="$PEERS" numwant="$NUMWANT")
+
+# Warm the tracker with the population (every slot announces at least once on average), so
+# replies carry full peer lists from the first measurement on.
+echo "bench-web: warming the tracker with $PEERS peers" >&2
+wrk -t1 -c16 -d"$((PEERS / 4000 + 2))"s -s "$LUA" "${URL[direct/tracker]}" -- "${POP[@]}" started=100 >"$OUT/warm.log"
+
+# The ceiling answers with a body as large as the tracker's average reply, so that the front
+# end moves the same bytes for both: what differs is the tracker's own work.
+line=$(wrk -t1 -c4 -d2s -s "$LUA" "${URL[direct/tracker]}" -- "${POP[@]}" | grep '^TB_WRK')
+size=$(sed -E 's/.* bytes_per_resp=([0-9]+).*/\1/' <<<"$line")
+hdr=$(curl -s -o /dev/null -w '%{size_header}' "http://127.0.0.1:$TPORT/announce")
+BODY=$((size - hdr))
+((BODY >= 60)) || BODY=60
+CPORT=$(freeport)
+"$OUT/bin/ceiling" -http "127.0.0.1:$CPORT" -fcgi "unix:$OUT/ceiling.sock" -body "$BODY" >"$OUT/ceiling.log" 2>&1 &
+PIDS+=($!)
+waitfor ceiling curl -sf "http://127.0.0.1:$CPORT/"
+waitfor "ceiling socket" test -S "$OUT/ceiling.sock"
 URL[direct/ceiling]=http://127.0.0.1:$CPORT/announce
+echo "bench-web: tracker replies average $BODY body bytes; the ceiling sends as many" >&2
 
 # start_front SERVER MODE BACKEND: one front end with the shipped snippet for MODE (http|fcgi),
 # pointing at BACKEND (tracker|ceiling).
@@ -138,20 +159,12 @@ start_front() {
   waitfor "$server $mode $backend" curl -s -o /dev/null "http://127.0.0.1:$port/"
 }
 
-PATHS=(apache-http apache-fcgi nginx-http nginx-fcgi)
+read -r -a PATHS <<<"${PATHS:-apache-http apache-fcgi nginx-http nginx-fcgi}"
 for path in "${PATHS[@]}"; do
   for backend in tracker ceiling; do
     start_front "${path%-*}" "${path#*-}" "$backend"
   done
 done
-
-LUA=$ROOT/bench/web/announce.lua
-POP=(torrents="$TORRENTS" peers="$PEERS" numwant="$NUMWANT")
-
-# Warm the tracker with the population (every slot announces at least once on average), so
-# replies carry full peer lists from the first measurement on.
-echo "bench-web: warming the tracker with $PEERS peers" >&2
-wrk -t1 -c16 -d"$(( PEERS / 4000 + 2 ))"s -s "$LUA" "${URL[direct/tracker]}" -- "${POP[@]}" started=100 >"$OUT/warm.log"
 
 # Every path must answer real announces (200, no failure reason) before it is measured.
 for path in direct "${PATHS[@]}"; do
@@ -185,11 +198,11 @@ awk '
     return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
   }
   END {
-    split("apache-http apache-fcgi nginx-http nginx-fcgi direct", order, " ")
+    k = split(paths " direct", order, " ")
     printf "| path | tracker req/s | ceiling req/s | tracker / ceiling |\n|---|---:|---:|---:|\n"
-    for (i = 1; i <= 5; i++) {
+    for (i = 1; i <= k; i++) {
       p = order[i]; t = median(p "/tracker"); c = median(p "/ceiling")
       printf "| %s | %.0f | %.0f | %.0f %%%s |\n", p, t, c, 100 * t / c, (err[p "/tracker"] ? " (errors!)" : "")
     }
-  }' "$OUT/results.txt"
-echo "(median of $RUNS x ${DUR}s; wrk -t1 -c$CONNS keep-alive; $(nproc) CPUs shared by wrk, front end and backend)"
+  }' paths="${PATHS[*]}" "$OUT/results.txt"
+echo "(median of $RUNS x ${DUR}s; wrk -t1 -c$CONNS keep-alive; numwant $NUMWANT, $BODY-byte replies from both backends; $(nproc) CPUs shared by wrk, front end and backend)"
