@@ -13,6 +13,9 @@ type Metrics struct {
 	failures  *prometheus.CounterVec
 	scrapes   *prometheus.CounterVec
 	natChecks *prometheus.CounterVec
+
+	// byEvent caches the announce counters per event and outcome: WithLabelValues allocates.
+	byEvent [4][3]prometheus.Counter
 }
 
 // NewMetrics creates the core's metrics and registers them with reg (nil: not registered).
@@ -36,8 +39,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"result"}),
 	}
 	for _, ev := range []swarm.Event{swarm.None, swarm.Started, swarm.Completed, swarm.Stopped} {
-		for _, o := range []string{"ok", "failed", "error"} {
-			m.announces.WithLabelValues(ev.String(), o)
+		for i, o := range []string{"ok", "failed", "error"} {
+			m.byEvent[ev][i] = m.announces.WithLabelValues(ev.String(), o)
 		}
 	}
 	for _, c := range FailureCodes() {
@@ -58,16 +61,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 func (m *Metrics) observeAnnounce(ev swarm.Event, err error) {
-	outcome := "ok"
+	outcome := 0
 	if err != nil {
 		if ce := AsClientError(err); ce != nil {
-			outcome = "failed"
+			outcome = 1
 			m.failures.WithLabelValues(ce.Code).Inc()
 		} else {
-			outcome = "error"
+			outcome = 2
 		}
 	}
-	m.announces.WithLabelValues(ev.String(), outcome).Inc()
+	m.byEvent[ev&3][outcome].Inc()
 }
 
 // Failure counts a refusal a frontend made before the core saw the request (a parse error,

@@ -41,6 +41,9 @@ type Response struct {
 	Peers swarm.PeerList
 	// Warning, when set, is sent as BEP 3's "warning message".
 	Warning string
+
+	// ann is the store request, kept here so it does not escape to the heap per announce.
+	ann swarm.Announce
 }
 
 // ClientError is a refusal caused by the request: it is sent to the client as the failure
@@ -110,5 +113,5 @@ func ParseEvent(s []byte) (swarm.Event, error) {
 	case "paused": // BEP 21: a partial seed pausing; it stays in the swarm.
 		return swarm.None, nil
 	}
-	return swarm.None, Errorf(CodeBadEvent, "unknown event %q", s)
+	return swarm.None, Errorf(CodeBadEvent, "unknown event %q", string(s)) // a copy: s must not escape
 }

@@ -155,7 +155,8 @@ func (t *Tracker) announce(req *Request, resp *Response) error {
 	} else {
 		resp.Peers.Format = swarm.WithID
 	}
-	a := swarm.Announce{
+	a := &resp.ann
+	*a = swarm.Announce{
 		InfoHash: req.InfoHash,
 		PeerID:   req.PeerID,
 		Addr:     netipAddrPort(req.Addr, req.Port),
@@ -165,7 +166,7 @@ func (t *Tracker) announce(req *Request, resp *Response) error {
 		NumWant:  want,
 		Hidden:   t.nat != nil,
 	}
-	res, err := t.store.Announce(&a, &resp.Peers)
+	res, err := t.store.Announce(a, &resp.Peers)
 	resp.Counts = res.Counts
 	switch {
 	case errors.Is(err, swarm.ErrPeerIDTaken):

@@ -6,20 +6,14 @@ import (
 	"strings"
 )
 
-// remoteAddr parses r.RemoteAddr: "ip:port" from net/http, "ip:port" or a bare "ip" from
-// net/http/fcgi (REMOTE_ADDR[:REMOTE_PORT]).
+// remoteAddr parses r.RemoteAddr: "ip:port" or "[ip6]:port" (net/http, and net/http/fcgi,
+// which joins REMOTE_ADDR and REMOTE_PORT with net.JoinHostPort), or a bare address.
 func remoteAddr(r *http.Request) netip.Addr {
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		return ap.Addr().Unmap()
 	}
 	if a, err := netip.ParseAddr(r.RemoteAddr); err == nil {
 		return a.Unmap()
-	}
-	// An IPv6 REMOTE_ADDR joined without brackets: "::1:1234".
-	if i := strings.LastIndexByte(r.RemoteAddr, ':'); i > 0 {
-		if a, err := netip.ParseAddr(r.RemoteAddr[:i]); err == nil {
-			return a.Unmap()
-		}
 	}
 	return netip.Addr{}
 }
