@@ -55,15 +55,15 @@ func esc(b []byte) string {
 }
 
 type reply struct {
-	Failure     string `bencode:"failure reason"`
-	Complete    int    `bencode:"complete"`
-	Incomplete  int    `bencode:"incomplete"`
-	Downloaded  int    `bencode:"downloaded"`
-	Interval    int    `bencode:"interval"`
-	MinInterval int    `bencode:"min interval"`
-	ExternalIP  string `bencode:"external ip"`
-	TrackerID   string `bencode:"tracker id"`
-	Peers6      string `bencode:"peers6"`
+	Failure     string        `bencode:"failure reason"`
+	Complete    int           `bencode:"complete"`
+	Incomplete  int           `bencode:"incomplete"`
+	Downloaded  int           `bencode:"downloaded"`
+	Interval    int           `bencode:"interval"`
+	MinInterval int           `bencode:"min interval"`
+	ExternalIP  string        `bencode:"external ip"`
+	TrackerID   string        `bencode:"tracker id"`
+	Peers6      string        `bencode:"peers6"`
 	Peers       bencode.Bytes `bencode:"peers"`
 }
 
