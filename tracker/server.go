@@ -19,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/webswarm/webswarm/internal/bittorrent"
+	"github.com/webswarm/webswarm/tracker/allowlist"
 	"github.com/webswarm/webswarm/tracker/announce"
 	"github.com/webswarm/webswarm/tracker/dfile"
 	"github.com/webswarm/webswarm/tracker/httpapi"
@@ -33,6 +35,7 @@ type server struct {
 	store   *swarm.Memory
 	tracker *announce.Tracker
 	saver   *dfile.Saver
+	allowed *allowlist.List // nil without --allowed_dir
 	access  *httpapi.AccessLog
 	handler *httpapi.Handler
 	closers []func() error
@@ -75,6 +78,20 @@ func newServer(o *options, logger *slog.Logger) (s *server, err error) {
 		logger.Info("state loaded", "dfile", o.dfile, "torrents", st.Torrents, "peers", st.Peers)
 	}
 
+	if o.allowedDir != "" {
+		s.allowed, err = allowlist.New(allowlist.Config{
+			Dir:        o.allowedDir,
+			Interval:   time.Duration(o.parseAllowedMinutes) * time.Minute,
+			Logger:     logger,
+			Registerer: s.reg,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("--allowed_dir: %w", err)
+		}
+		s.closers = append(s.closers, s.allowed.Close)
+		logger.Info("allowed torrents loaded", "dir", o.allowedDir, "torrents", s.allowed.Len())
+	}
+
 	metrics := announce.NewMetrics(s.reg)
 	cfg := announce.Config{
 		Interval:       time.Duration(o.reannounceInterval) * time.Second,
@@ -84,8 +101,14 @@ func newServer(o *options, logger *slog.Logger) (s *server, err error) {
 		NATCheck:       o.natCheck,
 		Logger:         logger,
 	}
+	if s.allowed != nil {
+		cfg.Allowed = s.allowed
+	}
 	if o.responseSize == 0 {
-		cfg.DefaultNumWant = -1 // an explicit 0 stays 0
+		cfg.DefaultNumWant = -1 // an explicit 0 means none, not the default
+	}
+	if o.maxGive == 0 {
+		cfg.MaxNumWant = -1
 	}
 	s.tracker, err = announce.New(cfg, s.store, metrics)
 	if err != nil {
@@ -110,6 +133,15 @@ func newServer(o *options, logger *slog.Logger) (s *server, err error) {
 		AccessLog:           s.access,
 		Latency:             httpapi.NewLatency(s.reg),
 		Logger:              logger,
+	}
+	if s.allowed != nil {
+		hcfg.Name = func(ih bittorrent.InfoHash) (string, bool) {
+			name, _, ok := s.allowed.Info(ih)
+			return name, ok
+		}
+		if o.allowGet == 1 {
+			hcfg.TorrentFile = s.allowed.File
+		}
 	}
 	if o.maxAnnounceRate > 0 {
 		hcfg.RateLimit = announce.NewRateLimiter(o.maxAnnounceRate, int(max(10*o.maxAnnounceRate, 10)), 1_000_000)
@@ -232,10 +264,17 @@ loop:
 
 // reload reopens the access log and rescans the allowed directory (SIGHUP).
 func (s *server) reload() {
-	s.log.Info("SIGHUP: reopening logs")
+	s.log.Info("SIGHUP: reopening logs and rescanning the allowed directory")
 	if s.access != nil {
 		if err := s.access.Reopen(); err != nil {
 			s.log.Error("reopen access log", "err", err)
+		}
+	}
+	if s.allowed != nil {
+		if err := s.allowed.Rescan(); err != nil {
+			s.log.Error("rescan --allowed_dir", "err", err)
+		} else {
+			s.log.Info("allowed torrents rescanned", "torrents", s.allowed.Len())
 		}
 	}
 }

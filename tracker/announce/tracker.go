@@ -21,9 +21,10 @@ type Config struct {
 	Interval time.Duration
 	// MinInterval is BEP 3's "min interval" (default: Interval / 2, at most Interval).
 	MinInterval time.Duration
-	// DefaultNumWant is how many peers a client that sends no numwant gets (response_size, 50).
+	// DefaultNumWant is how many peers a client that sends no numwant gets (response_size,
+	// default 50; negative means none).
 	DefaultNumWant int
-	// MaxNumWant caps numwant (max_give, 200).
+	// MaxNumWant caps numwant (max_give, default 200; negative means none).
 	MaxNumWant int
 	// NATCheck is how many times to try connecting back to a new peer before giving up on it
 	// (nat_check; 0 turns checking off).
@@ -58,9 +59,7 @@ func (c *Config) setDefaults() error {
 	if c.MaxNumWant == 0 {
 		c.MaxNumWant = 200
 	}
-	if c.DefaultNumWant < 0 || c.MaxNumWant < 0 {
-		return fmt.Errorf("negative numwant limits (%d, %d)", c.DefaultNumWant, c.MaxNumWant)
-	}
+	c.DefaultNumWant, c.MaxNumWant = max(c.DefaultNumWant, 0), max(c.MaxNumWant, 0)
 	c.DefaultNumWant = min(c.DefaultNumWant, c.MaxNumWant)
 	if c.NATCheck < 0 {
 		return fmt.Errorf("nat_check %d is negative", c.NATCheck)

@@ -98,7 +98,6 @@ func TestConfigErrors(t *testing.T) {
 		{Interval: time.Millisecond},
 		{Interval: time.Minute, MinInterval: time.Hour},
 		{NATCheck: -1},
-		{MaxNumWant: -1},
 	} {
 		if _, err := New(cfg, st, nil); err == nil {
 			t.Errorf("New(%+v) accepted", cfg)
