@@ -25,6 +25,7 @@ import (
 	"github.com/webswarm/webswarm/tracker/dfile"
 	"github.com/webswarm/webswarm/tracker/httpapi"
 	"github.com/webswarm/webswarm/tracker/swarm"
+	"github.com/webswarm/webswarm/tracker/udpapi"
 )
 
 // server is the wired tracker: store, core, frontends and the background savers.
@@ -38,6 +39,8 @@ type server struct {
 	allowed *allowlist.List // nil without --allowed_dir
 	access  *httpapi.AccessLog
 	handler *httpapi.Handler
+	udp     *udpapi.Server
+	latency *prometheus.HistogramVec
 	closers []func() error
 }
 
@@ -122,6 +125,7 @@ func newServer(o *options, logger *slog.Logger) (s *server, err error) {
 			return nil, err
 		}
 	}
+	s.latency = httpapi.NewLatency(s.reg)
 	hcfg := httpapi.Config{
 		Tracker:             s.tracker,
 		TrustedProxies:      o.trusted,
@@ -131,7 +135,7 @@ func newServer(o *options, logger *slog.Logger) (s *server, err error) {
 		MetricsPath:         o.metricsPath,
 		Metrics:             promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}),
 		AccessLog:           s.access,
-		Latency:             httpapi.NewLatency(s.reg),
+		Latency:             s.latency,
 		Logger:              logger,
 	}
 	if s.allowed != nil {

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"github.com/webswarm/webswarm/tracker/announce"
 )
 
 // remoteAddr parses r.RemoteAddr: "ip:port" or "[ip6]:port" (net/http, and net/http/fcgi,
@@ -54,22 +56,7 @@ func (h *Handler) clientIP(r *http.Request, fcgi bool) (client, peer netip.Addr)
 	return peer, peer
 }
 
-// isLocal reports whether a is a loopback, private or link-local address (bttrack's
-// "local network IPs" for only_local_override_ip).
-func isLocal(a netip.Addr) bool {
-	return a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast()
-}
-
-// overrideIP decides whether the announce's ip= may replace the client's address:
-// only_local_override_ip 0 = always, 1 = only for clients on local addresses, 2 = only when
-// NAT checking is on (the check then proves the address).
+// overrideIP decides whether the announce's ip= may replace the client's address.
 func (h *Handler) overrideIP(client netip.Addr) bool {
-	switch h.cfg.OnlyLocalOverrideIP {
-	case 0:
-		return true
-	case 1:
-		return isLocal(client)
-	default:
-		return h.cfg.Tracker.Config().NATCheck > 0
-	}
+	return announce.AllowIPOverride(h.cfg.OnlyLocalOverrideIP, h.cfg.Tracker.Config().NATCheck > 0, client)
 }
