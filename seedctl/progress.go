@@ -29,7 +29,7 @@ func showProgress(label string, p *metafile.Progress, quiet bool) (stop func()) 
 		if tty {
 			barLoop(label, p, done)
 		} else {
-			plainLoop(os.Stderr, label, p, done)
+			plainLoop(os.Stderr, label, p, done, plainInterval)
 		}
 	}()
 	return func() {
@@ -69,9 +69,9 @@ func barLoop(label string, p *metafile.Progress, done <-chan struct{}) {
 	}
 }
 
-func plainLoop(w io.Writer, label string, p *metafile.Progress, done <-chan struct{}) {
+func plainLoop(w io.Writer, label string, p *metafile.Progress, done <-chan struct{}, every time.Duration) {
 	start := time.Now()
-	tick := time.NewTicker(plainInterval)
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		select {
