@@ -24,6 +24,7 @@ import (
 	"github.com/webswarm/webswarm/tracker/announce"
 	"github.com/webswarm/webswarm/tracker/dfile"
 	"github.com/webswarm/webswarm/tracker/httpapi"
+	"github.com/webswarm/webswarm/tracker/stats"
 	"github.com/webswarm/webswarm/tracker/swarm"
 	"github.com/webswarm/webswarm/tracker/udpapi"
 )
@@ -125,6 +126,13 @@ func newServer(o *options, logger *slog.Logger) (s *server, err error) {
 			return nil, err
 		}
 	}
+	pcfg := stats.Config{Store: s.store, ShowNames: o.showNames == 1, Version: version}
+	if s.allowed != nil {
+		pcfg.Names = s.allowed
+	}
+	page := stats.New(pcfg)
+	s.reg.MustRegister(page.Collector())
+
 	s.latency = httpapi.NewLatency(s.reg)
 	hcfg := httpapi.Config{
 		Tracker:             s.tracker,
@@ -133,6 +141,8 @@ func newServer(o *options, logger *slog.Logger) (s *server, err error) {
 		Prefix:              o.prefix,
 		Scrape:              o.scrape,
 		MetricsPath:         o.metricsPath,
+		Stats:               page.HTML(),
+		StatsJSON:           page.JSON(),
 		Metrics:             promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}),
 		AccessLog:           s.access,
 		Latency:             s.latency,
