@@ -141,6 +141,7 @@ func makeTorrent(cmd *cobra.Command, f *makeFlags, o metafile.MakeOptions, out s
 	}
 	var p metafile.Progress
 	o.Progress = &p
+	o.Output = out
 	stop := showProgress("hashing", &p, f.quiet || f.json)
 	made, err := metafile.Make(cmd.Context(), o)
 	stop()

@@ -96,6 +96,7 @@ func runPublish(cmd *cobra.Command, f *makeFlags, file, site, docroot, trackerPa
 	}
 	var p metafile.Progress
 	o.Progress = &p
+	o.Output = out
 	stop := showProgress("hashing", &p, f.quiet || f.json)
 	made, err := metafile.Make(cmd.Context(), o)
 	stop()

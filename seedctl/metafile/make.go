@@ -58,6 +58,9 @@ type MakeOptions struct {
 	// Hybrid makes a BEP 52 v1+v2 hybrid torrent (files aligned to pieces with BEP 47 pad
 	// files, SHA-256 merkle trees, piece layers).
 	Hybrid bool
+	// Output is where the torrent will be written; if that file exists inside the payload
+	// (a torrent re-made with --force inside the directory it describes) it is left out.
+	Output string
 	// Workers is the number of hashing goroutines (0 = GOMAXPROCS).
 	Workers  int
 	Progress *Progress
@@ -86,7 +89,13 @@ func Make(ctx context.Context, o MakeOptions) (*Made, error) {
 	if err := checkURLs(o.Trackers, o.WebSeeds); err != nil {
 		return nil, err
 	}
-	name, single, files, err := collect(o.Paths, o.Name, walkOpts{exclude: o.Exclude, includeHidden: o.IncludeHidden})
+	wo := walkOpts{exclude: o.Exclude, includeHidden: o.IncludeHidden}
+	if o.Output != "" {
+		if st, err := os.Stat(o.Output); err == nil {
+			wo.skip = st
+		}
+	}
+	name, single, files, err := collect(o.Paths, o.Name, wo)
 	if err != nil {
 		return nil, err
 	}

@@ -193,3 +193,26 @@ func TestWriteFile(t *testing.T) {
 		t.Fatalf("temporary files left: %v", ents)
 	}
 }
+
+// TestMakeSkipsOutput: re-making a torrent inside the directory it describes leaves the
+// old .torrent out of the payload.
+func TestMakeSkipsOutput(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "a.bin"), 5000)
+	out := filepath.Join(dir, "d.torrent")
+	o := MakeOptions{Paths: []string{dir}, Output: out, NoDate: true}
+	m1, err := Make(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(out, m1.Torrent, false); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := Make(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m1.InfoHash != m2.InfoHash || m2.Files != 1 {
+		t.Fatalf("output taken into the payload: %d files", m2.Files)
+	}
+}

@@ -31,6 +31,8 @@ type inputFile struct {
 type walkOpts struct {
 	exclude       []string
 	includeHidden bool
+	// skip is a file never taken (the output .torrent, when it is written inside the payload).
+	skip fs.FileInfo
 }
 
 // ErrNoFiles is returned when the given paths hold no file to put in a torrent.
@@ -146,6 +148,9 @@ func (w *walker) entry(osPath string, rel []string, st fs.FileInfo, named bool) 
 	}
 	switch {
 	case st.Mode().IsRegular():
+		if w.o.skip != nil && os.SameFile(st, w.o.skip) {
+			return nil
+		}
 		w.files = append(w.files, inputFile{path: rel, osPath: osPath, size: st.Size(), modTime: st.ModTime()})
 		return nil
 	case st.IsDir():
