@@ -13,7 +13,8 @@ import (
 // writer, without a socket). With signed set, the packet's first 8 bytes are replaced by a
 // valid connection ID, so that the fuzzer reaches announce and scrape. Whatever comes in,
 // the reply must be a well-formed BEP 15 packet for the request's transaction ID, or
-// nothing when the packet is too short to carry one.
+// nothing when the packet is too short to carry one; and an error packet to an unverified
+// sender is no longer than the request.
 func FuzzParsePacket(f *testing.F) {
 	a := ann{ih: 1, id: 'f', left: 1, event: 2, ip: [4]byte{10, 0, 0, 1}, numWant: -1, port: 6881}
 	f.Add(connectPacket(1), false)
@@ -35,6 +36,9 @@ func FuzzParsePacket(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, p []byte, signed bool) {
 		if signed && len(p) >= 8 {
+			// A copy: the engine keeps using p's memory, and a valid ID written into it
+			// would turn up in later, "unsigned" inputs.
+			p = append([]byte(nil), p...)
 			binary.BigEndian.PutUint64(p, srv.ids.make(src, now))
 		}
 		r, _ := w.handle(p, src, now)
@@ -68,7 +72,12 @@ func FuzzParsePacket(f *testing.F) {
 				t.Fatalf("scrape of %d hashes answered with %d bytes", n, len(r))
 			}
 		case actionError:
-			if len(r) == 8 {
+			verified := (reqAction == actionAnnounce || reqAction == actionScrape) &&
+				srv.ids.valid(binary.BigEndian.Uint64(p), src, now)
+			if !verified && len(r) > len(p) {
+				t.Fatalf("%d-byte error reply to an unverified %d-byte request", len(r), len(p))
+			}
+			if verified && len(r) == 8 {
 				t.Fatal("error packet without a message")
 			}
 		default:

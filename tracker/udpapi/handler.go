@@ -50,7 +50,7 @@ func (w *worker) handle(p []byte, src netip.AddrPort, now time.Time) (reply []by
 	switch h.action {
 	case actionConnect:
 		if h.connID != protocolID {
-			return w.fail(h, labelConnect, errBadProtocolID), labelConnect
+			return w.fail(h, labelConnect, errBadProtocolID, len(p)), labelConnect
 		}
 		out = appendConnect(out, h.txID, s.ids.make(src, now))
 		s.m.packets[labelConnect][outcomeOK].Inc()
@@ -64,14 +64,14 @@ func (w *worker) handle(p []byte, src netip.AddrPort, now time.Time) (reply []by
 			// Not counted as a failure of the core: after a tracker restart every client's
 			// ID is stale, and the client's remedy is routine (connect again).
 			s.m.packets[action][outcomeBadConnID].Inc()
-			return w.keep(appendError(out, h.txID, errConnID.Reason)), action
+			return w.keep(appendError(out, h.txID, unverified(errConnID.Reason, len(p)))), action
 		}
 		if action == labelAnnounce {
 			return w.announce(p, h, src), action
 		}
 		return w.scrape(p, h), action
 	}
-	return w.fail(h, labelUnknown, errUnknownAction), labelUnknown
+	return w.fail(h, labelUnknown, errUnknownAction, len(p)), labelUnknown
 }
 
 // keep stores a grown reply buffer for the next packet.
@@ -81,18 +81,30 @@ func (w *worker) keep(out []byte) []byte {
 }
 
 // fail answers a request the frontend refused before the core saw it: an error packet with
-// the reason, counted in the core's failures and in this frontend's packets.
-func (w *worker) fail(h header, action int, ce *announce.ClientError) []byte {
+// the reason, counted in the core's failures and in this frontend's packets. limit, when
+// positive, is the request's length and the sender is unverified (see unverified).
+func (w *worker) fail(h header, action int, ce *announce.ClientError, limit int) []byte {
 	w.s.tracker.Metrics().Failure(ce.Code)
 	w.s.m.packets[action][outcomeFailed].Inc()
-	return w.keep(appendError(w.out[:0], h.txID, ce.Reason))
+	reason := ce.Reason
+	if limit > 0 {
+		reason = unverified(reason, limit)
+	}
+	return w.keep(appendError(w.out[:0], h.txID, reason))
+}
+
+// unverified cuts the reason of an error packet to a sender whose address no connection ID
+// vouches for, so that the reply is no longer than the request: a spoofed packet must not
+// make the tracker an amplifier towards its victim (BEP 15's reason for connection IDs).
+func unverified(reason string, reqLen int) string {
+	return reason[:min(len(reason), max(reqLen-8, 0))]
 }
 
 func (w *worker) announce(p []byte, h header, src netip.AddrPort) []byte {
 	s := w.s
 	addr := src.Addr().Unmap()
 	if ce := parseAnnounce(p, addr, &w.req, &w.key, s.cfg.AllowIPOverride); ce != nil {
-		return w.fail(h, labelAnnounce, ce)
+		return w.fail(h, labelAnnounce, ce, 0)
 	}
 	// The core counts its own refusals; the frontend counts only the packet.
 	if err := s.tracker.Announce(&w.req, &w.resp); err != nil {
@@ -112,7 +124,7 @@ func (w *worker) scrape(p []byte, h header) []byte {
 	s := w.s
 	fail := func(ce *announce.ClientError) []byte {
 		s.tracker.Metrics().Scrape("specific", false)
-		return w.fail(h, labelScrape, ce)
+		return w.fail(h, labelScrape, ce, 0)
 	}
 	if s.cfg.DisableScrape {
 		return fail(errScrapeOff)

@@ -56,8 +56,9 @@ var (
 		Reason: "connect request without the BEP 15 protocol ID"}
 	errUnknownAction = &announce.ClientError{Code: announce.CodeBadRequest,
 		Reason: "unknown action"}
+	// Short, as it may be cut to the request's length (unverified).
 	errConnID = &announce.ClientError{Code: announce.CodeBadRequest,
-		Reason: "connection ID expired or invalid; connect again"}
+		Reason: "bad connection ID"}
 	errNoHashes = &announce.ClientError{Code: announce.CodeBadInfoHash,
 		Reason: "scrape without an info_hash"}
 	errPartialHash = &announce.ClientError{Code: announce.CodeBadInfoHash,

@@ -145,22 +145,29 @@ func TestErrors(t *testing.T) {
 		{"connect without protocol ID", func(tx uint32) []byte {
 			p := connectPacket(tx)
 			p[0] = 1
-			return p
+			return append(p, make([]byte, 50)...)
 		}, "protocol ID", "connect", "failed"},
 		{"unknown action", func(tx uint32) []byte {
 			p := connectPacket(tx)
 			binary.BigEndian.PutUint32(p[8:], 7)
-			return p
+			return append(p, make([]byte, 20)...)
 		}, "unknown action", "unknown", "failed"},
+		{"unverified error cut to the request's length", func(tx uint32) []byte {
+			p := connectPacket(tx)
+			binary.BigEndian.PutUint32(p[8:], 7)
+			return p
+		}, "unknown ", "unknown", "failed"},
 		{"client sends an error", func(tx uint32) []byte {
 			p := connectPacket(tx)
 			binary.BigEndian.PutUint32(p[8:], actionError)
-			return p
+			return append(p, "whatever"...)
 		}, "unknown action", "unknown", "failed"},
 		{"bad connection ID", func(tx uint32) []byte { return good.packet(c.connID^1, tx) },
 			"connection ID", "announce", "bad_connection_id"},
 		{"scrape with a bad connection ID", func(tx uint32) []byte { return scrapePacket(c.connID+1, tx, 1) },
 			"connection ID", "scrape", "bad_connection_id"},
+		{"header-only scrape with a bad connection ID", func(tx uint32) []byte { return scrapePacket(c.connID+1, tx) },
+			"bad conn", "scrape", "bad_connection_id"},
 		{"short announce", func(tx uint32) []byte { return good.packet(c.connID, tx)[:97] },
 			"shorter than 98 bytes", "announce", "failed"},
 		{"header-only announce", func(tx uint32) []byte { return good.packet(c.connID, tx)[:16] },
@@ -203,7 +210,7 @@ func TestErrors(t *testing.T) {
 		})
 	}
 	for code, want := range map[string]float64{
-		announce.CodeBadRequest: 5, announce.CodeBadEvent: 1, announce.CodeBadPort: 1,
+		announce.CodeBadRequest: 6, announce.CodeBadEvent: 1, announce.CodeBadPort: 1,
 		announce.CodeBadInfoHash: 2, announce.CodeTooManyHashes: 1,
 	} {
 		if v := metricValue(t, f.reg, "webswarm_tracker_failures_total", map[string]string{"reason": code}); v != want {
