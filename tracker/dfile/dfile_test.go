@@ -145,10 +145,19 @@ func TestRoundTrip(t *testing.T) {
 	must(bencode.Unmarshal(data, &generic))
 	peers := generic["peers"].(map[string]interface{})
 	p := peers[ihs(1)].(map[string]interface{})["-TR3000-aaaaaaaaaaaa"].(map[string]interface{})
-	if p["ip"] != "10.0.0.1" || p["port"] != int64(6881) || p["left"] != int64(0) {
-		t.Errorf("peer entry %v lacks bttrack's ip/port/left", p)
+	if p["ip"] != "10.0.0.1" || p["port"] != int64(6881) || p["left"] != int64(0) || p["nat"] != int64(0) {
+		t.Errorf("peer entry %v lacks bttrack's ip/port/left/nat", p)
 	}
-	if c := generic["completed"].(map[string]interface{}); c[ihs(3)] != int64(1) {
+	if _, ok := p["key"]; ok {
+		t.Errorf("peer entry %v has a \"key\": bttrack would compare it with the raw key", p)
+	}
+	// bttrack hands out only nat=0 peers and cannot pack IPv6: those and hidden peers get nat=1.
+	p6 := peers[ihs(1)].(map[string]interface{})["-LT2080-bbbbbbbbbbbb"].(map[string]interface{})
+	ph := peers[ihs(2)].(map[string]interface{})["-qB4520-hidden-peer!"].(map[string]interface{})
+	if p6["nat"] != int64(1) || ph["nat"] != int64(1) || ph["hidden"] != int64(1) || p6["hidden"] != int64(0) {
+		t.Errorf("IPv6 peer %v, hidden peer %v: want nat=1, hidden only on the hidden one", p6, ph)
+	}
+	if c := generic["completed"].(map[string]interface{}); c[ihs(3)] != int64(1) || c[ihs(2)] != int64(0) || len(c) != 3 {
 		t.Errorf("completed = %v", c)
 	}
 }
@@ -192,11 +201,16 @@ func bttrackFile(t *testing.T) []byte {
 	}
 	natted := peer("10.0.0.7", 6887, 10)
 	natted["nat"] = 1
+	// What bttrack writes for an announce with key= and ip=: the raw key and "given ip".
+	keyed := peer("10.0.0.2", 6882, 1000)
+	keyed["key"] = "\x00\xffraw key"
+	keyed["given ip"] = "10.9.9.9"
+	keyed["nat"] = 0
 	data, err := bencode.Marshal(map[string]interface{}{
 		"peers": map[string]interface{}{
 			ihs(1): map[string]interface{}{
 				"M3-4-2--aaaaaaaaaaaa": peer("10.0.0.1", 6881, 0),
-				"M3-4-2--bbbbbbbbbbbb": peer("10.0.0.2", 6882, 1000),
+				"M3-4-2--bbbbbbbbbbbb": keyed,
 				"M3-4-2--natnatnatnat": natted,
 				"short":                peer("10.0.0.3", 6883, 0),
 				"M3-4-2--badipbadipba": peer("not-an-ip", 6884, 0),

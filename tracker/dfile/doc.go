@@ -7,10 +7,13 @@
 //	 "completed": {info_hash: N}}
 //
 // Each peer dictionary also carries keys of our own, which bttrack ignores: "seen" (Unix time of
-// the last announce), "key" (the 24-bit hash of the client's key), "counted" (its completion was
-// counted) and "hidden" (its NAT check has not passed). A file written by bttrack lacks them: its
-// peers are taken as seen at load time. "left" is 0 for a seeder and 1 for a leecher (the store
-// keeps no byte count; bttrack only compares it with 0).
+// the last announce), "key hash" (the 24-bit hash of the client's key; bttrack's own "key" holds
+// the raw key, which we do not keep), "counted" (its completion was counted) and "hidden" (its
+// NAT check has not passed). A file written by bttrack lacks them: its peers are taken as seen
+// at load time, and hidden when bttrack's "nat" says their NAT check failed. "left" is 0 for a
+// seeder and 1 for a leecher (the store keeps no byte count; bttrack only compares it with 0).
+// "nat" is written for bttrack's sake: 0 for a visible IPv4 peer, 1 otherwise (bttrack hands
+// out only nat=0 peers and cannot pack an IPv6 address).
 //
 // Unlike bttrack, which rewrites the file in place, Save is atomic: a temporary file in the same
 // directory is written, synced and renamed over the old one, and the directory is synced. A file

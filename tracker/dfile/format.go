@@ -64,10 +64,8 @@ func (s *snapshot) encode(w io.Writer) error {
 	buf = benc.String(buf, "completed")
 	buf = append(buf, 'd')
 	for i := range s.torrents {
+		// Every torrent, zeros too, as bttrack keeps it.
 		t := &s.torrents[i]
-		if t.downloaded == 0 {
-			continue
-		}
 		buf = benc.Bytes(buf, t.ih[:])
 		buf = benc.Uint(buf, uint64(t.downloaded))
 		if len(buf) > 4096 {
@@ -102,29 +100,38 @@ func (s *snapshot) encode(w io.Writer) error {
 	return bw.Flush()
 }
 
-// appendPeer appends peer_id: {counted, hidden, ip, key, left, port, seen} (keys in byte order;
-// counted and hidden only when set).
+// appendPeer appends peer_id: {counted, hidden, ip, key hash, left, nat, port, seen} (keys
+// in byte order; counted only when set).
+//
+// "nat" is bttrack's own key, written so that bttrack loading this file behaves: it hands out
+// only peers whose nat is 0, and it would fail on an IPv6 address (it packs every address it
+// hands out as IPv4), so hidden and IPv6 peers get 1. "hidden" is ours and authoritative.
+// Our key hash is not under bttrack's "key", which holds the raw key and which bttrack
+// compares with the key of each announce.
 func appendPeer(buf []byte, p *swarm.PeerRecord) []byte {
 	buf = benc.Bytes(buf, p.ID[:])
 	buf = append(buf, 'd')
 	if p.Counted {
 		buf = benc.KeyInt(buf, "counted", 1)
 	}
-	if p.Hidden {
-		buf = benc.KeyInt(buf, "hidden", 1)
-	}
+	buf = benc.KeyInt(buf, "hidden", b2i(p.Hidden))
 	buf = benc.String(buf, "ip")
 	var ipBuf [64]byte
-	buf = benc.Bytes(buf, p.Addr.Addr().Unmap().AppendTo(ipBuf[:0]))
-	buf = benc.KeyInt(buf, "key", int64(p.KeyHash))
-	left := int64(1)
-	if p.Seeder {
-		left = 0
-	}
-	buf = benc.KeyInt(buf, "left", left)
+	ip := p.Addr.Addr().Unmap()
+	buf = benc.Bytes(buf, ip.AppendTo(ipBuf[:0]))
+	buf = benc.KeyInt(buf, "key hash", int64(p.KeyHash))
+	buf = benc.KeyInt(buf, "left", b2i(!p.Seeder))
+	buf = benc.KeyInt(buf, "nat", b2i(p.Hidden || !ip.Is4()))
 	buf = benc.KeyInt(buf, "port", int64(p.Addr.Port()))
 	buf = benc.KeyInt(buf, "seen", p.LastSeen.Unix())
 	return append(buf, 'e')
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // fileState is the decoded file. Unknown keys (bttrack's "allowed", "allowed_dir_files") are
@@ -134,14 +141,16 @@ type fileState struct {
 	Completed map[string]int64               `bencode:"completed"`
 }
 
-// filePeer is one peer's dictionary: bttrack's keys, bttrack's NAT-check flag and ours.
+// filePeer is one peer's dictionary: bttrack's keys and ours. bttrack's "key" (the raw key)
+// and "given ip" are not read: the key hash is ours, and the address is the one handed out.
 type filePeer struct {
-	IP      string `bencode:"ip"`
-	Port    int64  `bencode:"port"`
-	Left    int64  `bencode:"left"`
-	NAT     *int64 `bencode:"nat"` // later bttracks: failed NAT checks (0 = reachable)
+	IP   string `bencode:"ip"`
+	Port int64  `bencode:"port"`
+	Left int64  `bencode:"left"`
+	// NAT is bttrack's count of failed NAT checks (0: reachable; absent: not checked yet).
+	NAT     *int64 `bencode:"nat"`
 	Seen    *int64 `bencode:"seen"`
-	Key     int64  `bencode:"key"`
+	KeyHash int64  `bencode:"key hash"`
 	Counted int64  `bencode:"counted"`
 	Hidden  *int64 `bencode:"hidden"`
 }
@@ -243,7 +252,7 @@ func peerRecord(ids string, fp *filePeer, now time.Time) (rec swarm.PeerRecord, 
 	rec.Addr = netip.AddrPortFrom(ip.Unmap(), uint16(fp.Port))
 	rec.Seeder = fp.Left == 0
 	rec.Counted = fp.Counted != 0
-	rec.KeyHash = uint32(fp.Key) & (1<<24 - 1)
+	rec.KeyHash = uint32(fp.KeyHash) & (1<<24 - 1)
 	switch {
 	case fp.Hidden != nil:
 		rec.Hidden = *fp.Hidden != 0
