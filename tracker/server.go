@@ -45,11 +45,11 @@ type server struct {
 	closers []func() error
 }
 
-func newServer(o *options, logger *slog.Logger) (s *server, err error) {
-	s = &server{o: o, log: logger, reg: prometheus.NewRegistry()}
+func newServer(o *options, logger *slog.Logger) (_ *server, err error) {
+	s := &server{o: o, log: logger, reg: prometheus.NewRegistry()}
 	defer func() {
 		if err != nil {
-			s.close()
+			s.close() // undo what was set up before the failure
 		}
 	}()
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
