@@ -289,6 +289,9 @@ func parseFile(path string, size int64) (*Torrent, []bittorrent.InfoHash, error)
 		return nil, nil, err
 	}
 	t.Path = path
+	if t.Name == "" { // bttrack's fallback: the file's name
+		t.Name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	}
 	return t, hashes, nil
 }
 

@@ -91,6 +91,8 @@ func TestHandBuiltTorrents(t *testing.T) {
 	write(t, filepath.Join(dir, "sub", "garbage.torrent"), []byte("not bencode"))
 	write(t, filepath.Join(dir, "sub", "noinfo.torrent"), []byte("d8:announce3:urle"))
 	write(t, filepath.Join(dir, "readme.txt"), v1) // not a .torrent name: ignored
+	unnamed, unnamedInfo := torrentFile(v1Info("", 3))
+	write(t, filepath.Join(dir, "unnamed.torrent"), unnamed)
 	l := newList(t, dir)
 
 	for _, tc := range []struct {
@@ -102,6 +104,7 @@ func TestHandBuiltTorrents(t *testing.T) {
 		{v1Hash(hyinfo), "hybrid.bin", 5000},
 		{v2Hash(hyinfo), "hybrid.bin", 5000},
 		{v2Hash(v2info), "v2only.bin", 7000},
+		{v1Hash(unnamedInfo), "unnamed", 3},
 	} {
 		if !l.Allowed(tc.ih) {
 			t.Errorf("%s (%v) not allowed", tc.name, tc.ih)
@@ -115,12 +118,18 @@ func TestHandBuiltTorrents(t *testing.T) {
 			t.Errorf("%v allowed", ih)
 		}
 	}
-	if st := l.Stats(); st.Files != 5 || st.Bad != 2 || st.Torrents != 4 || st.Parsed != 5 {
+	if path, ok := l.File(v2Hash(hyinfo)); !ok || path != filepath.Join(dir, "sub", "deeper", "hybrid.TORRENT") {
+		t.Errorf("File(hybrid v2) = %q %v", path, ok)
+	}
+	if _, ok := l.File(bittorrent.InfoHash{}); ok {
+		t.Error("File of an unknown torrent")
+	}
+	if st := l.Stats(); st.Files != 6 || st.Bad != 2 || st.Torrents != 5 || st.Parsed != 6 {
 		t.Errorf("stats %+v", st)
 	}
 	n := 0
 	l.Range(func(bittorrent.InfoHash, string, int64) bool { n++; return true })
-	if n != 4 || l.Len() != 4 {
+	if n != 5 || l.Len() != 5 {
 		t.Errorf("Range saw %d, Len %d", n, l.Len())
 	}
 }
