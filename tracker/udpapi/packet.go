@@ -118,13 +118,15 @@ func parseAnnounce(p []byte, src netip.Addr, req *announce.Request, key *[4]byte
 // scrapeHashes checks a scrape packet's info-hash list and returns it (20 bytes each).
 func scrapeHashes(p []byte, limit int) ([]byte, *announce.ClientError) {
 	hs := p[headerLen:]
+	// The count first: a packet longer than the read buffer arrives cut short, and its
+	// cut-off list is still too long (the buffer holds one hash more than the limit).
 	switch {
+	case len(hs)/infoHashLen > limit:
+		return nil, errTooManyHashes
 	case len(hs) == 0:
 		return nil, errNoHashes
 	case len(hs)%infoHashLen != 0:
 		return nil, errPartialHash
-	case len(hs)/infoHashLen > limit:
-		return nil, errTooManyHashes
 	}
 	return hs, nil
 }

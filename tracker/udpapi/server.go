@@ -84,8 +84,8 @@ type Server struct {
 	tracker *announce.Tracker
 	ids     *connIDs
 	m       *metrics
-	// readLen is the receive buffer size: room for the longest scrape accepted plus one
-	// byte, so that a longer one is seen as too long rather than silently cut.
+	// readLen is the receive buffer size: room for one info-hash more than the longest
+	// scrape accepted, so that a longer scrape, cut to the buffer, still reads as too long.
 	readLen int
 	now     func() time.Time // nil: the time a packet was read; tests move the clock
 
@@ -114,7 +114,7 @@ func New(cfg Config, t *announce.Tracker, reg prometheus.Registerer) (*Server, e
 		tracker: t,
 		ids:     newConnIDs(cfg.ConnIDLifetime),
 		m:       m,
-		readLen: max(2048, headerLen+infoHashLen*cfg.MaxScrapeHashes+1),
+		readLen: max(2048, headerLen+infoHashLen*(cfg.MaxScrapeHashes+1)),
 		done:    make(chan struct{}),
 		conns:   map[net.PacketConn]struct{}{},
 	}, nil

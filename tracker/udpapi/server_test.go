@@ -188,6 +188,9 @@ func TestErrors(t *testing.T) {
 			"multiple of 20", "scrape", "failed"},
 		{"scrape of 75", func(tx uint32) []byte { return scrapePacket(c.connID, tx, repeat(1, 75)...) },
 			"too many", "scrape", "failed"},
+		{"scrape longer than the read buffer", func(tx uint32) []byte {
+			return append(scrapePacket(c.connID, tx, repeat(1, 150)...), 1, 2, 3)
+		}, "too many", "scrape", "failed"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -211,7 +214,7 @@ func TestErrors(t *testing.T) {
 	}
 	for code, want := range map[string]float64{
 		announce.CodeBadRequest: 6, announce.CodeBadEvent: 1, announce.CodeBadPort: 1,
-		announce.CodeBadInfoHash: 2, announce.CodeTooManyHashes: 1,
+		announce.CodeBadInfoHash: 2, announce.CodeTooManyHashes: 2,
 	} {
 		if v := metricValue(t, f.reg, "webswarm_tracker_failures_total", map[string]string{"reason": code}); v != want {
 			t.Errorf("failures{reason=%s} = %v, want %v", code, v, want)
