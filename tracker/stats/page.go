@@ -26,6 +26,9 @@ type Config struct {
 	// ShowNames shows the name, size and transferred columns (bttrack's --show_names; needs
 	// Names).
 	ShowNames bool
+	// FileLinks links each name to file?info_hash=HEX (bttrack's --allow_get), relative to
+	// the page.
+	FileLinks bool
 	// Version is shown as "tracker version".
 	Version string
 	// Now is the clock (default time.Now).
@@ -145,7 +148,7 @@ func sizeFormat(s uint64) string {
 }
 
 type htmlRow struct {
-	Hash                              string
+	Hash, FileLink                    string
 	Name, Size, Transferred           string
 	Complete, Downloading, Downloaded uint32
 }
@@ -163,6 +166,7 @@ type htmlCount struct {
 type htmlPage struct {
 	Version, ServerTime string
 	ShowNames           bool
+	Empty               bool
 	Headers             []htmlHeader
 	Rows                []htmlRow
 	// Totals row.
@@ -187,6 +191,7 @@ func (p *Page) ServeHTML(w http.ResponseWriter, r *http.Request) {
 		Version:          p.cfg.Version,
 		ServerTime:       p.cfg.Now().UTC().Format("2006-01-02 15:04 UTC"),
 		ShowNames:        p.cfg.ShowNames,
+		Empty:            len(t.rows) == 0,
 		Files:            len(t.rows),
 		UniqueSeeders:    pc.uniqueIPs[1],
 		Seeders:          t.seeders,
@@ -250,6 +255,9 @@ func (p *Page) ServeHTML(w http.ResponseWriter, r *http.Request) {
 		if rw.size >= 0 {
 			hr.Size = sizeFormat(uint64(rw.size))
 			hr.Transferred = sizeFormat(rw.transferred())
+			if p.cfg.FileLinks {
+				hr.FileLink = "file?info_hash=" + hr.Hash
+			}
 		}
 		d.Rows = append(d.Rows, hr)
 	}
@@ -393,11 +401,14 @@ tr.totals td { font-weight: bold; }
 <li><strong>tracker version:</strong> {{.Version}}</li>
 <li><strong>server time:</strong> {{.ServerTime}}</li>
 </ul>
-<table summary="files">
+{{- if .Empty}}
+<p>not tracking any files yet...</p>
+{{- else}}
+<table summary="files" border="1">
 <tr>{{range .Headers}}<th{{if .Title}} title="{{.Title}}"{{end}}><a href="{{.Href}}">{{.Label}}</a>{{.Arrow}}</th>{{end}}</tr>
 {{- $names := .ShowNames}}
 {{- range .Rows}}
-<tr><td class="hash"><code>{{.Hash}}</code></td>{{if $names}}<td>{{.Name}}</td><td class="n">{{.Size}}</td>{{end}}<td class="n">{{.Complete}}</td><td class="n">{{.Downloading}}</td><td class="n">{{.Downloaded}}</td>{{if $names}}<td class="n">{{.Transferred}}</td>{{end}}</tr>
+<tr><td class="hash"><code>{{.Hash}}</code></td>{{if $names}}<td>{{if .FileLink}}<a href="{{.FileLink}}">{{.Name}}</a>{{else}}{{.Name}}{{end}}</td><td class="n">{{.Size}}</td>{{end}}<td class="n">{{.Complete}}</td><td class="n">{{.Downloading}}</td><td class="n">{{.Downloaded}}</td>{{if $names}}<td class="n">{{.Transferred}}</td>{{end}}</tr>
 {{- end}}
 <tr class="totals"><td class="n"{{if .ShowNames}} colspan="2"{{end}}>{{.Files}} files</td>{{if .ShowNames}}<td class="n">{{.TotalSize}}</td>{{end}}<td class="n">{{.UniqueSeeders}}/{{.Seeders}}</td><td class="n">{{.UniqueLeechers}}/{{.Leechers}}</td><td class="n">{{.CompletedActive}}/{{.CompletedAll}}</td>{{if .ShowNames}}<td class="n">{{.TotalTransferred}}</td>{{end}}</tr>
 </table>
@@ -413,6 +424,7 @@ tr.totals td { font-weight: bold; }
 <li><em>transferred:</em> torrent size * total downloaded (does not include partial transfers)</li>
 {{- end}}
 </ul>
+{{- end}}
 <h4>peers by address family</h4>
 <table summary="peers by address family">
 <tr><th></th><th>seeders</th><th>leechers</th></tr>

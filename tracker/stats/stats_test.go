@@ -207,7 +207,7 @@ func TestLinksRelative(t *testing.T) {
 	for i := range 250 {
 		announce(t, s, ih(100+i), "-TR3000-aaaaaaaaaaaa", "10.0.0.1:1", 1, swarm.Started)
 	}
-	for _, cfg := range []Config{{Store: s, Now: clk.Now}, {Store: s, Names: n, ShowNames: true, Now: clk.Now}} {
+	for _, cfg := range []Config{{Store: s, Now: clk.Now}, {Store: s, Names: n, ShowNames: true, FileLinks: true, Now: clk.Now}} {
 		p := New(cfg)
 		body := serveHTML(t, p, "/tracker/stats?page=2")
 		links := hrefPattern.FindAllStringSubmatch(body, -1)
@@ -219,7 +219,7 @@ func TestLinksRelative(t *testing.T) {
 			if strings.HasPrefix(u, "/") || strings.Contains(u, "//") || strings.Contains(u, ":") {
 				t.Errorf("link %q is not relative", u)
 			}
-			if !strings.HasPrefix(u, "?") && !strings.HasPrefix(u, "stats.json") {
+			if !strings.HasPrefix(u, "?") && !strings.HasPrefix(u, "stats.json") && !strings.HasPrefix(u, "file?info_hash=") {
 				t.Errorf("unexpected link %q", u)
 			}
 		}
@@ -326,6 +326,19 @@ func TestPagingAndSorting(t *testing.T) {
 	o2 := tb.order(SortComplete, true)
 	if &o1[0] != &o2[0] {
 		t.Error("order re-sorted within one snapshot")
+	}
+}
+
+func TestEmptyAndFileLinks(t *testing.T) {
+	clk := newClock()
+	p := New(Config{Store: newStore(t, clk), Now: clk.Now})
+	if body := serveHTML(t, p, "/"); !strings.Contains(body, "<p>not tracking any files yet...</p>") || strings.Contains(body, "<table summary=\"files\"") {
+		t.Error("empty tracker: want bttrack's \"not tracking any files yet...\"")
+	}
+	s, n, clk := smallTracker(t)
+	p = New(Config{Store: s, Names: n, ShowNames: true, FileLinks: true, Now: clk.Now})
+	if body := serveHTML(t, p, "/"); !strings.Contains(body, `<a href="file?info_hash=`+ih(3).String()+`">allowed-no-peers.iso</a>`) {
+		t.Error("name not linked to file?info_hash= with FileLinks")
 	}
 }
 
