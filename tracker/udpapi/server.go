@@ -15,8 +15,9 @@ import (
 	"github.com/webswarm/webswarm/tracker/announce"
 )
 
-// ErrServerClosed is what Serve returns once Close has been called.
-var ErrServerClosed = errors.New("udpapi: server closed")
+// ErrServerClosed is what Serve returns once Close has been called. It wraps net.ErrClosed
+// (Close closes the socket), so a caller testing for either is satisfied.
+var ErrServerClosed = fmt.Errorf("udpapi: server closed: %w", net.ErrClosed)
 
 // BEP 15's figures, the defaults of Config.
 const (

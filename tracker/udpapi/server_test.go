@@ -414,6 +414,9 @@ func TestServeClose(t *testing.T) {
 	if err := srv.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
+	if !errors.Is(ErrServerClosed, net.ErrClosed) {
+		t.Error("ErrServerClosed does not wrap net.ErrClosed")
+	}
 }
 
 // TestPacketConn serves a net.PacketConn that is not a *net.UDPConn (through the adapter),
