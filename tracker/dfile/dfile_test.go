@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/prometheus/client_golang/prometheus"
@@ -548,3 +549,9 @@ func value(m prometheus.Metric) float64 {
 
 // ihs is ih(i) as a string (a bencode dictionary key).
 func ihs(i int) string { h := ih(i); return string(h[:]) }
+
+func TestPeerSnapSize(t *testing.T) {
+	if n := unsafe.Sizeof(peerSnap{}); n > 56 {
+		t.Errorf("peerSnap is %d bytes", n)
+	}
+}

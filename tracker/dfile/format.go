@@ -19,7 +19,7 @@ import (
 
 // snapshot is a copy of a store's state: one slab of peers, and per torrent its slice of it.
 type snapshot struct {
-	peers    []swarm.PeerRecord
+	peers    []peerSnap
 	torrents []torrentSnap
 }
 
@@ -29,6 +29,39 @@ type torrentSnap struct {
 	lo, hi     int // its peers are peers[lo:hi]
 }
 
+// peerSnap is a PeerRecord packed without pointers (56 bytes against 88): a save copies every
+// peer, and a million of them should cost the heap and the GC as little as possible.
+type peerSnap struct {
+	id    bittorrent.PeerID
+	ip    [16]byte // IPv4 as ::ffff:a.b.c.d
+	port  uint16
+	flags uint8
+	tag   uint32 // key hash
+	seen  int64
+}
+
+const (
+	snapSeeder = 1 << iota
+	snapHidden
+	snapCounted
+)
+
+func packPeer(p *swarm.PeerRecord) peerSnap {
+	s := peerSnap{id: p.ID, ip: p.Addr.Addr().As16(), port: p.Addr.Port(), tag: p.KeyHash, seen: p.LastSeen.Unix()}
+	if p.Seeder {
+		s.flags |= snapSeeder
+	}
+	if p.Hidden {
+		s.flags |= snapHidden
+	}
+	if p.Counted {
+		s.flags |= snapCounted
+	}
+	return s
+}
+
+func (s *peerSnap) addr() netip.Addr { return netip.AddrFrom16(s.ip).Unmap() }
+
 // takeSnapshot copies the store's state. The copy is taken under the store's locks one torrent
 // at a time; sorting and encoding happen afterwards, outside them.
 func takeSnapshot(store swarm.Store) *snapshot {
@@ -36,12 +69,14 @@ func takeSnapshot(store swarm.Store) *snapshot {
 	tot := store.Totals()
 	n := tot.PeersV4 + tot.PeersV6
 	s := &snapshot{
-		peers:    make([]swarm.PeerRecord, 0, n+n/16+64),
+		peers:    make([]peerSnap, 0, n+n/16+64),
 		torrents: make([]torrentSnap, 0, tot.Torrents+tot.Torrents/16+16),
 	}
 	store.Walk(func(ih bittorrent.InfoHash, downloaded uint32, peers []swarm.PeerRecord) bool {
 		lo := len(s.peers)
-		s.peers = append(s.peers, peers...)
+		for i := range peers {
+			s.peers = append(s.peers, packPeer(&peers[i]))
+		}
 		s.torrents = append(s.torrents, torrentSnap{ih: ih, downloaded: downloaded, lo: lo, hi: len(s.peers)})
 		return true
 	})
@@ -80,7 +115,7 @@ func (s *snapshot) encode(w io.Writer) error {
 	for i := range s.torrents {
 		t := &s.torrents[i]
 		peers := s.peers[t.lo:t.hi]
-		slices.SortFunc(peers, func(a, b swarm.PeerRecord) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+		slices.SortFunc(peers, func(a, b peerSnap) int { return bytes.Compare(a.id[:], b.id[:]) })
 		buf = benc.Bytes(buf, t.ih[:])
 		buf = append(buf, 'd')
 		for j := range peers {
@@ -108,22 +143,23 @@ func (s *snapshot) encode(w io.Writer) error {
 // hands out as IPv4), so hidden and IPv6 peers get 1. "hidden" is ours and authoritative.
 // Our key hash is not under bttrack's "key", which holds the raw key and which bttrack
 // compares with the key of each announce.
-func appendPeer(buf []byte, p *swarm.PeerRecord) []byte {
-	buf = benc.Bytes(buf, p.ID[:])
+func appendPeer(buf []byte, p *peerSnap) []byte {
+	hidden := p.flags&snapHidden != 0
+	buf = benc.Bytes(buf, p.id[:])
 	buf = append(buf, 'd')
-	if p.Counted {
+	if p.flags&snapCounted != 0 {
 		buf = benc.KeyInt(buf, "counted", 1)
 	}
-	buf = benc.KeyInt(buf, "hidden", b2i(p.Hidden))
+	buf = benc.KeyInt(buf, "hidden", b2i(hidden))
 	buf = benc.String(buf, "ip")
 	var ipBuf [64]byte
-	ip := p.Addr.Addr().Unmap()
+	ip := p.addr()
 	buf = benc.Bytes(buf, ip.AppendTo(ipBuf[:0]))
-	buf = benc.KeyInt(buf, "key hash", int64(p.KeyHash))
-	buf = benc.KeyInt(buf, "left", b2i(!p.Seeder))
-	buf = benc.KeyInt(buf, "nat", b2i(p.Hidden || !ip.Is4()))
-	buf = benc.KeyInt(buf, "port", int64(p.Addr.Port()))
-	buf = benc.KeyInt(buf, "seen", p.LastSeen.Unix())
+	buf = benc.KeyInt(buf, "key hash", int64(p.tag))
+	buf = benc.KeyInt(buf, "left", b2i(p.flags&snapSeeder == 0))
+	buf = benc.KeyInt(buf, "nat", b2i(hidden || !ip.Is4()))
+	buf = benc.KeyInt(buf, "port", int64(p.port))
+	buf = benc.KeyInt(buf, "seen", p.seen)
 	return append(buf, 'e')
 }
 
