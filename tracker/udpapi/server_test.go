@@ -3,6 +3,7 @@ package udpapi
 import (
 	"encoding/binary"
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"slices"
@@ -458,5 +459,64 @@ func TestConfig(t *testing.T) {
 	}
 	if _, err := New(Config{}, nil, nil); err == nil {
 		t.Error("New with a nil tracker accepted")
+	}
+}
+
+// flakyConn is a net.PacketConn that fails one read, then delivers one connect request
+// (from a non-UDP address first, which must be skipped), records the reply and waits to be
+// closed.
+type flakyConn struct {
+	net.PacketConn // unused methods
+	step           int
+	replies        chan []byte
+	closed         chan struct{}
+}
+
+var errFlaky = errors.New("flaky read")
+
+func (c *flakyConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	c.step++
+	switch c.step {
+	case 1:
+		return 0, nil, errFlaky
+	case 2:
+		return copy(b, connectPacket(9)), &net.IPAddr{IP: net.IPv4(192, 0, 2, 1)}, nil
+	case 3:
+		return copy(b, connectPacket(10)), &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 6881}, nil
+	}
+	<-c.closed
+	return 0, nil, net.ErrClosed
+}
+
+func (c *flakyConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	c.replies <- append([]byte(nil), b...)
+	return len(b), nil
+}
+
+func (c *flakyConn) Close() error {
+	close(c.closed)
+	return nil
+}
+
+// TestReadError: a failed read is logged and retried after a pause; the worker carries on.
+func TestReadError(t *testing.T) {
+	tr := newTracker(t, nil, announce.Config{})
+	srv, err := New(Config{Workers: 1, Logger: slog.New(slog.DiscardHandler)}, tr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &flakyConn{replies: make(chan []byte, 4), closed: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(c) }()
+	r := <-c.replies
+	checkHeader(t, r, actionConnect, 10)
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, ErrServerClosed) {
+		t.Errorf("Serve: %v", err)
+	}
+	if len(c.replies) != 0 {
+		t.Errorf("%d more replies (to the non-UDP sender?)", len(c.replies))
 	}
 }
