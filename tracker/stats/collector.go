@@ -58,7 +58,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	tot := c.store.Totals()
-	pc := c.peers.get()
+	pc := c.peers.get(false)
 	ch <- prometheus.MustNewConstMetric(c.torrents, prometheus.GaugeValue, float64(tot.Torrents))
 	ch <- prometheus.MustNewConstMetric(c.completed, prometheus.CounterValue, float64(tot.Downloaded))
 	for s, role := range []string{roleLeech, roleSeed} {

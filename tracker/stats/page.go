@@ -185,7 +185,7 @@ type htmlPage struct {
 // ServeHTML serves the stats page: ?sort=KEY&order=asc|desc&page=N.
 func (p *Page) ServeHTML(w http.ResponseWriter, r *http.Request) {
 	t := p.tables.get()
-	pc := p.peers.get()
+	pc := p.peers.get(true)
 	v := p.resolve(r, t)
 	d := htmlPage{
 		Version:          p.cfg.Version,
@@ -325,7 +325,7 @@ type JSONRow struct {
 // ServeJSON serves stats.json; ?rows=1 adds a page of the torrent table (?sort, ?order, ?page).
 func (p *Page) ServeJSON(w http.ResponseWriter, r *http.Request) {
 	tot := p.cfg.Store.Totals()
-	pc := p.peers.get()
+	pc := p.peers.get(true)
 	j := JSON{
 		Version:    p.cfg.Version,
 		ServerTime: p.cfg.Now().UTC().Truncate(time.Second),

@@ -1,7 +1,8 @@
 package stats
 
 import (
-	"net/netip"
+	"bytes"
+	"slices"
 	"sync"
 	"time"
 
@@ -36,20 +37,26 @@ type peerCounts struct {
 	// clients[i] counts peers of clientFamilies[i].
 	clients []int
 	// uniqueIPs[seeder?1:0] counts distinct addresses among seeders and leechers (bttrack's
-	// "unique IPs").
+	// "unique IPs"); only computed when withIPs (the page needs it, /metrics does not).
 	uniqueIPs [2]int
+	withIPs   bool
 	at        time.Time
 }
 
 func (c *peerCounts) seeders() int  { return c.byRole[1][0] + c.byRole[1][1] }
 func (c *peerCounts) leechers() int { return c.byRole[0][0] + c.byRole[0][1] }
 
-func countPeers(store swarm.Store, now time.Time) *peerCounts {
-	c := &peerCounts{clients: make([]int, len(clientFamilies)), at: now}
-	tot := store.Totals()
-	var ips [2]map[netip.Addr]struct{}
-	ips[0] = make(map[netip.Addr]struct{}, tot.Leechers)
-	ips[1] = make(map[netip.Addr]struct{}, tot.Seeders)
+// countPeers walks the store. Distinct addresses are counted by sorting (4 bytes per IPv4
+// peer, 16 per IPv6) rather than in a map, which would cost several times that per peer.
+func countPeers(store swarm.Store, now time.Time, withIPs bool) *peerCounts {
+	c := &peerCounts{clients: make([]int, len(clientFamilies)), at: now, withIPs: withIPs}
+	var v4 [2][]uint32
+	var v6 [2][][16]byte
+	if withIPs {
+		tot := store.Totals()
+		v4[0] = make([]uint32, 0, min(tot.Leechers, tot.PeersV4))
+		v4[1] = make([]uint32, 0, min(tot.Seeders, tot.PeersV4))
+	}
 	other := familyIndex["other"]
 	store.Walk(func(_ bittorrent.InfoHash, _ uint32, peers []swarm.PeerRecord) bool {
 		for i := range peers {
@@ -69,11 +76,24 @@ func countPeers(store swarm.Store, now time.Time) *peerCounts {
 			} else {
 				c.clients[other]++
 			}
-			ips[s][a] = struct{}{}
+			if withIPs {
+				if f == 0 {
+					b := a.As4()
+					v4[s] = append(v4[s], uint32(b[0])<<24|uint32(b[1])<<16|uint32(b[2])<<8|uint32(b[3]))
+				} else {
+					v6[s] = append(v6[s], a.As16())
+				}
+			}
 		}
 		return true
 	})
-	c.uniqueIPs[0], c.uniqueIPs[1] = len(ips[0]), len(ips[1])
+	if withIPs {
+		for s := range 2 {
+			slices.Sort(v4[s])
+			slices.SortFunc(v6[s], func(a, b [16]byte) int { return bytes.Compare(a[:], b[:]) })
+			c.uniqueIPs[s] = len(slices.Compact(v4[s])) + len(slices.Compact(v6[s]))
+		}
+	}
 	return c
 }
 
@@ -87,12 +107,13 @@ type peerCache struct {
 	last *peerCounts
 }
 
-func (pc *peerCache) get() *peerCounts {
+// get returns counts at most ttl old; withIPs asks for the distinct-address counts too.
+func (pc *peerCache) get(withIPs bool) *peerCounts {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	now := pc.now()
-	if pc.last == nil || now.Sub(pc.last.at) >= pc.ttl || now.Before(pc.last.at) {
-		pc.last = countPeers(pc.store, now)
+	if pc.last == nil || now.Sub(pc.last.at) >= pc.ttl || now.Before(pc.last.at) || (withIPs && !pc.last.withIPs) {
+		pc.last = countPeers(pc.store, now, withIPs)
 	}
 	return pc.last
 }

@@ -85,6 +85,7 @@ func smallTracker(t *testing.T) (*swarm.Memory, names, *clock) {
 	announce(t, s, ih(1), "-TR3000-aaaaaaaaaaaa", "198.51.100.77:6881", 0, swarm.Completed)
 	announce(t, s, ih(1), "-LT2080-bbbbbbbbbbbb", "198.51.100.77:6882", 10, swarm.Started)
 	announce(t, s, ih(1), "-qB4520-cccccccccccc", "[2001:db8::beef]:51413", 10, swarm.Started)
+	announce(t, s, ih(1), "-DE2000-ffffffffffff", "[2001:db8::beef]:51414", 10, swarm.Started) // same address
 	announce(t, s, ih(2), "M3-4-2--dddddddddddd", "203.0.113.9:6881", 0, swarm.Started)
 	announce(t, s, ih(2), "-ZZ0000-eeeeeeeeeeee", "[2001:db8::cafe]:6881", 0, swarm.Completed)
 	n := names{
@@ -406,8 +407,8 @@ func TestJSONMatchesCollector(t *testing.T) {
 		}
 	}
 	// And the figures themselves.
-	if j.Torrents != 2 || j.Seeders != 3 || j.Leechers != 2 || j.Completed != 2 ||
-		j.Peers["ipv4"] != 3 || j.Peers["ipv6"] != 2 || j.Clients["libtorrent"] != 1 || j.Clients["other"] != 1 ||
+	if j.Torrents != 2 || j.Seeders != 3 || j.Leechers != 3 || j.Completed != 2 ||
+		j.Peers["ipv4"] != 3 || j.Peers["ipv6"] != 3 || j.Clients["deluge"] != 1 || j.Clients["libtorrent"] != 1 || j.Clients["other"] != 1 ||
 		j.UniqueIPs["seeder"] != 3 || j.UniqueIPs["leecher"] != 2 {
 		t.Errorf("stats.json = %+v", j)
 	}
@@ -456,4 +457,37 @@ func BenchmarkSnapshot100kTorrents(b *testing.B) {
 	for b.Loop() {
 		buildTable(s, nil, clk.Now()).order(SortComplete, true)
 	}
+}
+
+// BenchmarkCollect200kPeers is one Prometheus scrape over 200,000 peers (cache expired).
+func BenchmarkCollect200kPeers(b *testing.B) {
+	clk := newClock()
+	s := newStore(b, clk)
+	var out swarm.PeerList
+	for i := range 200_000 {
+		var id bittorrent.PeerID
+		copy(id[:], fmt.Sprintf("-TR3000-%012d", i))
+		a := swarm.Announce{InfoHash: ih(i % 2000), PeerID: id, Left: uint64(i % 2),
+			Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 6881)}
+		if _, err := s.Announce(&a, &out); err != nil {
+			b.Fatal(err)
+		}
+	}
+	c := newCollector(s, &peerCache{store: s, ttl: 0, now: clk.Now})
+	ch := make(chan prometheus.Metric, 100)
+	go func() {
+		for range ch {
+		}
+	}()
+	defer close(ch)
+	b.Run("metrics", func(b *testing.B) {
+		for b.Loop() {
+			c.Collect(ch)
+		}
+	})
+	b.Run("with-unique-ips", func(b *testing.B) {
+		for b.Loop() {
+			countPeers(s, clk.Now(), true)
+		}
+	})
 }
