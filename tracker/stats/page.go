@@ -95,10 +95,7 @@ func (p *Page) resolve(r *http.Request, t *table) view {
 	q := r.URL.Query()
 	v := view{sort: q.Get("sort")}
 	if !slices.Contains(sortKeys, v.sort) || (!p.cfg.ShowNames && (v.sort == SortName || v.sort == SortSize || v.sort == SortTransferred)) {
-		v.sort = SortInfoHash
-		if p.cfg.ShowNames {
-			v.sort = SortName
-		}
+		v.sort = SortInfoHash // bttrack's order
 	}
 	switch q.Get("order") {
 	case "asc":

@@ -315,7 +315,7 @@ func TestPagingAndSorting(t *testing.T) {
 		}
 	}
 	// Out-of-range and junk parameters are clamped to defaults.
-	if j := serveJSON(t, p, "/stats.json?rows=1&page=99&sort=bogus&order=sideways"); j.Page.Page != 3 || j.Page.Sort != SortName || j.Page.Order != "asc" {
+	if j := serveJSON(t, p, "/stats.json?rows=1&page=99&sort=bogus&order=sideways"); j.Page.Page != 3 || j.Page.Sort != SortInfoHash || j.Page.Order != "asc" {
 		t.Errorf("clamped page: %+v", j.Page)
 	}
 	if j := serveJSON(t, p, "/stats.json?rows=1&page=-4"); j.Page.Page != 1 {
