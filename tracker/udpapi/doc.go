@@ -14,6 +14,17 @@
 // remember. An ID is accepted for at least Config.ConnIDLifetime (BEP 15: two minutes) and
 // at most twice that.
 //
+// A packet too short to hold a transaction ID is dropped. An error packet to a sender no
+// connection ID vouches for (a connect, an unknown action, a bad connection ID) is cut to
+// the request's length, so that spoofed requests cannot use the tracker as an amplifier.
+//
+// Metrics: webswarm_tracker_udp_packets_total{action,outcome} counts every packet
+// (action: connect, announce, scrape, unknown; outcome: ok, failed, error,
+// bad_connection_id, dropped), webswarm_tracker_udp_send_errors_total the replies the socket
+// refused. Refusals also count in the core's webswarm_tracker_failures_total, except bad
+// connection IDs, which are routine after a restart. Request latency goes to the histogram
+// the caller passes as Config.Latency.
+//
 // Several goroutines read the same socket, each with its own buffers: serving an announce
 // allocates nothing once a worker's buffers have grown to the largest reply.
 package udpapi
