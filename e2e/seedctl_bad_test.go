@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -184,4 +187,50 @@ func TestSeedctlHostileTorrents(t *testing.T) {
 	}
 	scFails(t, "", 1, "no such file", "show", filepath.Join(dir, "nope.torrent"))
 	scFails(t, "", 2, "no such file", "verify", filepath.Join(dir, "nope.torrent"), data)
+}
+
+// TestSeedctlMakeInterrupted: SIGINT while hashing stops seedctl with status 130 and leaves
+// no .torrent behind.
+func TestSeedctlMakeInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.img")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(64 << 30); err != nil { // sparse; far more than the test waits for
+		t.Fatal(err)
+	}
+	f.Close()
+	out := filepath.Join(dir, "out")
+	os.MkdirAll(out, 0o755)
+	p := testenv.Start(t, testenv.Build(t, "./seedctl"), "make", big, "-o", filepath.Join(out, "big.torrent"))
+	// Hashing has started once the process has read some payload.
+	testenv.WaitFor(t, 30*time.Second, "seedctl to read payload", func() error {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", p.Cmd.Process.Pid))
+		if err != nil {
+			return err
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "rchar: "); ok {
+				if n, _ := strconv.ParseInt(v, 10, 64); n > 8<<20 {
+					return nil
+				}
+				return fmt.Errorf("read %s bytes so far", v)
+			}
+		}
+		return errors.New("no rchar in /proc/PID/io")
+	})
+	if err := p.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("seedctl did not stop within 30 s of SIGINT")
+	}
+	if code := p.Cmd.ProcessState.ExitCode(); code != 130 || !strings.Contains(p.Output(), "interrupted") {
+		t.Errorf("exit %d, output %q", code, p.Output())
+	}
+	scNoTorrentLeft(t, out)
 }

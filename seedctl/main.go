@@ -10,14 +10,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
-
-	"context"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -53,6 +52,11 @@ func main() {
 	err := newRoot().ExecuteContext(ctx)
 	if err == nil {
 		return
+	}
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		// Interrupted: nothing was written (outputs are renamed into place only when done).
+		fmt.Fprintln(os.Stderr, "seedctl: interrupted, nothing written")
+		os.Exit(130)
 	}
 	fmt.Fprintf(os.Stderr, "seedctl: %s\n", oneLine(err.Error()))
 	var ee *exitError
