@@ -103,6 +103,9 @@ func unverified(reason string, reqLen int) string {
 func (w *worker) announce(p []byte, h header, src netip.AddrPort) []byte {
 	s := w.s
 	addr := src.Addr().Unmap()
+	if s.cfg.RateLimit != nil && !s.cfg.RateLimit.Allow(addr) {
+		return w.fail(h, labelAnnounce, errRateLimited, 0)
+	}
 	if ce := parseAnnounce(p, addr, &w.req, &w.key, s.cfg.AllowIPOverride); ce != nil {
 		return w.fail(h, labelAnnounce, ce, 0)
 	}

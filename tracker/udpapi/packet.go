@@ -67,6 +67,8 @@ var (
 		Reason: "too many info_hashes in one scrape"}
 	errScrapeOff = &announce.ClientError{Code: announce.CodeScrapeOff,
 		Reason: "scrape is disabled on this tracker"}
+	errRateLimited = &announce.ClientError{Code: announce.CodeRateLimited,
+		Reason: "too many announces from your address; slow down"}
 )
 
 // internalReason is what a client is told when the tracker, not the request, failed; the

@@ -43,6 +43,11 @@ type Config struct {
 	// bttrack's only_local_override_ip does for ip=. Nil: the field is always ignored.
 	// A refused override is ignored silently, as bttrack does; the announce goes on under src.
 	AllowIPOverride func(src, claimed netip.Addr) bool
+	// RateLimit, when set, bounds announces per client address (the tracker's
+	// --max_announce_rate; share one limiter with the HTTP frontend so that a client's
+	// total is bounded). It is consulted only once the connection ID has proved the address,
+	// so a spoofer cannot spend another client's allowance.
+	RateLimit *announce.RateLimiter
 	// Workers is the number of goroutines reading each socket (default GOMAXPROCS).
 	Workers int
 	// Latency, when set, observes each request's handling time under the labels

@@ -520,3 +520,29 @@ func TestReadError(t *testing.T) {
 		t.Errorf("%d more replies (to the non-UDP sender?)", len(c.replies))
 	}
 }
+
+// TestRateLimit: with a limiter, announces past the burst are refused with their reason; a
+// scrape is not an announce.
+func TestRateLimit(t *testing.T) {
+	f := serve(t, "127.0.0.1", Config{RateLimit: announce.NewRateLimiter(0.001, 2, 100)})
+	c := newClient(t, f.addr)
+	c.connect()
+	a := ann{ih: 1, id: 'r', left: 1, port: 6881}
+	for i, ok := range []bool{true, true, false, false} {
+		tx := c.nextTx()
+		r := c.roundTrip(a.packet(c.connID, tx))
+		if got := binary.BigEndian.Uint32(r) == actionAnnounce; got != ok {
+			t.Fatalf("announce %d: accepted %v, want %v", i, got, ok)
+		}
+		if !ok {
+			if msg := errorText(t, r, tx); !strings.Contains(msg, "slow down") {
+				t.Errorf("error %q", msg)
+			}
+		}
+	}
+	tx := c.nextTx()
+	checkHeader(t, c.roundTrip(scrapePacket(c.connID, tx, 1)), actionScrape, tx)
+	if v := metricValue(t, f.reg, "webswarm_tracker_failures_total", map[string]string{"reason": announce.CodeRateLimited}); v != 2 {
+		t.Errorf("rate_limited failures = %v, want 2", v)
+	}
+}
