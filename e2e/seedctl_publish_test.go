@@ -130,3 +130,37 @@ func TestSeedctlPublishWarnings(t *testing.T) {
 		t.Error("torrent written for a file outside the document root")
 	}
 }
+
+// TestSeedctlPublishDirectory: a directory becomes a multi-file torrent whose web seed is its
+// parent directory's URL (BEP 19 appends name/path), and aria2 downloads it from there.
+func TestSeedctlPublishDirectory(t *testing.T) {
+	aria2 := testenv.Require(t, "aria2c", "aria2")
+	docroot := t.TempDir()
+	set := filepath.Join(docroot, "pub", "my set")
+	scWriteFile(t, filepath.Join(set, "one.bin"), 40000)
+	scWriteFile(t, filepath.Join(set, "sub", "two #2.bin"), 70000)
+	site := scServe(t, docroot, nil)
+	r := scSeedctl(t, "", "publish", set, "--site", site, "--docroot", docroot, "--json")
+	if r.Code != 0 {
+		t.Fatalf("publish: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	var j struct {
+		scMade
+		Warnings []string `json:"warnings"`
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &j); err != nil {
+		t.Fatal(err)
+	}
+	if j.WebSeed != site+"/pub/" || j.TorrentURL != site+"/pub/my%20set.torrent" || len(j.Warnings) != 0 {
+		t.Fatalf("web seed %s, torrent URL %s, warnings %v", j.WebSeed, j.TorrentURL, j.Warnings)
+	}
+	got := t.TempDir()
+	ar := scRunProgram(t, "", 2*time.Minute, aria2, "--dir="+got, "--listen-port="+strconv.Itoa(testenv.FreePort(t, "127.0.0.1")),
+		"--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
+		"--disable-ipv6=true", "--bt-tracker-connect-timeout=2", "--bt-tracker-timeout=2", "--file-allocation=none",
+		"--seed-time=0", "--console-log-level=warn", "--summary-interval=0", set+".torrent")
+	if ar.Code != 0 {
+		t.Fatalf("aria2c: exit %d\n%s%s", ar.Code, ar.Stdout, ar.Stderr)
+	}
+	scSameTree(t, set, filepath.Join(got, "my set"))
+}
