@@ -2,6 +2,9 @@
 # Side-by-side tracker benchmark: Debian's opentracker and webswarm's `tracker` in one run, with
 # bench/trackerbench (wrk + Lua for HTTP, trackerload for UDP and warm-up), each tracker pinned to
 # one core and the load generator on the other; prints a table of ratios against opentracker.
+# Both trackers run at once and every scenario alternates between them round by round
+# (bench/trackerbench/interleave.sh), so load from elsewhere on the machine hits both alike;
+# SEQUENTIAL=1 uses suite.sh instead (one tracker after the other).
 #
 #   scripts/bench-tracker.sh                     # opentracker webswarm, full (≈ 10 min per tracker)
 #   QUICK=1 scripts/bench-tracker.sh             # smoke test: DUR=3 RUNS=1 PEERS_BIG=0 (≈ 1 min each)
@@ -15,6 +18,8 @@
 #   SCENARIOS      [http-ka-pin http-close-pin http-scrape-pin udp-pin]
 #   BIG_SCENARIOS  [http-ka-pin udp-pin]   (repeated at PEERS_BIG)
 #   SUITE_OUT      results directory [bench/trackerbench/results/suite-YYYYmmdd-HHMMSS]
+#   NICE [-10]     nice value of the trackers and the load generator while measuring, so that
+#                  other work on a shared machine disturbs less (0: leave priorities alone)
 #   WEBSWARM_ARGS  extra flags for tracker; WEBSWARM_BIN a prebuilt tracker instead of go build
 #   PROFILE=1      afterwards, profile webswarm's tracker under the same load with perf
 #                  (bench/trackerbench/profile.sh: CPU by function per scenario, memory at PEERS_BIG)
@@ -54,6 +59,7 @@ export DUR=${DUR:-10} RUNS=${RUNS:-3} TORRENTS=${TORRENTS:-1000} PEERS=${PEERS:-
 export PEERS_BIG=${PEERS_BIG:-1000000} NUMWANT=${NUMWANT:-50}
 export SCENARIOS=${SCENARIOS:-http-ka-pin http-close-pin http-scrape-pin udp-pin}
 export BIG_SCENARIOS=${BIG_SCENARIOS:-http-ka-pin udp-pin}
+export NICE=${NICE:--10}
 export SUITE_OUT=${SUITE_OUT:-$TB/results/suite-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$SUITE_OUT"
 
@@ -70,9 +76,11 @@ if [[ " ${targets[*]} " == *" webswarm "* && -z ${WEBSWARM_BIN:-} ]]; then
 fi
 
 echo "bench-tracker.sh: ${targets[*]}: DUR=$DUR RUNS=$RUNS TORRENTS=$TORRENTS PEERS=$PEERS PEERS_BIG=$PEERS_BIG NUMWANT=$NUMWANT"
-echo "  scenarios: $SCENARIOS | big: $BIG_SCENARIOS | results: $SUITE_OUT"
-timeout -k 10 $((3600 + 20 * DUR * RUNS)) "$TB/suite.sh" "${targets[@]}" ||
-  echo "bench-tracker.sh: suite.sh failed (rc $?): the table below has what finished" >&2
+echo "  scenarios: $SCENARIOS | big: $BIG_SCENARIOS | nice $NICE | results: $SUITE_OUT"
+driver=$TB/interleave.sh
+[[ ${SEQUENTIAL:-0} == 1 ]] && driver=$TB/suite.sh
+timeout -k 10 $((3600 + 20 * DUR * RUNS)) "$driver" "${targets[@]}" ||
+  echo "bench-tracker.sh: $(basename "$driver") failed (rc $?): the table below has what finished" >&2
 
 dirs=()
 for t in "${targets[@]}"; do

@@ -71,14 +71,16 @@ for sc in $PROFILE_SCENARIOS; do
   timeout $((DUR + 30)) perf record -q -F 999 -g -p "$TARGET_PID" -o "$PROF_OUT/perf-$sc.data" -- sleep $((DUR - 2)) 2>/dev/null || true
   wait "$lp" || true
   grep -E '^TB_(WRK|UDP)' "$PROF_OUT/load-$sc.log" | head -1
-  {
+  { # (head closes the pipe early: no pipefail here)
+    set +o pipefail
     echo "# $sc: self time by function (top)"
     perf report -i "$PROF_OUT/perf-$sc.data" --stdio --no-children --percent-limit 0.7 -g none 2>/dev/null | grep -vE '^#|^$' | head -60
     echo
     echo "# $sc: cumulative (children) by function (top)"
     perf report -i "$PROF_OUT/perf-$sc.data" --stdio --children --percent-limit 3 -g none 2>/dev/null | grep -vE '^#|^$' | head -80
+    set -o pipefail
   } >"$PROF_OUT/perf-$sc.txt"
-  head -25 "$PROF_OUT/perf-$sc.txt"
+  sed -n 1,25p "$PROF_OUT/perf-$sc.txt"
   sleep 1
 done
 
@@ -99,7 +101,7 @@ if [[ $PEERS_BIG -gt $PEERS ]]; then
   mem warm "$PEERS_BIG"
 fi
 if curl -fsS -o "$PROF_OUT/heap.pprof" "$BASE/debug/pprof/heap" 2>/dev/null; then
-  go tool pprof -top -sample_index=inuse_space "$PROF_OUT/heap.pprof" 2>/dev/null | head -30 | tee -a "$PROF_OUT/mem.txt"
+  go tool pprof -top -sample_index=inuse_space "$PROF_OUT/heap.pprof" 2>/dev/null | sed -n 1,30p | tee -a "$PROF_OUT/mem.txt"
 else
   echo "(no /debug/pprof/heap on the tracker: memory from /proc and /metrics only)" | tee -a "$PROF_OUT/mem.txt"
 fi

@@ -27,6 +27,12 @@ ROWS = [
     ("HTTP announce, keep-alive (big)", "big", "http-ka-pin", "rate", 2.0, "ratio>="),
     ("HTTP keep-alive p99 ms (big)", "big", "http-ka-pin", "p99", 5.0, "abs<="),
     ("UDP announce (big)", "big", "udp-pin", "rate", None, ""),
+    # CPU time the tracker spent per request: much less disturbed by other load on the machine
+    # than the rates (which need the CPU to be free), so a check on them when the host is busy.
+    ("tracker CPU µs/req, keep-alive", "main", "http-ka-pin", "cpu", None, ""),
+    ("tracker CPU µs/req, close", "main", "http-close-pin", "cpu", None, ""),
+    ("tracker CPU µs/req, scrape", "main", "http-scrape-pin", "cpu", None, ""),
+    ("tracker CPU µs/req, UDP", "main", "udp-pin", "cpu", None, ""),
 ]
 
 
@@ -41,13 +47,15 @@ def stats_of(d):
 def value(st, metric):
     if metric == "rate":
         return med(st["rates"])
+    if metric == "cpu":
+        return st["cpu_us"]
     return st["p99"] / 1000.0  # µs -> ms
 
 
 def fmt(v, metric):
     if v is None or v != v:
         return "-"
-    return f"{v:,.0f}" if metric == "rate" else f"{v:.2f}"
+    return f"{v:,.0f}" if metric == "rate" else f"{v:.1f}" if metric == "cpu" else f"{v:.2f}"
 
 
 def bytes_per_peer(rss):
@@ -115,8 +123,13 @@ def main():
         bad += met == "NO"
     print(f"| RSS bytes per peer ({span}) | | " + " | ".join(cells) + " | " + " | ".join(ratios) + f" | ≤ 40 | {met} |")
     print()
-    print("ratio = tracker / " + base + " (rates: higher is better; p99 and bytes: lower is better); "
+    print("ratio = tracker / " + base + " (rates: higher is better; p99, CPU and bytes: lower is better); "
           "'met' judges the last tracker. Medians over RUNS rounds; one core pinned per tracker.")
+    others = [st["others"] for _, by, _ in data for _, st in by.values() if st["others"] == st["others"]]
+    if others and max(others) > 0.3:
+        print(f"WARNING: other programs used up to {max(others):.2f} cores during the measurements "
+              "(column 'max other-load cores' in compare.md): figures are depressed and noisy; "
+              "ratios hold only as far as that load hit both trackers alike.")
     if bad:
         print(f"goals missed: {bad}")
 

@@ -60,9 +60,8 @@ start_opentracker() {
 # webswarm's tracker, built from this checkout (go build ./tracker) into the work dir, on a free
 # high port (HTTP and UDP on the same port), with a fresh state file. --nat_check 0: every bench
 # peer is on loopback and listens nowhere; --max_announce_rate 0: all load comes from one IP.
-# WEBSWARM_ARGS adds flags (e.g. WEBSWARM_ARGS="--save_dfile_interval 3600").
-# WEBSWARM_PPROF=1 also serves Go's pprof on a second port, if the tracker has such a flag
-# (WEBSWARM_PPROF_FLAG, default --pprof): see scripts/bench-tracker.sh PROFILE=1.
+# The access log is off (--logfile ""), as opentracker has none; WEBSWARM_ACCESS_LOG=1 writes it
+# to a file in the work dir. WEBSWARM_ARGS adds flags (e.g. "--save_dfile_interval 3600").
 start_webswarm() {
   local d=$TB_WORK/webswarm port
   mkdir -p "$d"
@@ -72,6 +71,7 @@ start_webswarm() {
   fi
   port=$(free_port)
   local args=(--port "$port" --bind 127.0.0.1 --dfile "$d/state.bencode" --nat_check 0 --max_announce_rate 0)
+  if [[ ${WEBSWARM_ACCESS_LOG:-0} == 1 ]]; then args+=(--logfile "$d/access.log"); else args+=(--logfile ""); fi
   # shellcheck disable=SC2206
   [[ -n ${WEBSWARM_ARGS:-} ]] && args+=($WEBSWARM_ARGS)
   echo "webswarm: $WEBSWARM_BIN ${args[*]}" >"$d/cmdline.txt"
