@@ -6,10 +6,13 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/anacrolix/torrent/bencode"
 
 	"github.com/webswarm/webswarm/internal/testenv"
 )
@@ -111,4 +114,51 @@ func waitSeeder(t testing.TB, scrapeURL string, ti torrentInfo) {
 		}
 		return nil
 	})
+}
+func TestTrackerLibtorrentOverUDP(t *testing.T) {
+	tp := startTracker(t, trackerTestArgs...)
+	seedDir := filepath.Join(t.TempDir(), "seed")
+	data := writePayload(t, seedDir, "payload.bin", 1<<20)
+	torrent := makeTorrent(t, filepath.Join(seedDir, "payload.bin"), tp.Announce)
+	ti := readTorrent(t, torrent)
+
+	startAria2Seed(t, torrent, seedDir, ipSeeder)
+	waitSeeder(t, tp.Base+"/scrape", ti)
+
+	// The same torrent (same info-hash) with only a BEP 15 tracker: libtorrent finds the
+	// HTTP-announced seeder over UDP.
+	udpTorrent := retrackTorrent(t, torrent, "udp://"+tp.UDPAddr()+"/announce")
+	if got := readTorrent(t, udpTorrent).InfoHash; got != ti.InfoHash {
+		t.Fatalf("retracked torrent has info-hash %x, want %x", got, ti.InfoHash)
+	}
+	outDir := filepath.Join(t.TempDir(), "get")
+	libtorrentGet(t, udpTorrent, outDir, ipGetter, 2*time.Minute)
+	sameFile(t, filepath.Join(outDir, "payload.bin"), data)
+}
+
+// retrackTorrent writes a copy of the .torrent at src whose only tracker is announceURL; the
+// info dictionary is copied byte for byte, so the info-hash stays the same.
+func retrackTorrent(t testing.TB, src, announceURL string) string {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]bencode.Bytes
+	if err := bencode.Unmarshal(data, &m); err != nil {
+		t.Fatalf("%s: %v", src, err)
+	}
+	delete(m, "announce-list")
+	if m["announce"], err = bencode.Marshal(announceURL); err != nil {
+		t.Fatal(err)
+	}
+	out, err := bencode.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "retracked-"+filepath.Base(src))
+	if err := os.WriteFile(dst, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dst
 }
