@@ -182,27 +182,38 @@ for round in $(seq "$RUNS"); do
   for path in "${PATHS[@]}" direct; do
     for backend in "${pair[@]}"; do
       wrk -t1 -c"$CONNS" -d"$DUR"s --latency -s "$LUA" "${URL[$path/$backend]}" -- "${POP[@]}" \
-        label="$path/$backend" >"$OUT/wrk-$round-$path-$backend.log"
+        label="$path/$backend@$round" >"$OUT/wrk-$round-$path-$backend.log"
       grep '^TB_WRK' "$OUT/wrk-$round-$path-$backend.log" | tee -a "$OUT/results.txt" >&2
     done
   done
 done
 
-# Median rps per target, then tracker/ceiling per path.
+# Median rps per target; the ratio is the median (and range) of each round's tracker/ceiling,
+# the two measured back to back, so a drift in machine load between rounds cancels out.
 awk '
-  { for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
-    n[f["label"]]++; v[f["label"], n[f["label"]]] = f["rps"]; err[f["label"]] += f["err_status"] + f["err_connect"] }
-  function median(l,    k, i, j, t, a) {
-    k = n[l]; for (i = 1; i <= k; i++) a[i] = v[l, i] + 0
+  function median(arr, k,    i, j, t, a) {
+    for (i = 1; i <= k; i++) a[i] = arr[i] + 0
     for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+    lo = a[1]; hi = a[k]
     return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
   }
+  { for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+    split(f["label"], lr, "@"); rps[lr[1], lr[2]] = f["rps"]; rounds[lr[2]] = 1
+    err[lr[1]] += f["err_status"] + f["err_connect"] + f["err_timeout"] }
   END {
     k = split(paths " direct", order, " ")
-    printf "| path | tracker req/s | ceiling req/s | tracker / ceiling |\n|---|---:|---:|---:|\n"
+    printf "| path | tracker req/s | ceiling req/s | tracker / ceiling (range) |\n|---|---:|---:|---:|\n"
     for (i = 1; i <= k; i++) {
-      p = order[i]; t = median(p "/tracker"); c = median(p "/ceiling")
-      printf "| %s | %.0f | %.0f | %.0f %%%s |\n", p, t, c, 100 * t / c, (err[p "/tracker"] ? " (errors!)" : "")
+      p = order[i]; n = 0
+      delete tv; delete cv; delete rv
+      for (r in rounds) {
+        if (((p "/tracker", r) in rps) && ((p "/ceiling", r) in rps)) {
+          n++; tv[n] = rps[p "/tracker", r]; cv[n] = rps[p "/ceiling", r]; rv[n] = 100 * tv[n] / cv[n]
+        }
+      }
+      if (n == 0) continue
+      t = median(tv, n); c = median(cv, n); q = median(rv, n)
+      printf "| %s | %.0f | %.0f | %.0f %% (%.0f–%.0f)%s |\n", p, t, c, q, lo, hi, (err[p "/tracker"] ? " errors!" : "")
     }
   }' paths="${PATHS[*]}" "$OUT/results.txt"
 echo "(median of $RUNS x ${DUR}s; wrk -t1 -c$CONNS keep-alive; numwant $NUMWANT, $BODY-byte replies from both backends; $(nproc) CPUs shared by wrk, front end and backend)"
