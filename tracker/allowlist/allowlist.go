@@ -284,7 +284,7 @@ func parseFile(path string, size int64) (*Torrent, []bittorrent.InfoHash, error)
 		return nil, nil, err
 	}
 	defer f.Close()
-	t, hashes, err := parse(io.LimitReader(f, MaxTorrentFileSize+1))
+	t, hashes, err := safeParse(io.LimitReader(f, MaxTorrentFileSize+1))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -293,6 +293,17 @@ func parseFile(path string, size int64) (*Torrent, []bittorrent.InfoHash, error)
 		t.Name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 	}
 	return t, hashes, nil
+}
+
+// safeParse is parse with a panic in the metainfo library turned into an error: a hostile
+// file dropped into allowed_dir must not take the tracker down.
+func safeParse(r io.Reader) (t *Torrent, hashes []bittorrent.InfoHash, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			t, hashes, err = nil, nil, fmt.Errorf("metainfo parser panicked: %v", p)
+		}
+	}()
+	return parse(r)
 }
 
 // parse decodes a metainfo file: name, total size and info-hashes (v1 SHA-1 when the info
@@ -328,7 +339,9 @@ func parse(r io.Reader) (*Torrent, []bittorrent.InfoHash, error) {
 		if fi.Length < 0 {
 			return nil, nil, errors.New("negative file length")
 		}
-		size += fi.Length
+		if size += fi.Length; size < 0 {
+			return nil, nil, errors.New("total length overflows")
+		}
 	}
 	return &Torrent{Name: info.BestName(), Size: size}, hashes, nil
 }
