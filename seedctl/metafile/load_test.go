@@ -165,3 +165,37 @@ func TestFormatRanges(t *testing.T) {
 		t.Errorf("formatRanges = %q", got)
 	}
 }
+
+// FuzzParse: no input makes Parse panic, and whatever it accepts has a consistent layout.
+func FuzzParse(f *testing.F) {
+	dir := f.TempDir()
+	p := filepath.Join(dir, "d")
+	os.MkdirAll(filepath.Join(p, "s"), 0o755)
+	os.WriteFile(filepath.Join(p, "a"), []byte(strings.Repeat("x", 40000)), 0o644)
+	os.WriteFile(filepath.Join(p, "s", "b"), []byte("hello"), 0o644)
+	for _, hybrid := range []bool{false, true} {
+		m, err := Make(context.Background(), MakeOptions{Paths: []string{p}, Hybrid: hybrid, Trackers: [][]string{{"http://a/"}}, WebSeeds: []string{"http://w/"}})
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(m.Torrent)
+	}
+	f.Add([]byte("d4:infod4:name1:x12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaa6:lengthi10eee"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tor, err := Parse(data)
+		if err != nil {
+			return
+		}
+		if tor.Layout.Total <= 0 || (tor.HasV1 && len(tor.Pieces) != 20*tor.Layout.NumPieces()) {
+			t.Fatalf("accepted an inconsistent torrent: total %d, %d hash bytes, %d pieces", tor.Layout.Total, len(tor.Pieces), tor.Layout.NumPieces())
+		}
+		for _, fl := range tor.Layout.Files {
+			for _, c := range fl.Path {
+				if checkComponent(c) != nil {
+					t.Fatalf("accepted unsafe path %q", fl.Path)
+				}
+			}
+		}
+		_ = Summarize(tor)
+	})
+}

@@ -46,7 +46,7 @@ type Report struct {
 	BadRanges string        `json:"bad_piece_ranges,omitempty"`
 	Files     []FileReport  `json:"bad_files"`
 	Problems  []FileProblem `json:"file_problems"`
-	Checked   int64         `json:"checked_bytes"`
+	Checked   int64         `json:"checked_bytes"` // payload bytes in good pieces
 }
 
 // Verify re-hashes the payload of t found under dataDir (the directory holding the torrent's
@@ -144,7 +144,11 @@ func Verify(ctx context.Context, t *Torrent, dataDir string, o VerifyOptions) (*
 		}
 		if ok {
 			rep.Good++
-			rep.Checked += l.PieceSize(i)
+			for _, sp := range spans {
+				if !l.Files[sp.File].Pad {
+					rep.Checked += sp.Length
+				}
+			}
 			continue
 		}
 		rep.Bad = append(rep.Bad, i)
