@@ -48,8 +48,8 @@ type Config struct {
 	Registerer prometheus.Registerer
 }
 
-// Torrent is what the list knows of one allowed torrent.
-type Torrent struct {
+// entry is what the list knows of one allowed torrent.
+type entry struct {
 	Name string
 	// Size is the total length of the torrent's files in bytes.
 	Size int64
@@ -72,7 +72,7 @@ type ScanStats struct {
 // List is the allowed set. It implements announce.AllowList.
 type List struct {
 	cfg   Config
-	table atomic.Pointer[map[bittorrent.InfoHash]*Torrent]
+	table atomic.Pointer[map[bittorrent.InfoHash]*entry]
 
 	mu    sync.Mutex // serialises scans; guards cache and stats
 	cache map[string]cachedFile
@@ -91,7 +91,7 @@ type cachedFile struct {
 	size    int64
 	mtime   time.Time
 	hashes  []bittorrent.InfoHash
-	torrent *Torrent
+	torrent *entry
 	bad     bool
 }
 
@@ -121,7 +121,7 @@ func New(cfg Config) (*List, error) {
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
-	empty := map[bittorrent.InfoHash]*Torrent{}
+	empty := map[bittorrent.InfoHash]*entry{}
 	l.table.Store(&empty)
 	if err := l.Rescan(); err != nil {
 		return nil, err
@@ -214,7 +214,7 @@ func (l *List) Rescan() error {
 	}
 	var stats ScanStats
 	cache := make(map[string]cachedFile, len(l.cache))
-	table := make(map[bittorrent.InfoHash]*Torrent, len(*l.table.Load()))
+	table := make(map[bittorrent.InfoHash]*entry, len(*l.table.Load()))
 	err := filepath.WalkDir(l.cfg.Dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if path == l.cfg.Dir {
@@ -275,7 +275,7 @@ func (l *List) Rescan() error {
 }
 
 // parseFile reads one .torrent file and returns its torrent and the info-hashes it answers to.
-func parseFile(path string, size int64) (*Torrent, []bittorrent.InfoHash, error) {
+func parseFile(path string, size int64) (*entry, []bittorrent.InfoHash, error) {
 	if size > MaxTorrentFileSize {
 		return nil, nil, fmt.Errorf("%d bytes, more than %d", size, MaxTorrentFileSize)
 	}
@@ -297,7 +297,7 @@ func parseFile(path string, size int64) (*Torrent, []bittorrent.InfoHash, error)
 
 // safeParse is parse with a panic in the metainfo library turned into an error: a hostile
 // file dropped into allowed_dir must not take the tracker down.
-func safeParse(r io.Reader) (t *Torrent, hashes []bittorrent.InfoHash, err error) {
+func safeParse(r io.Reader) (t *entry, hashes []bittorrent.InfoHash, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			t, hashes, err = nil, nil, fmt.Errorf("metainfo parser panicked: %v", p)
@@ -308,7 +308,7 @@ func safeParse(r io.Reader) (t *Torrent, hashes []bittorrent.InfoHash, err error
 
 // parse decodes a metainfo file: name, total size and info-hashes (v1 SHA-1 when the info
 // dictionary has v1 fields, truncated v2 SHA-256 when it says meta version 2).
-func parse(r io.Reader) (*Torrent, []bittorrent.InfoHash, error) {
+func parse(r io.Reader) (*entry, []bittorrent.InfoHash, error) {
 	mi, err := metainfo.Load(r)
 	if err != nil {
 		return nil, nil, fmt.Errorf("decode metainfo: %w", err)
@@ -343,5 +343,5 @@ func parse(r io.Reader) (*Torrent, []bittorrent.InfoHash, error) {
 			return nil, nil, errors.New("total length overflows")
 		}
 	}
-	return &Torrent{Name: info.BestName(), Size: size}, hashes, nil
+	return &entry{Name: info.BestName(), Size: size}, hashes, nil
 }
