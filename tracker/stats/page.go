@@ -20,8 +20,8 @@ type Config struct {
 	// Store is the tracker's peer store. Required.
 	Store swarm.Store
 	// Names gives torrent names and sizes (the allow-list); nil: none. Leave it nil rather
-	// than passing a nil pointer. If it also implements Ranger, its torrents are listed even
-	// without peers.
+	// than passing a nil pointer. With ShowNames, if it also implements Ranger (allowlist.List
+	// does), its torrents are listed even without peers, so torrents nobody seeds show up.
 	Names NameSource
 	// ShowNames shows the name, size and transferred columns (bttrack's --show_names; needs
 	// Names).
@@ -65,9 +65,14 @@ func New(cfg Config) *Page {
 	if cfg.Names == nil {
 		cfg.ShowNames = false
 	}
+	// Without names shown, the table is bttrack's: the torrents the store knows, nothing more.
+	names := cfg.Names
+	if !cfg.ShowNames {
+		names = nil
+	}
 	return &Page{
 		cfg:    cfg,
-		tables: &tableCache{store: cfg.Store, names: cfg.Names, ttl: cfg.CacheFor, now: cfg.Now},
+		tables: &tableCache{store: cfg.Store, names: names, ttl: cfg.CacheFor, now: cfg.Now},
 		peers:  &peerCache{store: cfg.Store, ttl: cfg.PeerCacheFor, now: cfg.Now},
 	}
 }

@@ -148,8 +148,8 @@ func TestHTMLHasBttrackElements(t *testing.T) {
 	if regexp.MustCompile(`server time:</strong> \d{4}-\d\d-\d\d \d\d:\d\d UTC`).FindString(body) == "" {
 		t.Error("server time not in bttrack's format")
 	}
-	// Without names: bttrack's four columns.
-	p2 := New(Config{Store: s, Version: "1", Now: clk.Now})
+	// Without names shown: bttrack's four columns, the store's torrents only.
+	p2 := New(Config{Store: s, Names: n, ShowNames: false, Version: "1", Now: clk.Now})
 	body2 := serveHTML(t, p2, "/")
 	if strings.Contains(body2, "torrent name") || strings.Contains(body2, ">transferred<") {
 		t.Error("name/transferred columns without names")
