@@ -18,8 +18,11 @@
 #   SCENARIOS      [http-ka-pin http-close-pin http-scrape-pin udp-pin]
 #   BIG_SCENARIOS  [http-ka-pin udp-pin]   (repeated at PEERS_BIG)
 #   SUITE_OUT      results directory [bench/trackerbench/results/suite-YYYYmmdd-HHMMSS]
-#   NICE [-10]     nice value of the trackers and the load generator while measuring, so that
-#                  other work on a shared machine disturbs less (0: leave priorities alone)
+#   NICE [-10]     priority of the whole benchmark on a shared machine (0: leave it alone): the
+#                  script runs in its own session (setsid) and sets its autogroup's nice, since
+#                  with autogroups (Linux default) a plain nice only counts inside one session
+#                  and other sessions' builds would still take half the CPU; the trackers' and
+#                  load generator's own nice is set too (run.sh NICE). Root only.
 #   WEBSWARM_ARGS  extra flags for tracker; WEBSWARM_BIN a prebuilt tracker instead of go build
 #   PROFILE=1      afterwards, profile webswarm's tracker under the same load with perf
 #                  (bench/trackerbench/profile.sh: CPU by function per scenario, memory at PEERS_BIG)
@@ -28,6 +31,13 @@
 # trackers are stopped by PID. Installs what it needs (wrk, opentracker, bc, iproute2) with apt
 # when missing.
 set -euo pipefail
+NICE=${NICE:--10}
+if [[ $NICE != 0 && -z ${BENCH_SESSION:-} && $(id -u) == 0 ]]; then
+  BENCH_SESSION=1 exec setsid -w "$0" "$@"
+fi
+if [[ $NICE != 0 && -w /proc/self/autogroup ]]; then
+  echo "$NICE" >/proc/self/autogroup 2>/dev/null || echo "bench-tracker.sh: could not set the autogroup nice" >&2
+fi
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
 TB=$REPO/bench/trackerbench
@@ -59,7 +69,7 @@ export DUR=${DUR:-10} RUNS=${RUNS:-3} TORRENTS=${TORRENTS:-1000} PEERS=${PEERS:-
 export PEERS_BIG=${PEERS_BIG:-1000000} NUMWANT=${NUMWANT:-50}
 export SCENARIOS=${SCENARIOS:-http-ka-pin http-close-pin http-scrape-pin udp-pin}
 export BIG_SCENARIOS=${BIG_SCENARIOS:-http-ka-pin udp-pin}
-export NICE=${NICE:--10}
+export NICE
 export SUITE_OUT=${SUITE_OUT:-$TB/results/suite-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$SUITE_OUT"
 
