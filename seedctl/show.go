@@ -32,6 +32,24 @@ func newShowCmd() *cobra.Command {
 			return err
 		},
 	}
+	cmd.ValidArgsFunction = func(c *cobra.Command, args []string, s string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return completeTorrent(c, args, s)
+	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// completeTorrent completes a .torrent file as the first argument and a directory (DATA) as
+// the second.
+func completeTorrent(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	if len(args) == 0 {
+		return []string{"torrent"}, cobra.ShellCompDirectiveFilterFileExt
+	}
+	if len(args) == 1 {
+		return nil, cobra.ShellCompDirectiveFilterDirs
+	}
+	return nil, cobra.ShellCompDirectiveNoFileComp
 }
