@@ -119,7 +119,7 @@ func newMakeCmd() *cobra.Command {
 			if out == "" {
 				name := f.name
 				if name == "" {
-					name = filepath.Base(filepath.Clean(args[0]))
+					name = metafile.DefaultName(args[0])
 				}
 				out = name + ".torrent"
 			}

@@ -216,3 +216,13 @@ func TestMakeSkipsOutput(t *testing.T) {
 		t.Fatalf("output taken into the payload: %d files", m2.Files)
 	}
 }
+
+func TestDefaultName(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for in, want := range map[string]string{"a/b.iso": "b.iso", "a/b/": "b", ".": filepath.Base(dir), "x/..": filepath.Base(dir)} {
+		if got := DefaultName(in); got != want {
+			t.Errorf("DefaultName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

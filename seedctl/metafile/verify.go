@@ -59,7 +59,7 @@ func Verify(ctx context.Context, t *Torrent, dataDir string, o VerifyOptions) (*
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	if !st.IsDir() {
-		return nil, fmt.Errorf("data directory %s: not a directory", dataDir)
+		return nil, fmt.Errorf("data directory %s: not a directory (give the directory that holds %s)", dataDir, t.Name)
 	}
 	l := t.Layout
 	paths := make([]string, len(l.Files))

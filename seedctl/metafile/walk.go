@@ -58,14 +58,7 @@ func collect(paths []string, name string, o walkOpts) (torrentName string, singl
 		}
 		torrentName = name
 		if torrentName == "" {
-			torrentName = filepath.Base(filepath.Clean(p))
-			if torrentName == "." || torrentName == ".." || torrentName == string(filepath.Separator) {
-				abs, err := filepath.Abs(p)
-				if err != nil {
-					return "", false, nil, fmt.Errorf("payload %s: %w", p, err)
-				}
-				torrentName = filepath.Base(abs)
-			}
+			torrentName = DefaultName(p)
 		}
 		if st.Mode().IsRegular() {
 			return torrentName, true, []inputFile{{path: nil, osPath: p, size: st.Size(), modTime: st.ModTime()}}, nil
@@ -104,6 +97,18 @@ func collect(paths []string, name string, o walkOpts) (torrentName string, singl
 		return "", false, nil, fmt.Errorf("%s: %w", strings.Join(paths, ", "), ErrNoFiles)
 	}
 	return torrentName, false, w.files, nil
+}
+
+// DefaultName is the torrent name for a payload path: its base name, or for "." and ".." the
+// base name of the directory they stand for.
+func DefaultName(p string) string {
+	name := filepath.Base(filepath.Clean(p))
+	if name == "." || name == ".." {
+		if abs, err := filepath.Abs(p); err == nil {
+			name = filepath.Base(abs)
+		}
+	}
+	return name
 }
 
 type walker struct {
