@@ -14,6 +14,7 @@ import (
 
 	"github.com/anacrolix/torrent/merkle"
 	"github.com/anacrolix/torrent/metainfo"
+	"golang.org/x/sys/unix"
 
 	"github.com/webswarm/webswarm/seedctl/storage"
 )
@@ -214,6 +215,9 @@ func (r *osReader) ReadAt(f int, p []byte, off int64) (int, error) {
 		if err != nil {
 			return 0, err
 		}
+		// Workers take consecutive pieces, so reads are nearly sequential: a larger
+		// readahead window helps a payload that is not in the page cache. Advice only.
+		_ = unix.Fadvise(int(file.Fd()), 0, 0, unix.FADV_SEQUENTIAL)
 		r.f, r.cur = file, f
 	}
 	n, err := r.f.ReadAt(p, off)
