@@ -26,6 +26,8 @@
 #   PATHS      the paths to measure        [apache-http apache-fcgi nginx-http nginx-fcgi]
 #   TRACKER_BIN  a tracker binary to use instead of building ./tracker
 #   TRACKER_ARGS extra tracker flags (word-split)
+#   NICE       run every process of the bench under `nice -n NICE` (e.g. -10 as root, on a
+#              machine shared with other work; the ratios are what count, not absolute rates)
 #   OUT        results directory                                           [a new /tmp dir]
 #   KEEP=1     keep OUT (logs, configs) after the run
 # Output: one TB_WRK line per measurement in $OUT/results.txt, then the table (median rps).
@@ -48,6 +50,8 @@ for prog in go wrk apache2 nginx curl; do
 done
 export PATH=$PATH:/usr/sbin
 
+RUN=()
+[[ -n ${NICE:-} ]] && RUN=(nice -n "$NICE")
 OUT=${OUT:-$(mktemp -d /tmp/webswarm-bench-web-XXXXXX)}
 mkdir -p "$OUT/bin"
 # The front ends' workers run as www-data when this runs as root: they must reach the sockets.
@@ -91,7 +95,7 @@ if [[ $(id -u) == 0 ]]; then WUSER=www-data WGROUP=www-data; else WUSER=$(id -un
 TPORT=$(freeport)
 # No NAT check (the synthetic peers listen nowhere) and no access log of its own (the front
 # end logs every request already, as it would in a deployment).
-"$OUT/bin/tracker" --port "$TPORT" --bind 127.0.0.1 --dfile "$OUT/tracker-state.bencode" \
+"${RUN[@]}" "$OUT/bin/tracker" --port "$TPORT" --bind 127.0.0.1 --dfile "$OUT/tracker-state.bencode" \
   --nat_check 0 --logfile "" --fcgi "unix:$OUT/tracker.sock" ${TRACKER_ARGS:-} >"$OUT/tracker.log" 2>&1 &
 PIDS+=($!)
 waitfor tracker curl -sf "http://127.0.0.1:$TPORT/healthz"
@@ -105,17 +109,17 @@ POP=(torrents="$TORRENTS" peers="$PEERS" numwant="$NUMWANT")
 # Warm the tracker with the population (every slot announces at least once on average), so
 # replies carry full peer lists from the first measurement on.
 echo "bench-web: warming the tracker with $PEERS peers" >&2
-wrk -t1 -c16 -d"$((PEERS / 4000 + 2))"s -s "$LUA" "${URL[direct/tracker]}" -- "${POP[@]}" started=100 >"$OUT/warm.log"
+"${RUN[@]}" wrk -t1 -c16 -d"$((PEERS / 4000 + 2))"s -s "$LUA" "${URL[direct/tracker]}" -- "${POP[@]}" started=100 >"$OUT/warm.log"
 
 # The ceiling answers with a body as large as the tracker's average reply, so that the front
 # end moves the same bytes for both: what differs is the tracker's own work.
-line=$(wrk -t1 -c4 -d2s -s "$LUA" "${URL[direct/tracker]}" -- "${POP[@]}" | grep '^TB_WRK')
+line=$("${RUN[@]}" wrk -t1 -c4 -d2s -s "$LUA" "${URL[direct/tracker]}" -- "${POP[@]}" | grep '^TB_WRK')
 size=$(sed -E 's/.* bytes_per_resp=([0-9]+).*/\1/' <<<"$line")
 hdr=$(curl -s -o /dev/null -w '%{size_header}' "http://127.0.0.1:$TPORT/announce")
 BODY=$((size - hdr))
 ((BODY >= 60)) || BODY=60
 CPORT=$(freeport)
-"$OUT/bin/ceiling" -http "127.0.0.1:$CPORT" -fcgi "unix:$OUT/ceiling.sock" -body "$BODY" >"$OUT/ceiling.log" 2>&1 &
+"${RUN[@]}" "$OUT/bin/ceiling" -http "127.0.0.1:$CPORT" -fcgi "unix:$OUT/ceiling.sock" -body "$BODY" >"$OUT/ceiling.log" 2>&1 &
 PIDS+=($!)
 waitfor ceiling curl -sf "http://127.0.0.1:$CPORT/"
 waitfor "ceiling socket" test -S "$OUT/ceiling.sock"
@@ -140,7 +144,7 @@ start_front() {
     apache)
       WS_DIR=$dir WS_PORT=$port WS_CONF=$ROOT/httpd-conf WS_SNIPPET=$snippet WS_USER=$WUSER WS_GROUP=$WGROUP \
         WEBSWARM_TRACKER=$httpaddr WEBSWARM_FCGI_SOCKET=$sock WEBSWARM_FCGI=127.0.0.1:9 \
-        apache2 -f "$ROOT/e2e/testdata/web-apache.conf" -DFOREGROUND >"$dir/stdout.log" 2>&1 &
+        "${RUN[@]}" apache2 -f "$ROOT/e2e/testdata/web-apache.conf" -DFOREGROUND >"$dir/stdout.log" 2>&1 &
       PIDS+=($!)
       ;;
     nginx)
@@ -151,7 +155,7 @@ start_front() {
       # The one file an admin edits, with this run's addresses; keepalive as shipped.
       printf 'upstream webswarm_http {\n    server %s;\n    keepalive 32;\n}\nupstream webswarm_fcgi {\n    server unix:%s;\n    keepalive 32;\n}\n' \
         "$httpaddr" "$sock" >"$dir/webswarm-upstreams.conf"
-      nginx -p "$dir/" -c "$dir/nginx.conf" -g 'daemon off;' >"$dir/stdout.log" 2>&1 &
+      "${RUN[@]}" nginx -p "$dir/" -c "$dir/nginx.conf" -g 'daemon off;' >"$dir/stdout.log" 2>&1 &
       PIDS+=($!)
       ;;
   esac
@@ -168,7 +172,7 @@ done
 
 # Every path must answer real announces (200, no failure reason) before it is measured.
 for path in direct "${PATHS[@]}"; do
-  line=$(wrk -t1 -c4 -d2s -s "$LUA" "${URL[$path/tracker]}" -- "${POP[@]}" verify=1 label="$path" | grep '^TB_WRK')
+  line=$("${RUN[@]}" wrk -t1 -c4 -d2s -s "$LUA" "${URL[$path/tracker]}" -- "${POP[@]}" verify=1 label="$path" | grep '^TB_WRK')
   if ! grep -q 'err_status=0 .*verify_non200=0 verify_failure=0' <<<"$line" || grep -q 'requests=0 ' <<<"$line"; then
     echo "bench-web: $path does not answer announces properly: $line" >&2
     exit 1
@@ -181,7 +185,7 @@ for round in $(seq "$RUNS"); do
   if ((round % 2)); then pair=(tracker ceiling); else pair=(ceiling tracker); fi
   for path in "${PATHS[@]}" direct; do
     for backend in "${pair[@]}"; do
-      wrk -t1 -c"$CONNS" -d"$DUR"s --latency -s "$LUA" "${URL[$path/$backend]}" -- "${POP[@]}" \
+      "${RUN[@]}" wrk -t1 -c"$CONNS" -d"$DUR"s --latency -s "$LUA" "${URL[$path/$backend]}" -- "${POP[@]}" \
         label="$path/$backend@$round" >"$OUT/wrk-$round-$path-$backend.log"
       grep '^TB_WRK' "$OUT/wrk-$round-$path-$backend.log" | tee -a "$OUT/results.txt" >&2
     done
