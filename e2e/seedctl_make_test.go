@@ -252,3 +252,28 @@ func TestSeedctlMakeMemoryBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestSeedctlProgress: on a terminal (a pty from script(1)) make draws a progress bar that
+// ends at 100 %; with --quiet, or --json, or not on a terminal for a short run, stderr stays
+// empty.
+func TestSeedctlProgress(t *testing.T) {
+	script := testenv.Require(t, "script", "bsdutils")
+	dir := t.TempDir()
+	scWriteFile(t, filepath.Join(dir, "p.bin"), 3<<20)
+	bin := testenv.Build(t, "./seedctl")
+	cmdline := bin + " make " + filepath.Join(dir, "p.bin") + " -o " + filepath.Join(dir, "tty.torrent")
+	r := scRunProgram(t, "", time.Minute, script, "-qec", cmdline, "/dev/null")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "hashing 100%") || !strings.Contains(r.Stdout, "wrote ") {
+		t.Errorf("on a terminal: exit %d, output %q", r.Code, r.Stdout)
+	}
+	r = scRunProgram(t, "", time.Minute, script, "-qec", cmdline+" -q -f", "/dev/null")
+	if strings.Contains(r.Stdout, "hashing") {
+		t.Errorf("--quiet on a terminal still shows progress: %q", r.Stdout)
+	}
+	for _, extra := range []string{"-q", "--json"} {
+		r := scSeedctl(t, "", "make", filepath.Join(dir, "p.bin"), "-f", "-o", filepath.Join(dir, "p.torrent"), extra)
+		if r.Code != 0 || r.Stderr != "" {
+			t.Errorf("make %s: exit %d, stderr %q", extra, r.Code, r.Stderr)
+		}
+	}
+}

@@ -27,7 +27,7 @@ func showProgress(label string, p *metafile.Progress, quiet bool) (stop func()) 
 	go func() {
 		defer close(finished)
 		if tty {
-			barLoop(label, p, done)
+			barLoop(os.Stderr, label, p, done)
 		} else {
 			plainLoop(os.Stderr, label, p, done, plainInterval)
 		}
@@ -38,30 +38,35 @@ func showProgress(label string, p *metafile.Progress, quiet bool) (stop func()) 
 	}
 }
 
-func barLoop(label string, p *metafile.Progress, done <-chan struct{}) {
+func barLoop(w io.Writer, label string, p *metafile.Progress, done <-chan struct{}) {
 	var bar *progressbar.ProgressBar
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
+	update := func() {
 		if total := p.Total.Load(); bar == nil && total > 0 {
 			bar = progressbar.NewOptions64(total,
-				progressbar.OptionSetWriter(os.Stderr),
+				progressbar.OptionSetWriter(w),
 				progressbar.OptionSetDescription(label),
 				progressbar.OptionShowBytes(true),
 				progressbar.OptionShowCount(),
 				progressbar.OptionSetPredictTime(true),
 				progressbar.OptionThrottle(100*time.Millisecond),
-				progressbar.OptionClearOnFinish(),
 				progressbar.OptionFullWidth(),
 			)
 		}
 		if bar != nil {
 			_ = bar.Set64(p.Done.Load())
 		}
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		update()
 		select {
 		case <-done:
+			// Draw the final state, then end the line: the summary follows on stdout.
+			update()
 			if bar != nil {
-				_ = bar.Clear()
+				_ = bar.Finish()
+				fmt.Fprintln(w)
 			}
 			return
 		case <-tick.C:
