@@ -123,8 +123,7 @@ func (m *Memory) run() {
 		case <-m.stop:
 			return
 		case <-tick.C:
-			now := m.cfg.Now().Unix()
-			m.now.Store(now)
+			now := m.tick()
 			if time.Duration(now-lastGC)*time.Second >= m.cfg.GCInterval {
 				lastGC = now
 				m.Expire()
@@ -150,6 +149,22 @@ func (m *Memory) shardOf(ih *bittorrent.InfoHash) *shard {
 }
 
 func (m *Memory) now16() uint16 { return uint16(m.now.Load()) }
+
+// tick advances the coarse clock to the current time and returns it. The clock never moves
+// back (a wall clock stepped back, or two callers racing): a peer's 16-bit "seen" ahead of
+// the clock would look 18 hours old and be expired.
+func (m *Memory) tick() int64 {
+	now := m.cfg.Now().Unix()
+	for {
+		old := m.now.Load()
+		if now <= old {
+			return old
+		}
+		if m.now.CompareAndSwap(old, now) {
+			return now
+		}
+	}
+}
 
 // keyHash is a 24-bit FNV-1a hash of a client's key. It is unseeded on purpose: key hashes
 // are saved in the state file (PeerRecord.KeyHash) and must mean the same after a restart.
@@ -399,11 +414,11 @@ func (m *Memory) RangeTorrents(fn func(ih bittorrent.InfoHash, c Counts) bool) {
 // Walk implements Store. fn runs under a shard lock: it must not call the store.
 func (m *Memory) Walk(fn func(ih bittorrent.InfoHash, downloaded uint32, peers []PeerRecord) bool) {
 	var buf []PeerRecord
-	now := m.now.Load()
-	now16 := uint16(now)
 	for i := range m.shards {
 		sh := &m.shards[i]
 		sh.mu.Lock()
+		now := m.now.Load() // under the lock: no record's "seen" is ahead of it
+		now16 := uint16(now)
 		for ih, t := range sh.torrents {
 			buf = buf[:0]
 			for _, tb := range []*table{t.v4, t.v6} {
@@ -508,11 +523,14 @@ func (m *Memory) Restore(ih bittorrent.InfoHash, downloaded uint32, peers []Peer
 // Expire removes peers that have not announced within the peer timeout, and torrents left
 // with no peers and no completions (unless KeepDead). It locks one shard at a time.
 func (m *Memory) Expire() {
-	m.now.Store(m.cfg.Now().Unix())
-	now16 := m.now16()
+	m.tick()
 	for i := range m.shards {
 		sh := &m.shards[i]
 		sh.mu.Lock()
+		// Read the clock under the shard lock: every "seen" in the shard was written from a
+		// clock no later than this, so none looks ahead of it (which 16-bit ages would take
+		// for 18 hours old).
+		now16 := m.now16()
 		for ih, t := range sh.torrents {
 			for _, tb := range []*table{t.v4, t.v6} {
 				if tb == nil {

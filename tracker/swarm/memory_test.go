@@ -130,11 +130,14 @@ func TestMemoryRandomOps(t *testing.T) {
 				t.Fatalf("step %d: %d peers, want %d", step, got, want)
 			}
 		}
+		// The store's own sweeper runs concurrently: inspect its tables under the shard lock.
 		sh := m.shardOf(&ih)
+		sh.mu.Lock()
 		if tr := sh.torrents[ih]; tr != nil && tr.v4 != nil {
 			checkTable(t, m, tr.v4, model)
 		} else if len(model) != 0 {
 			t.Fatalf("step %d: table gone with %d peers in the model", step, len(model))
 		}
+		sh.mu.Unlock()
 	}
 }
