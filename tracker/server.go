@@ -41,6 +41,7 @@ type server struct {
 	access  *httpapi.AccessLog
 	handler *httpapi.Handler
 	udp     *udpapi.Server
+	limit   *announce.RateLimiter // nil without --max_announce_rate; shared by HTTP and UDP
 	latency *prometheus.HistogramVec
 	closers []func() error
 }
@@ -158,7 +159,8 @@ func newServer(o *options, logger *slog.Logger) (_ *server, err error) {
 		}
 	}
 	if o.maxAnnounceRate > 0 {
-		hcfg.RateLimit = announce.NewRateLimiter(o.maxAnnounceRate, int(max(10*o.maxAnnounceRate, 10)), 1_000_000)
+		s.limit = announce.NewRateLimiter(o.maxAnnounceRate, int(max(10*o.maxAnnounceRate, 10)), 1_000_000)
+		hcfg.RateLimit = s.limit
 	}
 	if o.favicon != "" {
 		hcfg.Favicon, err = os.ReadFile(o.favicon)

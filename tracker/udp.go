@@ -24,8 +24,9 @@ func (s *server) startUDP(wg *sync.WaitGroup, errc chan<- error) error {
 		AllowIPOverride: func(src, _ netip.Addr) bool {
 			return announce.AllowIPOverride(o.onlyLocalOverrideIP, natCheck, src)
 		},
-		Latency: s.latency,
-		Logger:  s.log,
+		RateLimit: s.limit,
+		Latency:   s.latency,
+		Logger:    s.log,
 	}, s.tracker, s.reg)
 	if err != nil {
 		return err
@@ -38,7 +39,7 @@ func (s *server) startUDP(wg *sync.WaitGroup, errc chan<- error) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := srv.Serve(conn); err != nil && !errors.Is(err, net.ErrClosed) {
+		if err := srv.Serve(conn); err != nil && !errors.Is(err, udpapi.ErrServerClosed) {
 			errc <- fmt.Errorf("UDP: %w", err)
 		}
 	}()
