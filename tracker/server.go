@@ -130,6 +130,7 @@ func newServer(o *options, logger *slog.Logger) (_ *server, err error) {
 	pcfg := stats.Config{Store: s.store, ShowNames: o.showNames == 1, Version: version}
 	if s.allowed != nil {
 		pcfg.Names = s.allowed
+		pcfg.FileLinks = o.allowGet == 1
 	}
 	page := stats.New(pcfg)
 	s.reg.MustRegister(page.Collector())
