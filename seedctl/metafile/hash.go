@@ -80,6 +80,13 @@ func hashPieces(ctx context.Context, l *storage.Layout, newReader func() fileRea
 		workers = runtime.GOMAXPROCS(0)
 	}
 	workers = max(1, min(workers, n))
+	// Two pieces at a time through the two-message SHA-1 when only v1 hashes are wanted and
+	// full pieces are whole SHA-1 blocks.
+	pairs := have2Lane && !force1Lane && o.v1 && !o.v2 && l.PieceLength%64 == 0
+	step := int64(1)
+	if pairs {
+		step = 2
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var next atomic.Int64
@@ -89,32 +96,52 @@ func hashPieces(ctx context.Context, l *storage.Layout, newReader func() fileRea
 		go func() {
 			defer wg.Done()
 			w := &hashWorker{l: l, r: newReader(), o: &o, buf: make([]byte, chunkSize)}
+			if pairs {
+				w.buf2 = make([]byte, chunkSize)
+			}
 			defer w.r.Close()
-			for ctx.Err() == nil {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
+			// single hashes piece i alone; false means stop.
+			single := func(i int) bool {
 				if o.skip != nil && o.skip(i) {
 					h.errs[i] = errSkipped
-					continue
+					return true
 				}
 				var s1 [20]byte
 				var s2 [32]byte
-				err := w.piece(i, &s1, &s2)
-				if err != nil {
+				if err := w.piece(i, &s1, &s2); err != nil {
 					if o.keepGoing {
 						h.errs[i] = err
-						continue
+						return true
 					}
 					cancel(err)
-					return
+					return false
 				}
 				if o.v1 {
 					copy(h.v1[20*i:], s1[:])
 				}
 				if o.v2 {
 					h.v2[i] = s2
+				}
+				return true
+			}
+			for ctx.Err() == nil {
+				i := int(next.Add(step) - step)
+				if i >= n {
+					return
+				}
+				if pairs && i+1 < n && l.PieceSize(i+1) == l.PieceLength && (o.skip == nil || !o.skip(i) && !o.skip(i+1)) {
+					var a, b [20]byte
+					if w.pair(i, &a, &b) == nil {
+						copy(h.v1[20*i:], a[:])
+						copy(h.v1[20*(i+1):], b[:])
+						continue
+					}
+					// A read error: hash each piece alone so that each gets its own error.
+				}
+				for j := i; j < min(i+int(step), n); j++ {
+					if !single(j) {
+						return
+					}
 				}
 			}
 		}()
@@ -126,14 +153,66 @@ func hashPieces(ctx context.Context, l *storage.Layout, newReader func() fileRea
 	return h, nil
 }
 
-// hashWorker hashes one piece at a time with its own buffer and reader.
+// force1Lane turns off the two-message SHA-1 (tests compare both paths).
+var force1Lane = false
+
+// hashWorker hashes one piece (or two) at a time with its own buffers and reader.
 type hashWorker struct {
 	l      *storage.Layout
 	r      fileReader
 	o      *hashOpts
 	buf    []byte
+	buf2   []byte // second message of pair
 	spans  []storage.Span
 	leaves [][32]byte
+	sp     sha1Pair
+}
+
+// pair computes the v1 hashes of full pieces i and i+1 together, chunk by chunk.
+func (w *hashWorker) pair(i int, a, b *[20]byte) error {
+	plen := w.l.PieceLength
+	offA, offB := w.l.PieceOffset(i), w.l.PieceOffset(i+1)
+	w.sp.reset()
+	var added int64
+	for done := int64(0); done < plen; {
+		k := min(plen-done, chunkSize)
+		if err := w.fill(w.buf[:k], offA+done); err != nil {
+			w.progress(-added)
+			return err
+		}
+		if err := w.fill(w.buf2[:k], offB+done); err != nil {
+			w.progress(-added)
+			return err
+		}
+		w.sp.write(w.buf[:k], w.buf2[:k])
+		done += k
+		added += 2 * k
+		w.progress(2 * k)
+	}
+	w.sp.sums(a, b)
+	return nil
+}
+
+// fill reads stream bytes [off, off+len(buf)) into buf, pad files as zeros.
+func (w *hashWorker) fill(buf []byte, off int64) error {
+	w.spans = w.l.Spans(w.spans[:0], off, int64(len(buf)))
+	p := int64(0)
+	for _, sp := range w.spans {
+		dst := buf[p : p+sp.Length]
+		if w.l.Files[sp.File].Pad {
+			clear(dst)
+		} else if _, err := w.r.ReadAt(sp.File, dst, sp.Offset); err != nil {
+			return err
+		}
+		p += sp.Length
+	}
+	return nil
+}
+
+func (w *hashWorker) progress(n int64) {
+	if w.o.done != nil {
+		w.o.done.Add(n)
+	}
 }
 
 var zeroChunk = make([]byte, chunkSize)
