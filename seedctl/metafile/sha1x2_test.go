@@ -94,3 +94,29 @@ func TestTwoLaneSameTorrent(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSHA1 compares crypto/sha1 with the two-message function on 1 MiB chunks, one
+// core (go test -bench SHA1 -cpu 1): the reason sha1x2_amd64.s exists.
+func BenchmarkSHA1(b *testing.B) {
+	x, y := make([]byte, 1<<20), make([]byte, 1<<20)
+	b.Run("crypto-sha1", func(b *testing.B) {
+		b.SetBytes(2 << 20)
+		for b.Loop() {
+			sha1.Sum(x)
+			sha1.Sum(y)
+		}
+	})
+	b.Run("two-message", func(b *testing.B) {
+		if !have2Lane {
+			b.Skip("no SHA extensions")
+		}
+		b.SetBytes(2 << 20)
+		var p sha1Pair
+		var s1, s2 [20]byte
+		for b.Loop() {
+			p.reset()
+			p.write(x, y)
+			p.sums(&s1, &s2)
+		}
+	})
+}
