@@ -85,6 +85,19 @@ waitfor() {
   exit 1
 }
 
+# cputicks PID: CPU time (user + system, clock ticks) used so far by PID and its children
+# (the front ends' workers), so a run's CPU cost per request can be told apart from whatever
+# else the machine is doing.
+cputicks() {
+  local p total=0 kids
+  for p in "$1" $(pgrep -P "$1" || true); do
+    [[ -r /proc/$p/stat ]] || continue
+    total=$((total + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat")))
+  done
+  echo "$total"
+}
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+
 echo "bench-web: building tracker and ceiling" >&2
 if [[ -n ${TRACKER_BIN:-} ]]; then cp "$TRACKER_BIN" "$OUT/bin/tracker"; else go build -o "$OUT/bin/tracker" ./tracker; fi
 (cd bench/web/ceiling && go build -o "$OUT/bin/ceiling" .)
@@ -98,6 +111,8 @@ TPORT=$(freeport)
 "${RUN[@]}" "$OUT/bin/tracker" --port "$TPORT" --bind 127.0.0.1 --dfile "$OUT/tracker-state.bencode" \
   --nat_check 0 --logfile "" --fcgi "unix:$OUT/tracker.sock" ${TRACKER_ARGS:-} >"$OUT/tracker.log" 2>&1 &
 PIDS+=($!)
+declare -A PID
+PID[tracker]=$!
 waitfor tracker curl -sf "http://127.0.0.1:$TPORT/healthz"
 waitfor "tracker socket" test -S "$OUT/tracker.sock"
 
@@ -121,6 +136,7 @@ BODY=$((size - hdr))
 CPORT=$(freeport)
 "${RUN[@]}" "$OUT/bin/ceiling" -http "127.0.0.1:$CPORT" -fcgi "unix:$OUT/ceiling.sock" -body "$BODY" >"$OUT/ceiling.log" 2>&1 &
 PIDS+=($!)
+PID[ceiling]=$!
 waitfor ceiling curl -sf "http://127.0.0.1:$CPORT/"
 waitfor "ceiling socket" test -S "$OUT/ceiling.sock"
 URL[direct/ceiling]=http://127.0.0.1:$CPORT/announce
@@ -160,6 +176,7 @@ start_front() {
       ;;
   esac
   URL[$server-$mode/$backend]=http://127.0.0.1:$port/announce
+  PID[$server-$mode/$backend]=$!
   waitfor "$server $mode $backend" curl -s -o /dev/null "http://127.0.0.1:$port/"
 }
 
@@ -185,15 +202,25 @@ for round in $(seq "$RUNS"); do
   if ((round % 2)); then pair=(tracker ceiling); else pair=(ceiling tracker); fi
   for path in "${PATHS[@]}" direct; do
     for backend in "${pair[@]}"; do
+      fe0=0 be0=$(cputicks "${PID[$backend]}")
+      [[ $path == direct ]] || fe0=$(cputicks "${PID[$path/$backend]}")
       "${RUN[@]}" wrk -t1 -c"$CONNS" -d"$DUR"s --latency -s "$LUA" "${URL[$path/$backend]}" -- "${POP[@]}" \
         label="$path/$backend@$round" >"$OUT/wrk-$round-$path-$backend.log"
-      grep '^TB_WRK' "$OUT/wrk-$round-$path-$backend.log" | tee -a "$OUT/results.txt" >&2
+      fe1=0 be1=$(cputicks "${PID[$backend]}")
+      [[ $path == direct ]] || fe1=$(cputicks "${PID[$path/$backend]}")
+      # CPU microseconds per request of the front end and of the backend during this run.
+      grep '^TB_WRK' "$OUT/wrk-$round-$path-$backend.log" | awk -v fe=$(((fe1 - fe0) * TICK_US)) -v be=$(((be1 - be0) * TICK_US)) \
+        '{ match($0, /requests=[0-9]+/); n = substr($0, RSTART + 9, RLENGTH - 9); if (n < 1) n = 1
+           printf "%s fe_us=%.1f be_us=%.1f\n", $0, fe / n, be / n }' | tee -a "$OUT/results.txt" >&2
     done
   done
 done
 
-# Median rps per target; the ratio is the median (and range) of each round's tracker/ceiling,
-# the two measured back to back, so a drift in machine load between rounds cancels out.
+# Per path: median rps of each backend; the ratio is the median (and range) of each round's
+# tracker/ceiling, the two measured back to back, so a drift in machine load between rounds
+# cancels out. The CPU columns are medians of CPU microseconds per request (front end,
+# backend); "CPU ratio" is (front end + ceiling) / (front end + tracker): the throughput ratio
+# a CPU-bound machine would show, unaffected by other load on it.
 awk '
   function median(arr, k,    i, j, t, a) {
     for (i = 1; i <= k; i++) a[i] = arr[i] + 0
@@ -203,21 +230,27 @@ awk '
   }
   { for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
     split(f["label"], lr, "@"); rps[lr[1], lr[2]] = f["rps"]; rounds[lr[2]] = 1
+    feus[lr[1], lr[2]] = f["fe_us"]; beus[lr[1], lr[2]] = f["be_us"]
     err[lr[1]] += f["err_status"] + f["err_connect"] + f["err_timeout"] }
   END {
     k = split(paths " direct", order, " ")
-    printf "| path | tracker req/s | ceiling req/s | tracker / ceiling (range) |\n|---|---:|---:|---:|\n"
+    printf "| path | tracker req/s | ceiling req/s | tracker / ceiling (range) | CPU µs/req: front end, tracker | front end, ceiling | CPU ratio |\n"
+    printf "|---|---:|---:|---:|---:|---:|---:|\n"
     for (i = 1; i <= k; i++) {
       p = order[i]; n = 0
-      delete tv; delete cv; delete rv
+      delete tv; delete cv; delete rv; delete ft; delete bt; delete fc; delete bc
       for (r in rounds) {
         if (((p "/tracker", r) in rps) && ((p "/ceiling", r) in rps)) {
           n++; tv[n] = rps[p "/tracker", r]; cv[n] = rps[p "/ceiling", r]; rv[n] = 100 * tv[n] / cv[n]
+          ft[n] = feus[p "/tracker", r]; bt[n] = beus[p "/tracker", r]
+          fc[n] = feus[p "/ceiling", r]; bc[n] = beus[p "/ceiling", r]
         }
       }
       if (n == 0) continue
-      t = median(tv, n); c = median(cv, n); q = median(rv, n)
-      printf "| %s | %.0f | %.0f | %.0f %% (%.0f–%.0f)%s |\n", p, t, c, q, lo, hi, (err[p "/tracker"] ? " errors!" : "")
+      t = median(tv, n); c = median(cv, n); q = median(rv, n); qlo = lo; qhi = hi
+      a = median(ft, n); b = median(bt, n); x = median(fc, n); y = median(bc, n)
+      printf "| %s | %.0f | %.0f | %.0f %% (%.0f–%.0f)%s | %.0f + %.0f | %.0f + %.0f | %.0f %% |\n",
+        p, t, c, q, qlo, qhi, (err[p "/tracker"] ? " errors!" : ""), a, b, x, y, 100 * (x + y) / (a + b)
     }
   }' paths="${PATHS[*]}" "$OUT/results.txt"
 echo "(median of $RUNS x ${DUR}s; wrk -t1 -c$CONNS keep-alive; numwant $NUMWANT, $BODY-byte replies from both backends; $(nproc) CPUs shared by wrk, front end and backend)"
