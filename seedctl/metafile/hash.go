@@ -275,6 +275,8 @@ func fileRoot(layer [][32]byte, pieceLength int64) [32]byte {
 	return merkle.RootWithPadHash(layer, metainfo.HashForPiecePad(pieceLength))
 }
 
+var _ fileReader = (*osReader)(nil)
+
 // osReader reads the layout's files from disk by OS path, keeping the last file open.
 type osReader struct {
 	paths []string // per layout file; "" for pad files
