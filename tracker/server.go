@@ -241,6 +241,12 @@ func (s *server) serve(ctx context.Context, hup <-chan os.Signal) error {
 		return err
 	}
 	s.saver.Start()
+	memCtx, stopMem := context.WithCancel(context.Background())
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		releaseMemory(memCtx)
+	}()
 
 	var runErr error
 loop:
@@ -266,6 +272,7 @@ loop:
 		}
 	}
 	s.stopUDP()
+	stopMem()
 	wg.Wait()
 	if err := s.saver.Close(); err != nil {
 		s.log.Error("final state save failed", "dfile", o.dfile, "err", err)
