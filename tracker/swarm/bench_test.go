@@ -27,23 +27,30 @@ func benchID(i int) bittorrent.PeerID {
 }
 
 // benchPopulation registers peers over torrents the way trackerbench does: slot s is peer s
-// of torrent s % torrents, 20 % seeders.
-func benchPopulation(b *testing.B, m *Memory, torrents, peers int) {
+// of torrent s % torrents, 20 % seeders; slots [from, to) are registered.
+func benchPopulation(b *testing.B, m *Memory, torrents, from, to int) {
 	b.Helper()
 	var out PeerList
-	for s := range peers {
-		a := Announce{
-			InfoHash: benchIH(s % torrents),
-			PeerID:   benchID(s),
-			Addr:     netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(1024+s/torrents)),
-			Event:    Started,
-		}
-		if s%5 != 0 {
-			a.Left = 1 << 20
+	for s := from; s < to; s++ {
+		a := benchSlot(s, torrents)
+		a.Event = Started
+		if s%5 == 0 {
+			a.Left = 0
 		}
 		if _, err := m.Announce(&a, &out); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// benchSlot is slot s's re-announce as a leecher, numwant 50.
+func benchSlot(s, torrents int) Announce {
+	return Announce{
+		InfoHash: benchIH(s % torrents),
+		PeerID:   benchID(s),
+		Addr:     netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(1024+s/torrents)),
+		Left:     1 << 20,
+		NumWant:  50,
 	}
 }
 
@@ -56,20 +63,14 @@ func BenchmarkAnnounce(b *testing.B) {
 	}
 	defer m.Close()
 	const torrents, peers = 1000, 100_000
-	benchPopulation(b, m, torrents, peers)
+	benchPopulation(b, m, torrents, 0, peers)
 	out := PeerList{V4: make([]byte, 0, 50*6), V6: make([]byte, 0, 50*18)}
 	b.ReportAllocs()
 	b.ResetTimer()
 	s := 0
 	for b.Loop() {
 		s = (s + 7919) % peers
-		a := Announce{
-			InfoHash: benchIH(s % torrents),
-			PeerID:   benchID(s),
-			Addr:     netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(1024+s/torrents)),
-			Left:     1 << 20,
-			NumWant:  50,
-		}
+		a := benchSlot(s, torrents)
 		out.Reset()
 		if _, err := m.Announce(&a, &out); err != nil {
 			b.Fatal(err)
@@ -86,7 +87,7 @@ func BenchmarkAnnounceParallel(b *testing.B) {
 	}
 	defer m.Close()
 	const torrents, peers = 1000, 100_000
-	benchPopulation(b, m, torrents, peers)
+	benchPopulation(b, m, torrents, 0, peers)
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -94,13 +95,7 @@ func BenchmarkAnnounceParallel(b *testing.B) {
 		s := 0
 		for pb.Next() {
 			s = (s + 7919) % peers
-			a := Announce{
-				InfoHash: benchIH(s % torrents),
-				PeerID:   benchID(s),
-				Addr:     netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(1024+s/torrents)),
-				Left:     1 << 20,
-				NumWant:  50,
-			}
+			a := benchSlot(s, torrents)
 			out.Reset()
 			if _, err := m.Announce(&a, &out); err != nil {
 				b.Error(err)
@@ -118,23 +113,11 @@ func BenchmarkMemoryPerPeer(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		benchPopulation(b, m, 1000, 100_000)
+		benchPopulation(b, m, 1000, 0, 100_000)
 		runtime.GC()
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		var out PeerList
-		for s := 100_000; s < 1_000_000; s++ {
-			a := Announce{
-				InfoHash: benchIH(s % 1000),
-				PeerID:   benchID(s),
-				Addr:     netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(1024+s/1000)),
-				Event:    Started,
-				Left:     uint64(s % 5),
-			}
-			if _, err := m.Announce(&a, &out); err != nil {
-				b.Fatal(err)
-			}
-		}
+		benchPopulation(b, m, 1000, 100_000, 1_000_000)
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/900_000, "heapbytes/peer")
