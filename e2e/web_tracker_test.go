@@ -376,7 +376,8 @@ func webTestRestart(t *testing.T, s *webSite) {
 }
 
 // A real client downloads, from a real seeder, a payload whose .torrent it fetched from the
-// web server, announcing through the web server; the bytes verify.
+// web server, announcing through the web server; the bytes verify. aria2 seeds; aria2 downloads
+// behind Apache, libtorrent behind nginx.
 func webTestDownload(t *testing.T, s *webSite) {
 	seedDir := filepath.Join(t.TempDir(), "seed")
 	payload := writePayload(t, seedDir, "payload.bin", 3<<20+12345)
@@ -402,7 +403,22 @@ func webTestDownload(t *testing.T, s *webSite) {
 		return nil
 	})
 	outDir := filepath.Join(t.TempDir(), "get")
-	// aria2 fetches the .torrent from the web server itself, then downloads what it names.
-	aria2Get(t, s.Front.URL+"/payload.bin.torrent", outDir, "127.0.0.8", 2*time.Minute)
+	torrentURL := s.Front.URL + "/payload.bin.torrent"
+	if s.Path.Server == "apache" {
+		// aria2 fetches the .torrent from the web server itself, then downloads what it names.
+		aria2Get(t, torrentURL, outDir, "127.0.0.8", 2*time.Minute)
+	} else {
+		// libtorrent (lt.py) takes a file: fetch it from the web server as a browser would,
+		// with the type that makes a browser hand it to the client.
+		code, h, body, err := webGet(webClient("127.0.0.8"), torrentURL, nil)
+		if err != nil || code != 200 || h.Get("Content-Type") != "application/x-bittorrent" {
+			t.Fatalf("GET %s: %d %q %v", torrentURL, code, h.Get("Content-Type"), err)
+		}
+		fetched := filepath.Join(t.TempDir(), "payload.bin.torrent")
+		if err := os.WriteFile(fetched, body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		libtorrentGet(t, fetched, outDir, "127.0.0.8", 2*time.Minute)
+	}
 	sameFile(t, filepath.Join(outDir, "payload.bin"), payload)
 }
