@@ -47,12 +47,13 @@ type webBackend struct {
 	FCGIAddr   string // host:port of its FastCGI TCP listener (Apache's webswarm-fcgi-tcp.conf)
 }
 
-// webFront is a running apache2 or nginx serving Dir/htdocs on 127.0.0.1:Port.
+// webFront is a running apache2 or nginx serving Dir/htdocs on 127.0.0.1:Port and [::1]:Port.
 type webFront struct {
 	Path webPath
 	Dir  string
 	Port int
 	URL  string // http://127.0.0.1:Port
+	URL6 string // http://[::1]:Port
 	Proc *testenv.Proc
 }
 
@@ -178,7 +179,7 @@ func webNginxCmd(t testing.TB, dir, conf string, args ...string) *exec.Cmd {
 // until it accepts connections.
 func webStartFront(t testing.TB, p webPath, dir string, be webBackend) *webFront {
 	t.Helper()
-	port := testenv.FreePort(t, "127.0.0.1")
+	port := webFreePort(t)
 	var cmd *exec.Cmd
 	switch p.Server {
 	case "apache":
@@ -195,7 +196,8 @@ func webStartFront(t testing.TB, p webPath, dir string, be webBackend) *webFront
 			t.Logf("--- %s error.log:\n%s", p.Server, testenv.Tail(b, 4000))
 		}
 	})
-	f := &webFront{Path: p, Dir: dir, Port: port, URL: fmt.Sprintf("http://127.0.0.1:%d", port), Proc: proc}
+	f := &webFront{Path: p, Dir: dir, Port: port, Proc: proc,
+		URL: fmt.Sprintf("http://127.0.0.1:%d", port), URL6: fmt.Sprintf("http://[::1]:%d", port)}
 	testenv.WaitFor(t, 10*time.Second, p.Server+" to listen", func() error {
 		if done, err := proc.Exited(); done {
 			return fmt.Errorf("%s exited: %v\n%s", p.Server, err, proc.Output())
@@ -208,6 +210,22 @@ func webStartFront(t testing.TB, p webPath, dir string, be webBackend) *webFront
 		return nil
 	})
 	return f
+}
+
+// webFreePort returns a TCP port free on both 127.0.0.1 and ::1 (the front ends listen on
+// both).
+func webFreePort(t testing.TB) int {
+	t.Helper()
+	for range 20 {
+		port := testenv.FreePort(t, "127.0.0.1")
+		l, err := net.Listen("tcp", fmt.Sprintf("[::1]:%d", port))
+		if err == nil {
+			l.Close()
+			return port
+		}
+	}
+	t.Fatal("no port free on both 127.0.0.1 and ::1")
+	return 0
 }
 
 // webClient returns an HTTP client whose connections come from localIP (127.0.0.2, …), so the

@@ -161,6 +161,7 @@ func TestWebTracker(t *testing.T) {
 			base := s.Front.URL
 			t.Run("mime", func(t *testing.T) { webCheckStatic(t, s.Front) })
 			t.Run("addresses", func(t *testing.T) { webTestAddresses(t, base) })
+			t.Run("ipv6", func(t *testing.T) { webTestIPv6(t, s.Front.URL6) })
 			t.Run("binary", func(t *testing.T) { webTestBinary(t, base) })
 			t.Run("scrape200", func(t *testing.T) { webTestScrape200(t, base) })
 			t.Run("stats", func(t *testing.T) { webTestStats(t, base) })
@@ -185,6 +186,43 @@ func webTestAddresses(t *testing.T, base string) {
 	if got := webPeers(t, ra); !slices.Equal(got, []string{"127.0.0.3:40002"}) {
 		t.Errorf("first client's peers = %v, want [127.0.0.3:40002]", got)
 	}
+}
+
+// An IPv6 client is recorded with its IPv6 address (X-Real-IP "::1", or REMOTE_ADDR), whatever
+// it claims in headers, and handed out in peers6.
+func webTestIPv6(t *testing.T, base6 string) {
+	ih := webRandHash(t)
+	c := webClient("::1")
+	webAnnounce(t, c, base6, announceQuery(ih, "-WS0001-ipv6ipv6ipv6", 40051, 100, "compact=1", "event=started"), webSpoof)
+	// The tracker tells a client the address it sees (BEP 24 "external ip").
+	var ext struct {
+		IP []byte `bencode:"external ip"`
+	}
+	if err := bencode.Unmarshal(webRaw(t, c, base6+"/announce?"+announceQuery(ih, "-WS0001-ipv6ipv6ipv6", 40051, 100, "compact=1"), webSpoof), &ext); err != nil {
+		t.Fatal(err)
+	}
+	if len(ext.IP) > 0 && !net.IP(ext.IP).Equal(net.IPv6loopback) {
+		t.Errorf("external ip = %v, want ::1", net.IP(ext.IP))
+	}
+	second := webAnnounce(t, c, base6, announceQuery(ih, "-WS0001-ipv6ipv6ipv7", 40052, 100, "compact=1", "event=started"), webSpoof)
+	var got []string
+	for i := 0; i+18 <= len(second.Peers6); i += 18 {
+		port := int(second.Peers6[i+16])<<8 | int(second.Peers6[i+17])
+		got = append(got, net.JoinHostPort(net.IP(second.Peers6[i:i+16]).String(), strconv.Itoa(port)))
+	}
+	if !slices.Equal(got, []string{"[::1]:40051"}) {
+		t.Errorf("peers6 = %v (peers %q), want [[::1]:40051]", got, second.Peers)
+	}
+}
+
+// webRaw GETs url with c and header and returns the body of a 200 reply.
+func webRaw(t testing.TB, c *http.Client, url string, header map[string]string) []byte {
+	t.Helper()
+	code, _, body, err := webGet(c, url, header)
+	if err != nil || code != 200 {
+		t.Fatalf("GET %s: %d %v %s", url, code, err, testenv.Tail(body, 200))
+	}
+	return body
 }
 
 // Binary info_hash and peer_id bytes — ';', '+', NUL, '/', '%' — reach the tracker intact,
