@@ -69,8 +69,19 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# freeport: a TCP port free on 127.0.0.1 and on ::1 (the test configs listen on both).
 freeport() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  python3 -c '
+import socket
+for _ in range(50):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]
+    try:
+        s6 = socket.socket(socket.AF_INET6); s6.bind(("::1", p)); s6.close(); print(p); break
+    except OSError:
+        pass
+    finally:
+        s.close()
+'
 }
 
 # waitfor WHAT CMD...: run CMD every 0.1 s until it succeeds, at most 10 s.
