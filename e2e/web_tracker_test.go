@@ -404,10 +404,13 @@ func webTestRestart(t *testing.T, s *webSite) {
 		t.Errorf("announce with the tracker stopped: %d %v %s; want 502 or 503", code, err, testenv.Tail(body, 200))
 	}
 	s.restartTracker(t)
+	back, tries := time.Now(), 0
 	testenv.WaitFor(t, 15*time.Second, "announces through "+s.Path.Name+" after the tracker's restart", func() error {
+		tries++
 		_, err := webTryAnnounce(c, s.Front.URL, q, nil)
 		return err
 	})
+	t.Logf("announces through %s again %v after the tracker answered /healthz (%d tries)", s.Path.Name, time.Since(back).Round(time.Millisecond), tries)
 	if done, _ := s.Front.Proc.Exited(); done {
 		t.Errorf("%s exited", s.Path.Server)
 	}
