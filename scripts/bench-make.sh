@@ -45,16 +45,18 @@ head -c "$make_bytes" /dev/urandom > "$tmp/m/big.bin"
 head -c "$verify_bytes" /dev/urandom > "$tmp/v/check.bin"
 "$tmp/seedctl" make -q --no-date -t "$ann" -o "$tmp/check.torrent" "$tmp/v/check.bin" >/dev/null
 
-# run NAME CMD...: time CMD (wall seconds and max RSS), after warming the page cache.
-declare -A times rss
+# run NAME CMD...: time CMD (wall seconds, CPU seconds, max RSS), after warming the page cache.
+declare -A times cpus rss
 run() {
   local name=$1; shift
   cat "$tmp/m/big.bin" "$tmp/v/check.bin" > /dev/null
-  /usr/bin/time -f "%e %M" -o "$tmp/time" "$@" > "$tmp/out" 2>&1 || { echo "$name failed:"; cat "$tmp/out"; exit 1; }
-  read -r w m < "$tmp/time"
+  /usr/bin/time -f "%e %M %U %S" -o "$tmp/time" "$@" > "$tmp/out" 2>&1 || { echo "$name failed:"; cat "$tmp/out"; exit 1; }
+  read -r w m u s < "$tmp/time"
+  c=$(awk -v u="$u" -v s="$s" 'BEGIN {print u + s}')
   times[$name]+="$w "
+  cpus[$name]+="$c "
   rss[$name]=$m
-  printf '  %-16s %6.2f s  %7d KiB RSS\n' "$name" "$w" "$m"
+  printf '  %-16s %6.2f s wall  %6.2f s CPU  %7d KiB RSS\n' "$name" "$w" "$c" "$m"
 }
 median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
@@ -76,11 +78,15 @@ h_sc=$("$tmp/seedctl" show --json "$tmp/sc.torrent" | sed -n 's/.*"info_hash": "
 
 mk=$(median "${times[mktorrent]}"); sm=$(median "${times[seedctl-make]}")
 a2=$(median "${times[aria2-check]}"); sv=$(median "${times[seedctl-verify]}")
+cmk=$(median "${cpus[mktorrent]}"); csm=$(median "${cpus[seedctl-make]}")
+ca2=$(median "${cpus[aria2-check]}"); csv=$(median "${cpus[seedctl-verify]}")
 echo
-echo "load average now: $(cut -d' ' -f1-3 /proc/loadavg) (a busy machine shrinks the ratios: the peers use one core, seedctl all)"
+echo "load average now: $(cut -d' ' -f1-3 /proc/loadavg) (with other work running, wall times are noisy: CPU seconds are steadier)"
 echo "medians of $RUNS rounds (warm cache, piece size $((1 << lg)) bytes; info-hashes equal: $h_sc)"
 awk -v mk="$mk" -v sm="$sm" -v a2="$a2" -v sv="$sv" -v mb="$SIZE_MAKE_MIB" -v vb="$SIZE_VERIFY_MIB" \
-    -v rm="${rss[seedctl-make]}" -v rv="${rss[seedctl-verify]}" 'BEGIN {
+    -v rm="${rss[seedctl-make]}" -v rv="${rss[seedctl-verify]}" \
+    -v cmk="$cmk" -v csm="$csm" -v ca2="$ca2" -v csv="$csv" 'BEGIN {
   printf "make   %5d MiB: mktorrent -t 2 %.2f s (%.2f GB/s)  seedctl %.2f s (%.2f GB/s, %d MiB RSS)  ratio %.2fx (goal >= 1.0)\n", mb, mk, mb*1.048576/1000/mk, sm, mb*1.048576/1000/sm, rm/1024, mk/sm
   printf "verify %5d MiB: aria2c check   %.2f s (%.2f GB/s)  seedctl %.2f s (%.2f GB/s, %d MiB RSS)  ratio %.2fx (goal >= 2.0)\n", vb, a2, vb*1.048576/1000/a2, sv, vb*1.048576/1000/sv, rv/1024, a2/sv
+  printf "CPU seconds: make mktorrent %.2f, seedctl %.2f (%.2fx less); verify aria2c %.2f, seedctl %.2f (%.2fx less)\n", cmk, csm, cmk/csm, ca2, csv, ca2/csv
 }'
