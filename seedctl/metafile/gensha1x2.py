@@ -108,6 +108,14 @@ TEXT ·cpuid7ebx(SB), NOSPLIT, $0-4
 \tCPUID
 \tMOVL BX, ret+0(FP)
 \tRET
+
+// func cpuidMaxLeaf() uint32
+TEXT ·cpuidMaxLeaf(SB), NOSPLIT, $0-4
+\tMOVL $0, AX
+\tMOVL $0, CX
+\tCPUID
+\tMOVL AX, ret+0(FP)
+\tRET
 """
 
 with open("sha1x2_amd64.s", "w") as f:

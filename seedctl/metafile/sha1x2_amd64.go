@@ -13,6 +13,8 @@ func sha1Block2(h1, h2 *[5]uint32, p1, p2 *byte, n int)
 
 func cpuid7ebx() uint32
 
+func cpuidMaxLeaf() uint32
+
 // have2Lane says whether sha1Block2 can run here: SHA extensions (CPUID.7.0:EBX bit 29) with
 // SSSE3 and SSE4.1.
-var have2Lane = cpu.X86.HasSSSE3 && cpu.X86.HasSSE41 && cpuid7ebx()&(1<<29) != 0
+var have2Lane = cpu.X86.HasSSSE3 && cpu.X86.HasSSE41 && cpuidMaxLeaf() >= 7 && cpuid7ebx()&(1<<29) != 0

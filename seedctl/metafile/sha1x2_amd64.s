@@ -352,3 +352,11 @@ TEXT ·cpuid7ebx(SB), NOSPLIT, $0-4
 	CPUID
 	MOVL BX, ret+0(FP)
 	RET
+
+// func cpuidMaxLeaf() uint32
+TEXT ·cpuidMaxLeaf(SB), NOSPLIT, $0-4
+	MOVL $0, AX
+	MOVL $0, CX
+	CPUID
+	MOVL AX, ret+0(FP)
+	RET
