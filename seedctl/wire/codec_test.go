@@ -345,3 +345,21 @@ func TestAppendMessagePanicsOnUnknown(t *testing.T) {
 	}()
 	AppendMessage(nil, &Message{ID: 99})
 }
+
+// TestReadLargePayload: payloads that grow the buffer in steps arrive whole.
+func TestReadLargePayload(t *testing.T) {
+	payload := make([]byte, 300<<10+7)
+	for i := range payload {
+		payload[i] = byte(i * 7)
+	}
+	in := AppendMessage(nil, &Message{ID: Extended, ExtendedID: 1, Payload: payload})
+	in = AppendMessage(in, &Message{ID: Extended, ExtendedID: 2, Payload: []byte("small")})
+	r := newTestReader(in, Limits{Extended: true})
+	var m Message
+	if err := r.Read(&m); err != nil || !bytes.Equal(m.Payload, payload) {
+		t.Fatalf("large payload: %v", err)
+	}
+	if err := r.Read(&m); err != nil || string(m.Payload) != "small" {
+		t.Fatalf("then a small one: %v %q", err, m.Payload)
+	}
+}

@@ -239,17 +239,28 @@ func (r *Reader) readPiece(m *Message, n uint32) error {
 	return nil
 }
 
+// payloadChunk is how far the payload buffer grows ahead of the bytes that arrived: a
+// peer that announces a 1 MiB message and sends nothing more costs 64 KiB, not 1 MiB.
+const payloadChunk = 64 << 10
+
 // payload reads the n-1 bytes after the id into the Reader's buffer.
 func (r *Reader) payload(n uint32) ([]byte, error) {
 	r.r.Discard(5)
 	size := int(n - 1)
-	if cap(r.buf) < size {
-		r.buf = make([]byte, size)
+	b := r.buf[:0]
+	for len(b) < size {
+		step := min(size-len(b), payloadChunk)
+		if cap(b)-len(b) < step {
+			nb := make([]byte, len(b), min(size, max(2*cap(b), len(b)+step)))
+			copy(nb, b)
+			b = nb
+		}
+		if _, err := io.ReadFull(r.r, b[len(b):len(b)+step]); err != nil {
+			return nil, eofInside(err)
+		}
+		b = b[:len(b)+step]
 	}
-	b := r.buf[:size]
-	if _, err := io.ReadFull(r.r, b); err != nil {
-		return nil, eofInside(err)
-	}
+	r.buf = b[:0]
 	return b, nil
 }
 
