@@ -91,4 +91,3 @@ func BenchmarkEncodeRequest(b *testing.B) {
 func BenchmarkEncodePieceHeader(b *testing.B) {
 	benchEncode(b, func(w *Writer) { w.PieceBuffer(7, 0, BlockSize) })
 }
-
