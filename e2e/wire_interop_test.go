@@ -219,9 +219,6 @@ func wireFetch(t *testing.T, addr string, enc wire.Encryption, wt *wireTorrent) 
 		if err := w.Flush(); err != nil {
 			t.Fatal(err)
 		}
-		if unchoked && !have.Full() && m.ID == wire.Unchoke {
-			t.Logf("unchoked before the have-set is full (%d/%d)", have.Count(), have.Len())
-		}
 	}
 	for p, b := range bufs {
 		if sha1.Sum(b) != wt.hashes[p] {
@@ -498,6 +495,43 @@ func TestWireAcceptLibtorrent(t *testing.T) {
 			}
 			if tc.enc == wire.Off && !slices.ContainsFunc(errs, func(err error) bool { return errors.Is(err, wire.ErrEncryptionDisabled) }) {
 				t.Fatalf("libtorrent's MSE attempt was not refused with ErrEncryptionDisabled (errors %v)", errs)
+			}
+		})
+	}
+}
+
+// TestWireAcceptAria2: aria2 finds a wire.Accept server through the tracker and downloads a
+// whole payload from it: an aria2 that requires encryption (--bt-require-crypto=true)
+// against our prefer policy, and a default aria2 against our require policy.
+func TestWireAcceptAria2(t *testing.T) {
+	aria2c := testenv.Require(t, "aria2c", "aria2")
+	for _, tc := range []struct {
+		name  string
+		enc   wire.Encryption
+		extra []string
+		want  []wire.Crypto
+	}{
+		{"aria2-require-crypto", wire.Prefer, []string{"--bt-require-crypto=true"}, []wire.Crypto{wire.Obfuscated, wire.RC4}},
+		{"aria2-arc4-only", wire.Prefer, []string{"--bt-require-crypto=true", "--bt-min-crypto-level=arc4"}, []wire.Crypto{wire.RC4}},
+		{"we-require", wire.Require, nil, []wire.Crypto{wire.RC4}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tp := startTracker(t)
+			wt, _, payload := wireMakeTorrent(t, 12*32<<10+777, tp.Announce)
+			s := wireStartServer(t, "127.0.0.1", tc.enc, wt, payload)
+			if _, err := announce(tp.Announce, announceQuery(wt.infoHash, "-WS0001-wire-e2e-000", s.port(), 0, "compact=1", "event=started")); err != nil {
+				t.Fatal(err)
+			}
+			out := t.TempDir()
+			bindIP := "127.0.0.36"
+			args := append(aria2Args(out, bindIP, testenv.FreePort(t, bindIP)), "--seed-ratio=0.0", "--seed-time=0")
+			args = append(append(args, tc.extra...), wt.path)
+			waitClient(t, testenv.Start(t, aria2c, args...), "aria2c get from wire.Accept", 90*time.Second)
+			sameFile(t, filepath.Join(out, "wire.bin"), payload)
+			cryptos, errs, served := s.snapshot()
+			t.Logf("connections %v, refused %v, served %d bytes", cryptos, errs, served)
+			if len(cryptos) == 0 || !slices.Contains(tc.want, cryptos[len(cryptos)-1]) {
+				t.Fatalf("crypto %v, want one of %v", cryptos, tc.want)
 			}
 		})
 	}
