@@ -150,24 +150,28 @@ type readWriter struct {
 // the peer's ID. The caller sets a deadline on conn first (and clears it or sets a new one
 // afterwards); on error the caller closes conn.
 func Accept(conn net.Conn, cfg *Config) (*Conn, error) {
-	br := bufio.NewReaderSize(conn, cfg.readBufferSize())
-	head, err := br.Peek(len(protocol))
+	// A small buffer to look at the first bytes; the stream's real buffer goes on top of it
+	// once the kind of handshake is known (large reads pass straight through this one).
+	raw := bufio.NewReaderSize(conn, 512)
+	head, err := raw.Peek(len(protocol))
 	if err != nil {
 		return nil, fmt.Errorf("wire: read handshake: %w", err)
 	}
-	c := &Conn{Conn: conn, Reader: br, Writer: conn, Crypto: Plaintext}
+	c := &Conn{Conn: conn, Writer: conn, Crypto: Plaintext}
 	var mseHash *bittorrent.InfoHash
 	if string(head) != protocol {
 		if cfg.Encryption == Off {
 			return nil, fmt.Errorf("%w (first byte %#02x)", ErrEncryptionDisabled, head[0])
 		}
-		ih, err := c.receiveMSE(cfg)
+		ih, err := c.receiveMSE(cfg, raw)
 		if err != nil {
 			return nil, err
 		}
 		mseHash = &ih
 	} else if cfg.Encryption == Require {
 		return nil, ErrEncryptionRequired
+	} else {
+		c.Reader = bufio.NewReaderSize(raw, cfg.readBufferSize())
 	}
 	if err := readHandshakeHead(c.Reader, &c.Peer); err != nil {
 		return nil, err
@@ -193,7 +197,7 @@ func Accept(conn net.Conn, cfg *Config) (*Conn, error) {
 
 // receiveMSE runs the MSE receiver and leaves c's Reader and Writer on the negotiated
 // stream; it returns the info-hash the peer proved it knows.
-func (c *Conn) receiveMSE(cfg *Config) (bittorrent.InfoHash, error) {
+func (c *Conn) receiveMSE(cfg *Config, raw *bufio.Reader) (bittorrent.InfoHash, error) {
 	var ih bittorrent.InfoHash
 	if cfg.InfoHashes == nil {
 		return ih, fmt.Errorf("%w: no info-hashes to match", ErrMSE)
@@ -221,7 +225,7 @@ func (c *Conn) receiveMSE(cfg *Config) (bittorrent.InfoHash, error) {
 	}
 	// The context only wraps the handshake's own reads and writes; the deadline the caller
 	// set on the connection is what bounds them.
-	rw, method, err := mse.ReceiveHandshake(context.Background(), readWriter{c.Reader, c.Conn}, skeys, choose)
+	rw, method, err := mse.ReceiveHandshake(context.Background(), readWriter{raw, c.Conn}, skeys, choose)
 	if err != nil {
 		if cfg.Encryption == Require && offered != 0 && offered&mse.CryptoMethodRC4 == 0 {
 			return ih, fmt.Errorf("%w: MSE peer offers no RC4 (%w)", ErrEncryptionRequired, err)

@@ -382,3 +382,18 @@ func TestParseEncryption(t *testing.T) {
 		}
 	}
 }
+
+// TestAcceptGarbage: bytes that are neither a BitTorrent handshake nor MSE fail the MSE
+// handshake once its padding allowance is exhausted, before any deadline.
+func TestAcceptGarbage(t *testing.T) {
+	addr, accepted := listen(t, testConfig(1, Prefer, testHash))
+	conn := dialRaw(t, addr)
+	garbage := make([]byte, 2048)
+	for i := range garbage {
+		garbage[i] = byte(i*31 + 7)
+	}
+	go conn.Write(garbage)
+	if in := <-accepted; !errors.Is(in.err, ErrMSE) {
+		t.Fatalf("Accept: %v, want ErrMSE", in.err)
+	}
+}
