@@ -97,6 +97,20 @@ start_ceiling-go() {
     "SCENARIOS=http-ka-pin http-ka-free1 http-ka-free2 http-close-pin http-close-free1 http-plain-pin http-plain-free1 udp-pin udp-free udp-conn1-pin")
 }
 
+# The same without TCP keep-alive probes on accepted connections (Go sets them by default: four
+# setsockopt calls per connection), to measure what that costs a Connection: close client.
+start_ceiling-go-noka() {
+  start_ceiling-go
+  kill -TERM "$TARGET_PID" 2>/dev/null || true
+  wait "$TARGET_PID" 2>/dev/null || true
+  local d=$TB_WORK/ceiling-go port
+  port=$(free_port)
+  "$d/ceiling" -tcp-keepalive=false -http "127.0.0.1:$port" -udp "127.0.0.1:$port" >"$d/ceiling-noka.log" 2>&1 &
+  TARGET_PID=$!
+  TARGET_HTTP=http://127.0.0.1:$port/announce
+  TARGET_UDP=127.0.0.1:$port
+}
+
 # Ceiling: nginx "return 200" with the same 60-byte body. NGINX_WORKERS (default 2).
 start_nginx() {
   local d=$TB_WORK/nginx port
