@@ -177,7 +177,7 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 }
 
 func TestWriterFlushError(t *testing.T) {
-	w := NewWriter(failWriter{})
+	w := NewWriter(failWriter{new(int)})
 	w.Choke()
 	err := w.Flush()
 	if !errors.Is(err, io.ErrClosedPipe) {
@@ -186,11 +186,21 @@ func TestWriterFlushError(t *testing.T) {
 	if w.Buffered() != 0 {
 		t.Fatal("buffer kept after a failed flush")
 	}
+	w.Have(1)
+	if err2 := w.Flush(); err2 != err {
+		t.Fatalf("second Flush: %v, want the first error again", err2)
+	}
 }
 
-type failWriter struct{}
+// failWriter fails its first write and panics on any later one, as mse's RC4 writer does.
+type failWriter struct{ calls *int }
 
-func (failWriter) Write([]byte) (int, error) { return 0, io.ErrClosedPipe }
+func (f failWriter) Write([]byte) (int, error) {
+	if *f.calls++; *f.calls > 1 {
+		panic("write after a failed write")
+	}
+	return 0, io.ErrClosedPipe
+}
 
 func TestReadSequenceAndBlockBuffer(t *testing.T) {
 	var b []byte

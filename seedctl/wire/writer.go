@@ -71,6 +71,7 @@ func appendPieceHeader(b []byte, index, begin uint32, n int) []byte {
 type Writer struct {
 	w   io.Writer
 	buf []byte
+	err error // sticky: the first write error
 }
 
 // NewWriter returns a Writer that flushes to w (a Conn's Writer, or any stream).
@@ -81,17 +82,23 @@ func NewWriter(w io.Writer) *Writer {
 // Buffered is the number of bytes waiting for Flush.
 func (w *Writer) Buffered() int { return len(w.buf) }
 
-// Flush writes every buffered message in one Write. On error the buffer is dropped: the
-// stream is broken (a partial write cannot be resumed under encryption) and the connection
-// must be closed.
+// Flush writes every buffered message in one Write. On error the buffer is dropped and
+// the error is sticky: every later Flush returns it without writing, because the stream
+// is broken (a partial write cannot be resumed under RC4, whose writer must never be
+// called again after a failure) and the connection must be closed.
 func (w *Writer) Flush() error {
+	if w.err != nil {
+		w.buf = w.buf[:0]
+		return w.err
+	}
 	if len(w.buf) == 0 {
 		return nil
 	}
 	_, err := w.w.Write(w.buf)
 	w.buf = w.buf[:0]
 	if err != nil {
-		return fmt.Errorf("wire: write: %w", err)
+		w.err = fmt.Errorf("wire: write: %w", err)
+		return w.err
 	}
 	return nil
 }
