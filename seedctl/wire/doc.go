@@ -29,7 +29,8 @@
 //
 // Why a codec of our own rather than github.com/anacrolix/torrent/peer_protocol (DESIGN.md
 // asks for the reason): its Decoder allocates per message (a BITFIELD becomes a []bool, an
-// extended payload a new slice), has no per-kind limits to count, cannot read a block
+// extended payload a new slice), ends the connection on an unknown message id, has no
+// per-kind limits to count, cannot read a block
 // into the caller's piece buffer, and imports anacrolix/dht, which this module does not
 // otherwise need. The benchmarks here show 0 allocations for HAVE, REQUEST and PIECE.
 //
