@@ -51,10 +51,14 @@ func Example() {
 		}
 		var m wire.Message
 		for {
-			conn.SetDeadline(time.Now().Add(2 * time.Minute))
-			if err := w.Flush(); err != nil {
-				return err
+			// One write for everything answered since the last one, once the peer's
+			// pipelined messages are all handled.
+			if c.Reader.Buffered() == 0 {
+				if err := w.Flush(); err != nil {
+					return err
+				}
 			}
+			conn.SetDeadline(time.Now().Add(2 * time.Minute))
 			if err := r.Read(&m); err != nil {
 				if errors.Is(err, io.EOF) {
 					return nil
