@@ -111,6 +111,19 @@ start_ceiling-go-noka() {
   TARGET_UDP=127.0.0.1:$port
 }
 
+# The ceiling with http.Server timeouts as webswarm's tracker sets them (CEILING_TIMEOUTS=all) or
+# all but WriteTimeout (nowrite): what per-request deadlines cost.
+start_ceiling-go-timeouts() {
+  local d=$TB_WORK/ceiling-go-timeouts port
+  mkdir -p "$d"
+  port=$(free_port)
+  (cd "$TB_REPO" && go build -o "$d/ceiling" ./bench/trackerbench/ceiling)
+  "$d/ceiling" -timeouts "${CEILING_TIMEOUTS:-all}" -http "127.0.0.1:$port" -udp "127.0.0.1:$port" >"$d/ceiling.log" 2>&1 &
+  TARGET_PID=$!
+  TARGET_HTTP=http://127.0.0.1:$port/announce
+  TARGET_UDP=127.0.0.1:$port
+}
+
 # Ceiling: nginx "return 200" with the same 60-byte body. NGINX_WORKERS (default 2).
 start_nginx() {
   local d=$TB_WORK/nginx port
