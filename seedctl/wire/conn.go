@@ -112,11 +112,11 @@ func (c *Config) readBufferSize() int {
 	return 64 << 10
 }
 
-// Conn is a connection after a successful handshake.
+// Conn is a connection after a successful handshake. Read through Reader and write
+// through Writer only: under MSE the network connection carries ciphertext, which is why it
+// is not embedded (its Read and Write are not promoted).
 type Conn struct {
-	// Conn is the network connection: deadlines, addresses and Close go to it, never
-	// reads or writes (they must pass through Reader and Writer).
-	net.Conn
+	conn net.Conn
 	// Reader is the inbound stream after the handshake, decrypted.
 	Reader *bufio.Reader
 	// Writer is the outbound stream, encrypting when Crypto is RC4. Give it whole messages
@@ -129,6 +129,29 @@ type Conn struct {
 	// Outgoing is true for connections we opened.
 	Outgoing bool
 }
+
+// NetConn returns the network connection, for what Conn does not forward (TCP options).
+// Never read from or write to it.
+func (c *Conn) NetConn() net.Conn { return c.conn }
+
+// Close closes the network connection.
+func (c *Conn) Close() error { return c.conn.Close() }
+
+// SetDeadline sets the network connection's read and write deadlines.
+func (c *Conn) SetDeadline(t time.Time) error { return c.conn.SetDeadline(t) }
+
+// SetReadDeadline sets the network connection's read deadline.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.conn.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the network connection's write deadline.
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
+
+// RemoteAddr is the peer's address (for an incoming peer, not its listen port: see the
+// extended handshake's P).
+func (c *Conn) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
+
+// LocalAddr is our end's address.
+func (c *Conn) LocalAddr() net.Addr { return c.conn.LocalAddr() }
 
 // Limits returns reader limits with the extension bits both sides set: Fast and Extended
 // are on only when ours (cfg.Reserved) and the peer's both are.
@@ -157,7 +180,7 @@ func Accept(conn net.Conn, cfg *Config) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wire: read handshake: %w", err)
 	}
-	c := &Conn{Conn: conn, Writer: conn, Crypto: Plaintext}
+	c := &Conn{conn: conn, Writer: conn, Crypto: Plaintext}
 	var mseHash *bittorrent.InfoHash
 	if string(head) != protocol {
 		if cfg.Encryption == Off {
@@ -225,7 +248,7 @@ func (c *Conn) receiveMSE(cfg *Config, raw *bufio.Reader) (bittorrent.InfoHash, 
 	}
 	// The context only wraps the handshake's own reads and writes; the deadline the caller
 	// set on the connection is what bounds them.
-	rw, method, err := mse.ReceiveHandshake(context.Background(), readWriter{raw, c.Conn}, skeys, choose)
+	rw, method, err := mse.ReceiveHandshake(context.Background(), readWriter{raw, c.conn}, skeys, choose)
 	if err != nil {
 		if cfg.Encryption == Require && offered != 0 && offered&mse.CryptoMethodRC4 == 0 {
 			return ih, fmt.Errorf("%w: MSE peer offers no RC4 (%w)", ErrEncryptionRequired, err)
@@ -250,7 +273,7 @@ func (c *Conn) receiveMSE(cfg *Config, raw *bufio.Reader) (bittorrent.InfoHash, 
 // ih. The caller sets a deadline on conn first; on error the caller closes conn. With
 // Prefer, a peer that refuses MSE fails here: Dial retries it in plaintext.
 func Initiate(conn net.Conn, cfg *Config, ih bittorrent.InfoHash) (*Conn, error) {
-	c := &Conn{Conn: conn, Writer: conn, Crypto: Plaintext, Outgoing: true}
+	c := &Conn{conn: conn, Writer: conn, Crypto: Plaintext, Outgoing: true}
 	hs := AppendHandshake(make([]byte, 0, HandshakeLen), &Handshake{Reserved: cfg.Reserved, InfoHash: ih, PeerID: cfg.PeerID})
 	var rd io.Reader = conn
 	if cfg.Encryption == Off {
