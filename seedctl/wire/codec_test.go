@@ -221,7 +221,7 @@ func TestReadSequenceAndBlockBuffer(t *testing.T) {
 		return nil
 	}
 	var m Message
-	want := []ID{HaveAll, Piece, Piece, KeepAlive, Have}
+	want := []ID{HaveAll, Piece, Piece, 21, 99, KeepAlive, Have}
 	for i, id := range want {
 		if err := r.Read(&m); err != nil {
 			t.Fatalf("message %d: %v", i, err)
@@ -343,6 +343,9 @@ func TestIDString(t *testing.T) {
 	for id, want := range map[ID]string{KeepAlive: "keep-alive", Piece: "piece", AllowedFast: "allowed fast", 10: "unknown(10)", 200: "unknown(200)"} {
 		if got := id.String(); got != want {
 			t.Errorf("%d: %q, want %q", id, got, want)
+		}
+		if id.Known() != !strings.HasPrefix(want, "unknown") {
+			t.Errorf("%d: Known() = %v", id, id.Known())
 		}
 	}
 }

@@ -25,18 +25,21 @@
 // without allocating for the common messages; a PIECE's block goes straight into a buffer the
 // caller chooses. A Writer appends messages to one buffer and writes it with one call per
 // Flush. Every limit a hostile peer can hit is a distinct error (errors.Is), so the caller can
-// count each kind and drop the connection; unknown message ids are skipped and counted.
+// count each kind and drop the connection; a message with an unknown id is skipped,
+// counted and returned as just its id, never an error.
 //
 // Why a codec of our own rather than github.com/anacrolix/torrent/peer_protocol (DESIGN.md
 // asks for the reason): its Decoder allocates per message (a BITFIELD becomes a []bool, an
-// extended payload a new slice), ends the connection on an unknown message id, has no
-// per-kind limits to count, cannot read a block
-// into the caller's piece buffer, and imports anacrolix/dht, which this module does not
-// otherwise need. The benchmarks here show 0 allocations for HAVE, REQUEST and PIECE.
+// extended payload a new slice), fails on an unknown message id, has no per-kind limits to
+// count, cannot read a block into the caller's piece buffer, and imports anacrolix/dht,
+// which this module does not otherwise need. The benchmarks here show 0 allocations for
+// HAVE, REQUEST and PIECE.
 //
-// MSE through anacrolix/torrent/mse fits, with three things to know: the receiver finds the
+// MSE through anacrolix/torrent/mse fits, with four things to know: the receiver finds the
 // torrent by trying every served info-hash (Config.InfoHashes; one SHA-1 each, per
-// encrypted incoming connection), the handshake runs a goroutine per read and write (bounded
-// by the connection's deadline), and its RC4 writer must not be used after a failed write
-// (Writer.Flush makes its first error sticky for that reason).
+// encrypted incoming connection); the handshake runs a goroutine per read and write
+// (bounded by the connection's deadline); its RC4 writer must not be used after a failed
+// write (Writer.Flush makes its first error sticky for that reason); and RC4 costs about
+// ten times the CPU of plaintext per byte (BenchmarkConn), which is why Prefer settles
+// for header obfuscation when the peer offers it.
 package wire

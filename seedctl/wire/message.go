@@ -31,12 +31,17 @@ var idNames = [...]string{"choke", "unchoke", "interested", "not interested", "h
 	"request", "piece", "cancel", "port", "", "", "", "suggest", "have all", "have none",
 	"reject", "allowed fast", "", "", "extended"}
 
+// Known reports whether id is a message this package decodes (KeepAlive included).
+func (id ID) Known() bool {
+	return id == KeepAlive || id >= 0 && int(id) < len(idNames) && idNames[id] != ""
+}
+
 // String names the message as BEP 3/6/10 do.
 func (id ID) String() string {
 	if id == KeepAlive {
 		return "keep-alive"
 	}
-	if id >= 0 && int(id) < len(idNames) && idNames[id] != "" {
+	if id.Known() {
 		return idNames[id]
 	}
 	return "unknown(" + strconv.Itoa(int(id)) + ")"

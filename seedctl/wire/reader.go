@@ -82,7 +82,7 @@ func (r *Reader) SetLimits(l Limits) {
 // Limits returns the limits in force, defaults filled in.
 func (r *Reader) Limits() Limits { return r.lim }
 
-// Unknown is the number of messages with an unknown id that Read skipped.
+// Unknown is the number of messages with an unknown id Read has returned.
 func (r *Reader) Unknown() uint64 { return r.unknown }
 
 // fixedLen is the length prefix of each fixed-length message, 0 for the variable ones.
@@ -91,48 +91,48 @@ var fixedLen = [...]uint32{
 	Port: 3, Suggest: 5, HaveAll: 1, HaveNone: 1, Reject: 13, AllowedFast: 5,
 }
 
-// Read decodes the next message into m. Messages with an unknown id are skipped (and
-// counted, see Unknown); a keep-alive is returned as ID KeepAlive. io.EOF means the peer
-// closed between messages, io.ErrUnexpectedEOF inside one. Any other error wraps one of
-// the Err values of this package or the connection's error, and the connection must be
-// closed.
+// Read decodes the next message into m. A keep-alive is returned as ID KeepAlive. A
+// message with an id this package does not know (BEP 52's hash messages, a future
+// extension) has its payload skipped and is returned with just its ID (ID.Known reports
+// false) and counted (Unknown): ignore it. io.EOF means the peer closed between messages,
+// io.ErrUnexpectedEOF inside one. Any other error wraps one of the Err values of this
+// package or the connection's error, and the connection must be closed.
 func (r *Reader) Read(m *Message) error {
-	for {
-		h, err := r.peek(4)
-		if err != nil {
-			return err
-		}
-		n := binary.BigEndian.Uint32(h)
-		if n == 0 {
-			r.r.Discard(4)
-			m.ID = KeepAlive
-			return nil
-		}
-		if n > uint32(r.lim.MaxMessage) {
-			return fmt.Errorf("%w: %d bytes (limit %d)", ErrMessageTooLong, n, r.lim.MaxMessage)
-		}
-		h, err = r.peek(5)
-		if err != nil {
-			return eofInside(err)
-		}
-		id := ID(h[4])
-		if int(id) < len(fixedLen) && fixedLen[id] != 0 {
-			return r.readFixed(m, id, n)
-		}
-		switch id {
-		case Piece:
-			return r.readPiece(m, n)
-		case BitfieldMsg:
-			return r.readBitfield(m, n)
-		case Extended:
-			return r.readExtended(m, n)
-		}
-		// An id we do not know (BEP 52 hash messages, a new extension): skip it whole.
-		if _, err := r.r.Discard(4 + int(n)); err != nil {
-			return eofInside(err)
-		}
-		r.unknown++
+	h, err := r.peek(4)
+	if err != nil {
+		return err
 	}
+	n := binary.BigEndian.Uint32(h)
+	if n == 0 {
+		r.r.Discard(4)
+		m.ID = KeepAlive
+		return nil
+	}
+	if n > uint32(r.lim.MaxMessage) {
+		return fmt.Errorf("%w: %d bytes (limit %d)", ErrMessageTooLong, n, r.lim.MaxMessage)
+	}
+	h, err = r.peek(5)
+	if err != nil {
+		return eofInside(err)
+	}
+	id := ID(h[4])
+	if int(id) < len(fixedLen) && fixedLen[id] != 0 {
+		return r.readFixed(m, id, n)
+	}
+	switch id {
+	case Piece:
+		return r.readPiece(m, n)
+	case BitfieldMsg:
+		return r.readBitfield(m, n)
+	case Extended:
+		return r.readExtended(m, n)
+	}
+	if _, err := r.r.Discard(4 + int(n)); err != nil {
+		return eofInside(err)
+	}
+	r.unknown++
+	m.ID = id
+	return nil
 }
 
 // peek returns the next n bytes without consuming them; io.EOF only when nothing at all
