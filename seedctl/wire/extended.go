@@ -22,8 +22,9 @@ type ExtendedHandshake struct {
 	M map[string]int `bencode:"m"`
 	// V is the client's name and version ("webswarm 0.1"), for display only.
 	V string `bencode:"v,omitempty"`
-	// Reqq is how many outstanding REQUESTs the sender queues without dropping (libtorrent
-	// 500, aria2 250 per its docs; absent: assume 250).
+	// Reqq is how many outstanding REQUESTs the sender queues without dropping; 0 when
+	// absent (measured: libtorrent 2.0.8 sends 2000, aria2 1.36 sends none; BEP 10 says
+	// assume 250 then).
 	Reqq int `bencode:"reqq,omitempty"`
 	// P is the sender's TCP listen port (an incoming peer's source port is not it).
 	P int `bencode:"p,omitempty"`
