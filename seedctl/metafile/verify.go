@@ -64,7 +64,7 @@ func Verify(ctx context.Context, t *Torrent, dataDir string, o VerifyOptions) (*
 	l := t.Layout
 	paths := make([]string, len(l.Files))
 	bad := make([]bool, len(l.Files)) // missing or unopenable: pieces touching it are not read
-	rep := &Report{Pieces: l.NumPieces()}
+	rep := &Report{Pieces: l.NumPieces(), Bad: []int{}, Files: []FileReport{}, Problems: []FileProblem{}}
 	problem := map[int]int{} // file index -> index in rep.Problems
 	for i, f := range l.Files {
 		if f.Pad {
