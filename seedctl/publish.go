@@ -94,6 +94,13 @@ func runPublish(cmd *cobra.Command, f *makeFlags, file, site, docroot, trackerPa
 	if err := preflightOutput(out, f.force); err != nil {
 		return err
 	}
+	// A single file's URL is known now: ask the web server while hashing runs, so that a
+	// wrong --site is reported with the rest and costs no extra wait.
+	var early chan string
+	if !noCheck && !st.IsDir() {
+		early = make(chan string, 1)
+		go func() { early <- checkRange(cmd.Context(), webSeed, st.Size()) }()
+	}
 	var p metafile.Progress
 	o.Progress = &p
 	o.Output = out
@@ -101,6 +108,9 @@ func runPublish(cmd *cobra.Command, f *makeFlags, file, site, docroot, trackerPa
 	made, err := metafile.Make(cmd.Context(), o)
 	stop()
 	if err != nil {
+		if early != nil {
+			<-early
+		}
 		return err
 	}
 
@@ -112,7 +122,11 @@ func runPublish(cmd *cobra.Command, f *makeFlags, file, site, docroot, trackerPa
 			fmt.Fprintf(cmd.ErrOrStderr(), "seedctl: warning: %s\n", w)
 		}
 	}
-	if !noCheck {
+	if early != nil {
+		if w := <-early; w != "" {
+			warn("%s", w)
+		}
+	} else if !noCheck {
 		t, err := metafile.Parse(made.Torrent)
 		if err != nil {
 			return fmt.Errorf("reading back the new torrent: %w", err)
