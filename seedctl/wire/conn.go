@@ -81,7 +81,8 @@ func (c Crypto) String() string {
 }
 
 // Config is what Accept, Initiate and Dial need to know about us. It is read-only for
-// them: one Config serves every connection.
+// them: one Config serves every connection, so Known and InfoHashes are called from many
+// goroutines at once and must be safe for that.
 type Config struct {
 	// PeerID is ours.
 	PeerID bittorrent.PeerID
