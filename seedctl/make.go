@@ -50,7 +50,7 @@ func (f *makeFlags) register(cmd *cobra.Command, publish bool) {
 	fl.BoolVarP(&f.force, "force", "f", false, "overwrite an existing output file")
 	fl.BoolVar(&f.json, "json", false, "print a JSON summary on stdout")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress output")
-	fl.IntVar(&f.workers, "workers", 0, "hashing threads (default: one per CPU)")
+	fl.IntVar(&f.workers, "workers", 0, "hashing threads (default: one per CPU, at most 16)")
 	if !publish {
 		fl.StringVarP(&f.name, "name", "n", "", "torrent name (default: base name of PATH; required with several PATHs)")
 		fl.StringArrayVar(&f.exclude, "exclude", nil, "skip files and directories whose name or path inside the torrent matches this glob; repeatable")

@@ -52,7 +52,7 @@ func newVerifyCmd() *cobra.Command {
 	cmd.ValidArgsFunction = completeTorrent
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress output")
-	cmd.Flags().IntVar(&workers, "workers", 0, "hashing threads (default: one per CPU)")
+	cmd.Flags().IntVar(&workers, "workers", 0, "hashing threads (default: one per CPU, at most 16)")
 	return cmd
 }
 

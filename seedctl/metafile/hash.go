@@ -27,6 +27,9 @@ const BlockSize = merkle.BlockSize
 // whatever the piece length.
 const chunkSize = 1 << 20
 
+// maxAutoWorkers caps the default number of hashing goroutines (memory: 2 MiB each).
+const maxAutoWorkers = 16
+
 // fileReader reads payload files; one per worker, so an implementation may cache open handles
 // without locking.
 type fileReader interface {
@@ -77,7 +80,9 @@ func hashPieces(ctx context.Context, l *storage.Layout, newReader func() fileRea
 	}
 	workers := o.workers
 	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+		// One per CPU, but at most maxAutoWorkers: each holds two chunk buffers, and past
+		// that many a payload read from disk is bound by the disk anyway.
+		workers = min(runtime.GOMAXPROCS(0), maxAutoWorkers)
 	}
 	workers = max(1, min(workers, n))
 	// Two pieces at a time through the two-message SHA-1 when only v1 hashes are wanted and
