@@ -168,6 +168,34 @@ func Make(ctx context.Context, o MakeOptions) (*Made, error) {
 		}
 	}
 
+	infoBytes, pieceLayers, err := encodeInfo(o, name, single, total, layout, h)
+	if err != nil {
+		return nil, err
+	}
+	torrent, err := encodeTorrent(o, infoBytes, pieceLayers)
+	if err != nil {
+		return nil, err
+	}
+	m := &Made{
+		Torrent:     torrent,
+		InfoHash:    sha1.Sum(infoBytes),
+		Name:        name,
+		TotalLength: total,
+		PieceLength: plen,
+		Pieces:      layout.NumPieces(),
+		Files:       len(files),
+		Single:      single,
+	}
+	if o.Hybrid {
+		m.InfoHashV2 = sha256.Sum256(infoBytes)
+	}
+	return m, nil
+}
+
+// encodeInfo builds the bencoded info dictionary (BEP 3; BEP 52's file tree for a hybrid) and
+// the hybrid's piece layers. Keys with empty or zero values are left out, never written empty.
+func encodeInfo(o MakeOptions, name string, single bool, total int64, layout *storage.Layout, h *hashed) ([]byte, map[string]any, error) {
+	plen := layout.PieceLength
 	info := map[string]any{
 		"name":         name,
 		"piece length": plen,
@@ -228,9 +256,13 @@ func Make(ctx context.Context, o MakeOptions) (*Made, error) {
 	}
 	infoBytes, err := bencode.Marshal(info)
 	if err != nil {
-		return nil, fmt.Errorf("encoding info: %w", err)
+		return nil, nil, fmt.Errorf("encoding info: %w", err)
 	}
+	return infoBytes, pieceLayers, nil
+}
 
+// encodeTorrent wraps the info dictionary with the announce list, web seeds and metadata.
+func encodeTorrent(o MakeOptions, infoBytes []byte, pieceLayers map[string]any) ([]byte, error) {
 	top := map[string]any{"info": bencode.Bytes(infoBytes)}
 	var tiers []any
 	ntr := 0
@@ -241,7 +273,6 @@ func Make(ctx context.Context, o MakeOptions) (*Made, error) {
 		}
 	}
 	if ntr > 0 {
-		top["announce"] = o.Trackers[0][0]
 		for _, t := range o.Trackers {
 			if len(t) > 0 {
 				top["announce"] = t[0]
@@ -279,20 +310,7 @@ func Make(ctx context.Context, o MakeOptions) (*Made, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding torrent: %w", err)
 	}
-	m := &Made{
-		Torrent:     torrent,
-		InfoHash:    sha1.Sum(infoBytes),
-		Name:        name,
-		TotalLength: total,
-		PieceLength: plen,
-		Pieces:      layout.NumPieces(),
-		Files:       len(files),
-		Single:      single,
-	}
-	if o.Hybrid {
-		m.InfoHashV2 = sha256.Sum256(infoBytes)
-	}
-	return m, nil
+	return torrent, nil
 }
 
 // insertTree places leaf at path p in a BEP 52 file tree built of nested maps.

@@ -226,3 +226,17 @@ func TestDefaultName(t *testing.T) {
 		}
 	}
 }
+
+// TestMakeEmptyTier: an empty first tier is skipped, not indexed.
+func TestMakeEmptyTier(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "a.bin"), 100)
+	m, err := Make(context.Background(), MakeOptions{Paths: []string{filepath.Join(dir, "a.bin")}, Trackers: [][]string{{}, {"http://t/a"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tor, err := Parse(m.Torrent)
+	if err != nil || len(tor.Trackers) != 1 || tor.Trackers[0][0] != "http://t/a" {
+		t.Fatalf("trackers %v, %v", tor.Trackers, err)
+	}
+}
