@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha1"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,6 +52,7 @@ func TestTrackerBadFlagsStopStartup(t *testing.T) {
 		{[]string{"--only_local_override_ip", "3"}, "--only_local_override_ip"},
 		{[]string{"--timeout_downloaders_interval", "100000"}, "--timeout_downloaders_interval"},
 		{[]string{"--no_such_flag"}, "no_such_flag"},
+		{[]string{"--udp_bind", "somewhere"}, "--udp_bind"},
 		{[]string{"-port", "x"}, "-port"},
 		{[]string{"--allowed_dir", "/nonexistent/dir", "--port", "1"}, "--allowed_dir"},
 		{[]string{"--favicon", "/nonexistent/favicon.ico", "--port", "1"}, "--favicon"},
@@ -71,7 +73,8 @@ func TestTrackerHelpListsEveryFlag(t *testing.T) {
 		"timeout_downloaders_interval", "reannounce_interval", "response_size", "max_give", "nat_check",
 		"allowed_dir", "parse_allowed_interval", "show_names", "favicon", "only_local_override_ip", "logfile",
 		"allow_get", "keep_dead", "min_interval", "fcgi", "fcgi_socket_mode", "fcgi_socket_group",
-		"trusted_proxies", "prefix", "scrape", "max_peers", "max_torrents", "metrics_path", "max_announce_rate"} {
+		"trusted_proxies", "prefix", "scrape", "max_peers", "max_torrents", "metrics_path", "max_announce_rate",
+		"udp_port", "udp_bind"} {
 		if !strings.Contains(out, "-"+f+" ") && !strings.Contains(out, "-"+f+"\n") {
 			t.Errorf("--help does not document --%s", f)
 		}
@@ -249,5 +252,38 @@ func TestTrackerFastCGISocket(t *testing.T) {
 		"--dfile", filepath.Join(dir, "other.bencode"), "--fcgi", "unix:"+sock)
 	if code == 0 || !strings.Contains(out, "another process is serving this socket") {
 		t.Fatalf("second tracker on a live socket: exit %d, %q", code, out)
+	}
+}
+
+// TestTrackerUDPBind: behind a web server HTTP listens on loopback while UDP (which no web
+// server proxies) listens where clients reach it.
+func TestTrackerUDPBind(t *testing.T) {
+	tr := startTracker(t, "--udp_bind", "127.0.0.5")
+	conn, err := net.Dial("udp", fmt.Sprintf("127.0.0.5:%d", tr.Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// BEP 15 connect: protocol id, action 0, transaction id.
+	req := []byte{0, 0, 4, 0x17, 0x27, 0x10, 0x19, 0x80, 0, 0, 0, 0, 1, 2, 3, 4}
+	var resp [16]byte
+	testenv.WaitFor(t, 10*time.Second, "a BEP 15 connect answer on 127.0.0.5", func() error {
+		conn.SetDeadline(time.Now().Add(500 * time.Millisecond))
+		if _, err := conn.Write(req); err != nil {
+			return err
+		}
+		n, err := conn.Read(resp[:])
+		if err != nil {
+			return err
+		}
+		if n != 16 || !bytes.Equal(resp[:8], []byte{0, 0, 0, 0, 1, 2, 3, 4}) {
+			return fmt.Errorf("connect reply %x", resp[:n])
+		}
+		return nil
+	})
+	// HTTP stays on --bind only.
+	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.5:%d", tr.Port), time.Second); err == nil {
+		c.Close()
+		t.Fatal("HTTP answered on the UDP address")
 	}
 }

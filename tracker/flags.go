@@ -17,6 +17,7 @@ type options struct {
 	port                int
 	bind                string
 	udpPort             int
+	udpBind             string
 	dfile               string
 	socketTimeout       int
 	saveDfileInterval   int
@@ -73,6 +74,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.port, "port", 6969, "port to listen on for HTTP (and UDP, see --udp_port)")
 	fs.StringVar(&o.bind, "bind", "", "address to bind to (default: all addresses)")
 	fs.IntVar(&o.udpPort, "udp_port", -1, "UDP (BEP 15) port; -1 = same as --port, 0 = no UDP")
+	fs.StringVar(&o.udpBind, "udp_bind", "-", "address for UDP; - = same as --bind, \"\" = all (behind a web server: --bind 127.0.0.1 --udp_bind \"\")")
 	fs.StringVar(&o.dfile, "dfile", "tracker-state.bencode", "state file (bttrack's bencoded layout), written atomically")
 	fs.IntVar(&o.socketTimeout, "socket_timeout", 15, "seconds before an idle or slow HTTP connection is closed")
 	fs.IntVar(&o.saveDfileInterval, "save_dfile_interval", 300, "seconds between saves of the state file")
@@ -125,6 +127,13 @@ func (o *options) validate() error {
 	if o.bind != "" {
 		if _, err := netip.ParseAddr(o.bind); err != nil {
 			bad("--bind %q: not an IP address", o.bind)
+		}
+	}
+	if o.udpBind == "-" {
+		o.udpBind = o.bind
+	} else if o.udpBind != "" {
+		if _, err := netip.ParseAddr(o.udpBind); err != nil {
+			bad("--udp_bind %q: not an IP address", o.udpBind)
 		}
 	}
 	positive := map[string]int{

@@ -189,11 +189,28 @@ func (s *server) close() {
 func (s *server) serve(ctx context.Context, hup <-chan os.Signal) error {
 	defer s.close()
 	o := s.o
-	addr := net.JoinHostPort(o.bind, strconv.Itoa(o.port))
-	hl, err := net.Listen("tcp", addr)
+	// Open every listener before serving anything, so that /healthz answering means every
+	// frontend (HTTP, FastCGI, UDP) is ready, and a busy port fails start-up cleanly.
+	hl, err := net.Listen("tcp", net.JoinHostPort(o.bind, strconv.Itoa(o.port)))
 	if err != nil {
 		return fmt.Errorf("listen HTTP: %w", err)
 	}
+	var fl net.Listener
+	if o.fcgi != "" {
+		if fl, err = s.listenFCGI(); err != nil {
+			hl.Close()
+			return err
+		}
+	}
+	udpConn, err := s.listenUDP()
+	if err != nil {
+		hl.Close()
+		if fl != nil {
+			fl.Close()
+		}
+		return err
+	}
+
 	timeout := time.Duration(o.socketTimeout) * time.Second
 	hs := &http.Server{
 		Handler:           s.handler,
@@ -206,23 +223,7 @@ func (s *server) serve(ctx context.Context, hup <-chan os.Signal) error {
 	}
 	var wg sync.WaitGroup
 	errc := make(chan error, 3)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := hs.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("HTTP: %w", err)
-		}
-	}()
-	s.log.Info("tracker listening", "http", hl.Addr().String(), "version", version)
-
-	var fl net.Listener
-	if o.fcgi != "" {
-		fl, err = s.listenFCGI()
-		if err != nil {
-			hs.Close()
-			wg.Wait()
-			return err
-		}
+	if fl != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -232,14 +233,17 @@ func (s *server) serve(ctx context.Context, hup <-chan os.Signal) error {
 		}()
 		s.log.Info("FastCGI listening", "addr", o.fcgi)
 	}
-	if err := s.startUDP(&wg, errc); err != nil {
-		hs.Close()
-		if fl != nil {
-			fl.Close()
-		}
-		wg.Wait()
-		return err
+	if udpConn != nil {
+		s.serveUDP(&wg, errc, udpConn)
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := hs.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("HTTP: %w", err)
+		}
+	}()
+	s.log.Info("tracker listening", "http", hl.Addr().String(), "version", version)
 	s.saver.Start()
 	memCtx, stopMem := context.WithCancel(context.Background())
 	wg.Add(1)

@@ -12,11 +12,12 @@ import (
 	"github.com/webswarm/webswarm/tracker/udpapi"
 )
 
-// startUDP starts the BEP 15 frontend on --bind:--udp_port (unless --udp_port 0).
-func (s *server) startUDP(wg *sync.WaitGroup, errc chan<- error) error {
+// listenUDP creates the BEP 15 frontend and its socket on --udp_bind:--udp_port (nil without
+// UDP: --udp_port 0).
+func (s *server) listenUDP() (net.PacketConn, error) {
 	o := s.o
 	if o.udpPort == 0 {
-		return nil
+		return nil, nil
 	}
 	natCheck := o.natCheck > 0
 	srv, err := udpapi.New(udpapi.Config{
@@ -29,22 +30,26 @@ func (s *server) startUDP(wg *sync.WaitGroup, errc chan<- error) error {
 		Logger:    s.log,
 	}, s.tracker, s.reg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	conn, err := net.ListenPacket("udp", net.JoinHostPort(o.bind, strconv.Itoa(o.udpPort)))
+	conn, err := net.ListenPacket("udp", net.JoinHostPort(o.udpBind, strconv.Itoa(o.udpPort)))
 	if err != nil {
-		return fmt.Errorf("listen UDP: %w", err)
+		return nil, fmt.Errorf("listen UDP: %w", err)
 	}
 	s.udp = srv
+	return conn, nil
+}
+
+// serveUDP serves conn until stopUDP.
+func (s *server) serveUDP(wg *sync.WaitGroup, errc chan<- error, conn net.PacketConn) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := srv.Serve(conn); err != nil && !errors.Is(err, udpapi.ErrServerClosed) {
+		if err := s.udp.Serve(conn); err != nil && !errors.Is(err, udpapi.ErrServerClosed) {
 			errc <- fmt.Errorf("UDP: %w", err)
 		}
 	}()
 	s.log.Info("UDP listening", "addr", conn.LocalAddr().String())
-	return nil
 }
 
 func (s *server) stopUDP() {
