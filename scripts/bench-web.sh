@@ -129,7 +129,7 @@ waitfor "tracker socket" test -S "$OUT/tracker.sock"
 
 declare -A URL
 URL[direct/tracker]=http://127.0.0.1:$TPORT/announce
-LUA=$ROOT/bench/web/announce.lua
+LUA=$ROOT/bench/trackerbench/wrk/announce.lua # the tracker bench's load script, shared
 POP=(torrents="$TORRENTS" peers="$PEERS" numwant="$NUMWANT")
 
 # Warm the tracker with the population (every slot announces at least once on average), so
