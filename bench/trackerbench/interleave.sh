@@ -34,6 +34,8 @@ cleanup() {
     for _ in $(seq 50); do [[ -d /proc/$p ]] || break; sleep 0.1; done
     [[ -d /proc/$p ]] && kill -KILL "$p" 2>/dev/null || true
   done
+  # the work dir holds the trackers' state files and logs; KEEP_WORK=1 keeps it
+  [[ ${KEEP_WORK:-0} == 1 ]] || rm -rf "$TB_WORK"
 }
 trap cleanup EXIT
 

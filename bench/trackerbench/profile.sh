@@ -41,6 +41,8 @@ cleanup() {
   [[ -n $TARGET_PID ]] && kill -TERM "$TARGET_PID" 2>/dev/null || true
   for _ in $(seq 50); do [[ -n $TARGET_PID && -d /proc/$TARGET_PID ]] || break; sleep 0.1; done
   [[ -n $TARGET_PID && -d /proc/$TARGET_PID ]] && kill -KILL "$TARGET_PID" 2>/dev/null || true
+  # the work dir holds the trackers' state files and logs; KEEP_WORK=1 keeps it
+  [[ ${KEEP_WORK:-0} == 1 ]] || rm -rf "$TB_WORK"
 }
 trap cleanup EXIT
 
