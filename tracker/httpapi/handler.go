@@ -62,7 +62,10 @@ type Config struct {
 	// Latency observes request durations, labelled frontend ("http", "fastcgi") and kind
 	// ("announce", "scrape", "other"). Nil: not observed.
 	Latency *prometheus.HistogramVec
-	Logger  *slog.Logger
+	// WriteTimeout bounds writing a large reply (a full scrape, the stats page, metrics) to a
+	// slow reader; small replies go into the socket buffer at once. 0: no deadline.
+	WriteTimeout time.Duration
+	Logger       *slog.Logger
 }
 
 // Handler serves the tracker over HTTP. FastCGI returns the same handler for net/http/fcgi.
@@ -210,6 +213,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, fcgi bool) {
 		size = h.scrape(w, r, client)
 		status = http.StatusOK
 	default:
+		h.writeDeadline(w)
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 		if path != r.URL.Path {
 			r2 := new(http.Request)
@@ -282,12 +286,23 @@ func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 var textPlain = []string{"text/plain"}
 
+// writeDeadline bounds the time to write this response (see Config.WriteTimeout).
+func (h *Handler) writeDeadline(w http.ResponseWriter) {
+	if h.cfg.WriteTimeout > 0 {
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
+	}
+}
+
 func (h *Handler) write(w http.ResponseWriter, body []byte) int {
 	hd := w.Header()
 	hd["Content-Type"] = textPlain
+	// No Date header: clients ignore it on tracker replies, and formatting it costs every
+	// request (a nil entry tells net/http to leave it out).
+	hd["Date"] = nil
 	if len(body) > 2048 {
 		// net/http computes the length itself for bodies that fit its buffer.
 		hd["Content-Length"] = []string{strconv.Itoa(len(body))}
+		h.writeDeadline(w)
 	}
 	n, _ := w.Write(body)
 	return n
