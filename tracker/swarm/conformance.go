@@ -52,6 +52,7 @@ func StoreSuite(t *testing.T, newStore func(t *testing.T, cfg Config) Store) {
 		{"IPv6", suiteIPv6},
 		{"WithIDFormat", suiteWithID},
 		{"WalkRestore", suiteWalkRestore},
+		{"PeersOfOneTorrent", suitePeers},
 		{"Limits", suiteLimits},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore) })
@@ -446,6 +447,78 @@ func suiteWalkRestore(t *testing.T, newStore func(*testing.T, Config) Store) {
 	if got, _ := s2.Scrape(ih); got != c {
 		t.Fatalf("expired record restored: %+v", got)
 	}
+}
+
+func suitePeers(t *testing.T, newStore func(*testing.T, Config) Store) {
+	cfg, clk := clockConfig()
+	s := newStore(t, cfg)
+	ih, other := SuiteInfoHash(12), SuiteInfoHash(13)
+	announce(t, s, ih, 1, 1, Started, 0)
+	announce(t, s, ih, 2, 0, Completed, 0)
+	var out PeerList
+	v6 := netip.MustParseAddrPort("[2001:db8::9]:9000")
+	if _, err := s.Announce(&Announce{InfoHash: ih, PeerID: SuitePeerID(3), Addr: v6, Left: 1, Key: []byte("kk"), Hidden: true}, &out); err != nil {
+		t.Fatal(err)
+	}
+	announce(t, s, other, 4, 1, Started, 0)
+	if s.Peers(SuiteInfoHash(14), func(uint32, []PeerRecord) { t.Error("fn called for an unknown torrent") }) {
+		t.Fatal("Peers reports an unknown torrent")
+	}
+	// Peers gives what Walk gives for the same torrent.
+	var walked []PeerRecord
+	var walkedDown uint32
+	s.Walk(func(h bittorrent.InfoHash, down uint32, peers []PeerRecord) bool {
+		if h == ih {
+			walked, walkedDown = append([]PeerRecord(nil), peers...), down
+		}
+		return true
+	})
+	var got []PeerRecord
+	var down uint32
+	calls := 0
+	if !s.Peers(ih, func(d uint32, peers []PeerRecord) {
+		calls++
+		got, down = append([]PeerRecord(nil), peers...), d
+	}) || calls != 1 {
+		t.Fatalf("Peers on a known torrent: %d calls", calls)
+	}
+	if down != 1 || down != walkedDown || len(got) != 3 {
+		t.Fatalf("Peers: downloaded %d (walk %d), %d peers: %+v", down, walkedDown, len(got), got)
+	}
+	byID := map[bittorrent.PeerID]PeerRecord{}
+	for _, p := range walked {
+		byID[p.ID] = p
+	}
+	for _, p := range got {
+		w, ok := byID[p.ID]
+		if !ok || w.Addr != p.Addr || w.Seeder != p.Seeder || w.Hidden != p.Hidden || w.Counted != p.Counted ||
+			w.KeyHash != p.KeyHash || !w.LastSeen.Equal(p.LastSeen) {
+			t.Errorf("Peers record %+v, Walk record %+v", p, w)
+		}
+		if d := clk.Now().Sub(p.LastSeen); d < 0 || d > time.Second {
+			t.Errorf("last seen %v, now %v", p.LastSeen, clk.Now())
+		}
+		switch p.ID {
+		case SuitePeerID(2):
+			if !p.Seeder || !p.Counted {
+				t.Errorf("completed peer %+v: want seeder, counted", p)
+			}
+		case SuitePeerID(3):
+			if p.Addr != v6 || !p.Hidden || p.Seeder {
+				t.Errorf("hidden IPv6 leecher %+v", p)
+			}
+		}
+	}
+	// Ages survive the clock moving on.
+	clk.Advance(90 * time.Second)
+	s.Expire()
+	s.Peers(ih, func(_ uint32, peers []PeerRecord) {
+		for _, p := range peers {
+			if d := clk.Now().Sub(p.LastSeen); d < 89*time.Second || d > 91*time.Second {
+				t.Errorf("after 90 s, last seen %v before now", d)
+			}
+		}
+	})
 }
 
 func suiteLimits(t *testing.T, newStore func(*testing.T, Config) Store) {

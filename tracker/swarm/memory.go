@@ -74,6 +74,7 @@ type Memory struct {
 	timeout  uint16 // PeerTimeout in seconds
 	torrents atomic.Int64
 	now      atomic.Int64 // coarse clock: Unix seconds, refreshed every 250 ms
+	records  sync.Pool    // *[]PeerRecord buffers for Walk and Peers
 
 	stop chan struct{}
 	done chan struct{}
@@ -105,6 +106,7 @@ func NewMemory(cfg Config) (*Memory, error) {
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+	m.records.New = func() any { return new([]PeerRecord) }
 	for i := range m.shards {
 		m.shards[i].torrents = make(map[bittorrent.InfoHash]*torrent)
 	}
@@ -413,47 +415,83 @@ func (m *Memory) RangeTorrents(fn func(ih bittorrent.InfoHash, c Counts) bool) {
 
 // Walk implements Store. fn runs under a shard lock: it must not call the store.
 func (m *Memory) Walk(fn func(ih bittorrent.InfoHash, downloaded uint32, peers []PeerRecord) bool) {
-	var buf []PeerRecord
+	bp := m.records.Get().(*[]PeerRecord)
+	defer m.putRecords(bp)
 	for i := range m.shards {
 		sh := &m.shards[i]
 		sh.mu.Lock()
 		now := m.now.Load() // under the lock: no record's "seen" is ahead of it
-		now16 := uint16(now)
 		for ih, t := range sh.torrents {
-			buf = buf[:0]
-			for _, tb := range []*table{t.v4, t.v6} {
-				if tb == nil {
-					continue
-				}
-				for r := 0; r < tb.n; r++ {
-					rec := tb.rec(r)
-					tag := tb.tag(rec)
-					var ip netip.Addr
-					if tb.alen == 6 {
-						ip = netip.AddrFrom4([4]byte(rec[20:24]))
-					} else {
-						ip = netip.AddrFrom16([16]byte(rec[20:36]))
-					}
-					port := uint16(rec[20+tb.alen-2])<<8 | uint16(rec[20+tb.alen-1])
-					age := int64(now16 - tb.seen(rec))
-					buf = append(buf, PeerRecord{
-						ID:       *tb.id(rec),
-						Addr:     netip.AddrPortFrom(ip, port),
-						Seeder:   r < tb.nSeed,
-						Hidden:   tag&flagHidden != 0,
-						Counted:  tag&flagCounted != 0,
-						KeyHash:  tag >> 8,
-						LastSeen: time.Unix(now-age, 0),
-					})
-				}
-			}
-			if !fn(ih, t.downloaded, buf) {
+			*bp = t.appendRecords((*bp)[:0], now)
+			if !fn(ih, t.downloaded, *bp) {
 				sh.mu.Unlock()
 				return
 			}
 		}
 		sh.mu.Unlock()
 	}
+}
+
+// Peers implements Store. fn runs under the torrent's shard lock: it must not call the store.
+func (m *Memory) Peers(ih bittorrent.InfoHash, fn func(downloaded uint32, peers []PeerRecord)) bool {
+	bp := m.records.Get().(*[]PeerRecord)
+	defer m.putRecords(bp)
+	sh := m.shardOf(&ih)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	t := sh.torrents[ih]
+	if t == nil {
+		return false
+	}
+	// The clock is read under the lock, as in Walk: no record's 16-bit "seen" is ahead of it
+	// (one that were would look 18 hours old).
+	*bp = t.appendRecords((*bp)[:0], m.now.Load())
+	fn(t.downloaded, *bp)
+	return true
+}
+
+// putRecords returns a PeerRecord buffer to the pool, unless one torrent made it huge: a
+// save visits every torrent, and the pool should not pin the biggest one's worth for good.
+func (m *Memory) putRecords(bp *[]PeerRecord) {
+	if cap(*bp) > 1<<16 {
+		return
+	}
+	clear(*bp) // no stale Addr zone pointers kept alive
+	*bp = (*bp)[:0]
+	m.records.Put(bp)
+}
+
+// appendRecords appends the torrent's peers as PeerRecords, their last-seen times taken
+// relative to now (the coarse clock, read under the shard lock).
+func (t *torrent) appendRecords(buf []PeerRecord, now int64) []PeerRecord {
+	now16 := uint16(now)
+	for _, tb := range []*table{t.v4, t.v6} {
+		if tb == nil {
+			continue
+		}
+		for r := 0; r < tb.n; r++ {
+			rec := tb.rec(r)
+			tag := tb.tag(rec)
+			var ip netip.Addr
+			if tb.alen == 6 {
+				ip = netip.AddrFrom4([4]byte(rec[20:24]))
+			} else {
+				ip = netip.AddrFrom16([16]byte(rec[20:36]))
+			}
+			port := uint16(rec[20+tb.alen-2])<<8 | uint16(rec[20+tb.alen-1])
+			age := int64(now16 - tb.seen(rec))
+			buf = append(buf, PeerRecord{
+				ID:       *tb.id(rec),
+				Addr:     netip.AddrPortFrom(ip, port),
+				Seeder:   r < tb.nSeed,
+				Hidden:   tag&flagHidden != 0,
+				Counted:  tag&flagCounted != 0,
+				KeyHash:  tag >> 8,
+				LastSeen: time.Unix(now-age, 0),
+			})
+		}
+	}
+	return buf
 }
 
 // Restore implements Store. Peers that already exist are left as they are.

@@ -129,6 +129,11 @@ type Store interface {
 	// Walk calls fn with every torrent's completions and peers (the slice is reused after fn
 	// returns), for saving state and computing statistics.
 	Walk(fn func(ih bittorrent.InfoHash, downloaded uint32, peers []PeerRecord) bool)
+	// Peers calls fn with one torrent's completions and peers (the slice is reused after fn
+	// returns) and reports whether the store knows the torrent; fn is not called if it does
+	// not. With RangeTorrents it lets a caller visit torrents in an order of its choosing
+	// while holding no more than one torrent's peers (the state file's sorted save).
+	Peers(ih bittorrent.InfoHash, fn func(downloaded uint32, peers []PeerRecord)) bool
 	// Restore loads a torrent's saved peers and completions (peers older than the expiry are
 	// dropped).
 	Restore(ih bittorrent.InfoHash, downloaded uint32, peers []PeerRecord) error
