@@ -23,11 +23,12 @@ import (
 const BlockSize = merkle.BlockSize
 
 // chunkSize is how much one worker reads at a time. A multiple of BlockSize, so that v2 leaf
-// blocks never straddle two reads; small enough that memory stays bounded (workers × chunkSize)
-// whatever the piece length.
-const chunkSize = 1 << 20
+// blocks never straddle two reads, and small enough that a pair of chunks stays in the core's
+// L2 cache between the copy out of the page cache and the hashing: 256 KiB used about 10 %
+// less CPU than 1 MiB here (and 4 MiB twice as much). Memory is workers × 2 chunks.
+const chunkSize = 256 << 10
 
-// maxAutoWorkers caps the default number of hashing goroutines (memory: 2 MiB each).
+// maxAutoWorkers caps the default number of hashing goroutines (two chunks of memory each).
 const maxAutoWorkers = 16
 
 // fileReader reads payload files; one per worker, so an implementation may cache open handles
