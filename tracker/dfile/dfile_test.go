@@ -144,6 +144,11 @@ func TestRoundTrip(t *testing.T) {
 	var generic map[string]interface{}
 	data, _ := os.ReadFile(path)
 	must(bencode.Unmarshal(data, &generic))
+	// Canonical bencoding (every dictionary's keys sorted, as mainline's bdecode demands):
+	// re-encoding the decoded file gives the same bytes.
+	if again, err := bencode.Marshal(generic); err != nil || !bytes.Equal(again, data) {
+		t.Errorf("state file is not canonical bencode (%v):\n file %q\nsorted %q", err, data, again)
+	}
 	peers := generic["peers"].(map[string]interface{})
 	p := peers[ihs(1)].(map[string]interface{})["-TR3000-aaaaaaaaaaaa"].(map[string]interface{})
 	if p["ip"] != "10.0.0.1" || p["port"] != int64(6881) || p["left"] != int64(0) || p["nat"] != int64(0) {

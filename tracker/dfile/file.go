@@ -39,10 +39,10 @@ func (e *CorruptError) Unwrap() []error { return []error{ErrCorrupt, e.Err} }
 // Save writes the store's state to path atomically: into a temporary file in the same
 // directory, synced, then renamed over path, and the directory synced. A failure leaves the
 // previous file untouched and no temporary file behind. An existing file's permissions are
-// kept; a new file is created 0600 (it holds peers' addresses).
+// kept; a new file is created 0600 (it holds peers' addresses). The file is written as the
+// store is read, one torrent at a time: no copy of the whole state is made.
 func Save(path string, store swarm.Store) error {
-	snap := takeSnapshot(store)
-	if err := writeAtomic(path, snap.encode); err != nil {
+	if err := writeAtomic(path, func(w io.Writer) error { return encode(w, store) }); err != nil {
 		return fmt.Errorf("save state file: %w", err)
 	}
 	return nil

@@ -17,20 +17,15 @@ import (
 	"github.com/webswarm/webswarm/tracker/swarm"
 )
 
-// snapshot is a copy of a store's state: one slab of peers, and per torrent its slice of it.
-type snapshot struct {
-	peers    []peerSnap
-	torrents []torrentSnap
-}
-
-type torrentSnap struct {
+// torrentEntry is what a save keeps of every torrent: 24 bytes, so the sorted list of a
+// million torrents costs 24 MB, while peers are copied one torrent at a time.
+type torrentEntry struct {
 	ih         bittorrent.InfoHash
 	downloaded uint32
-	lo, hi     int // its peers are peers[lo:hi]
 }
 
-// peerSnap is a PeerRecord packed without pointers (56 bytes against 88): a save copies every
-// peer, and a million of them should cost the heap and the GC as little as possible.
+// peerSnap is a PeerRecord packed without pointers (56 bytes against 88): the one torrent
+// being encoded is copied out of the store's lock into these, then sorted and written.
 type peerSnap struct {
 	id    bittorrent.PeerID
 	ip    [16]byte // IPv4 as ::ffff:a.b.c.d
@@ -62,33 +57,32 @@ func packPeer(p *swarm.PeerRecord) peerSnap {
 
 func (s *peerSnap) addr() netip.Addr { return netip.AddrFrom16(s.ip).Unmap() }
 
-// takeSnapshot copies the store's state. The copy is taken under the store's locks one torrent
-// at a time; sorting and encoding happen afterwards, outside them.
-func takeSnapshot(store swarm.Store) *snapshot {
-	// Sized from the totals (plus slack for announces in between) so the slab is not regrown.
-	tot := store.Totals()
-	n := tot.PeersV4 + tot.PeersV6
-	s := &snapshot{
-		peers:    make([]peerSnap, 0, n+n/16+64),
-		torrents: make([]torrentSnap, 0, tot.Torrents+tot.Torrents/16+16),
-	}
-	store.Walk(func(ih bittorrent.InfoHash, downloaded uint32, peers []swarm.PeerRecord) bool {
-		lo := len(s.peers)
-		for i := range peers {
-			s.peers = append(s.peers, packPeer(&peers[i]))
-		}
-		s.torrents = append(s.torrents, torrentSnap{ih: ih, downloaded: downloaded, lo: lo, hi: len(s.peers)})
+// listTorrents returns every torrent's info-hash and completions, sorted by info-hash.
+func listTorrents(store swarm.Store) []torrentEntry {
+	// Sized from the total (plus slack for announces in between) so the list is not regrown.
+	n := store.Totals().Torrents
+	list := make([]torrentEntry, 0, n+n/16+16)
+	store.RangeTorrents(func(ih bittorrent.InfoHash, c swarm.Counts) bool {
+		list = append(list, torrentEntry{ih: ih, downloaded: c.Downloaded})
 		return true
 	})
-	return s
+	slices.SortFunc(list, func(a, b torrentEntry) int { return bytes.Compare(a.ih[:], b.ih[:]) })
+	return list
 }
 
-// encode writes the snapshot as a bencoded state file. Dictionary keys must be sorted as raw
-// bytes: torrents by info-hash, peers by peer ID, and each dictionary's fixed keys in order.
-func (s *snapshot) encode(w io.Writer) error {
-	slices.SortFunc(s.torrents, func(a, b torrentSnap) int { return bytes.Compare(a.ih[:], b.ih[:]) })
-	bw := bufio.NewWriterSize(w, 1<<20)
-	buf := make([]byte, 0, 256)
+// encode writes the store's state as a bencoded state file, streaming: the sorted list of
+// info-hashes is taken first, then each torrent's peers are copied out of the store (under
+// its shard lock, one torrent at a time), sorted and written with no lock held. Memory
+// stays bounded by the torrent list and the biggest torrent, not the whole state.
+//
+// Dictionary keys must be sorted as raw bytes (mainline's bdecode rejects a file whose keys
+// are not): torrents by info-hash, peers by peer ID, and each dictionary's fixed keys in order.
+// A torrent that goes away between the listing and its turn is written with no peers; one
+// that appears in between waits for the next save.
+func encode(w io.Writer, store swarm.Store) error {
+	torrents := listTorrents(store)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	buf := make([]byte, 0, 8192)
 	flush := func() error {
 		_, err := bw.Write(buf)
 		buf = buf[:0]
@@ -98,9 +92,9 @@ func (s *snapshot) encode(w io.Writer) error {
 	buf = append(buf, 'd')
 	buf = benc.String(buf, "completed")
 	buf = append(buf, 'd')
-	for i := range s.torrents {
+	for i := range torrents {
 		// Every torrent, zeros too, as bttrack keeps it.
-		t := &s.torrents[i]
+		t := &torrents[i]
 		buf = benc.Bytes(buf, t.ih[:])
 		buf = benc.Uint(buf, uint64(t.downloaded))
 		if len(buf) > 4096 {
@@ -112,9 +106,16 @@ func (s *snapshot) encode(w io.Writer) error {
 	buf = append(buf, 'e')
 	buf = benc.String(buf, "peers")
 	buf = append(buf, 'd')
-	for i := range s.torrents {
-		t := &s.torrents[i]
-		peers := s.peers[t.lo:t.hi]
+	var peers []peerSnap
+	copyPeers := func(_ uint32, recs []swarm.PeerRecord) { // one closure for the whole save
+		for j := range recs {
+			peers = append(peers, packPeer(&recs[j]))
+		}
+	}
+	for i := range torrents {
+		t := &torrents[i]
+		peers = peers[:0]
+		store.Peers(t.ih, copyPeers)
 		slices.SortFunc(peers, func(a, b peerSnap) int { return bytes.Compare(a.id[:], b.id[:]) })
 		buf = benc.Bytes(buf, t.ih[:])
 		buf = append(buf, 'd')
@@ -127,6 +128,9 @@ func (s *snapshot) encode(w io.Writer) error {
 			}
 		}
 		buf = append(buf, 'e')
+		if cap(peers) > 1<<16 {
+			peers = nil // one huge torrent's copy is not kept for the rest of the save
+		}
 	}
 	buf = append(buf, 'e', 'e')
 	if err := flush(); err != nil {

@@ -79,7 +79,7 @@ func NewSaver(cfg SaverConfig) (*Saver, error) {
 		cfg: cfg,
 		saveDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "webswarm_tracker_state_save_duration_seconds",
-			Help:    "Time to write the state file (snapshot, encode, write, fsync, rename).",
+			Help:    "Time to write the state file (read the store, encode, write, fsync, rename).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 9),
 		}),
 		lastSave: prometheus.NewGauge(prometheus.GaugeOpts{
