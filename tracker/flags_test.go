@@ -1,0 +1,67 @@
+package main
+
+import (
+	"io"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+func TestFlagDefaultsAreBttracks(t *testing.T) {
+	o, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, got := range map[string]int{
+		"port": o.port, "socket_timeout": o.socketTimeout, "save_dfile_interval": o.saveDfileInterval,
+		"timeout_downloaders_interval": o.timeoutDownloaders, "reannounce_interval": o.reannounceInterval,
+		"response_size": o.responseSize, "max_give": o.maxGive, "nat_check": o.natCheck,
+		"parse_allowed_interval": o.parseAllowedMinutes, "show_names": o.showNames,
+		"only_local_override_ip": o.onlyLocalOverrideIP, "allow_get": o.allowGet, "keep_dead": o.keepDead,
+		"udp_port": o.udpPort,
+	} {
+		want := map[string]int{"port": 6969, "socket_timeout": 15, "save_dfile_interval": 300,
+			"timeout_downloaders_interval": 2700, "reannounce_interval": 1800, "response_size": 50,
+			"max_give": 200, "nat_check": 3, "parse_allowed_interval": 15, "show_names": 1,
+			"only_local_override_ip": 1, "allow_get": 0, "keep_dead": 0, "udp_port": 6969}[name]
+		if got != want {
+			t.Errorf("--%s default %d, want %d", name, got, want)
+		}
+	}
+	if o.dfile != "tracker-state.bencode" || o.logfile != "-" || o.scrape != "full" || o.metricsPath != "/metrics" {
+		t.Errorf("string defaults: %+v", o)
+	}
+	if len(o.trusted) != 2 || !o.trusted[0].Contains(netip.MustParseAddr("127.9.9.9")) || !o.trusted[1].Contains(netip.IPv6Loopback()) {
+		t.Errorf("trusted proxies %v", o.trusted)
+	}
+	if len(o.warnings()) != 0 {
+		t.Errorf("defaults warn: %v", o.warnings())
+	}
+}
+
+func TestFlagSpellingsAndErrors(t *testing.T) {
+	o, err := parseFlags([]string{"-port", "7000", "--bind=127.0.0.1", "--udp_bind", "", "--trusted_proxies", "10.0.0.1, 192.168.0.0/16"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.port != 7000 || o.udpPort != 7000 || o.bind != "127.0.0.1" || o.udpBind != "" || len(o.trusted) != 2 {
+		t.Errorf("parsed %+v", o)
+	}
+	if o2, _ := parseFlags([]string{"--bind", "127.0.0.1"}, io.Discard); o2.udpBind != "127.0.0.1" {
+		t.Errorf("--udp_bind does not follow --bind: %q", o2.udpBind)
+	}
+	// Several mistakes are reported together, each naming its flag.
+	_, err = parseFlags([]string{"--port", "0", "--scrape", "x", "--keep_dead", "2"}, io.Discard)
+	if err == nil {
+		t.Fatal("bad flags accepted")
+	}
+	for _, want := range []string{"--port 0", "--scrape", "--keep_dead"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+	o, err = parseFlags([]string{"--reannounce_interval", "60"}, io.Discard)
+	if err != nil || len(o.warnings()) == 0 {
+		t.Errorf("a 60 s interval gives no warning (%v)", err)
+	}
+}
