@@ -281,6 +281,69 @@ func TestLoadBttrackFile(t *testing.T) {
 	}
 }
 
+// TestLoadUnusualFiles covers files bttrack would not write but a reader meets: keys out of
+// order, unknown values of every type, torrents only in "completed", a bad info-hash in both
+// dictionaries, strings longer than the reader keeps.
+func TestLoadUnusualFiles(t *testing.T) {
+	peer := "d2:ip8:10.0.0.14:porti1e4:lefti0e4:seeni1800000000ee"
+	long := strings.Repeat("x", 300)
+	for _, tc := range []struct {
+		name  string
+		file  string
+		stats Stats
+		check func(t *testing.T, s *swarm.Memory)
+	}{
+		{"peers-before-completed",
+			"d5:peersd20:" + ihs(1) + "d20:M3-4-2--aaaaaaaaaaaa" + peer + "ee9:completedd20:" + ihs(1) + "i4e20:" + ihs(2) + "i2eee",
+			Stats{Torrents: 3, Peers: 1},
+			func(t *testing.T, s *swarm.Memory) {
+				if c, _ := s.Scrape(ih(1)); c.Complete != 1 || c.Downloaded != 4 {
+					t.Errorf("torrent 1: %+v", c)
+				}
+				if c, ok := s.Scrape(ih(2)); !ok || c.Downloaded != 2 {
+					t.Errorf("torrent 2: %+v", c)
+				}
+			}},
+		{"unknown-values",
+			"d7:allowedd1:ali1e2:abd1:xleeee3:" + long[:3] + "i-1e9:completedd20:" + ihs(1) + "i1ee5:peersd20:" + ihs(1) +
+				"d20:M3-4-2--aaaaaaaaaaaad2:ip8:10.0.0.15:extrald1:a1:bee4:porti1e4:lefti0e4:seeni1800000000e300:" + long + "i1eeee" + "5:zzzzzi0ee",
+			Stats{Torrents: 1, Peers: 1},
+			func(t *testing.T, s *swarm.Memory) {
+				if c, _ := s.Scrape(ih(1)); c.Complete != 1 || c.Downloaded != 1 {
+					t.Errorf("torrent 1: %+v", c)
+				}
+			}},
+		{"bad-info-hash-counted-once",
+			"d9:completedd3:badi1e300:" + long + "i1ee5:peersd3:badd20:M3-4-2--aaaaaaaaaaaa" + peer + "e300:" + long + "deee",
+			Stats{Skipped: 3}, nil},
+		{"long-peer-id-and-ip",
+			"d5:peersd20:" + ihs(1) + "d300:" + long + peer + "20:M3-4-2--aaaaaaaaaaaad2:ip300:" + long + "4:porti1eeeee",
+			Stats{Torrents: 1, Peers: 2, Skipped: 2}, nil},
+		{"neither-layout", "d3:fooi1ee", Stats{}, nil},
+		{"oldest-layout-bad-info-hash", "d3:badd20:M3-4-2--aaaaaaaaaaaa" + peer + "e20:" + ihs(1) + "d20:M3-4-2--aaaaaaaaaaaa" + peer + "ee",
+			Stats{Torrents: 1, Peers: 1, Skipped: 1}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := newClock()
+			path := filepath.Join(t.TempDir(), "state")
+			if err := os.WriteFile(path, []byte(tc.file), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s := newStore(t, clk.cfg(false))
+			stats, err := load(path, s, clk.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stats != tc.stats {
+				t.Errorf("stats %+v, want %+v", stats, tc.stats)
+			}
+			if tc.check != nil {
+				tc.check(t, s)
+			}
+		})
+	}
+}
+
 func TestMissingFileIsFreshStart(t *testing.T) {
 	s := newStore(t, newClock().cfg(false))
 	stats, err := Load(filepath.Join(t.TempDir(), "none"), s)
@@ -296,6 +359,18 @@ func TestCorruptFileMovedAside(t *testing.T) {
 		"trailing":  append(bttrackFile(t), "xx"...),
 		"wrongtype": []byte("d5:peersi3ee"),
 		"ip-as-int": []byte("d5:peersd20:" + ihs(1) + "d20:M3-4-2--aaaaaaaaaaaad2:ipi1eeeee"),
+		// Found corrupt at its very end, after every torrent was read: the store stays empty.
+		"truncated-late": bttrackFile(t)[:len(bttrackFile(t))-1],
+		"port-as-string": []byte("d5:peersd20:" + ihs(1) + "d20:M3-4-2--aaaaaaaaaaaad2:ip8:10.0.0.14:port4:6881eeee"),
+		"completed-list": []byte("d9:completedd20:" + ihs(1) + "li1eeee"),
+		"torrent-as-int": []byte("d5:peersd20:" + ihs(1) + "i1eee"),
+		// An absurd length is refused before anything is allocated for it.
+		"huge-length":   []byte("d5:peersd999999999999999999:"),
+		"length-beyond": []byte("d7:allowed100:abcee"),
+		"bad-key-type":  []byte("d7:allowedd1:ad" + "i1ei2e" + "eee"),
+		"too-deep":      []byte("d7:allowed" + strings.Repeat("l", 100) + strings.Repeat("e", 100) + "e"),
+		"empty":         {},
+		"bad-integer":   []byte("d9:completedd20:" + ihs(1) + "i1x2eee"),
 	} {
 		t.Run(name, func(t *testing.T) {
 			clk := newClock()
@@ -535,6 +610,26 @@ func BenchmarkLoad100kPeers(b *testing.B) {
 		dst := newStore(b, swarm.Config{})
 		b.StartTimer()
 		if _, err := Load(path, dst); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// discardStore takes restores and keeps nothing: BenchmarkRead100kPeers measures the reader
+// alone, without the store's own tables.
+type discardStore struct{ swarm.Store }
+
+func (discardStore) Restore(bittorrent.InfoHash, uint32, []swarm.PeerRecord) error { return nil }
+
+func BenchmarkRead100kPeers(b *testing.B) {
+	s := bigStore(b)
+	path := filepath.Join(b.TempDir(), "state")
+	if err := Save(path, s); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := Load(path, discardStore{}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -19,4 +19,10 @@
 // directory is written, synced and renamed over the old one, and the directory is synced. A file
 // that cannot be read or decoded is moved aside (PATH.corrupt-YYYYmmddTHHMMSS), never deleted,
 // and loading goes on with an empty state. Saver runs saves on an interval and at shutdown.
+//
+// Both directions stream, so that a million peers cost memory in proportion to the biggest
+// torrent, not to the whole state: Save lists and sorts the info-hashes (24 bytes a torrent),
+// then copies, sorts and writes one torrent's peers at a time; Load reads the file with a
+// small bencode reader, checking it whole in a first pass and restoring it one torrent at a
+// time in a second.
 package dfile

@@ -110,21 +110,25 @@ func Load(path string, store swarm.Store) (Stats, error) {
 }
 
 func load(path string, store swarm.Store, now time.Time) (Stats, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Stats{}, nil
 	}
 	if err == nil {
-		var st *fileState
-		st, err = decode(data)
-		if err == nil {
-			stats, err := restore(st, store, now)
-			if err != nil {
+		var st fs.FileInfo
+		if st, err = f.Stat(); err == nil {
+			var stats Stats
+			stats, err = readState(f, st.Size(), store, now)
+			f.Close()
+			if err == nil {
+				return stats, nil
+			}
+			if !errors.Is(err, errDecode) {
 				return stats, fmt.Errorf("load state file %s: %w", path, err)
 			}
-			return stats, nil
+		} else {
+			f.Close()
 		}
-		err = fmt.Errorf("decode: %w", err)
 	}
 	ce := &CorruptError{Path: path, Err: err}
 	moved, merr := moveAside(path, now)

@@ -3,14 +3,9 @@ package dfile
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"io"
-	"math"
 	"net/netip"
 	"slices"
-	"time"
-
-	"github.com/anacrolix/torrent/bencode"
 
 	"github.com/webswarm/webswarm/internal/benc"
 	"github.com/webswarm/webswarm/internal/bittorrent"
@@ -174,27 +169,6 @@ func b2i(b bool) int64 {
 	return 0
 }
 
-// fileState is the decoded file. Unknown keys (bttrack's "allowed", "allowed_dir_files") are
-// ignored by the decoder.
-type fileState struct {
-	Peers     map[string]map[string]filePeer `bencode:"peers"`
-	Completed map[string]int64               `bencode:"completed"`
-}
-
-// filePeer is one peer's dictionary: bttrack's keys and ours. bttrack's "key" (the raw key)
-// and "given ip" are not read: the key hash is ours, and the address is the one handed out.
-type filePeer struct {
-	IP   string `bencode:"ip"`
-	Port int64  `bencode:"port"`
-	Left int64  `bencode:"left"`
-	// NAT is bttrack's count of failed NAT checks (0: reachable; absent: not checked yet).
-	NAT     *int64 `bencode:"nat"`
-	Seen    *int64 `bencode:"seen"`
-	KeyHash int64  `bencode:"key hash"`
-	Counted int64  `bencode:"counted"`
-	Hidden  *int64 `bencode:"hidden"`
-}
-
 // Stats describe what Load found.
 type Stats struct {
 	// Torrents and Peers count the entries read from the file. The store drops peers that
@@ -208,102 +182,4 @@ type Stats struct {
 	Skipped int
 	// Refused counts torrents the store refused (its torrent limit).
 	Refused int
-}
-
-// decode parses a state file. A file that is not a bencoded dictionary of the right shape is
-// an error; malformed entries inside a good file are skipped and counted.
-func decode(data []byte) (*fileState, error) {
-	var st fileState
-	if err := bencode.Unmarshal(data, &st); err != nil {
-		return nil, err
-	}
-	if st.Peers == nil && st.Completed == nil {
-		// bttrack's oldest format: the peers dictionary at the top level.
-		var old map[string]map[string]filePeer
-		if err := bencode.Unmarshal(data, &old); err == nil {
-			st.Peers = old
-		}
-	}
-	return &st, nil
-}
-
-// restore feeds a decoded state to the store. now stands in for the last-seen time of peers
-// saved without one.
-func restore(st *fileState, store swarm.Store, now time.Time) (Stats, error) {
-	var stats Stats
-	var firstErr error
-	var recs []swarm.PeerRecord
-	seen := make(map[string]bool, len(st.Peers))
-	do := func(ihs string, peers map[string]filePeer) {
-		ih, err := bittorrent.InfoHashFromBytes([]byte(ihs))
-		if err != nil {
-			stats.Skipped++
-			return
-		}
-		stats.Torrents++
-		recs = recs[:0]
-		for ids, fp := range peers {
-			stats.Peers++
-			rec, legacy, ok := peerRecord(ids, &fp, now)
-			if !ok {
-				stats.Skipped++
-				continue
-			}
-			if legacy {
-				stats.Legacy++
-			}
-			recs = append(recs, rec)
-		}
-		if err := store.Restore(ih, completed(st.Completed[ihs]), recs); err != nil {
-			stats.Refused++
-			if firstErr == nil {
-				firstErr = fmt.Errorf("restore torrent %v: %w", ih, err)
-			}
-		}
-	}
-	for ihs, peers := range st.Peers {
-		seen[ihs] = true
-		do(ihs, peers)
-	}
-	for ihs := range st.Completed {
-		if !seen[ihs] {
-			do(ihs, nil)
-		}
-	}
-	if firstErr != nil {
-		return stats, fmt.Errorf("%d torrents not restored, first: %w", stats.Refused, firstErr)
-	}
-	return stats, nil
-}
-
-func completed(n int64) uint32 {
-	return uint32(min(max(n, 0), math.MaxUint32))
-}
-
-func peerRecord(ids string, fp *filePeer, now time.Time) (rec swarm.PeerRecord, legacy, ok bool) {
-	if len(ids) != len(rec.ID) || fp.Port <= 0 || fp.Port > math.MaxUint16 || fp.Left < 0 {
-		return rec, false, false
-	}
-	ip, err := netip.ParseAddr(fp.IP)
-	if err != nil || ip.Zone() != "" {
-		return rec, false, false
-	}
-	copy(rec.ID[:], ids)
-	rec.Addr = netip.AddrPortFrom(ip.Unmap(), uint16(fp.Port))
-	rec.Seeder = fp.Left == 0
-	rec.Counted = fp.Counted != 0
-	rec.KeyHash = uint32(fp.KeyHash) & (1<<24 - 1)
-	switch {
-	case fp.Hidden != nil:
-		rec.Hidden = *fp.Hidden != 0
-	case fp.NAT != nil:
-		rec.Hidden = *fp.NAT != 0
-	}
-	if fp.Seen != nil {
-		rec.LastSeen = time.Unix(*fp.Seen, 0)
-	} else {
-		rec.LastSeen = now
-		legacy = true
-	}
-	return rec, legacy, true
 }
