@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func writeFile(t *testing.T, path string, size int) {
@@ -104,6 +105,10 @@ func TestMakeChangingPayload(t *testing.T) {
 			defer f.Close()
 			_, err = f.Write([]byte("more"))
 			return err
+		}, "changed while"},
+		{"touched", func(p string) error {
+			// same size, new modification time: rewritten in place, perhaps with other bytes
+			return os.Chtimes(p, time.Now(), time.Now().Add(time.Hour))
 		}, "changed while"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
