@@ -86,9 +86,9 @@ func hashPieces(ctx context.Context, l *storage.Layout, newReader func() fileRea
 		workers = min(runtime.GOMAXPROCS(0), maxAutoWorkers)
 	}
 	workers = max(1, min(workers, n))
-	// Two pieces at a time through the two-message SHA-1 when only v1 hashes are wanted and
-	// full pieces are whole SHA-1 blocks.
-	pairs := have2Lane && !force1Lane && o.v1 && !o.v2 && l.PieceLength%64 == 0
+	// Two pieces at a time through the two-message SHA-1 when v1 hashes are wanted and full
+	// pieces are whole SHA-1 blocks (a hybrid's SHA-256 leaves come from the same buffers).
+	pairs := have2Lane && !force1Lane && o.v1 && l.PieceLength%64 == 0
 	step := int64(1)
 	if pairs {
 		step = 2
@@ -137,9 +137,13 @@ func hashPieces(ctx context.Context, l *storage.Layout, newReader func() fileRea
 				}
 				if pairs && i+1 < n && l.PieceSize(i+1) == l.PieceLength && (o.skip == nil || !o.skip(i) && !o.skip(i+1)) {
 					var a, b [20]byte
-					if w.pair(i, &a, &b) == nil {
+					var a2, b2 [32]byte
+					if w.pair(i, &a, &b, &a2, &b2) == nil {
 						copy(h.v1[20*i:], a[:])
 						copy(h.v1[20*(i+1):], b[:])
+						if o.v2 {
+							h.v2[i], h.v2[i+1] = a2, b2
+						}
 						continue
 					}
 					// A read error: hash each piece alone so that each gets its own error.
@@ -164,29 +168,33 @@ var force1Lane = false
 
 // hashWorker hashes one piece (or two) at a time with its own buffers and reader.
 type hashWorker struct {
-	l      *storage.Layout
-	r      fileReader
-	o      *hashOpts
-	buf    []byte
-	buf2   []byte // second message of pair
-	spans  []storage.Span
-	leaves [][32]byte
-	sp     sha1Pair
+	l       *storage.Layout
+	r       fileReader
+	o       *hashOpts
+	buf     []byte
+	buf2    []byte // second message of pair
+	spans   []storage.Span
+	leaves  [][32]byte
+	leaves2 [][32]byte // second piece of pair
+	sp      sha1Pair
 }
 
-// pair computes the v1 hashes of full pieces i and i+1 together, chunk by chunk.
-func (w *hashWorker) pair(i int, a, b *[20]byte) error {
+// pair computes the hashes of full pieces i and i+1 together, chunk by chunk: v1 through the
+// two-message SHA-1, and with v2 the merkle leaves of each piece's file bytes.
+func (w *hashWorker) pair(i int, a, b *[20]byte, a2, b2 *[32]byte) error {
 	plen := w.l.PieceLength
 	offA, offB := w.l.PieceOffset(i), w.l.PieceOffset(i+1)
 	w.sp.reset()
+	w.leaves, w.leaves2 = w.leaves[:0], w.leaves2[:0]
+	fileA, fileB := -1, -1
 	var added int64
 	for done := int64(0); done < plen; {
 		k := min(plen-done, chunkSize)
-		if err := w.fill(w.buf[:k], offA+done); err != nil {
+		if err := w.fill(w.buf[:k], offA+done, &w.leaves, &fileA); err != nil {
 			w.progress(-added)
 			return err
 		}
-		if err := w.fill(w.buf2[:k], offB+done); err != nil {
+		if err := w.fill(w.buf2[:k], offB+done, &w.leaves2, &fileB); err != nil {
 			w.progress(-added)
 			return err
 		}
@@ -196,21 +204,39 @@ func (w *hashWorker) pair(i int, a, b *[20]byte) error {
 		w.progress(2 * k)
 	}
 	w.sp.sums(a, b)
+	if w.o.v2 {
+		if fileA >= 0 {
+			*a2 = pieceRoot(w.leaves, w.l.Files[fileA].Length, plen)
+		}
+		if fileB >= 0 {
+			*b2 = pieceRoot(w.leaves2, w.l.Files[fileB].Length, plen)
+		}
+	}
 	return nil
 }
 
-// fill reads stream bytes [off, off+len(buf)) into buf, pad files as zeros.
-func (w *hashWorker) fill(buf []byte, off int64) error {
+// fill reads stream bytes [off, off+len(buf)) into buf, pad files as zeros. With v2 it also
+// appends the SHA-256 of each 16 KiB block of file bytes to leaves and notes the file: in a v2
+// layout a piece holds bytes of at most one file, starting at a block boundary.
+func (w *hashWorker) fill(buf []byte, off int64, leaves *[][32]byte, file *int) error {
 	w.spans = w.l.Spans(w.spans[:0], off, int64(len(buf)))
 	p := int64(0)
 	for _, sp := range w.spans {
 		dst := buf[p : p+sp.Length]
+		p += sp.Length
 		if w.l.Files[sp.File].Pad {
 			clear(dst)
-		} else if _, err := w.r.ReadAt(sp.File, dst, sp.Offset); err != nil {
+			continue
+		}
+		if _, err := w.r.ReadAt(sp.File, dst, sp.Offset); err != nil {
 			return err
 		}
-		p += sp.Length
+		if w.o.v2 {
+			*file = sp.File
+			for b := 0; b < len(dst); b += BlockSize {
+				*leaves = append(*leaves, sha256.Sum256(dst[b:min(b+BlockSize, len(dst))]))
+			}
+		}
 	}
 	return nil
 }

@@ -58,19 +58,21 @@ func TestTwoLaneSameTorrent(t *testing.T) {
 		path string
 		plen int64
 	}{{"d", 16 << 10}, {"d", 64 << 10}, {"big.bin", 1 << 20}, {"big.bin", 2 << 20}, {"big.bin", 16 << 10}} {
-		make1 := func(one bool, workers int) *Made {
-			force1Lane = one
-			defer func() { force1Lane = false }()
-			m, err := Make(context.Background(), MakeOptions{Paths: []string{filepath.Join(dir, tc.path)}, PieceLength: tc.plen, NoDate: true, Workers: workers})
-			if err != nil {
-				t.Fatal(err)
+		for _, hybrid := range []bool{false, true} {
+			make1 := func(one bool, workers int) *Made {
+				force1Lane = one
+				defer func() { force1Lane = false }()
+				m, err := Make(context.Background(), MakeOptions{Paths: []string{filepath.Join(dir, tc.path)}, PieceLength: tc.plen, NoDate: true, Workers: workers, Hybrid: hybrid})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return m
 			}
-			return m
-		}
-		want := make1(true, 1)
-		for _, workers := range []int{1, 2, 3} {
-			if got := make1(false, workers); string(got.Torrent) != string(want.Torrent) {
-				t.Fatalf("%s/%d, %d workers: two-message SHA-1 made a different torrent", tc.path, tc.plen, workers)
+			want := make1(true, 1)
+			for _, workers := range []int{1, 2, 3} {
+				if got := make1(false, workers); string(got.Torrent) != string(want.Torrent) {
+					t.Fatalf("%s/%d hybrid=%v, %d workers: two-message SHA-1 made a different torrent", tc.path, tc.plen, hybrid, workers)
+				}
 			}
 		}
 	}
