@@ -40,7 +40,7 @@ func (f *makeFlags) register(cmd *cobra.Command, publish bool) {
 	fl.StringVarP(&f.output, "output", "o", "", "where to write the .torrent (default: NAME.torrent here; publish: beside FILE)")
 	fl.StringArrayVarP(&f.trackers, "tracker", "t", nil, "announce URL; repeat for more tiers, separate URLs of one tier with ',' (BEP 12)")
 	fl.StringArrayVarP(&f.webSeeds, "web-seed", "w", nil, "web seed URL (BEP 19); repeatable, ',' separates several")
-	fl.StringVar(&f.pieceSize, "piece-size", "auto", "piece size: auto, or a power of two from 16KiB to 16MiB (e.g. 256KiB, 4MiB, 1048576).\n"+metafile.PieceSizeRule)
+	fl.StringVar(&f.pieceSize, "piece-size", "auto", "piece size: auto (the rule above), or a power of two from 16KiB to 16MiB (e.g. 256KiB, 4MiB, 1048576)")
 	fl.BoolVarP(&f.private, "private", "p", false, "set the private flag (BEP 27: no DHT/PEX, tracker only)")
 	fl.StringVarP(&f.source, "source", "s", "", "source string in the info dictionary (changes the info-hash)")
 	fl.StringVarP(&f.comment, "comment", "c", "", "comment")
