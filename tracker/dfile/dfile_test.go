@@ -371,6 +371,10 @@ func TestCorruptFileMovedAside(t *testing.T) {
 		"too-deep":      []byte("d7:allowed" + strings.Repeat("l", 100) + strings.Repeat("e", 100) + "e"),
 		"empty":         {},
 		"bad-integer":   []byte("d9:completedd20:" + ihs(1) + "i1x2eee"),
+		// BEP 3 forbids leading zeros; the library decoder this reader replaced refused them.
+		"leading-zero-length": []byte("d9:completedd020:" + ihs(1) + "i1eee"),
+		"leading-zero-int":    []byte("d9:completedd20:" + ihs(1) + "i01eee"),
+		"negative-zero":       []byte("d9:completedd20:" + ihs(1) + "i-0eee"),
 	} {
 		t.Run(name, func(t *testing.T) {
 			clk := newClock()

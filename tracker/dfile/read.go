@@ -123,6 +123,14 @@ func (r *reader) int(what string) (int64, error) {
 		digits[n] = c
 		n++
 	}
+	// BEP 3: no leading zeros, no negative zero.
+	d := digits[:n]
+	if len(d) > 0 && d[0] == '-' {
+		d = d[1:]
+	}
+	if len(d) > 1 && d[0] == '0' || len(d) == 1 && d[0] == '0' && n == 2 {
+		return 0, r.errorf("%s: integer with a leading zero", what)
+	}
 	v, err := strconv.ParseInt(string(digits[:n]), 10, 64)
 	if err != nil {
 		return 0, r.errorf("%s: %w", what, err)
@@ -149,7 +157,8 @@ func (r *reader) str(what string) (b []byte, kept bool, err error) {
 		if c == ':' {
 			break
 		}
-		if c < '0' || c > '9' || digits == 18 {
+		if c < '0' || c > '9' || digits == 18 || digits == 1 && n == 0 {
+			// Not a digit, too long, or a leading zero (which BEP 3 forbids).
 			return nil, false, r.errorf("%s: bad string length", what)
 		}
 		n = n*10 + int64(c-'0')
