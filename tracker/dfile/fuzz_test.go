@@ -48,9 +48,11 @@ func FuzzDecode(f *testing.F) {
 
 // FuzzAgainstLibrary checks the reader finds a file corrupt exactly when the library decoder
 // it replaced (github.com/anacrolix/torrent/bencode into the file's shape) did, so that
-// streaming changed which files are moved aside in one way only: the library also rejected
-// dictionaries with unsorted keys, but only inside values it skipped (bttrack's "allowed"),
-// never in the peers it decoded; the reader accepts both alike.
+// streaming changed which files are moved aside in two ways only, neither seen in a file
+// bttrack or we write: the library rejected dictionaries with unsorted keys, but only inside
+// values it skipped (bttrack's "allowed"), never in the peers it decoded, and the reader
+// accepts both alike; the library took a list of one dictionary where a dictionary belongs
+// ("peers": [{...}]), and the reader refuses it.
 func FuzzAgainstLibrary(f *testing.F) {
 	for _, b := range seeds {
 		f.Add(b)
@@ -76,6 +78,9 @@ func FuzzAgainstLibrary(f *testing.F) {
 			return
 		}
 		_, err := readState(bytes.NewReader(data), int64(len(data)), discardStore{}, time.Unix(1_800_000_000, 0))
+		if libErr == nil && err != nil && strings.Contains(err.Error(), "want a dictionary, found 'l'") {
+			return
+		}
 		if corrupt := errors.Is(err, errDecode); corrupt != (libErr != nil) {
 			t.Fatalf("reader: %v; library: %v", err, libErr)
 		}

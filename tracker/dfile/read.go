@@ -106,6 +106,15 @@ func (r *reader) int(what string) (int64, error) {
 	if c != 'i' {
 		return 0, r.errorf("%s: want an integer, found %q", what, c)
 	}
+	if b, _ := r.r.Peek(maxIntLen + 2); len(b) > 2 {
+		// Fast path, in bufio's buffer: "i", up to 18 digits with no leading zero, "e".
+		if v, n, ok := parseDigits(b[1:], 'e', true); ok {
+			r.r.Discard(n + 2)
+			r.off += int64(n + 2)
+			return v, nil
+		}
+	}
+	// Slow path: byte by byte, for anything unusual and to say what is wrong.
 	r.next()
 	var digits [maxIntLen]byte
 	n := 0
@@ -148,20 +157,31 @@ func (r *reader) str(what string) (b []byte, kept bool, err error) {
 	if c < '0' || c > '9' {
 		return nil, false, r.errorf("%s: want a string, found %q", what, c)
 	}
-	var n int64
-	for digits := 0; ; digits++ {
-		c, err := r.next()
-		if err != nil {
-			return nil, false, err
+	n := int64(-1)
+	if b, _ := r.r.Peek(20); len(b) > 1 {
+		// Fast path, in bufio's buffer, as for integers.
+		if v, d, ok := parseDigits(b, ':', false); ok {
+			r.r.Discard(d + 1)
+			r.off += int64(d + 1)
+			n = v
 		}
-		if c == ':' {
-			break
+	}
+	if n < 0 { // slow path
+		n = 0
+		for digits := 0; ; digits++ {
+			c, err := r.next()
+			if err != nil {
+				return nil, false, err
+			}
+			if c == ':' {
+				break
+			}
+			if c < '0' || c > '9' || digits == 18 || digits == 1 && n == 0 {
+				// Not a digit, too long, or a leading zero (which BEP 3 forbids).
+				return nil, false, r.errorf("%s: bad string length", what)
+			}
+			n = n*10 + int64(c-'0')
 		}
-		if c < '0' || c > '9' || digits == 18 || digits == 1 && n == 0 {
-			// Not a digit, too long, or a leading zero (which BEP 3 forbids).
-			return nil, false, r.errorf("%s: bad string length", what)
-		}
-		n = n*10 + int64(c-'0')
 	}
 	// Refused before reading: a length the file cannot hold is corruption, not a reason to
 	// allocate or to read on.
@@ -182,6 +202,30 @@ func (r *reader) str(what string) (b []byte, kept bool, err error) {
 		return nil, false, unexpected(err)
 	}
 	return r.buf[:n], true, nil
+}
+
+// parseDigits parses the decimal number at the start of b, up to the byte end, for the
+// fast paths: at most 18 digits (no overflow), no leading zero, a minus sign if signed (not
+// before a zero). n is the length of the text before end. ok is false for anything else,
+// which the slow path then reads or reports.
+func parseDigits(b []byte, end byte, signed bool) (v int64, n int, ok bool) {
+	neg := signed && len(b) > 0 && b[0] == '-'
+	i := 0
+	if neg {
+		i = 1
+	}
+	start := i
+	for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+		v = v*10 + int64(b[i]-'0')
+	}
+	digits := i - start
+	if i == len(b) || b[i] != end || digits == 0 || digits > 18 || digits > 1 && b[start] == '0' || neg && b[start] == '0' {
+		return 0, 0, false
+	}
+	if neg {
+		v = -v
+	}
+	return v, i, true
 }
 
 func unexpected(err error) error {
