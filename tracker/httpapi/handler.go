@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"bytes"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -470,12 +472,7 @@ func (h *Handler) appendFile(b []byte, ih bittorrent.InfoHash, c swarm.Counts) [
 }
 
 func sortHashes(hs []bittorrent.InfoHash) {
-	// Insertion sort: scrapes name few hashes, and this allocates nothing.
-	for i := 1; i < len(hs); i++ {
-		for j := i; j > 0 && string(hs[j][:]) < string(hs[j-1][:]); j-- {
-			hs[j], hs[j-1] = hs[j-1], hs[j]
-		}
-	}
+	slices.SortFunc(hs, func(a, b bittorrent.InfoHash) int { return bytes.Compare(a[:], b[:]) })
 }
 
 // fullScrape caches the full scrape's body for one second: it walks every torrent.
@@ -500,20 +497,15 @@ func (f *fullScrape) get(h *Handler) []byte {
 		all = append(all, entry{ih, c})
 		return true
 	})
-	hs := make([]bittorrent.InfoHash, len(all))
-	byIH := make(map[bittorrent.InfoHash]swarm.Counts, len(all))
-	for i, e := range all {
-		hs[i] = e.ih
-		byIH[e.ih] = e.c
-	}
-	sortLarge(hs)
-	b := append(make([]byte, 0, 64+len(hs)*80), "d5:filesd"...)
+	// Bencoded dictionary keys must be sorted.
+	slices.SortFunc(all, func(a, b entry) int { return bytes.Compare(a.ih[:], b.ih[:]) })
+	b := append(make([]byte, 0, 64+len(all)*80), "d5:filesd"...)
 	allowed := h.cfg.Tracker.Config().Allowed
-	for _, ih := range hs {
-		if allowed != nil && !allowed.Allowed(ih) {
+	for _, e := range all {
+		if allowed != nil && !allowed.Allowed(e.ih) {
 			continue
 		}
-		b = h.appendFile(b, ih, byIH[ih])
+		b = h.appendFile(b, e.ih, e.c)
 	}
 	b = append(b, "ee"...)
 	f.body, f.at = b, time.Now()

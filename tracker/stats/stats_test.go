@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,15 +21,12 @@ import (
 	"github.com/webswarm/webswarm/tracker/swarm"
 )
 
-type clock struct{ unix atomic.Int64 }
+// clock is swarm's settable fake clock, for stores and the code built on them.
+type clock struct{ *swarm.FakeClock }
 
-func newClock() *clock {
-	c := &clock{}
-	c.unix.Store(1_800_000_000)
-	return c
-}
-func (c *clock) Now() time.Time      { return time.Unix(c.unix.Load(), 0) }
-func (c *clock) Add(d time.Duration) { c.unix.Add(int64(d / time.Second)) }
+func newClock() *clock { return &clock{swarm.NewFakeClock(time.Unix(1_800_000_000, 0))} }
+
+func (c *clock) Add(d time.Duration) { c.Advance(d) }
 
 func newStore(t testing.TB, clk *clock) *swarm.Memory {
 	t.Helper()
