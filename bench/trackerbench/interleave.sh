@@ -39,20 +39,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_listening() { # http udp: poll the listening sockets for up to 15 s
-  local hp=${1#http://} up=$2
-  hp=${hp%%/*}
-  for _ in $(seq 150); do
-    local ok=1
-    [[ $1 == - ]] || ss -lnt "sport = :${hp##*:}" | grep -q LISTEN || ok=0
-    [[ $up == - ]] || ss -lnu "sport = :${up##*:}" | grep -q UNCONN || ok=0
-    [[ $ok == 1 ]] && return 0
-    sleep 0.1
-  done
-  echo "interleave: target not listening on $1 / $2" >&2
-  return 1
-}
-
 use() { # make target $1 the current one for run.sh's functions
   NAME=$1 PID=${T_PID[$1]} HTTP_URL=${T_HTTP[$1]} UDP_ADDR=${T_UDP[$1]}
   OUT=$SUITE_OUT/$1 RES=$SUITE_OUT/$1/results.txt RSSF=$SUITE_OUT/$1/rss.txt

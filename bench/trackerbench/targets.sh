@@ -17,6 +17,22 @@ TB_HERE=${TB_HERE:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
 TB_REPO=${TB_REPO:-$(cd "$TB_HERE/../.." && pwd)}
 
 # free_port: a high loopback port free for both TCP and UDP a moment ago (trackers serve both on it).
+# wait_listening HTTP_URL UDP_ADDR: poll the target's listening sockets for up to 15 s ("-"
+# skips a protocol). Shared by suite.sh and interleave.sh.
+wait_listening() {
+  local hp=${1#http://} up=$2
+  hp=${hp%%/*}
+  for _ in $(seq 150); do
+    local ok=1
+    [[ $1 == - ]] || ss -lnt "sport = :${hp##*:}" | grep -q LISTEN || ok=0
+    [[ $up == - ]] || ss -lnu "sport = :${up##*:}" | grep -q UNCONN || ok=0
+    [[ $ok == 1 ]] && return 0
+    sleep 0.1
+  done
+  echo "trackerbench: target not listening on $1 / $2" >&2
+  return 1
+}
+
 free_port() {
   python3 - <<'PY'
 import random, socket
