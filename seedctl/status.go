@@ -1,0 +1,129 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/webswarm/webswarm/seedctl/metafile"
+)
+
+// statusView is one refresh of the seed/get status display: the fields of mainline
+// btdownloadheadless's block, plus peers and tracker state.
+type statusView struct {
+	Name         string  `json:"name"`
+	InfoHash     string  `json:"info_hash"`
+	Size         int64   `json:"size"`
+	State        string  `json:"state"` // checking, downloading, seeding, stopping
+	Percent      float64 `json:"percent_done"`
+	ETA          float64 `json:"eta_seconds"` // -1 unknown, 0 done
+	SaveTo       string  `json:"download_to"`
+	DownloadRate float64 `json:"download_rate"` // bytes/s
+	UploadRate   float64 `json:"upload_rate"`
+	Downloaded   int64   `json:"downloaded"`
+	Uploaded     int64   `json:"uploaded"`
+	Peers        int     `json:"peers"`
+	Seeds        int     `json:"seeds"`
+	Tracker      string  `json:"tracker,omitempty"` // last failure or warning, empty when fine
+}
+
+// shareRating is uploaded/downloaded as mainline prints it.
+func (v *statusView) shareRating() string {
+	switch {
+	case v.Downloaded == 0 && v.Uploaded == 0:
+		return "0.000"
+	case v.Downloaded == 0:
+		return "oo"
+	}
+	return fmt.Sprintf("%.3f", float64(v.Uploaded)/float64(v.Downloaded))
+}
+
+// timeLeft formats the ETA as mainline does, with "Download Succeeded!" once done.
+func (v *statusView) timeLeft() string {
+	switch {
+	case v.State == "checking":
+		return "checking existing data"
+	case v.Percent >= 100:
+		return "Download Succeeded!"
+	case v.ETA < 0 || math.IsInf(v.ETA, 0) || math.IsNaN(v.ETA):
+		return "unknown"
+	}
+	return (time.Duration(v.ETA) * time.Second).String()
+}
+
+// statusLines renders the block: labels padded to 15 columns, as btdownloadheadless.
+func statusLines(v *statusView) []string {
+	row := func(label, value string) string { return fmt.Sprintf("%-15s%s", label+":", value) }
+	peers := fmt.Sprintf("%d (%d seeds)", v.Peers, v.Seeds)
+	lines := []string{
+		row("saving", fmt.Sprintf("%s (%s)", v.Name, metafile.FormatSize(v.Size))),
+		row("percent done", fmt.Sprintf("%.1f", v.Percent)),
+		row("time left", v.timeLeft()),
+		row("download to", v.SaveTo),
+		row("download rate", fmt.Sprintf("%.2f kB/s", v.DownloadRate/1000)),
+		row("upload rate", fmt.Sprintf("%.2f kB/s", v.UploadRate/1000)),
+		row("download total", fmt.Sprintf("%.1f MiB", float64(v.Downloaded)/(1<<20))),
+		row("upload total", fmt.Sprintf("%.1f MiB", float64(v.Uploaded)/(1<<20))),
+		row("share rating", v.shareRating()),
+		row("peers", peers),
+	}
+	if v.Tracker != "" {
+		lines = append(lines, row("tracker", v.Tracker))
+	}
+	return lines
+}
+
+// statusLine is the one-line form written when the output is not a terminal.
+func statusLine(v *statusView) string {
+	return fmt.Sprintf("%s %s %.1f%% down %.2f kB/s up %.2f kB/s total down %.1f MiB up %.1f MiB ratio %s peers %d seeds %d",
+		v.State, v.Name, v.Percent, v.DownloadRate/1000, v.UploadRate/1000,
+		float64(v.Downloaded)/(1<<20), float64(v.Uploaded)/(1<<20), v.shareRating(), v.Peers, v.Seeds)
+}
+
+// statusPrinter writes successive views in one of three modes.
+type statusPrinter struct {
+	w     io.Writer
+	mode  string // "tty", "plain" or "json"
+	drawn int    // lines drawn last time (tty), to redraw in place
+	enc   *json.Encoder
+}
+
+func newStatusPrinter(w io.Writer, mode string) *statusPrinter {
+	p := &statusPrinter{w: w, mode: mode}
+	if mode == "json" {
+		p.enc = json.NewEncoder(w)
+	}
+	return p
+}
+
+// Print writes v: in place on a terminal (cursor up and clear), as one line otherwise.
+func (p *statusPrinter) Print(v *statusView) error {
+	switch p.mode {
+	case "json":
+		return p.enc.Encode(v)
+	case "tty":
+		var b strings.Builder
+		if p.drawn > 0 {
+			fmt.Fprintf(&b, "\x1b[%dA", p.drawn)
+		}
+		lines := statusLines(v)
+		for _, l := range lines {
+			b.WriteString("\x1b[2K")
+			b.WriteString(l)
+			b.WriteByte('\n')
+		}
+		// A line that went away (the tracker message) is cleared too.
+		for i := len(lines); i < p.drawn; i++ {
+			b.WriteString("\x1b[2K\n")
+		}
+		p.drawn = max(len(lines), p.drawn)
+		_, err := io.WriteString(p.w, b.String())
+		return err
+	default:
+		_, err := fmt.Fprintln(p.w, statusLine(v))
+		return err
+	}
+}
