@@ -18,6 +18,9 @@ declare -A need=(
   [ctorrent]=/usr/bin/ctorrent
   [mktorrent]=/usr/bin/mktorrent
   [transmission-cli]=/usr/bin/transmission-show
+  [transmission-daemon]=/usr/bin/transmission-daemon
+  [prometheus]=/usr/bin/prometheus
+  [buildah]=/usr/bin/buildah
 )
 missing=()
 for pkg in "${!need[@]}"; do
