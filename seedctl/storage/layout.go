@@ -3,7 +3,12 @@
 //
 // A Layout answers which byte ranges of which files make up a piece, and which pieces a file
 // touches. It knows nothing of hashing or of the network: the torrent maker, the verifier and
-// (later) the peer engine all read and write payload through it.
+// the peer engine all read and write payload through it.
+//
+// Files is the payload on disk: positional reads and writes (pread/pwrite) across file
+// boundaries, BEP 47 pad files as zeros that never reach the disk, sparse allocation, a
+// bounded LRU of open handles that concurrent readers share without a lock, and SendTo, the
+// seeding hot path, which hands file bytes to a TCP socket with sendfile(2).
 package storage
 
 import (
