@@ -1,0 +1,479 @@
+package announcer
+
+import (
+	"cmp"
+	"context"
+	crand "crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"net/url"
+	"sync"
+	"time"
+)
+
+// Status is what the Announcer last heard from its trackers.
+type Status struct {
+	// URL is the tracker of the last attempt: the one that answered, or the last one tried.
+	URL string
+	// LastAnnounce is when the last attempt ended; NextAnnounce when the next is due.
+	LastAnnounce, NextAnnounce time.Time
+	// Seeders, Leechers and Downloaded are the tracker's counts (Downloaded: HTTP trackers
+	// that send it).
+	Seeders, Leechers, Downloaded int
+	// Failure is the tracker's failure reason (or UDP error message) when the last round
+	// failed with one; Warning the warning message of the last reply.
+	Failure, Warning string
+	// Err is the last round's error (nil after a success).
+	Err error
+	// Failures counts consecutive failed rounds.
+	Failures int
+	// Peers is the number of peers in the last reply.
+	Peers int
+}
+
+// tracker is one URL of the announce-list.
+type tracker struct {
+	raw  string
+	u    *url.URL
+	name string   // redacted, for logs and errors
+	udp  *udpConn // nil for HTTP(S)
+
+	// Guarded by Announcer.mu.
+	registered bool   // the tracker knows us: it answered (or may have received) an announce
+	trackerID  string // BEP 3 "tracker id", echoed
+}
+
+// completion states.
+const (
+	notCompleted = iota
+	completing
+	completedSent
+)
+
+// An Announcer announces one torrent to its trackers. Its methods are safe for concurrent
+// use.
+type Announcer struct {
+	cfg   Config
+	log   *slog.Logger
+	key   uint32
+	peers chan []netip.AddrPort
+	wake  chan struct{}
+
+	mu                    sync.Mutex
+	rnd                   *rand.Rand
+	tiers                 [][]*tracker // order changes as trackers are promoted
+	st                    Status
+	interval, minInterval time.Duration // in force
+	last, next            time.Time     // end of the last attempt; when the next is due
+	early                 bool          // Announce was called
+	completed             int
+	completedNow          bool
+	running, stopped      bool
+	cancelRun             context.CancelFunc
+	runDone               chan struct{}
+}
+
+// New validates cfg and returns an Announcer; nothing is sent before Run. An unusable
+// tracker URL is an error wrapping ErrBadURL that names it.
+func New(cfg Config) (*Announcer, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	var seed [32]byte
+	crand.Read(seed[:])
+	a := &Announcer{
+		cfg:      cfg,
+		log:      cfg.Logger.With("info_hash", cfg.InfoHash.String()),
+		rnd:      rand.New(rand.NewChaCha8(seed)),
+		peers:    make(chan []netip.AddrPort, 1),
+		wake:     make(chan struct{}, 1),
+		runDone:  make(chan struct{}),
+		interval: cfg.Interval,
+	}
+	a.key = a.rnd.Uint32()
+	seen := make(map[string]bool)
+	for _, tier := range cfg.Tiers {
+		var ts []*tracker
+		for _, raw := range tier {
+			if seen[raw] {
+				continue
+			}
+			seen[raw] = true
+			u, err := parseTrackerURL(raw)
+			if err != nil {
+				return nil, fmt.Errorf("announcer: %w", err)
+			}
+			t := &tracker{raw: raw, u: u, name: redact(u)}
+			if u.Scheme == "udp" {
+				t.udp = newUDPConn(u, cfg.UDPTimeout, cfg.UDPRetries)
+			}
+			ts = append(ts, t)
+		}
+		if len(ts) == 0 {
+			continue
+		}
+		// BEP 12: shuffle each tier once.
+		a.rnd.Shuffle(len(ts), func(i, j int) { ts[i], ts[j] = ts[j], ts[i] })
+		a.tiers = append(a.tiers, ts)
+	}
+	if len(a.tiers) == 0 {
+		return nil, fmt.Errorf("announcer: no tracker URL: %w", ErrBadURL)
+	}
+	return a, nil
+}
+
+// Peers delivers the peers of each reply, never one of Config.Self. Sending never blocks
+// the Announcer: while a batch waits unread, later ones are merged into it (at most 2000
+// peers, the newest kept).
+func (a *Announcer) Peers() <-chan []netip.AddrPort { return a.peers }
+
+// Status returns what the Announcer last heard.
+func (a *Announcer) Status() Status {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.st
+}
+
+// Announce asks for an announce before the interval is up; it is sent once the tracker's
+// min interval has passed since the last one (not during back-off after failures).
+func (a *Announcer) Announce() {
+	a.mu.Lock()
+	a.early = true
+	a.mu.Unlock()
+	a.signal()
+}
+
+// Completed sends event=completed now (or as soon as the announce in progress ends). Only
+// the first call counts.
+func (a *Announcer) Completed() {
+	a.mu.Lock()
+	if a.completed == notCompleted {
+		a.completed, a.completedNow = completing, true
+	}
+	a.mu.Unlock()
+	a.signal()
+}
+
+func (a *Announcer) signal() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run announces "started", then once per interval, until ctx is done or Stop is called. It
+// must be called at most once.
+func (a *Announcer) Run(ctx context.Context) {
+	a.mu.Lock()
+	if a.running || a.stopped {
+		a.mu.Unlock()
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	a.running, a.cancelRun = true, cancel
+	a.mu.Unlock()
+	defer func() {
+		cancel()
+		a.closeUDP()
+		close(a.runDone)
+	}()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		if d := time.Until(a.due(time.Now())); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-ctx.Done():
+				return
+			case <-a.wake:
+			case <-timer.C:
+			}
+			continue
+		}
+		a.round(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// due returns when the next announce should be sent.
+func (a *Announcer) due(now time.Time) time.Time {
+	a.mu.Lock()
+	if a.completedNow || a.last.IsZero() {
+		a.mu.Unlock()
+		return now
+	}
+	if a.st.Failures > 0 {
+		defer a.mu.Unlock()
+		return a.next
+	}
+	due, earliest := a.next, a.last.Add(a.minInterval)
+	if a.early {
+		due = minTime(due, maxTime(earliest, now))
+	}
+	a.mu.Unlock()
+	if a.cfg.MinPeers > 0 {
+		switch {
+		case now.Before(earliest):
+			due = minTime(due, earliest)
+		case a.cfg.PeerCount() < a.cfg.MinPeers:
+			due = now
+		default:
+			// Look again later: peers come and go.
+			due = minTime(due, now.Add(max(a.minInterval, time.Second)))
+		}
+	}
+	return due
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// round announces once, BEP 12's way: tier by tier, each tracker of a tier in order, until
+// one answers.
+func (a *Announcer) round(ctx context.Context) {
+	a.mu.Lock()
+	a.completedNow, a.early = false, false
+	complete := a.completed == completing
+	tiers := make([][]*tracker, len(a.tiers))
+	for i, t := range a.tiers {
+		tiers[i] = append([]*tracker(nil), t...)
+	}
+	a.mu.Unlock()
+	prog := a.cfg.Progress()
+	var lastErr error
+	var lastTr *tracker
+	for ti, tier := range tiers {
+		for _, tr := range tier {
+			r := a.newRequest(tr, complete, prog)
+			rep, err := a.announceTo(ctx, tr, r)
+			if ctx.Err() != nil {
+				// Cancelled: the tracker may have registered us all the same.
+				a.mu.Lock()
+				tr.registered = tr.registered || r.event != evNone
+				a.mu.Unlock()
+				return
+			}
+			if err == nil {
+				a.succeeded(ti, tr, r, rep)
+				return
+			}
+			a.log.Debug("announce failed", "tracker", tr.name, "event", r.event, "err", err)
+			lastErr, lastTr = err, tr
+		}
+	}
+	a.failed(lastTr, lastErr)
+}
+
+// newRequest makes the request for tr: "completed" when pending, "started" to a tracker
+// that does not know us yet, else a regular announce.
+func (a *Announcer) newRequest(tr *tracker, complete bool, prog Progress) *request {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r := &request{progress: prog, numWant: a.cfg.NumWant, key: a.key, trackerID: tr.trackerID}
+	switch {
+	case complete:
+		r.event = evCompleted
+	case !tr.registered:
+		r.event = evStarted
+	}
+	return r
+}
+
+// announceTo sends r to tr.
+func (a *Announcer) announceTo(ctx context.Context, tr *tracker, r *request) (*reply, error) {
+	var rep *reply
+	var err error
+	if tr.udp != nil {
+		rep, err = a.udpAnnounce(ctx, tr, r)
+	} else {
+		rep, err = a.httpAnnounce(ctx, tr.raw, r)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("announce %s to %s: %w", r.event, tr.name, err)
+	}
+	return rep, nil
+}
+
+// succeeded records tr's reply, promotes tr to the front of tier ti (BEP 12) and delivers
+// the peers.
+func (a *Announcer) succeeded(ti int, tr *tracker, r *request, rep *reply) {
+	peers := cleanPeers(rep.peers, a.cfg.Self)
+	now := time.Now()
+	a.mu.Lock()
+	tier := a.tiers[ti]
+	for i, t := range tier {
+		if t == tr {
+			copy(tier[1:i+1], tier[:i])
+			tier[0] = tr
+			break
+		}
+	}
+	tr.registered = true
+	if rep.trackerID != "" {
+		tr.trackerID = rep.trackerID
+	}
+	if r.event == evCompleted {
+		a.completed = completedSent
+	}
+	a.interval = cmp.Or(rep.interval, a.cfg.Interval)
+	a.minInterval = min(cmp.Or(rep.minInterval, a.interval/2), a.interval)
+	// Jitter: up to a tenth earlier, so that torrents started together drift apart.
+	next := a.interval - time.Duration(a.rnd.Int64N(int64(a.interval/10)+1))
+	a.last, a.next = now, now.Add(max(next, a.minInterval))
+	warned := rep.warning != "" && rep.warning != a.st.Warning
+	recovered := a.st.Failures > 0
+	a.st = Status{
+		URL:          tr.raw,
+		LastAnnounce: now,
+		NextAnnounce: a.next,
+		Seeders:      rep.seeders,
+		Leechers:     rep.leechers,
+		Downloaded:   rep.downloaded,
+		Warning:      rep.warning,
+		Peers:        len(peers),
+	}
+	a.mu.Unlock()
+	if warned {
+		a.log.Warn("tracker warning", "tracker", tr.name, "warning", rep.warning)
+	}
+	if recovered {
+		a.log.Debug("tracker answering again", "tracker", tr.name)
+	}
+	a.log.Debug("announced", "tracker", tr.name, "event", r.event, "peers", len(peers),
+		"seeders", rep.seeders, "leechers", rep.leechers, "interval", a.interval)
+	a.deliver(peers)
+}
+
+// failed records a round in which no tracker answered and schedules a retry: exponential
+// back-off from Config.Backoff, capped at the interval, with jitter (half to all of it).
+func (a *Announcer) failed(tr *tracker, err error) {
+	now := time.Now()
+	a.mu.Lock()
+	a.st.Failures++
+	n := a.st.Failures
+	d := a.cfg.Backoff << min(n-1, 30)
+	if d <= 0 || d > a.interval {
+		d = a.interval
+	}
+	d = d/2 + time.Duration(a.rnd.Int64N(int64(d/2)+1))
+	a.last, a.next = now, now.Add(d)
+	a.st.URL, a.st.LastAnnounce, a.st.NextAnnounce, a.st.Err = tr.raw, now, a.next, err
+	a.st.Failure = ""
+	var fe *FailureError
+	if errors.As(err, &fe) {
+		a.st.Failure = fe.Reason
+	}
+	a.mu.Unlock()
+	if n == 1 {
+		a.log.Warn("no tracker answered", "tracker", tr.name, "err", err, "retry_in", d)
+	} else {
+		a.log.Debug("no tracker answered", "tracker", tr.name, "err", err, "failures", n, "retry_in", d)
+	}
+}
+
+// deliver hands peers to the reader of Peers without blocking: a batch still waiting is
+// taken back and merged. Only the Run loop sends, so the second send finds room.
+func (a *Announcer) deliver(peers []netip.AddrPort) {
+	if len(peers) == 0 {
+		return
+	}
+	select {
+	case a.peers <- peers:
+		return
+	default:
+	}
+	select {
+	case old := <-a.peers:
+		peers = mergePeers(old, peers)
+	default:
+	}
+	select {
+	case a.peers <- peers:
+	default:
+	}
+}
+
+// Stop ends Run and sends event=stopped, in parallel, to every tracker that has this peer
+// registered, within ctx. It returns the failures joined; later calls do nothing.
+func (a *Announcer) Stop(ctx context.Context) error {
+	a.mu.Lock()
+	if a.stopped {
+		a.mu.Unlock()
+		return nil
+	}
+	a.stopped = true
+	cancel := a.cancelRun
+	a.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		select {
+		case <-a.runDone:
+		case <-ctx.Done():
+			return fmt.Errorf("announcer: stop: waiting for Run: %w", ctx.Err())
+		}
+	}
+	defer a.closeUDP()
+	var targets []*tracker
+	var reqs []*request
+	prog := a.cfg.Progress()
+	a.mu.Lock()
+	for _, tier := range a.tiers {
+		for _, tr := range tier {
+			if tr.registered {
+				tr.registered = false
+				targets = append(targets, tr)
+				reqs = append(reqs, &request{event: evStopped, progress: prog, key: a.key, trackerID: tr.trackerID})
+			}
+		}
+	}
+	a.mu.Unlock()
+	errs := make([]error, len(targets))
+	var wg sync.WaitGroup
+	for i, tr := range targets {
+		wg.Go(func() {
+			if _, err := a.announceTo(ctx, tr, reqs[i]); err != nil {
+				errs[i] = err
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		a.log.Debug("stopped not acknowledged", "err", err)
+		return fmt.Errorf("announcer: %w", err)
+	}
+	return nil
+}
+
+// closeUDP closes every UDP tracker socket.
+func (a *Announcer) closeUDP() {
+	var udp []*udpConn
+	a.mu.Lock()
+	for _, tier := range a.tiers {
+		for _, tr := range tier {
+			if tr.udp != nil {
+				udp = append(udp, tr.udp)
+			}
+		}
+	}
+	a.mu.Unlock()
+	for _, u := range udp {
+		u.close()
+	}
+}
+
