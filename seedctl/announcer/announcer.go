@@ -476,4 +476,3 @@ func (a *Announcer) closeUDP() {
 		u.close()
 	}
 }
-
