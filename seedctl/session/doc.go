@@ -1,0 +1,32 @@
+// Package session runs one torrent in a swarm: its peer connections, the choker that decides
+// whom we upload to, serving requests from the payload on disk, downloading missing pieces
+// (with web seeds beside peers), and the metadata exchange for magnet links.
+//
+// Implemented:
+//   - BEP 3, The BitTorrent Protocol Specification: the peer protocol's state machine
+//     (choking, interest, HAVE, REQUEST/PIECE/CANCEL), choking and optimistic unchoking
+//     (package choker), keep-alives.
+//   - BEP 6, Fast Extension: HAVE ALL / HAVE NONE instead of a BITFIELD, REJECT REQUEST for
+//     every request we will not serve (while choked, cancelled, over the queue), ALLOWED FAST
+//     sets for new peers, served while they are choked.
+//   - BEP 10, Extension Protocol: the extended handshake (client name, reqq, listen port,
+//     yourip, metadata_size, ut_metadata).
+//   - BEP 9, Extension for Peers to Send Metadata Files: served from the torrent's info
+//     dictionary, and fetched by FetchMetadata for magnet links.
+//   - BEP 19, WebSeed (GetRight style): web seeds fetch whole runs of pieces beside peers.
+//
+// Shape (after cenkalti/rain): one event-loop goroutine per torrent (Torrent.Run) owns all
+// torrent state — the peer table, the choker, the piece picker, the pieces being assembled.
+// Each connection has a reader goroutine, which decodes messages and reports them to the
+// loop over a channel, and a writer goroutine, which sends what the loop queued and serves
+// the peer's requests. Nothing the loop does blocks on a peer: it appends messages to the
+// peer's outbound buffer and wakes its writer. REQUEST and CANCEL go from the reader straight
+// to the writer's queue, under the peer's lock, so the serving path never waits for the loop.
+// Every goroutine is stopped (close channel, done channel) and every connection closed when
+// Run returns.
+//
+// Hostile or broken peers — a message over its limit, a request outside the torrent or over
+// 128 KiB, a bad BITFIELD, an unknown info-hash, silence — end only their own connection, are
+// counted in Metrics by reason, and never block other peers. A BITFIELD after other messages
+// replaces the peer's have-set, as aria2 expects.
+package session
