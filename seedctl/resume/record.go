@@ -1,0 +1,198 @@
+package resume
+
+import (
+	"bytes"
+	"crypto/sha1"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/anacrolix/torrent/bencode"
+
+	"github.com/webswarm/webswarm/seedctl/storage"
+)
+
+// Version is the record format Save writes and Load accepts.
+const Version = 1
+
+// maxRecordSize bounds what Load reads: a bitfield of a million pieces is 128 KiB and a
+// hundred thousand file stamps about 3 MB.
+const maxRecordSize = 64 << 20
+
+// Errors of this package, classified with errors.Is.
+var (
+	// ErrCorrupt: the record file is not a record this version wrote intact.
+	ErrCorrupt = errors.New("corrupt resume record")
+	// ErrMismatch: the record belongs to another torrent (info-hash, piece or file count).
+	ErrMismatch = errors.New("resume record does not match the torrent")
+)
+
+// Record is what a restart needs to skip the hashing of an unchanged payload.
+type Record struct {
+	InfoHash [20]byte
+	// Have is the set of verified pieces in the BITFIELD layout (wire.Bitfield.Bytes()).
+	Have []byte
+	// Files holds the size and modification time of every layout file when Have was taken
+	// (storage.Files.Stat()).
+	Files []storage.FileStamp
+	// Clean is set on clean shutdown and cleared while the torrent is writing.
+	Clean bool
+	// Uploaded and Downloaded are the transfer totals across runs, in bytes.
+	Uploaded, Downloaded int64
+}
+
+// diskRecord is Record as bencoded. Sum is the SHA-1 of the record encoded without it.
+type diskRecord struct {
+	Version    int64     `bencode:"version"`
+	InfoHash   []byte    `bencode:"info hash"`
+	Have       []byte    `bencode:"have"`
+	Files      [][]int64 `bencode:"files"` // [size, mtime ns] per layout file
+	Clean      int64     `bencode:"clean"`
+	Uploaded   int64     `bencode:"uploaded"`
+	Downloaded int64     `bencode:"downloaded"`
+	Sum        []byte    `bencode:"sum,omitempty"`
+}
+
+// encode returns the record's file contents.
+func (r *Record) encode() ([]byte, error) {
+	d := diskRecord{
+		Version:    Version,
+		InfoHash:   r.InfoHash[:],
+		Have:       r.Have,
+		Files:      make([][]int64, len(r.Files)),
+		Uploaded:   r.Uploaded,
+		Downloaded: r.Downloaded,
+	}
+	if d.Have == nil {
+		d.Have = []byte{}
+	}
+	if r.Clean {
+		d.Clean = 1
+	}
+	for i, s := range r.Files {
+		d.Files[i] = []int64{s.Size, s.ModTime}
+	}
+	body, err := bencode.Marshal(d)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha1.Sum(body)
+	d.Sum = sum[:]
+	return bencode.Marshal(d)
+}
+
+// Load reads the record at path. An absent file is an error wrapping fs.ErrNotExist; one that
+// is not an intact record of this version is ErrCorrupt.
+func Load(path string) (*Record, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("resume record: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxRecordSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read resume record %s: %w", path, err)
+	}
+	r, err := decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return r, nil
+}
+
+// decode parses a record file's contents.
+func decode(data []byte) (*Record, error) {
+	if len(data) > maxRecordSize {
+		return nil, fmt.Errorf("%w: larger than %d bytes", ErrCorrupt, maxRecordSize)
+	}
+	var d diskRecord
+	if err := bencode.Unmarshal(data, &d); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if d.Version != Version {
+		return nil, fmt.Errorf("%w: version %d, want %d", ErrCorrupt, d.Version, Version)
+	}
+	sum := d.Sum
+	d.Sum = nil
+	body, err := bencode.Marshal(d)
+	if want := sha1.Sum(body); err != nil || !bytes.Equal(sum, want[:]) {
+		return nil, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
+	}
+	if len(d.InfoHash) != 20 {
+		return nil, fmt.Errorf("%w: info hash of %d bytes", ErrCorrupt, len(d.InfoHash))
+	}
+	r := &Record{
+		Have:       d.Have,
+		Files:      make([]storage.FileStamp, len(d.Files)),
+		Clean:      d.Clean == 1,
+		Uploaded:   d.Uploaded,
+		Downloaded: d.Downloaded,
+	}
+	copy(r.InfoHash[:], d.InfoHash)
+	for i, s := range d.Files {
+		if len(s) != 2 || s[0] < -1 {
+			return nil, fmt.Errorf("%w: file stamp %d: %v", ErrCorrupt, i, s)
+		}
+		r.Files[i] = storage.FileStamp{Size: s[0], ModTime: s[1]}
+	}
+	return r, nil
+}
+
+// Save writes the record to path atomically: a temporary file in the same directory, fsync,
+// rename over path, fsync of the directory. On failure the previous file is left as it was
+// and no temporary file remains.
+func (r *Record) Save(path string) error {
+	data, err := r.encode()
+	if err != nil {
+		return fmt.Errorf("encode resume record: %w", err)
+	}
+	return writeAtomic(path, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// writeAtomic replaces path with what write writes, atomically and durably.
+func writeAtomic(path string, write func(io.Writer) error) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("save resume record: %w", err)
+	}
+	renamed := false
+	defer func() {
+		if err != nil {
+			if !renamed {
+				tmp.Close()
+				os.Remove(tmp.Name())
+			}
+			err = fmt.Errorf("save resume record %s: %w", path, err)
+		}
+	}()
+	if err = write(tmp); err != nil {
+		return err
+	}
+	if err = tmp.Sync(); err != nil {
+		return err
+	}
+	if err = tmp.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	renamed = true
+	// The rename is durable only once the directory is: without this a crash could bring
+	// back the old record, or none.
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	if err = d.Sync(); err != nil {
+		d.Close()
+		return err
+	}
+	return d.Close()
+}
