@@ -66,6 +66,10 @@ class Interrupted(Exception):
 
 
 def _interrupt(signum, frame):
+    # Once is enough: timeout(1) passes a SIGTERM on to its child and then to its whole group,
+    # so a second one follows at once and must not cut the clean-up short.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise Interrupted(signal.Signals(signum).name)
 
 
@@ -241,6 +245,7 @@ class Bench:
                     "--seconds", str(a.budget), "--quiet", "--ip", LOOPBACK]
         if kind == "seedctl":
             state = os.path.join(self.work, "state-seed")
+            os.makedirs(state, exist_ok=True)
             return [a.seedctl, "seed", torrent, "--data", datadir, "--bind", LOOPBACK,
                     "--minport", str(port), "--maxport", str(port), "--state", state, "--quiet"]
         raise ValueError("unknown seeder %r" % kind)
@@ -256,6 +261,7 @@ class Bench:
                 "--seed-time=0", torrent]
         if kind == "seedctl":
             state = os.path.join(self.work, "state-get-%d" % n)
+            os.makedirs(state, exist_ok=True)
             return [a.seedctl, "get", torrent, "--out", outdir, "--exit-on-complete", "--quiet",
                     "--bind", LOOPBACK, "--minport", str(port), "--maxport", str(port),
                     "--state", state]
@@ -474,6 +480,11 @@ def _fmt(v, spec="%.1f"):
     return "–" if v is None else spec % v
 
 
+# The two tables: row kind, title, the column naming each row, its CPU and memory columns.
+_TABLES = (("seed", "seeders -> libtorrent", "seeder", "seed_cpu_s_per_gib", "seed_hwm_mb"),
+           ("get", "aria2 -> getters", "getter", "get_cpu_s_per_gib", "get_rss_mb"))
+
+
 def render(summary, meta):
     """The human summary: a table per direction, then the ratio and limit lines."""
     lines = ["# seedctl seeding benchmark, %s" % meta["when"], "",
@@ -481,25 +492,17 @@ def render(summary, meta):
                  _size(meta["size"]), _size(1 << meta["piece_log2"]), meta["rounds"], meta["versions"]),
              "MB/s = 10^6 bytes/s, median over the runs that completed and verified; "
              "HWM = peak RSS of the seeder's whole life", ""]
-    seed = [r for r in summary if r["kind"] == "seed"]
-    get = [r for r in summary if r["kind"] == "get"]
-    if seed:
-        lines += ["## seeders -> libtorrent", "",
-                  "| seeder | ok | MB/s wall | MB/s xfer | first byte s | seeder CPU s/GiB | seeder HWM MB |",
+    for kind, title, who, cpu, mem in _TABLES:
+        rows = [r for r in summary if r["kind"] == kind]
+        if not rows:
+            continue
+        lines += ["## " + title, "",
+                  "| %s | ok | MB/s wall | MB/s xfer | first byte s | %s CPU s/GiB | %s |" % (
+                      who, who, "seeder HWM MB" if mem == "seed_hwm_mb" else "getter RSS MB"),
                   "|---|---:|---:|---:|---:|---:|---:|"]
-        for r in seed:
-            lines.append("| %s | %d/%d | %s | %s | %s | %s | %s |" % (
-                r["seeder"], r["ok"], r["runs"], _fmt(r["mbps_wall"]), _fmt(r["mbps_xfer"]),
-                _fmt(r["ttfb_s"], "%.2f"), _fmt(r["seed_cpu_s_per_gib"], "%.2f"), _fmt(r["seed_hwm_mb"])))
-        lines.append("")
-    if get:
-        lines += ["## aria2 -> getters", "",
-                  "| getter | ok | MB/s wall | MB/s xfer | first byte s | getter CPU s/GiB | getter RSS MB |",
-                  "|---|---:|---:|---:|---:|---:|---:|"]
-        for r in get:
-            lines.append("| %s | %d/%d | %s | %s | %s | %s | %s |" % (
-                r["getter"], r["ok"], r["runs"], _fmt(r["mbps_wall"]), _fmt(r["mbps_xfer"]),
-                _fmt(r["ttfb_s"], "%.2f"), _fmt(r["get_cpu_s_per_gib"], "%.2f"), _fmt(r["get_rss_mb"])))
+        lines += ["| %s | %d/%d | %s | %s | %s | %s | %s |" % (
+            r[who], r["ok"], r["runs"], _fmt(r["mbps_wall"]), _fmt(r["mbps_xfer"]),
+            _fmt(r["ttfb_s"], "%.2f"), _fmt(r[cpu], "%.2f"), _fmt(r[mem])) for r in rows]
         lines.append("")
     for r in summary:
         verdict = {True: "PASS", False: "FAIL", None: "n/a"}[r.get("pass")]
