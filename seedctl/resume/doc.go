@@ -23,5 +23,6 @@
 //     is re-verified, and unchanged seeding payloads are trusted. A Clean record whose stamps
 //     differ, or no usable record, means Full.
 //   - None hashes nothing: every piece whose files all exist at full length counts as held
-//     (seed as is).
+//     (seed as is). It is for a payload known to be good: a payload opened for writing has
+//     every file allocated at full length, so None would claim every piece of it.
 package resume

@@ -29,6 +29,11 @@ var (
 	ErrNotRegular = errors.New("not a regular file")
 )
 
+var (
+	_ io.ReaderAt = (*Files)(nil)
+	_ io.WriterAt = (*Files)(nil)
+)
+
 // DefaultMaxOpen is the bound on open file handles when OpenOptions.MaxOpen is 0.
 const DefaultMaxOpen = 128
 
