@@ -1,0 +1,159 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/webswarm/webswarm/internal/bittorrent"
+	"github.com/webswarm/webswarm/internal/testenv"
+	"github.com/webswarm/webswarm/seedctl/session/choker"
+	"github.com/webswarm/webswarm/seedctl/wire"
+)
+
+func TestThreePartySwarm(t *testing.T) {
+	f := newFixture(t, 2<<20+777, 32<<10)
+	seed := startNode(t, f.mi, f.seedFiles(t), f.full(), nodeOpts{tag: 's', enc: wire.Prefer})
+	af, adir := f.leechFiles(t)
+	bf, bdir := f.leechFiles(t)
+	a := startNode(t, f.mi, af, wire.Bitfield{}, nodeOpts{tag: 'a', enc: wire.Prefer})
+	b := startNode(t, f.mi, bf, wire.Bitfield{}, nodeOpts{tag: 'b', enc: wire.Prefer})
+	a.t.AddPeers([]netip.AddrPort{seed.addr, b.addr})
+	b.t.AddPeers([]netip.AddrPort{seed.addr, a.addr, b.addr}) // its own address: skipped as self
+	waitDone(t, a.t, 30*time.Second)
+	waitDone(t, b.t, 30*time.Second)
+	checkPayload(t, adir, f)
+	checkPayload(t, bdir, f)
+	testenv.WaitFor(t, 5*time.Second, "a and b connected to each other", func() error {
+		// Once both are seeds they drop each other; before that they must have met.
+		if a.t.Stats().Uploaded+b.t.Stats().Uploaded == 0 && a.t.Stats().Peers < 2 {
+			return errors.New("leechers never exchanged")
+		}
+		return nil
+	})
+}
+
+// TestChokerRotation: with one regular slot and more interested leechers, every leecher is
+// unchoked in turn.
+func TestChokerRotation(t *testing.T) {
+	f := newFixture(t, 256<<10, 32<<10)
+	seed := startNode(t, f.mi, f.seedFiles(t), f.full(), nodeOpts{tag: 's', enc: wire.Off,
+		cfg: func(c *Config) { c.MaxUploads = 1 },
+		tweak: func(t *Torrent) {
+			t.rechokeEvery = 50 * time.Millisecond
+			t.choker = choker.New(choker.Config{Slots: 1, Quota: 1, OptimisticInterval: 50 * time.Millisecond, Seed: 3})
+		}})
+	const n = 4
+	unchoked := make(chan byte, 100)
+	for i := range n {
+		tag := byte('a' + i)
+		p := dialRaw(t, seed.addr, f.mi, tag, wire.DefaultReserved, wire.Off)
+		p.w.Interested()
+		p.flush()
+		go func() {
+			for {
+				m, err := p.next(10 * time.Second)
+				if err != nil {
+					return
+				}
+				if m.ID == wire.Unchoke {
+					unchoked <- tag
+					// Use the slot: the quota (1 byte) is then spent and it rotates.
+					p.w.Request(0, 0, 16<<10)
+					p.w.Flush()
+				}
+			}
+		}()
+	}
+	seen := map[byte]bool{}
+	deadline := time.After(10 * time.Second)
+	for len(seen) < n {
+		select {
+		case tag := <-unchoked:
+			seen[tag] = true
+		case <-deadline:
+			t.Fatalf("after 10 s only %d of %d leechers were ever unchoked", len(seen), n)
+		}
+	}
+}
+
+func TestFetchMetadata(t *testing.T) {
+	f := newFixture(t, 300<<10, 16<<10)
+	seed := startNode(t, f.mi, f.seedFiles(t), f.full(), nodeOpts{tag: 's', enc: wire.Prefer})
+	peers := make(chan []netip.AddrPort, 1)
+	peers <- []netip.AddrPort{seed.addr}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	info, err := FetchMetadata(ctx, seed.t.InfoHash(), peers, Config{PeerID: peerID('m')})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(info, f.mi.InfoBytes) {
+		t.Fatal("fetched metadata differs from the info dictionary")
+	}
+
+	// Nobody has it: ErrNoMetadata once the address channel closes.
+	var other bittorrent.InfoHash
+	other[0] = 7
+	none := make(chan []netip.AddrPort, 1)
+	none <- []netip.AddrPort{seed.addr} // refuses the unknown info-hash
+	close(none)
+	if _, err := FetchMetadata(ctx, other, none, Config{PeerID: peerID('m')}); !errors.Is(err, ErrNoMetadata) {
+		t.Fatalf("fetch of an unknown torrent: %v, want ErrNoMetadata", err)
+	}
+}
+
+func TestFetchMetadataLarge(t *testing.T) {
+	// 4096 pieces: 80 KiB of hashes, five metadata pieces.
+	f := newFixture(t, 4096*16<<10, 16<<10)
+	seed := startNode(t, f.mi, f.seedFiles(t), f.full(), nodeOpts{tag: 's', enc: wire.Off})
+	peers := make(chan []netip.AddrPort, 1)
+	peers <- []netip.AddrPort{seed.addr}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	info, err := FetchMetadata(ctx, seed.t.InfoHash(), peers, Config{PeerID: peerID('m'), Wire: &wire.Config{PeerID: peerID('m'), Reserved: wire.DefaultReserved, Encryption: wire.Off}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info) <= 4*wire.MetadataPieceLen || !bytes.Equal(info, f.mi.InfoBytes) {
+		t.Fatalf("fetched %d bytes, info dictionary is %d", len(info), len(f.mi.InfoBytes))
+	}
+}
+
+// TestBanAfterBadPieces: a peer that keeps sending bad data is banned after BanThreshold
+// failed pieces and disconnected.
+func TestBanAfterBadPieces(t *testing.T) {
+	f := newFixture(t, 8*16<<10, 16<<10) // 8 pieces of one block
+	lf, _ := f.leechFiles(t)
+	leech := startNode(t, f.mi, lf, wire.Bitfield{}, nodeOpts{tag: 'l', enc: wire.Off})
+	p := dialRaw(t, leech.addr, f.mi, 'e', wire.DefaultReserved, wire.Off)
+	p.w.HaveAll()
+	p.w.Unchoke()
+	p.flush()
+	garbage := make([]byte, 16<<10)
+	for {
+		m, err := p.next(10 * time.Second)
+		if err != nil {
+			break // banned: the leecher closed the connection
+		}
+		if m.ID == wire.Request {
+			p.w.Piece(m.Index, m.Begin, garbage[:m.Length])
+			if p.w.Flush() != nil {
+				break
+			}
+		}
+	}
+	waitCounter(t, leech.metrics, "hostile", HostileHashFailBan, 1)
+	if st := leech.t.Stats(); st.HashFails < BanThreshold || st.Have != 0 {
+		t.Fatalf("stats after the ban: %+v", st)
+	}
+	// It stays banned.
+	q := dialRaw(t, leech.addr, f.mi, 'f', wire.DefaultReserved, wire.Off)
+	if !q.closed(5 * time.Second) {
+		t.Fatal("banned address reconnected")
+	}
+	waitCounter(t, leech.metrics, "refused", RefusedBanned, 1)
+}
