@@ -71,6 +71,7 @@ ROUNDS=${ROUNDS:-3}
 PIECE=${PIECE:-auto}
 SEEDERS=${SEEDERS-aria2 lt seedctl}
 GETTERS=${GETTERS-lt seedctl}
+SEEDERS=${SEEDERS//,/ } GETTERS=${GETTERS//,/ }
 if ! bytes=$(numfmt --from=iec "$SIZE" 2>/dev/null) || [[ $bytes -lt 1 ]]; then
   echo "bench-seed.sh: SIZE=$SIZE: want a size such as 64M, 256M or 1G" >&2
   exit 2
@@ -85,6 +86,7 @@ OUT=$(cd "$OUT" && pwd)
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/seedbench.XXXXXX")
 driver=""
+# shellcheck disable=SC2317 # reached through the EXIT trap
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
@@ -145,7 +147,7 @@ if [[ $want_seedctl == 1 ]]; then
   fi
 fi
 
-csv() { xargs <<<"${1//,/ }" | tr ' ' ','; }
+csv() { xargs <<<"$1" | tr ' ' ','; }
 seeders=$(csv "$SEEDERS")
 getters=$(csv "$GETTERS")
 if [[ -z $seeders && -z $getters ]]; then

@@ -7,6 +7,7 @@ import os
 import tempfile
 import time
 import unittest
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -166,8 +167,9 @@ class TrackerTest(unittest.TestCase):
         self.assertEqual(q["novalue"], [b""])
 
 
-def result(seeder, getter, mbps, ok=True, xfer=None, hwm=20.0, cpu=1.0):
-    return {"seeder": seeder, "getter": getter, "ok": ok, "mbps_wall": mbps if ok else 0.0,
+def result(seeder, getter, mbps, ok=True, xfer=None, hwm=20.0, cpu=1.0, rnd=1):
+    return {"seeder": seeder, "getter": getter, "round": rnd, "ok": ok, "seed_rss_mb": hwm - 5,
+            "mbps_wall": mbps if ok else 0.0,
             "mbps_xfer": xfer or (mbps * 1.1 if ok else None), "ttfb_s": 0.3,
             "seed_cpu_s_per_gib": cpu, "seed_hwm_mb": hwm, "get_cpu_s_per_gib": 2.0,
             "get_rss_mb": 30.0}
@@ -184,9 +186,9 @@ class SummaryTest(unittest.TestCase):
     def runs(self, seedctl_mbps, seedctl_ok=True, seedctl_hwm=20.0, get_mbps=(200, 210, 190)):
         rs = []
         for i, (a, l, s) in enumerate(zip((310, 320, 300), (250, 260, 240), seedctl_mbps)):
-            rs += [result("aria2", "lt", a), result("lt", "lt", l),
-                   result("seedctl", "lt", s, ok=seedctl_ok or i, hwm=seedctl_hwm),
-                   result("aria2", "seedctl", get_mbps[i])]
+            rs += [result("aria2", "lt", a, rnd=i + 1), result("lt", "lt", l, rnd=i + 1),
+                   result("seedctl", "lt", s, ok=seedctl_ok or i, hwm=seedctl_hwm, rnd=i + 1),
+                   result("aria2", "seedctl", get_mbps[i], rnd=i + 1)]
         return rs
 
     def test_seed_ratio_against_the_faster_peer(self):
@@ -195,9 +197,17 @@ class SummaryTest(unittest.TestCase):
         self.assertEqual(ratio["versus"], "aria2")
         self.assertAlmostEqual(ratio["value"], 350 / 310, places=3)
         self.assertTrue(ratio["pass"])
+        self.assertEqual(ratio["rounds"], [round(350 / 310, 3), round(360 / 320, 3), round(340 / 300, 3)])
         self.assertEqual(by(s, "ratio", "get")["value"], round(200 / 310, 3))
         self.assertFalse(by(s, "ratio", "get")["pass"])
         self.assertTrue(by(s, "limit", "seed_rss_mb")["pass"])
+        text = seedbench.render(s, {"when": "now", "size": 1 << 30, "piece_log2": 20, "rounds": 3,
+                                    "versions": "v"})
+        self.assertIn("ratio seed: seedctl / max(aria2, lt) = 1.129 wall "
+                      "(1.129 xfer; per round 1.13 1.12 1.13), faster peer aria2; target >= 1.10: PASS", text)
+        self.assertIn("ratio get: seedctl / lt (from aria2) = 0.645 wall", text)
+        self.assertIn("target >= 1.00: FAIL", text)
+        self.assertIn("| seedctl | 3/3 | 350.0 | 385.0 |", text)
 
     def test_seed_ratio_below_target(self):
         s = seedbench.summarize(self.runs((330, 330, 330)), self.SEEDERS, self.GETTERS)
@@ -208,12 +218,14 @@ class SummaryTest(unittest.TestCase):
         row = next(r for r in s if r["kind"] == "seed" and r["seeder"] == "seedctl")
         self.assertEqual((row["ok"], row["runs"]), (2, 3))
         self.assertEqual(row["mbps_wall"], 900)  # median of the verified runs only
+        self.assertEqual(len(by(s, "ratio", "seed")["rounds"]), 2, "no ratio for the failed round")
         self.assertFalse(by(s, "ratio", "seed")["pass"])
 
     def test_rss_limit(self):
         s = seedbench.summarize(self.runs((350, 360, 340), seedctl_hwm=31.2), self.SEEDERS, self.GETTERS)
         lim = by(s, "limit", "seed_rss_mb")
         self.assertEqual(lim["value"], 31.2)
+        self.assertEqual(lim["rss_after_mb"], 26.2)
         self.assertFalse(lim["pass"])
 
     def test_no_seedctl_no_ratios(self):
