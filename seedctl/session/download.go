@@ -1,14 +1,13 @@
 package session
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha1"
 	"fmt"
 	"net/netip"
 	"slices"
 	"time"
 
+	"github.com/webswarm/webswarm/seedctl/resume"
 	"github.com/webswarm/webswarm/seedctl/session/picker"
 	"github.com/webswarm/webswarm/seedctl/wire"
 )
@@ -268,8 +267,7 @@ func (d *download) verify(pb *pieceBuf) {
 			return
 		}
 		r := verifyResult{pb: pb}
-		sum := sha1.Sum(pb.data)
-		r.ok = bytes.Equal(sum[:], t.mi.Pieces[20*pb.index:20*pb.index+20])
+		r.ok = resume.HashPiece(t.mi, int(pb.index), pb.data)
 		if r.ok {
 			if _, err := t.data.WriteAt(pb.data, t.mi.Layout.PieceOffset(int(pb.index))); err != nil {
 				r.err = fmt.Errorf("session: write piece %d: %w", pb.index, err)
