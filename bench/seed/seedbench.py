@@ -53,6 +53,7 @@ GET_SEEDER = "aria2"
 SEED_TARGET = 1.1  # seedctl seeding / the faster of aria2 and lt seeding
 GET_TARGET = 1.0  # seedctl getting / lt getting, both from aria2
 RSS_LIMIT_MB = 30.0  # seedctl seeder peak RSS, 10^6 bytes
+MIN_PIECE_LOG2, MAX_PIECE_LOG2 = 15, 24  # mktorrent's smallest piece, seedctl make's largest
 
 A2FLAGS = ["--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false",
            "--enable-peer-exchange=false", "--disable-ipv6=true", "--interface=" + LOOPBACK,
@@ -76,9 +77,9 @@ def _interrupt(signum, frame):
 def auto_piece_log2(size):
     """seedctl make's automatic rule: the smallest power of two from 16 KiB to 16 MiB that
     cuts the payload into at most 2,000 pieces (so the benchmark uses the torrent a seedctl
-    user would publish)."""
-    n = 14
-    while n < 24 and -(-size // (1 << n)) > 2000:
+    user would publish), but at least 32 KiB, mktorrent's smallest (payloads under 64 MB)."""
+    n = MIN_PIECE_LOG2
+    while n < MAX_PIECE_LOG2 and -(-size // (1 << n)) > 2000:
         n += 1
     return n
 
@@ -519,6 +520,8 @@ def render(summary, meta):
             r[who], r["ok"], r["runs"], _fmt(r["mbps_wall"]), _fmt(r["mbps_xfer"]),
             _fmt(r["ttfb_s"], "%.2f"), _fmt(r[cpu], "%.2f"), _fmt(r[mem])) for r in rows]
         lines.append("")
+    for kind, why in sorted(meta.get("errors", {}).items()):
+        lines.append("seeder %s did not run: %s" % (kind, why))
     for r in summary:
         verdict = {True: "PASS", False: "FAIL", None: "n/a"}[r.get("pass")]
         if r["kind"] == "ratio" and r["name"] == "seed":
@@ -576,8 +579,8 @@ def main():
     a = ap.parse_args()
     if a.rounds < 1 or a.size < 1:
         ap.error("--rounds and --size must be positive")
-    if a.piece != "auto" and not (a.piece.isdigit() and 14 <= int(a.piece) <= 24):
-        ap.error("--piece: auto or 14..24")
+    if a.piece != "auto" and not (a.piece.isdigit() and MIN_PIECE_LOG2 <= int(a.piece) <= MAX_PIECE_LOG2):
+        ap.error("--piece: auto or %d..%d" % (MIN_PIECE_LOG2, MAX_PIECE_LOG2))
     if "seedctl" in a.seeders + a.getters and not a.seedctl:
         ap.error("--seedctl is needed when seedctl seeds or gets")
     # At least 5 MB/s for a download and 20 MB/s for a payload check, plus a minute.
@@ -590,6 +593,8 @@ def main():
         b.run()
     except Interrupted as e:
         print("seedbench: interrupted (%s): summary of what finished" % e, file=sys.stderr)
+    except (OSError, subprocess.CalledProcessError, ValueError) as e:
+        sys.exit("seedbench: %s" % e)  # after close, in finally
     finally:
         b.close()
     summary = summarize(b.results, [s for s in a.seeders if s in b.seeders],

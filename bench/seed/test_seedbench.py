@@ -237,6 +237,16 @@ class SummaryTest(unittest.TestCase):
         self.assertIn("| aria2 | 3/3 | 310.0 |", text)
         self.assertNotIn("ratio", text)
 
+    def test_seeder_that_never_started(self):
+        rs = [r for r in self.runs((1, 1, 1)) if r["seeder"] != "seedctl"]
+        s = seedbench.summarize(rs, self.SEEDERS, self.GETTERS)
+        self.assertFalse(by(s, "ratio", "seed")["pass"], "no seedctl figure is a miss, not a pass")
+        self.assertIsNone(by(s, "limit", "seed_rss_mb")["pass"])
+        text = seedbench.render(s, {"when": "now", "size": 1 << 30, "piece_log2": 20, "rounds": 3,
+                                    "versions": "v", "errors": {"seedctl": "exited with status 1"}})
+        self.assertIn("| seedctl | 0/0 | – |", text)
+        self.assertIn("seeder seedctl did not run: exited with status 1", text)
+
     def test_peer_that_never_completed(self):
         rs = self.runs((350, 350, 350))
         rs = [dict(r, ok=False, mbps_wall=0.0) if r["seeder"] in ("aria2", "lt") and r["getter"] == "lt"
@@ -252,9 +262,10 @@ class SummaryTest(unittest.TestCase):
 
 class HelpersTest(unittest.TestCase):
     def test_auto_piece_log2_matches_seedctl_make(self):
-        # seedctl/metafile.AutoPieceLength: at most 2,000 pieces, 16 KiB to 16 MiB.
-        for size, want in [(1, 14), (2000 << 14, 14), ((2000 << 14) + 1, 15), (64 << 20, 16),
-                           (256 << 20, 18), (1 << 30, 20), (1 << 40, 24)]:
+        # seedctl/metafile.AutoPieceLength: at most 2,000 pieces, 16 KiB to 16 MiB; but
+        # mktorrent makes no piece under 32 KiB.
+        for size, want in [(1, 15), (2000 << 14, 15), (2000 << 15, 15), ((2000 << 15) + 1, 16),
+                           (64 << 20, 16), (256 << 20, 18), (1 << 30, 20), (1 << 40, 24)]:
             with self.subTest(size=size):
                 self.assertEqual(seedbench.auto_piece_log2(size), want)
 
