@@ -146,6 +146,14 @@ def parse_time_v(path):
     return r
 
 
+def _children(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
 class Proc:
     """A client under `timeout`: bounded even if this driver is killed.
 
@@ -165,16 +173,19 @@ class Proc:
         return self.p.poll() is None
 
     def child_pid(self, timeout=5):
-        """The client's pid (timeout's only child), or None if it has none."""
-        path = "/proc/%d/task/%d/children" % (self.p.pid, self.p.pid)
+        """The client's pid, or None if timeout(1) has no child.
+
+        The client is timeout's child or, under a wrapper that did not exec (a script given
+        as SEEDCTL_BIN), the innermost only child: the process whose CPU and memory count.
+        """
         end = time.time() + timeout
         while time.time() < end and self.alive():
-            try:
-                kids = open(path).read().split()
-            except OSError:
-                kids = []
+            kids = _children(self.p.pid)
             if kids:
-                return int(kids[0])
+                pid = kids[0]
+                while len(_children(pid)) == 1:
+                    pid = _children(pid)[0]
+                return pid
             time.sleep(0.02)
         return None
 
@@ -205,7 +216,8 @@ class Bench:
         self.logs = os.path.join(self.out, "logs")
         os.makedirs(self.logs, exist_ok=True)
         self.pgids = os.path.join(self.work, "pgids")
-        self.seeders = {}  # kind -> dict(proc, pid, tracker, torrent, port, ready_s) or error
+        # kind -> proc, pid, url, torrent, port, ready_s; "error" if it never started or died
+        self.seeders = {}
         self.trackers = []
         self.getter = None  # the download in progress, stopped by close
         self.results = []
@@ -224,6 +236,10 @@ class Bench:
                 chunk = os.urandom(min(left, 4 << 20))
                 f.write(chunk)
                 left -= len(chunk)
+            # Written back now, not by the kernel half a minute later in the middle of a transfer;
+            # the pages stay cached (warm) for the seeders.
+            f.flush()
+            os.fsync(f.fileno())
         self.piece_log2 = auto_piece_log2(a.size) if a.piece == "auto" else int(a.piece)
         base = os.path.join(self.work, "base.torrent")
         subprocess.run(["timeout", "600", "mktorrent", "-a", "http://%s:1/announce" % LOOPBACK,
@@ -400,7 +416,8 @@ class Bench:
                 if "error" in self.seeders[seeder]:
                     continue
                 if not self.seeders[seeder]["proc"].alive():
-                    self.seeders[seeder] = {"error": "died during the run"}
+                    self.seeders[seeder]["error"] = "died during the run (status %s)" % (
+                        self.seeders[seeder]["proc"].p.returncode)
                     print("seeder %s died during the run" % seeder, flush=True)
                     continue
                 n += 1
@@ -521,7 +538,7 @@ def render(summary, meta):
             _fmt(r["ttfb_s"], "%.2f"), _fmt(r[cpu], "%.2f"), _fmt(r[mem])) for r in rows]
         lines.append("")
     for kind, why in sorted(meta.get("errors", {}).items()):
-        lines.append("seeder %s did not run: %s" % (kind, why))
+        lines.append("seeder %s: %s" % (kind, why))
     for r in summary:
         verdict = {True: "PASS", False: "FAIL", None: "n/a"}[r.get("pass")]
         if r["kind"] == "ratio" and r["name"] == "seed":

@@ -245,7 +245,7 @@ class SummaryTest(unittest.TestCase):
         text = seedbench.render(s, {"when": "now", "size": 1 << 30, "piece_log2": 20, "rounds": 3,
                                     "versions": "v", "errors": {"seedctl": "exited with status 1"}})
         self.assertIn("| seedctl | 0/0 | – |", text)
-        self.assertIn("seeder seedctl did not run: exited with status 1", text)
+        self.assertIn("seeder seedctl: exited with status 1", text)
 
     def test_peer_that_never_completed(self):
         rs = self.runs((350, 350, 350))
