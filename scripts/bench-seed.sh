@@ -59,8 +59,8 @@ if [[ ${#missing[@]} -gt 0 ]]; then
   echo "bench-seed.sh: installing ${missing[*]}"
   sudo=""
   [[ $(id -u) == 0 ]] || sudo=sudo
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  timeout 600 $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive timeout 900 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 if [[ ${QUICK:-0} == 1 ]]; then
@@ -125,7 +125,7 @@ seedctl_version="not run"
 if [[ $want_seedctl == 1 ]]; then
   if [[ -n ${SEEDCTL_BIN:-} ]]; then
     seedctl=$SEEDCTL_BIN
-  elif go build -o "$WORK/seedctl" ./seedctl; then
+  elif timeout 900 go build -o "$WORK/seedctl" ./seedctl; then
     seedctl=$WORK/seedctl
   else
     echo "bench-seed.sh: WARNING: seedctl does not build: left out" >&2
