@@ -1,10 +1,13 @@
 // Command seedctl is the seeding side of webswarm: it makes, shows, verifies and publishes
-// .torrent files (the successor of mainline btmakemetafile).
+// .torrent files (the successor of mainline btmakemetafile), and seeds and downloads them
+// headlessly (the successor of btdownloadheadless).
 //
 //	seedctl make PATH... [-o OUT.torrent] [--tracker URL]... [--web-seed URL]...
 //	seedctl verify TORRENT DATA
 //	seedctl show TORRENT
 //	seedctl publish FILE --site https://example.org [--docroot DIR]
+//	seedctl seed TORRENT [--data DIR]
+//	seedctl get TORRENT|URL|MAGNET [--out DIR]
 //
 // Flags may be spelled with dashes or underscores (--web-seed, --web_seed).
 package main
@@ -34,22 +37,25 @@ func (e *exitError) Unwrap() error { return e.err }
 func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "seedctl",
-		Short:         "Make, check and publish .torrent files",
-		Long:          "seedctl makes, shows, verifies and publishes .torrent files for the webswarm tracker.",
+		Short:         "Make, check, publish, seed and download .torrent files",
+		Long:          "seedctl makes, shows, verifies and publishes .torrent files for the webswarm tracker, and seeds and\ndownloads them headlessly.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.SetGlobalNormalizationFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
 		return pflag.NormalizedName(strings.ReplaceAll(name, "_", "-"))
 	})
-	root.AddCommand(newMakeCmd(), newVerifyCmd(), newShowCmd(), newPublishCmd())
+	root.AddCommand(newMakeCmd(), newVerifyCmd(), newShowCmd(), newPublishCmd(), newSeedCmd(), newGetCmd())
 	return root
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := newRoot().ExecuteContext(ctx)
+	root := newRoot()
+	// Mainline wrote durations as plain seconds (--display_interval 0.5): accept both.
+	root.SetArgs(normalizeDurationArgs(os.Args[1:], "display-interval", "rerequest-interval", "seed-time"))
+	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return
 	}

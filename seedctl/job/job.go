@@ -1,0 +1,379 @@
+// Package job runs one torrent from start to stop: it opens the payload, checks it against
+// the resume record, runs the peer session and the tracker client side by side, keeps the
+// resume record current, and on the way out announces "stopped" and marks the record clean.
+//
+// It is the glue that seedctl seed, seedctl get and (later) the agent share; the protocol
+// work lives in seedctl/session (peers, BEP 3/6/9/10), seedctl/announcer (BEP 3/12/15/23) and
+// seedctl/resume (the resume record and the payload check).
+package job
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/webswarm/webswarm/internal/bittorrent"
+	"github.com/webswarm/webswarm/seedctl/announcer"
+	"github.com/webswarm/webswarm/seedctl/metafile"
+	"github.com/webswarm/webswarm/seedctl/resume"
+	"github.com/webswarm/webswarm/seedctl/session"
+	"github.com/webswarm/webswarm/seedctl/storage"
+	"github.com/webswarm/webswarm/seedctl/wire"
+)
+
+// Defaults for Config fields left zero.
+const (
+	// DefaultSaveInterval is how often the resume record is rewritten while downloading: a
+	// crash loses at most this much of the record (the pieces themselves are on disk and are
+	// found again by the check, which re-hashes only what the record does not vouch for).
+	DefaultSaveInterval = 30 * time.Second
+	// DefaultStopTimeout bounds the "stopped" announces at shutdown.
+	DefaultStopTimeout = 5 * time.Second
+)
+
+// ErrIncomplete is returned by Run for a seed-only job whose payload is not complete.
+var ErrIncomplete = errors.New("payload incomplete")
+
+// State is where a job is in its life.
+type State string
+
+// The states a job goes through.
+const (
+	Checking    State = "checking"
+	Downloading State = "downloading"
+	Seeding     State = "seeding"
+	Stopping    State = "stopping"
+	Stopped     State = "stopped"
+)
+
+// Config is what a job needs. Torrent, DataDir and Session.PeerID are required.
+type Config struct {
+	Torrent *metafile.Torrent
+	// DataDir holds the torrent's file or top folder.
+	DataDir string
+	// Name is the file or top folder's name in DataDir; empty means the torrent's name
+	// (mainline's --saveas may name it otherwise).
+	Name string
+	// ResumePath is the resume record's file; empty means none is kept.
+	ResumePath string
+	// Download allows writing: missing pieces are fetched. Without it the payload must be
+	// complete and is opened read-only.
+	Download bool
+	// Check is how the payload is checked at start.
+	Check resume.Mode
+	// CheckWorkers bounds hashing threads; 0 means one per CPU.
+	CheckWorkers int
+	// Session is the peer session's configuration (PeerID, limits, dialer...).
+	Session session.Config
+	// Announce is the tracker client's configuration; the job fills Tiers, InfoHash,
+	// PeerID, Progress and PeerCount.
+	Announce announcer.Config
+	// SaveInterval is how often the resume record is saved while downloading.
+	SaveInterval time.Duration
+	// StopTimeout bounds the stopped announces.
+	StopTimeout time.Duration
+	// OnCheck, when set, is told the check's progress.
+	OnCheck func(resume.Progress)
+	// Logger receives the job's events; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Stats is a snapshot of a job for display.
+type Stats struct {
+	State      State
+	Check      resume.Progress
+	Session    session.Stats
+	Uploaded   int64 // including earlier runs, from the resume record
+	Downloaded int64
+	Tracker    announcer.Status
+	Complete   bool
+}
+
+// Job is one torrent being seeded or downloaded. Create with New, run with Run.
+type Job struct {
+	cfg  Config
+	log  *slog.Logger
+	done chan struct{} // closed when every piece is verified
+
+	state    atomic.Value // State
+	checkN   atomic.Int64
+	checkTot atomic.Int64
+	sess     atomic.Pointer[session.Torrent]
+	ann      atomic.Pointer[announcer.Announcer]
+
+	baseUp, baseDown int64 // totals of earlier runs; set before the session starts
+}
+
+// New validates cfg and returns a job ready to Run.
+func New(cfg Config) (*Job, error) {
+	if cfg.Torrent == nil {
+		return nil, errors.New("job: no torrent")
+	}
+	if !cfg.Torrent.HasV1 {
+		return nil, fmt.Errorf("job: %s is a v2-only torrent: seeding needs v1 piece hashes (make it hybrid)", cfg.Torrent.Name)
+	}
+	if cfg.Name == "" {
+		cfg.Name = cfg.Torrent.Name
+	}
+	if cfg.SaveInterval <= 0 {
+		cfg.SaveInterval = DefaultSaveInterval
+	}
+	if cfg.StopTimeout <= 0 {
+		cfg.StopTimeout = DefaultStopTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	j := &Job{cfg: cfg, log: cfg.Logger.With("torrent", cfg.Torrent.Name), done: make(chan struct{})}
+	j.state.Store(Checking)
+	return j, nil
+}
+
+// InfoHash is the torrent's v1 info-hash.
+func (j *Job) InfoHash() bittorrent.InfoHash { return j.cfg.Torrent.InfoHash }
+
+// Session is the running peer session, or nil before the check has finished.
+func (j *Job) Session() *session.Torrent { return j.sess.Load() }
+
+// Done is closed once every piece is verified (at once for a complete payload).
+func (j *Job) Done() <-chan struct{} { return j.done }
+
+// Stats returns a snapshot.
+func (j *Job) Stats() Stats {
+	s := Stats{State: j.state.Load().(State)}
+	s.Check = resume.Progress{Done: j.checkN.Load(), Total: j.checkTot.Load()}
+	if t := j.sess.Load(); t != nil {
+		s.Session = t.Stats()
+		s.Complete = s.Session.Left == 0
+	}
+	s.Uploaded = j.baseUp + s.Session.Uploaded
+	s.Downloaded = j.baseDown + s.Session.Downloaded
+	if a := j.ann.Load(); a != nil {
+		s.Tracker = a.Status()
+	}
+	return s
+}
+
+// Run checks the payload, then seeds (and downloads, with Download) until ctx is done. On
+// the way out it announces "stopped", syncs the payload and saves the resume record marked
+// clean. It returns nil after a normal stop.
+func (j *Job) Run(ctx context.Context) error {
+	defer j.state.Store(Stopped)
+	t := j.cfg.Torrent
+	files, err := storage.Open(t.Layout, j.cfg.DataDir, j.cfg.Name, t.Single, storage.OpenOptions{Write: j.cfg.Download})
+	if err != nil {
+		return fmt.Errorf("open payload of %s in %s: %w", t.Name, j.cfg.DataDir, err)
+	}
+	defer files.Close()
+
+	rec := j.loadRecord()
+	if rec != nil {
+		j.baseUp, j.baseDown = rec.Uploaded, rec.Downloaded
+	}
+	have, err := resume.Check(ctx, t, files, j.cfg.Check, rec, j.cfg.CheckWorkers, func(p resume.Progress) {
+		j.checkN.Store(p.Done)
+		j.checkTot.Store(p.Total)
+		if j.cfg.OnCheck != nil {
+			j.cfg.OnCheck(p)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("check %s: %w", t.Name, err)
+	}
+	if !have.Full() && !j.cfg.Download {
+		return fmt.Errorf("%w: %s in %s has %d of %d pieces", ErrIncomplete, t.Name, j.cfg.DataDir, have.Count(), have.Len())
+	}
+	j.log.Info("checked", "pieces", have.Count(), "of", have.Len())
+
+	sess, err := session.New(t, files, have, j.cfg.Session)
+	if err != nil {
+		return fmt.Errorf("session for %s: %w", t.Name, err)
+	}
+	acfg := j.cfg.Announce
+	acfg.Tiers = t.Trackers
+	acfg.InfoHash = t.InfoHash
+	acfg.PeerID = j.cfg.Session.PeerID
+	acfg.Progress = func() announcer.Progress {
+		st := sess.Stats()
+		return announcer.Progress{Uploaded: st.Uploaded, Downloaded: st.Downloaded, Left: st.Left}
+	}
+	acfg.PeerCount = func() int { return sess.Stats().Peers }
+	if acfg.Logger == nil {
+		acfg.Logger = j.log
+	}
+	var ann *announcer.Announcer
+	if len(acfg.Tiers) > 0 {
+		if ann, err = announcer.New(acfg); err != nil {
+			return fmt.Errorf("tracker of %s: %w", t.Name, err)
+		}
+	}
+	if have.Full() {
+		j.state.Store(Seeding)
+	} else {
+		j.state.Store(Downloading)
+		// From here on the payload is being written: a crash must re-verify what changed.
+		j.saveRecord(files, sess.Have(), false, 0, 0)
+	}
+	j.sess.Store(sess)
+	if ann != nil {
+		j.ann.Store(ann)
+	}
+
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	sessErr := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		sessErr <- sess.Run(runCtx)
+	}()
+	if ann != nil {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			ann.Run(runCtx)
+		}()
+		go func() {
+			defer wg.Done()
+			pumpPeers(runCtx, ann.Peers(), sess)
+		}()
+	}
+
+	err = j.watch(ctx, files, sess, ann, sessErr)
+	j.state.Store(Stopping)
+	if ann != nil {
+		sctx, scancel := context.WithTimeout(context.Background(), j.cfg.StopTimeout)
+		if serr := ann.Stop(sctx); serr != nil {
+			j.log.Warn("stopped announce", "err", serr)
+		}
+		scancel()
+	}
+	cancel()
+	wg.Wait()
+	select {
+	case e := <-sessErr:
+		if err == nil && e != nil && !errors.Is(e, context.Canceled) {
+			err = e
+		}
+	default:
+	}
+	if serr := files.Sync(); serr != nil && err == nil {
+		err = fmt.Errorf("sync %s: %w", t.Name, serr)
+	}
+	st := sess.Stats()
+	j.saveRecord(files, sess.Have(), true, st.Uploaded, st.Downloaded)
+	return err
+}
+
+// watch waits for the end, saving the resume record while downloading and reporting
+// completion to the tracker.
+func (j *Job) watch(ctx context.Context, files *storage.Files, sess *session.Torrent, ann *announcer.Announcer, sessErr <-chan error) error {
+	tick := time.NewTicker(j.cfg.SaveInterval)
+	defer tick.Stop()
+	sessDone := sess.Done()
+	if j.state.Load().(State) == Seeding {
+		close(j.done)
+		sessDone = nil
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e := <-sessErr:
+			if e == nil {
+				e = errors.New("session ended")
+			}
+			return fmt.Errorf("session of %s: %w", j.cfg.Torrent.Name, e)
+		case <-sessDone:
+			sessDone = nil
+			j.log.Info("download complete")
+			if ann != nil {
+				ann.Completed()
+			}
+			st := sess.Stats()
+			if err := files.Sync(); err != nil {
+				j.log.Warn("sync", "err", err)
+			}
+			j.saveRecord(files, sess.Have(), false, st.Uploaded, st.Downloaded)
+			j.state.Store(Seeding)
+			close(j.done)
+		case <-tick.C:
+			if j.state.Load().(State) == Downloading {
+				st := sess.Stats()
+				j.saveRecord(files, sess.Have(), false, st.Uploaded, st.Downloaded)
+			}
+		}
+	}
+}
+
+// pumpPeers hands every batch of tracker peers to the session.
+func pumpPeers(ctx context.Context, peers <-chan []netip.AddrPort, sess *session.Torrent) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case p, ok := <-peers:
+			if !ok {
+				return
+			}
+			sess.AddPeers(p)
+		}
+	}
+}
+
+// loadRecord reads the resume record; a corrupt one is moved aside (never deleted) and the
+// check then hashes everything.
+func (j *Job) loadRecord() *resume.Record {
+	if j.cfg.ResumePath == "" {
+		return nil
+	}
+	rec, err := resume.Load(j.cfg.ResumePath)
+	switch {
+	case err == nil:
+		if rec.InfoHash != j.cfg.Torrent.InfoHash {
+			j.log.Warn("resume record is for another torrent; checking everything", "path", j.cfg.ResumePath)
+			return nil
+		}
+		return rec
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	default:
+		aside := fmt.Sprintf("%s.corrupt-%s", j.cfg.ResumePath, time.Now().UTC().Format("20060102T150405Z"))
+		if rerr := os.Rename(j.cfg.ResumePath, aside); rerr != nil {
+			j.log.Error("resume record unreadable and cannot be moved aside", "path", j.cfg.ResumePath, "err", err, "rename", rerr)
+		} else {
+			j.log.Error("resume record unreadable; moved aside, checking everything", "path", j.cfg.ResumePath, "moved_to", aside, "err", err)
+		}
+		return nil
+	}
+}
+
+// saveRecord writes the resume record; up and down are this run's totals.
+func (j *Job) saveRecord(files *storage.Files, have wire.Bitfield, clean bool, up, down int64) {
+	if j.cfg.ResumePath == "" {
+		return
+	}
+	stamps, err := files.Stat()
+	if err != nil {
+		j.log.Warn("resume record not saved: stat payload", "err", err)
+		return
+	}
+	rec := &resume.Record{
+		InfoHash:   j.cfg.Torrent.InfoHash,
+		Have:       have.Bytes(),
+		Files:      stamps,
+		Clean:      clean,
+		Uploaded:   j.baseUp + up,
+		Downloaded: j.baseDown + down,
+	}
+	if err := rec.Save(j.cfg.ResumePath); err != nil {
+		j.log.Warn("resume record not saved", "path", j.cfg.ResumePath, "err", err)
+	}
+}
