@@ -456,3 +456,63 @@ func TestSeedctlPeerBadInput(t *testing.T) {
 		t.Errorf("seed wrote into the data directory: %v", ents)
 	}
 }
+
+// TestSeedctlMainlineWay: the mainline recipe — a .torrent linked from the web server, seeded
+// with --url and --saveas (underscore spellings and plain-second intervals as mainline wrote
+// them) — serves libtorrent, exports Prometheus metrics, stops on SIGTERM; then the publish
+// layout (payload beside its .torrent) seeds with no --data at all.
+func TestSeedctlMainlineWay(t *testing.T) {
+	requireLibtorrent(t)
+	tp := startTracker(t, trackerTestArgs...)
+	docroot := t.TempDir()
+	payload := writePayload(t, docroot, "big.bin", 3<<20+11)
+	made := makeTorrent(t, filepath.Join(docroot, "big.bin"), tp.Announce)
+	torrent := filepath.Join(docroot, "big.bin.torrent")
+	data, err := os.ReadFile(made)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(torrent, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	site := scStartNginx(t, docroot, true)
+	metricsPort := testenv.FreePort(t, "127.0.0.1")
+	state := t.TempDir()
+	seeder := spStartSeedctl(t, state, "127.0.0.2", "seed", "--url", site+"/big.bin.torrent",
+		"--saveas", filepath.Join(docroot, "big.bin"), "--max_uploads", "4", "--rerequest_interval", "60",
+		"--metrics", fmt.Sprintf("127.0.0.1:%d", metricsPort))
+	spWaitState(t, seeder, "seeding", time.Minute)
+
+	out := t.TempDir()
+	libtorrentGet(t, torrent, out, "127.0.0.4", spTimeout)
+	sameFile(t, filepath.Join(out, "big.bin"), payload)
+
+	var uploaded float64
+	testenv.WaitFor(t, 10*time.Second, "uploaded bytes in /metrics", func() error {
+		body, err := trackerGet(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
+		if err != nil {
+			return err
+		}
+		for _, line := range strings.Split(string(body), "\n") {
+			if v, ok := strings.CutPrefix(line, "webswarm_seed_uploaded_bytes_total "); ok {
+				uploaded, err = strconv.ParseFloat(strings.TrimSpace(v), 64)
+				if err != nil {
+					return err
+				}
+			}
+		}
+		if uploaded < float64(len(payload)) {
+			return fmt.Errorf("webswarm_seed_uploaded_bytes_total %v", uploaded)
+		}
+		return nil
+	})
+
+	if err := seeder.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	spWaitExit(t, seeder, 30*time.Second)
+
+	// The publish layout: no --data, the payload is beside the .torrent.
+	again := spStartSeedctl(t, state, "127.0.0.2", "seed", torrent, "--check", "full")
+	spWaitState(t, again, "seeding", time.Minute)
+}

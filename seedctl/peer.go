@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -562,7 +563,7 @@ func viewOf(t *metafile.Torrent, name, saveTo string, st job.Stats) statusView {
 	case st.Tracker.Failure != "":
 		v.Tracker = "failure: " + st.Tracker.Failure
 	case st.Tracker.Err != nil:
-		v.Tracker = "error: " + st.Tracker.Err.Error()
+		v.Tracker = "error: " + trackerProblem(st.Tracker.Err)
 	case st.Tracker.Warning != "":
 		v.Tracker = "warning: " + st.Tracker.Warning
 	}
@@ -587,4 +588,18 @@ func serveMetrics(addr string, reg *prometheus.Registry) (stop func(), err error
 		_ = srv.Close()
 		<-done
 	}, nil
+}
+
+// trackerProblem shortens an announce error for the status line: a failed HTTP request
+// names the tracker's host and the cause, not the whole announce URL with its query.
+func trackerProblem(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		host := ue.URL
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			host = u.Host
+		}
+		return host + ": " + ue.Err.Error()
+	}
+	return err.Error()
 }

@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -103,5 +106,15 @@ func TestStatusPrinterModes(t *testing.T) {
 	_ = p.Print(v)
 	if strings.Count(b.String(), "\n") != 1 || strings.Contains(b.String(), "\x1b") {
 		t.Errorf("plain mode: %q", b.String())
+	}
+}
+
+func TestTrackerProblem(t *testing.T) {
+	err := fmt.Errorf("announce started: %w", &url.Error{Op: "Get", URL: "http://t.example:6969/announce?info_hash=%01%02&peer_id=x", Err: errors.New("connection refused")})
+	if got := trackerProblem(err); got != "t.example:6969: connection refused" {
+		t.Errorf("trackerProblem = %q", got)
+	}
+	if got := trackerProblem(errors.New("tracker failure: unregistered torrent")); got != "tracker failure: unregistered torrent" {
+		t.Errorf("trackerProblem = %q", got)
 	}
 }
