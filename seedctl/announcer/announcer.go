@@ -42,7 +42,7 @@ type tracker struct {
 	udp  *udpConn // nil for HTTP(S)
 
 	// Guarded by Announcer.mu.
-	registered bool   // the tracker knows us: it answered (or may have received) an announce
+	registered bool   // the tracker knows us: it answered an announce, and no stopped yet
 	trackerID  string // BEP 3 "tracker id", echoed
 }
 
@@ -263,11 +263,7 @@ func (a *Announcer) round(ctx context.Context) {
 			r := a.newRequest(tr, complete, prog)
 			rep, err := a.announceTo(ctx, tr, r)
 			if ctx.Err() != nil {
-				// Cancelled: the tracker may have registered us all the same.
-				a.mu.Lock()
-				tr.registered = tr.registered || r.event != evNone
-				a.mu.Unlock()
-				return
+				return // cancelled: neither a failure nor an answer
 			}
 			if err == nil {
 				a.succeeded(ti, tr, r, rep)

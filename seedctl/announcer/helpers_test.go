@@ -335,3 +335,15 @@ func (f *fakeHTTP) requests() []recorded {
 	defer f.mu.Unlock()
 	return append([]recorded(nil), f.got...)
 }
+
+// startFakeHandler serves h on loopback until the test ends and returns its base URL.
+func startFakeHandler(t *testing.T, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+type netipAddrPort = netip.AddrPort
+
+func mustAddrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }

@@ -199,11 +199,13 @@ func parseHTTPReply(body []byte, self [20]byte) (*reply, error) {
 	switch p := []byte(h.Peers); {
 	case len(p) == 0:
 	case p[0] == 'l':
-		var list []any
+		// Into any: the library fails to decode a list into []any (v1.62.0).
+		var list any
 		if err := bencode.Unmarshal(p, &list); err != nil {
 			return nil, fmt.Errorf("%w: peers: %w", ErrBadReply, err)
 		}
-		r.peers = appendDict(r.peers, list, self)
+		l, _ := list.([]any)
+		r.peers = appendDict(r.peers, l, self)
 	case p[0] >= '0' && p[0] <= '9':
 		var s []byte
 		if err := bencode.Unmarshal(p, &s); err != nil {

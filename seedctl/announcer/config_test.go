@@ -1,0 +1,69 @@
+package announcer
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestNewValidates(t *testing.T) {
+	ok := "http://t.example/announce"
+	for _, tc := range []struct {
+		name  string
+		edit  func(*Config)
+		bad   string // the URL the error must name, if any
+		isURL bool
+	}{
+		{name: "ftp", edit: func(c *Config) { c.Tiers = [][]string{{ok}, {"ftp://t.example/announce"}} }, bad: "ftp://t.example/announce", isURL: true},
+		{name: "udp without port", edit: func(c *Config) { c.Tiers = [][]string{{"udp://t.example"}} }, bad: "udp://t.example", isURL: true},
+		{name: "no host", edit: func(c *Config) { c.Tiers = [][]string{{"http:///announce"}} }, bad: "http:///announce", isURL: true},
+		{name: "unparsable", edit: func(c *Config) { c.Tiers = [][]string{{"http://t.example/%zz"}} }, bad: "http://t.example/%zz", isURL: true},
+		{name: "no trackers", edit: func(c *Config) { c.Tiers = [][]string{{}, nil} }, isURL: true},
+		{name: "port 0", edit: func(c *Config) { c.Port = 0 }},
+		{name: "negative numwant", edit: func(c *Config) { c.NumWant = -1 }},
+		{name: "short interval", edit: func(c *Config) { c.Interval = time.Millisecond }},
+		{name: "min peers without count", edit: func(c *Config) { c.MinPeers = 3; c.PeerCount = nil }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig([][]string{{ok}}, hash("validate"), 1)
+			tc.edit(&cfg)
+			_, err := New(cfg)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if tc.isURL != errors.Is(err, ErrBadURL) {
+				t.Errorf("%v: ErrBadURL %v, want %v", err, errors.Is(err, ErrBadURL), tc.isURL)
+			}
+			if tc.bad != "" && !strings.Contains(err.Error(), tc.bad) {
+				t.Errorf("%v does not name %q", err, tc.bad)
+			}
+		})
+	}
+}
+
+func TestNewDefaultsAndDuplicates(t *testing.T) {
+	cfg := testConfig([][]string{{"udp://a.example:1", "http://b.example/announce"}, {}, {"udp://a.example:1", "https://c.example/announce"}}, hash("dup"), 1)
+	cfg.Progress, cfg.Logger, cfg.HTTP = nil, nil, nil
+	a := mustNew(t, cfg)
+	if len(a.tiers) != 2 || len(a.tiers[0]) != 2 || len(a.tiers[1]) != 1 || a.tiers[1][0].raw != "https://c.example/announce" {
+		t.Errorf("tiers %v: want the duplicate and the empty tier dropped", a.tiers)
+	}
+	if a.cfg.NumWant != DefaultNumWant || a.cfg.HTTP == nil || a.cfg.Logger == nil || a.cfg.Progress() != (Progress{}) {
+		t.Errorf("defaults not set: %+v", a.cfg)
+	}
+	b := mustNew(t, cfg)
+	if a.key == b.key {
+		t.Errorf("two announcers drew the same key %08X", a.key)
+	}
+}
+
+func TestRedact(t *testing.T) {
+	u, err := parseTrackerURL("https://user:pw@t.example/ann/announce?passkey=secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := redact(u); strings.Contains(got, "secret") || strings.Contains(got, "pw") || got != "https://t.example/ann/announce" {
+		t.Errorf("redact: %q", got)
+	}
+}
