@@ -347,3 +347,18 @@ func startFakeHandler(t *testing.T, h http.Handler) string {
 type netipAddrPort = netip.AddrPort
 
 func mustAddrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+// waitRequests polls until count reaches n. With nudge set, it asks nudge for an early
+// announce at each poll (sent once the tracker's min interval allows).
+func waitRequests(t *testing.T, what string, n int, count func() int, nudge *Announcer) {
+	t.Helper()
+	testenv.WaitFor(t, 10*time.Second, what, func() error {
+		if nudge != nil {
+			nudge.Announce()
+		}
+		if got := count(); got < n {
+			return fmt.Errorf("%d requests, want %d", got, n)
+		}
+		return nil
+	})
+}

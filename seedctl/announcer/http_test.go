@@ -34,13 +34,7 @@ func TestHTTPQuery(t *testing.T) {
 	cfg.IP = "192.0.2.1"
 	a := mustNew(t, cfg)
 	runAnnouncer(t, a)
-	testenv.WaitFor(t, 10*time.Second, "two announces", func() error {
-		a.Announce()
-		if n := len(f.requests()); n < 2 {
-			return fmt.Errorf("%d announces", n)
-		}
-		return nil
-	})
+	waitRequests(t, "two announces", 2, func() int { return len(f.requests()) }, a)
 	reqs := f.requests()
 	first, second := reqs[0], reqs[1]
 	if !strings.HasPrefix(first.query, "passkey=a%20b&info_hash=") {

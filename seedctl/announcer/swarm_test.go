@@ -113,29 +113,13 @@ func TestCompletedCountsOnce(t *testing.T) {
 	cfg.Progress = func() Progress { return Progress{Downloaded: 1<<20 - left.Load(), Left: left.Load()} }
 	a := mustNew(t, cfg)
 	runAnnouncer(t, a)
-	testenv.WaitFor(t, 10*time.Second, "started", func() error {
-		if len(rt.announces()) < 1 || a.Status().LastAnnounce.IsZero() {
-			return errors.New("no announce yet")
-		}
-		return nil
-	})
+	waitStatus(t, a, "started", func(st Status) bool { return !st.LastAnnounce.IsZero() })
 	left.Store(0)
 	a.Completed()
 	a.Completed()
-	testenv.WaitFor(t, 10*time.Second, "completed", func() error {
-		if len(rt.announces()) < 2 {
-			return errors.New("no second announce")
-		}
-		return nil
-	})
+	waitRequests(t, "completed", 2, func() int { return len(rt.announces()) }, nil)
 	a.Completed()
-	a.Announce()
-	testenv.WaitFor(t, 10*time.Second, "a regular announce after completed", func() error {
-		if len(rt.announces()) < 3 {
-			return errors.New("no third announce")
-		}
-		return nil
-	})
+	waitRequests(t, "a regular announce after completed", 3, func() int { return len(rt.announces()) }, a)
 	var events []string
 	for _, r := range rt.announces() {
 		events = append(events, r.event())
@@ -225,13 +209,7 @@ func TestMinIntervalRespected(t *testing.T) {
 	rt := startTracker(t, "127.0.0.1", announce.Config{Interval: time.Hour, MinInterval: time.Second})
 	a := mustNew(t, testConfig([][]string{{rt.HTTP}}, hash("min interval"), 1))
 	runAnnouncer(t, a)
-	testenv.WaitFor(t, 10*time.Second, "an early announce", func() error {
-		a.Announce()
-		if n := len(rt.announces()); n < 2 {
-			return fmt.Errorf("%d announces", n)
-		}
-		return nil
-	})
+	waitRequests(t, "an early announce", 2, func() int { return len(rt.announces()) }, a)
 	got := rt.announces()
 	if gap := got[1].at.Sub(got[0].at); gap < time.Second {
 		t.Errorf("early announce %v after the first, under min interval 1s", gap)
