@@ -181,7 +181,7 @@ func TestMonitoringLivePrometheus(t *testing.T) {
 		if done, err := pp.Exited(); done {
 			t.Fatalf("prometheus exited (%v):\n%s", err, testenv.Tail([]byte(pp.Output()), 4000))
 		}
-		_, err := monGet(base + "/-/ready")
+		_, err := trackerGet(base + "/-/ready")
 		return err
 	})
 	// The first scrape lands >= 5 s after start even at a 1 s interval (INTEROP.md).
@@ -733,27 +733,9 @@ func monWriteConfig(t *testing.T, dir string, targets map[string]string) string 
 	return path
 }
 
-// monGet fetches a Prometheus URL and returns the body of a 200 reply.
-func monGet(u string) ([]byte, error) {
-	client := &http.Client{Timeout: 10 * time.Second}
-	resp, err := client.Get(u)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %d: %s", u, resp.StatusCode, testenv.Tail(body, 500))
-	}
-	return body, nil
-}
-
 // monAPI calls a Prometheus HTTP API endpoint and decodes its data into v.
 func monAPI(u string, v any) error {
-	body, err := monGet(u)
+	body, err := trackerGet(u)
 	if err != nil {
 		return err
 	}
