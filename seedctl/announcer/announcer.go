@@ -125,9 +125,9 @@ func New(cfg Config) (*Announcer, error) {
 	return a, nil
 }
 
-// Peers delivers the peers of each reply, never one of Config.Self. Sending never blocks
-// the Announcer: while a batch waits unread, later ones are merged into it (at most 2000
-// peers, the newest kept).
+// Peers delivers the peers of each reply, never one of Config.Self; it is closed when Run
+// returns. Sending never blocks the Announcer: while a batch waits unread, later ones are
+// merged into it (at most 2000 peers, the newest kept).
 func (a *Announcer) Peers() <-chan []netip.AddrPort { return a.peers }
 
 // Status returns what the Announcer last heard.
@@ -164,20 +164,28 @@ func (a *Announcer) signal() {
 	}
 }
 
-// Run announces "started", then once per interval, until ctx is done or Stop is called. It
-// must be called at most once.
+// Run announces "started", then once per interval, until ctx is done or Stop is called; it
+// closes the Peers channel when it returns. Calls after the first return at once.
 func (a *Announcer) Run(ctx context.Context) {
 	a.mu.Lock()
-	if a.running || a.stopped {
+	if a.running {
 		a.mu.Unlock()
 		return
 	}
+	a.running = true
+	if a.stopped {
+		a.mu.Unlock()
+		close(a.peers)
+		close(a.runDone)
+		return
+	}
 	ctx, cancel := context.WithCancel(ctx)
-	a.running, a.cancelRun = true, cancel
+	a.cancelRun = cancel
 	a.mu.Unlock()
 	defer func() {
 		cancel()
 		a.closeUDP()
+		close(a.peers) // only Run sends on it
 		close(a.runDone)
 	}()
 	timer := time.NewTimer(time.Hour)
@@ -211,7 +219,7 @@ func (a *Announcer) due(now time.Time) time.Time {
 		defer a.mu.Unlock()
 		return a.next
 	}
-	due, earliest := a.next, a.last.Add(a.minInterval)
+	due, earliest, minInterval := a.next, a.last.Add(a.minInterval), a.minInterval
 	if a.early {
 		due = minTime(due, maxTime(earliest, now))
 	}
@@ -224,7 +232,7 @@ func (a *Announcer) due(now time.Time) time.Time {
 			due = now
 		default:
 			// Look again later: peers come and go.
-			due = minTime(due, now.Add(max(a.minInterval, time.Second)))
+			due = minTime(due, now.Add(max(minInterval, time.Second)))
 		}
 	}
 	return due
@@ -332,6 +340,7 @@ func (a *Announcer) succeeded(ti int, tr *tracker, r *request, rep *reply) {
 	// Jitter: up to a tenth earlier, so that torrents started together drift apart.
 	next := a.interval - time.Duration(a.rnd.Int64N(int64(a.interval/10)+1))
 	a.last, a.next = now, now.Add(max(next, a.minInterval))
+	interval := a.interval
 	warned := rep.warning != "" && rep.warning != a.st.Warning
 	recovered := a.st.Failures > 0
 	a.st = Status{
@@ -352,7 +361,7 @@ func (a *Announcer) succeeded(ti int, tr *tracker, r *request, rep *reply) {
 		a.log.Debug("tracker answering again", "tracker", tr.name)
 	}
 	a.log.Debug("announced", "tracker", tr.name, "event", r.event, "peers", len(peers),
-		"seeders", rep.seeders, "leechers", rep.leechers, "interval", a.interval)
+		"seeders", rep.seeders, "leechers", rep.leechers, "interval", interval)
 	a.deliver(peers)
 }
 

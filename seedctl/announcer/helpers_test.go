@@ -186,7 +186,10 @@ func waitPeers(t *testing.T, a *Announcer, want netip.AddrPort, timeout time.Dur
 	var all []netip.AddrPort
 	for {
 		select {
-		case batch := <-a.Peers():
+		case batch, ok := <-a.Peers():
+			if !ok {
+				t.Fatalf("Peers closed before %v came; got %v", want, all)
+			}
 			all = append(all, batch...)
 			for _, p := range batch {
 				if p == want {

@@ -252,6 +252,10 @@ func TestStopWithoutRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.Run(t.Context()) // returns at once after Stop
+	if _, ok := <-a.Peers(); ok {
+		t.Error("Peers not closed after Run returned")
+	}
+	a.Run(t.Context()) // a second call returns at once too
 	if n := len(f.requests()); n != 0 {
 		t.Errorf("%d requests", n)
 	}

@@ -174,6 +174,8 @@ func TestStoppedRemovesPeer(t *testing.T) {
 			default:
 				t.Error("Run still running after Stop")
 			}
+			for range as[1].Peers() { // drained, then closed
+			}
 			testenv.WaitFor(t, 10*time.Second, "one peer", scrape(1))
 			if err := as[1].Stop(ctx); err != nil {
 				t.Errorf("second Stop: %v", err)

@@ -81,7 +81,8 @@ func (u *udpConn) request(ctx context.Context, action uint32, body []byte) ([]by
 		}
 		u.conn = c.(*net.UDPConn)
 	}
-	stop := context.AfterFunc(ctx, func() { u.conn.SetReadDeadline(time.Unix(1, 0)) })
+	conn := u.conn // close may clear the field while the AfterFunc still runs
+	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
 	buf := make([]byte, udpMaxPacket)
 	n := 0 // BEP 15's n: retransmissions so far, connects included
