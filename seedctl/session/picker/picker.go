@@ -258,7 +258,7 @@ func (p *Picker) dropPartial(ps *partial) {
 // dropIfIdle returns a started piece nobody is working on and nothing was received for to the
 // candidates, so that abandoned pieces do not pile up as partials.
 func (p *Picker) dropIfIdle(ps *partial) {
-	if false {
+	if ps.nReceived == 0 && ps.nFree == len(ps.blocks) {
 		i := ps.index
 		p.dropPartial(ps)
 		p.enterCandidates(i)

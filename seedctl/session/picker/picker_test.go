@@ -393,6 +393,28 @@ func TestEndgame(t *testing.T) {
 	checkInvariants(t, p)
 }
 
+// TestNoEarlyEndgame: a peer whose pieces are all requested gets no duplicates while other
+// peers still have pieces nobody requested.
+func TestNoEarlyEndgame(t *testing.T) {
+	plen := int64(2 * BlockSize)
+	p := NewSeeded(3, plen, 3*plen, 7)
+	a, b, c := p.NewPeer(), p.NewPeer(), p.NewPeer()
+	p.PeerBitfield(a, bitfield(3, 0))
+	p.PeerBitfield(b, bitfield(3, 0))
+	p.PeerBitfield(c, bitfield(3, 1))
+	if got := p.Pick(a, 10, false, nil); len(got) != 2 {
+		t.Fatalf("a got %v", got)
+	}
+	if got := p.Pick(b, 10, false, nil); len(got) != 0 {
+		t.Errorf("b got duplicates %v while piece 1 is unrequested", got)
+	}
+	p.Pick(c, 10, false, nil)
+	// Piece 2 nobody has: it does not hold endgame off.
+	if got := p.Pick(b, 10, false, nil); len(got) != 2 {
+		t.Errorf("b got %v, want the 2 duplicates of piece 0", got)
+	}
+}
+
 func TestPieceFailedReturnsContributors(t *testing.T) {
 	plen := int64(2 * BlockSize)
 	p := NewSeeded(1, plen, plen, 8)
