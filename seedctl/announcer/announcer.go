@@ -335,8 +335,11 @@ func (a *Announcer) succeeded(ti int, tr *tracker, r *request, rep *reply) {
 	if r.event == evCompleted {
 		a.completed = completedSent
 	}
+	// Without a min interval (BEP 15 has none), half the interval, as our tracker's default.
+	// A tracker whose interval is under its min interval gets the min interval.
 	a.interval = cmp.Or(rep.interval, a.cfg.Interval)
-	a.minInterval = min(cmp.Or(rep.minInterval, a.interval/2), a.interval)
+	a.minInterval = cmp.Or(rep.minInterval, a.interval/2)
+	a.interval = max(a.interval, a.minInterval)
 	// Jitter: up to a tenth earlier, so that torrents started together drift apart.
 	next := a.interval - time.Duration(a.rnd.Int64N(int64(a.interval/10)+1))
 	a.last, a.next = now, now.Add(max(next, a.minInterval))

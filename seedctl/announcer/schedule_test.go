@@ -292,3 +292,14 @@ func TestDeliverMerges(t *testing.T) {
 		t.Errorf("merged %d peers starting %v, want %d starting with the newest", len(got), got[0], maxPending)
 	}
 }
+
+// A tracker's interval shorter than its own min interval: the min interval wins.
+func TestIntervalNeverUnderMinInterval(t *testing.T) {
+	f := startFake(t, func(int, url.Values) (int, string) { return 200, okReply(1, 120, "") })
+	a := mustNew(t, testConfig([][]string{{f.URL()}}, hash("interval under min"), 1))
+	runAnnouncer(t, a)
+	st := waitStatus(t, a, "an answer", func(st Status) bool { return !st.LastAnnounce.IsZero() })
+	if d := st.NextAnnounce.Sub(st.LastAnnounce); d < 2*time.Minute {
+		t.Errorf("next announce in %v, under the min interval (2 min)", d)
+	}
+}
