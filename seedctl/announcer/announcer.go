@@ -201,11 +201,30 @@ func (a *Announcer) Run(ctx context.Context) {
 			}
 			continue
 		}
-		a.round(ctx)
+		a.deliver(a.round(ctx))
 		if ctx.Err() != nil {
 			return
 		}
 	}
+}
+
+// Step is Run's body for a caller that drives many Announcers from one scheduler instead of
+// a goroutine each: when an announce is due it sends it (the round of BEP 12 tiers, as Run
+// does) and returns the peers of the reply; it always returns when the next one is due. A
+// Step cut short by ctx counts neither as an answer nor as a failure. Step must not be used
+// together with Run, nor concurrently with itself; after Stop it sends nothing and returns
+// the zero time.
+func (a *Announcer) Step(ctx context.Context) (peers []netip.AddrPort, next time.Time) {
+	a.mu.Lock()
+	stopped := a.stopped
+	a.mu.Unlock()
+	if stopped {
+		return nil, time.Time{}
+	}
+	if now := time.Now(); !a.due(now).After(now) {
+		peers = a.round(ctx)
+	}
+	return peers, a.due(time.Now())
 }
 
 // due returns when the next announce should be sent.
@@ -253,8 +272,8 @@ func maxTime(a, b time.Time) time.Time {
 }
 
 // round announces once, BEP 12's way: tier by tier, each tracker of a tier in order, until
-// one answers.
-func (a *Announcer) round(ctx context.Context) {
+// one answers. It returns the peers of the answer.
+func (a *Announcer) round(ctx context.Context) []netip.AddrPort {
 	a.mu.Lock()
 	a.completedNow, a.early = false, false
 	complete := a.completed == completing
@@ -271,17 +290,17 @@ func (a *Announcer) round(ctx context.Context) {
 			r := a.newRequest(tr, complete, prog)
 			rep, err := a.announceTo(ctx, tr, r)
 			if ctx.Err() != nil {
-				return // cancelled: neither a failure nor an answer
+				return nil // cancelled: neither a failure nor an answer
 			}
 			if err == nil {
-				a.succeeded(ti, tr, r, rep)
-				return
+				return a.succeeded(ti, tr, r, rep)
 			}
 			a.log.Debug("announce failed", "tracker", tr.name, "event", r.event, "err", err)
 			lastErr, lastTr = err, tr
 		}
 	}
 	a.failed(lastTr, lastErr)
+	return nil
 }
 
 // newRequest makes the request for tr: "completed" when pending, "started" to a tracker
@@ -314,9 +333,9 @@ func (a *Announcer) announceTo(ctx context.Context, tr *tracker, r *request) (*r
 	return rep, nil
 }
 
-// succeeded records tr's reply, promotes tr to the front of tier ti (BEP 12) and delivers
+// succeeded records tr's reply, promotes tr to the front of tier ti (BEP 12) and returns
 // the peers.
-func (a *Announcer) succeeded(ti int, tr *tracker, r *request, rep *reply) {
+func (a *Announcer) succeeded(ti int, tr *tracker, r *request, rep *reply) []netip.AddrPort {
 	peers := cleanPeers(rep.peers, a.cfg.Self)
 	now := time.Now()
 	a.mu.Lock()
@@ -365,7 +384,7 @@ func (a *Announcer) succeeded(ti int, tr *tracker, r *request, rep *reply) {
 	}
 	a.log.Debug("announced", "tracker", tr.name, "event", r.event, "peers", len(peers),
 		"seeders", rep.seeders, "leechers", rep.leechers, "interval", interval)
-	a.deliver(peers)
+	return peers
 }
 
 // failed records a round in which no tracker answered and schedules a retry: exponential
