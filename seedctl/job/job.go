@@ -75,6 +75,9 @@ type Config struct {
 	// Announce is the tracker client's configuration; the job fills Tiers, InfoHash,
 	// PeerID, Progress and PeerCount.
 	Announce announcer.Config
+	// NoAnnounce: the caller announces (the agent drives every torrent's announcer from one
+	// scheduler and hands peers to Session().AddPeers); Run makes no tracker client.
+	NoAnnounce bool
 	// SaveInterval is how often the resume record is saved while downloading.
 	SaveInterval time.Duration
 	// StopTimeout bounds the stopped announces.
@@ -100,7 +103,8 @@ type Stats struct {
 type Job struct {
 	cfg  Config
 	log  *slog.Logger
-	done chan struct{} // closed when every piece is verified
+	done  chan struct{} // closed when every piece is verified
+	ready chan struct{} // closed when the session runs
 
 	state    atomic.Value // State
 	checkN   atomic.Int64
@@ -131,7 +135,7 @@ func New(cfg Config) (*Job, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	j := &Job{cfg: cfg, log: cfg.Logger.With("torrent", cfg.Torrent.Name), done: make(chan struct{})}
+	j := &Job{cfg: cfg, log: cfg.Logger.With("torrent", cfg.Torrent.Name), done: make(chan struct{}), ready: make(chan struct{})}
 	j.state.Store(Checking)
 	return j, nil
 }
@@ -144,6 +148,57 @@ func (j *Job) Session() *session.Torrent { return j.sess.Load() }
 
 // Done is closed once every piece is verified (at once for a complete payload).
 func (j *Job) Done() <-chan struct{} { return j.done }
+
+// Ready is closed once Run has checked the payload and the session runs: from then on
+// Session is not nil and takes connections. It is never closed when Run fails before.
+func (j *Job) Ready() <-chan struct{} { return j.ready }
+
+// Check opens the payload and checks it against the resume record as Run would (Config.Check),
+// without starting a session: the agent checks thousands of torrents at start and runs a
+// session only for those peers ask for. When Check hashed anything and found the payload
+// complete, the record is saved clean, so that the next Check or Run in Fast mode trusts it
+// without hashing. It returns the pieces held and whether any piece was hashed. A payload
+// that cannot be opened is an error wrapping the storage error (fs.ErrNotExist for a missing
+// file, storage.ErrShort for a short one).
+func (j *Job) Check(ctx context.Context) (have wire.Bitfield, hashed bool, err error) {
+	files, rec, have, hashed, err := j.check(ctx)
+	if err != nil {
+		return have, hashed, err
+	}
+	defer files.Close()
+	if rec != nil {
+		j.baseUp, j.baseDown = rec.Uploaded, rec.Downloaded
+	}
+	if hashed && have.Full() {
+		j.saveRecord(files, have, true, 0, 0)
+	}
+	return have, hashed, nil
+}
+
+// check opens the payload, loads the record and checks the payload; the caller closes files.
+func (j *Job) check(ctx context.Context) (files *storage.Files, rec *resume.Record, have wire.Bitfield, hashed bool, err error) {
+	t := j.cfg.Torrent
+	files, err = storage.Open(t.Layout, j.cfg.DataDir, j.cfg.Name, t.Single, storage.OpenOptions{Write: j.cfg.Download})
+	if err != nil {
+		return nil, nil, have, false, fmt.Errorf("open payload of %s in %s: %w", t.Name, j.cfg.DataDir, err)
+	}
+	rec = j.loadRecord()
+	have, err = resume.Check(ctx, t, files, j.cfg.Check, rec, j.cfg.CheckWorkers, func(p resume.Progress) {
+		if p.Total > 0 {
+			hashed = true
+		}
+		j.checkN.Store(p.Done)
+		j.checkTot.Store(p.Total)
+		if j.cfg.OnCheck != nil {
+			j.cfg.OnCheck(p)
+		}
+	})
+	if err != nil {
+		files.Close()
+		return nil, nil, have, hashed, fmt.Errorf("check %s: %w", t.Name, err)
+	}
+	return files, rec, have, hashed, nil
+}
 
 // Stats returns a snapshot.
 func (j *Job) Stats() Stats {
@@ -167,25 +222,13 @@ func (j *Job) Stats() Stats {
 func (j *Job) Run(ctx context.Context) error {
 	defer j.state.Store(Stopped)
 	t := j.cfg.Torrent
-	files, err := storage.Open(t.Layout, j.cfg.DataDir, j.cfg.Name, t.Single, storage.OpenOptions{Write: j.cfg.Download})
+	files, rec, have, _, err := j.check(ctx)
 	if err != nil {
-		return fmt.Errorf("open payload of %s in %s: %w", t.Name, j.cfg.DataDir, err)
+		return err
 	}
 	defer files.Close()
-
-	rec := j.loadRecord()
 	if rec != nil {
 		j.baseUp, j.baseDown = rec.Uploaded, rec.Downloaded
-	}
-	have, err := resume.Check(ctx, t, files, j.cfg.Check, rec, j.cfg.CheckWorkers, func(p resume.Progress) {
-		j.checkN.Store(p.Done)
-		j.checkTot.Store(p.Total)
-		if j.cfg.OnCheck != nil {
-			j.cfg.OnCheck(p)
-		}
-	})
-	if err != nil {
-		return fmt.Errorf("check %s: %w", t.Name, err)
 	}
 	if !have.Full() && !j.cfg.Download {
 		return fmt.Errorf("%w: %s in %s has %d of %d pieces", ErrIncomplete, t.Name, j.cfg.DataDir, have.Count(), have.Len())
@@ -209,7 +252,7 @@ func (j *Job) Run(ctx context.Context) error {
 		acfg.Logger = j.log
 	}
 	var ann *announcer.Announcer
-	if len(acfg.Tiers) > 0 {
+	if len(acfg.Tiers) > 0 && !j.cfg.NoAnnounce {
 		if ann, err = announcer.New(acfg); err != nil {
 			return fmt.Errorf("tracker of %s: %w", t.Name, err)
 		}
@@ -234,6 +277,7 @@ func (j *Job) Run(ctx context.Context) error {
 		defer wg.Done()
 		sessErr <- sess.Run(runCtx)
 	}()
+	close(j.ready)
 	if ann != nil {
 		wg.Add(2)
 		go func() {

@@ -1,0 +1,123 @@
+package job
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/webswarm/webswarm/seedctl/metafile"
+	"github.com/webswarm/webswarm/seedctl/resume"
+)
+
+// makeTorrent writes a 64 KiB payload in dir and returns its parsed torrent.
+func makeTorrent(t *testing.T, dir string) *metafile.Torrent {
+	t.Helper()
+	payload := filepath.Join(dir, "data.bin")
+	b := make([]byte, 64<<10)
+	for i := range b {
+		b[i] = byte(i * 7)
+	}
+	if err := os.WriteFile(payload, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := metafile.Make(context.Background(), metafile.MakeOptions{Paths: []string{payload}, PieceLength: 16 << 10, NoDate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mt, err := metafile.Parse(m.Torrent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mt
+}
+
+func newJob(t *testing.T, mt *metafile.Torrent, dir, resumePath string) *Job {
+	t.Helper()
+	j, err := New(Config{Torrent: mt, DataDir: dir, ResumePath: resumePath, Check: resume.Fast,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+// Check hashes a payload without a record once, saves the record clean, and trusts it the
+// next time; a changed payload is hashed again and found incomplete; a missing one is
+// fs.ErrNotExist.
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	mt := makeTorrent(t, dir)
+	rp := filepath.Join(t.TempDir(), "x.resume")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	have, hashed, err := newJob(t, mt, dir, rp).Check(ctx)
+	if err != nil || !hashed || !have.Full() {
+		t.Fatalf("first Check: full %v hashed %v err %v; want full, hashed", have.Full(), hashed, err)
+	}
+	rec, err := resume.Load(rp)
+	if err != nil || !rec.Clean {
+		t.Fatalf("record after a complete check: %+v, %v; want clean", rec, err)
+	}
+	have, hashed, err = newJob(t, mt, dir, rp).Check(ctx)
+	if err != nil || hashed || !have.Full() {
+		t.Fatalf("second Check: full %v hashed %v err %v; want trusted", have.Full(), hashed, err)
+	}
+
+	p := filepath.Join(dir, "data.bin")
+	if err := os.WriteFile(p, make([]byte, 64<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	have, hashed, err = newJob(t, mt, dir, rp).Check(ctx)
+	if err != nil || !hashed || have.Full() {
+		t.Fatalf("Check of a changed payload: full %v hashed %v err %v; want hashed, incomplete", have.Full(), hashed, err)
+	}
+	os.Remove(p)
+	if _, _, err = newJob(t, mt, dir, rp).Check(ctx); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Check of a missing payload: %v, want fs.ErrNotExist", err)
+	}
+}
+
+// With NoAnnounce, Run makes no tracker client (the torrent has a tracker URL that would
+// fail) and Ready is closed once the session runs.
+func TestRunNoAnnounceReady(t *testing.T) {
+	dir := t.TempDir()
+	mt := makeTorrent(t, dir)
+	mt.Trackers = [][]string{{"http://127.0.0.1:1/announce"}}
+	j, err := New(Config{Torrent: mt, DataDir: dir, Check: resume.Fast, NoAnnounce: true,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.cfg.Session.PeerID[0] = 'x'
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- j.Run(ctx) }()
+	select {
+	case <-j.Ready():
+	case err := <-done:
+		t.Fatalf("Run ended before Ready: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("not Ready after 10 s")
+	}
+	if j.Session() == nil {
+		t.Error("Ready but no Session")
+	}
+	if st := j.Stats(); st.Tracker.URL != "" || st.State != Seeding {
+		t.Errorf("stats %+v: want seeding without a tracker", st)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return")
+	}
+}
