@@ -101,8 +101,8 @@ type Stats struct {
 
 // Job is one torrent being seeded or downloaded. Create with New, run with Run.
 type Job struct {
-	cfg  Config
-	log  *slog.Logger
+	cfg   Config
+	log   *slog.Logger
 	done  chan struct{} // closed when every piece is verified
 	ready chan struct{} // closed when the session runs
 
