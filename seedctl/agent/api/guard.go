@@ -1,10 +1,12 @@
 package api
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -42,15 +44,15 @@ func ReadTokenFile(path string) ([]byte, error) {
 	if st.Mode().Perm()&0o004 != 0 {
 		return nil, fmt.Errorf("token file %s is readable by everyone (mode %#o): chmod o-r it", path, st.Mode().Perm())
 	}
-	var b [4096]byte
-	n, err := f.Read(b[:])
-	if err != nil && n == 0 {
+	const maxTokenFile = 4096
+	b, err := io.ReadAll(io.LimitReader(f, maxTokenFile+1))
+	if err != nil {
 		return nil, fmt.Errorf("token file %s: %w", path, err)
 	}
-	if n == len(b) {
-		return nil, fmt.Errorf("token file %s is larger than %d bytes: is it the right file?", path, len(b)-1)
+	if len(b) > maxTokenFile {
+		return nil, fmt.Errorf("token file %s is larger than %d bytes: is it the right file?", path, maxTokenFile)
 	}
-	tok := []byte(strings.TrimSpace(string(b[:n])))
+	tok := bytes.TrimSpace(b)
 	if len(tok) < MinTokenLength {
 		return nil, fmt.Errorf("token file %s holds %d characters: want at least %d (e.g. head -c 32 /dev/urandom | base64 > %s)", path, len(tok), MinTokenLength, path)
 	}

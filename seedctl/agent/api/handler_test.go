@@ -195,3 +195,10 @@ func TestHandlerErrors(t *testing.T) {
 		})
 	}
 }
+
+// serve runs one prepared request through h.
+func serve(h http.Handler, req *http.Request) (int, http.Header, []byte) {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Code, rec.Header(), rec.Body.Bytes()
+}
