@@ -219,7 +219,7 @@ func TestMatch(t *testing.T) {
 		{"abc", "", agent.ErrUnknown},
 		{"alpha", "", agent.ErrUnknown},
 		{"", "", agent.ErrUnknown},
-		{"0000", "", agent.ErrUnknown}, // prefixes only, not substrings
+		{"0000", "", agent.ErrUnknown},                                      // prefixes only, not substrings
 		{"abcd0000000000000000000000000000000000012", "", agent.ErrUnknown}, // 41 digits
 	} {
 		got, err := api.Match(l, tc.ref)
