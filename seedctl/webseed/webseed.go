@@ -159,7 +159,8 @@ func (s *Seed) Close() {
 
 // Fetch fills dst with the torrent's stream bytes [off, off+len(dst)): one Range GET per file
 // span, in parallel up to MaxConns (shared with concurrent Fetch calls), pad files zero-filled.
-// On error dst holds partial data. It returns when every request it started has ended.
+// On error dst holds partial data. It returns when every request it started has ended. Give
+// ctx a deadline: a server that stalls mid-body is stopped only by it.
 func (s *Seed) Fetch(ctx context.Context, dst []byte, off int64) error {
 	if off < 0 || off > s.layout.Total || int64(len(dst)) > s.layout.Total-off {
 		return fmt.Errorf("webseed: bytes [%d, %d) of %d: %w", off, off+int64(len(dst)), s.layout.Total, ErrBadRange)
