@@ -26,7 +26,8 @@ const rangeCheckTimeout = 10 * time.Second
 func newPublishCmd() *cobra.Command {
 	var f makeFlags
 	var site, docroot, trackerPath string
-	var noCheck bool
+	var noCheck, noAgent bool
+	var af agentFlags
 	cmd := &cobra.Command{
 		Use:   "publish FILE --site https://example.org [--docroot DIR]",
 		Short: "Make FILE.torrent beside a file under the web server's document root",
@@ -36,11 +37,17 @@ func newPublishCmd() *cobra.Command {
 			"A directory is published as a multi-file torrent whose web seed is its parent directory's URL.\n\n" +
 			"Before writing it asks the web server for the file with a Range request and warns unless the answer is\n" +
 			"206 with the file's length: Transmission cannot use a web seed without Range support.\n\n" +
+			"If an agent is running (on the socket under --state, or at --agent), the new torrent is added to it, so\n" +
+			"that it is seeded at once; --no-agent skips that. No agent running is not an error.\n\n" +
 			"Piece size " + metafile.PieceSizeRule + ".",
 		Example: "  seedctl publish /var/www/html/iso/big.iso --site https://example.org",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runPublish(cmd, &f, args[0], site, docroot, trackerPath, noCheck)
+			ag := &af
+			if noAgent {
+				ag = nil
+			}
+			return runPublish(cmd, &f, args[0], site, docroot, trackerPath, noCheck, ag)
 		},
 	}
 	f.register(cmd, true)
@@ -49,11 +56,15 @@ func newPublishCmd() *cobra.Command {
 	fl.StringVar(&docroot, "docroot", "/var/www/html", "the web server's document root")
 	fl.StringVar(&trackerPath, "tracker-path", "/announce", "the tracker's announce path on the site (or a full URL)")
 	fl.BoolVar(&noCheck, "no-check", false, "do not ask the web server whether it serves the file with Range support")
+	fl.BoolVar(&noAgent, "no-agent", false, "do not add the new torrent to a running agent")
+	af.register(cmd)
 	_ = cmd.MarkFlagRequired("site")
 	return cmd
 }
 
-func runPublish(cmd *cobra.Command, f *makeFlags, file, site, docroot, trackerPath string, noCheck bool) error {
+// runPublish makes and writes the torrent, checks the web server, and adds the torrent to the
+// agent ag names (nil: none).
+func runPublish(cmd *cobra.Command, f *makeFlags, file, site, docroot, trackerPath string, noCheck bool, ag *agentFlags) error {
 	siteURL, err := url.Parse(site)
 	if err != nil || (siteURL.Scheme != "http" && siteURL.Scheme != "https") || siteURL.Host == "" || siteURL.RawQuery != "" || siteURL.Fragment != "" {
 		return fmt.Errorf("--site %q: want the site's base URL, like https://example.org", site)
@@ -158,6 +169,18 @@ func runPublish(cmd *cobra.Command, f *makeFlags, file, site, docroot, trackerPa
 			warn("%s", w)
 		}
 	}
+	agentLine := ""
+	if ag != nil {
+		abs, err := filepath.Abs(file)
+		if err != nil {
+			return err
+		}
+		// The payload's directory, given explicitly: with -o the .torrent is not beside it.
+		agentLine, err = addToAgent(cmd.Context(), ag, out, filepath.Dir(abs))
+		if err != nil {
+			warn("%v", err)
+		}
+	}
 	snippet := ""
 	if torrentURL != "" {
 		snippet = fmt.Sprintf(`<a href="%s" type="application/x-bittorrent">%s</a> (%s)`,
@@ -166,8 +189,14 @@ func runPublish(cmd *cobra.Command, f *makeFlags, file, site, docroot, trackerPa
 	err = printMade(cmd.OutOrStdout(), f, made, out, func(j *madeJSON) {
 		j.TorrentURL, j.WebSeed, j.Tracker, j.HTML, j.Warnings = torrentURL, webSeed, tracker, snippet, warnings
 	})
-	if err != nil || f.json {
+	if err != nil {
 		return err
+	}
+	if f.json {
+		if agentLine != "" {
+			fmt.Fprintln(cmd.ErrOrStderr(), strings.Join(strings.Fields(agentLine), " ")) // stdout holds the JSON
+		}
+		return nil
 	}
 	w := cmd.OutOrStdout()
 	fmt.Fprintf(w, "torrent URL:  %s\n", torrentURL)
@@ -175,6 +204,9 @@ func runPublish(cmd *cobra.Command, f *makeFlags, file, site, docroot, trackerPa
 	fmt.Fprintf(w, "web seed:     %s\n", webSeed)
 	if snippet != "" {
 		fmt.Fprintf(w, "HTML:         %s\n", snippet)
+	}
+	if agentLine != "" {
+		fmt.Fprintln(w, agentLine)
 	}
 	fmt.Fprintf(w, "If tracker runs with --allowed_dir %s, it accepts this torrent at its next rescan of that directory.\n", docroot)
 	return nil

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -9,6 +12,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/webswarm/webswarm/seedctl/agent"
+	"github.com/webswarm/webswarm/seedctl/agent/api/apitest"
 )
 
 func TestEscapePath(t *testing.T) {
@@ -80,3 +88,115 @@ func TestCheckRange(t *testing.T) {
 }
 
 var fileTime = time.Unix(1700000000, 0)
+
+// publishFixture writes a small file under a fresh document root.
+func publishFixture(t *testing.T) (docroot, file string) {
+	t.Helper()
+	docroot = t.TempDir()
+	file = filepath.Join(docroot, "iso", "big.iso")
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, bytes.Repeat([]byte("webswarm"), 10000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return docroot, file
+}
+
+func runPublishCmd(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	return runCmds(t, []*cobra.Command{newPublishCmd()}, append([]string{"publish", "--site", "http://127.0.0.1:1", "--no-check", "-q"}, args...)...)
+}
+
+func TestPublishAddsToAgent(t *testing.T) {
+	f := apitest.NewFake(agent.Status{})
+	state := fakeAgent(t, f)
+	docroot, file := publishFixture(t)
+	out, errOut, err := runPublishCmd(t, file, "--docroot", docroot, "--state", state)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	if !strings.Contains(out, "agent:        seeding it (checking, on "+agent.SocketPath(state)+")\n") {
+		t.Errorf("publish does not say it was added:\n%s", out)
+	}
+	calls := f.Calls()
+	if want := "add " + file + ".torrent " + filepath.Dir(file); len(calls) != 1 || calls[0] != want {
+		t.Errorf("agent calls %v, want [%s]", calls, want)
+	}
+	if _, err := os.Stat(file + ".torrent"); err != nil {
+		t.Error(err)
+	}
+
+	// Published again (-f): the agent already has it, which is not a failure.
+	out, errOut, err = runPublishCmd(t, file, "--docroot", docroot, "--state", state, "-f")
+	if err != nil || !strings.Contains(out, "agent:        already seeding it") || errOut != "" {
+		t.Errorf("republish: %v %q\n%s", err, errOut, out)
+	}
+
+	// -o elsewhere: the agent is told where the payload is, since it is not beside the .torrent.
+	other := filepath.Join(docroot, "torrents", "big.torrent")
+	os.MkdirAll(filepath.Dir(other), 0o755)
+	if _, errOut, err := runPublishCmd(t, file, "--docroot", docroot, "--state", state, "-o", other); err != nil {
+		t.Fatalf("%v %s", err, errOut)
+	}
+	if c := f.Calls(); c[len(c)-1] != "add "+other+" "+filepath.Dir(file) {
+		t.Errorf("with -o the agent got %q", c[len(c)-1])
+	}
+}
+
+func TestPublishWithoutAgent(t *testing.T) {
+	docroot, file := publishFixture(t)
+	state := t.TempDir()
+	out, errOut, err := runPublishCmd(t, file, "--docroot", docroot, "--state", state)
+	if err != nil || errOut != "" {
+		t.Fatalf("no agent running made publish fail: %v %q", err, errOut)
+	}
+	if want := "agent:        not added: no agent running on " + agent.SocketPath(state); !strings.Contains(out, want) || strings.Count(out, "agent:") != 1 {
+		t.Errorf("output lacks %q:\n%s", want, out)
+	}
+}
+
+func TestPublishNoAgentFlag(t *testing.T) {
+	f := apitest.NewFake(agent.Status{})
+	state := fakeAgent(t, f)
+	docroot, file := publishFixture(t)
+	out, _, err := runPublishCmd(t, file, "--docroot", docroot, "--state", state, "--no-agent")
+	if err != nil || strings.Contains(out, "agent:") {
+		t.Errorf("--no-agent: %v\n%s", err, out)
+	}
+	if c := f.Calls(); len(c) != 0 {
+		t.Errorf("--no-agent still called the agent: %v", c)
+	}
+}
+
+func TestPublishAgentFailureIsAWarning(t *testing.T) {
+	f := apitest.NewFake(agent.Status{})
+	f.FailWith(fmt.Errorf("payload unreadable: %w", agent.ErrInvalid))
+	state := fakeAgent(t, f)
+	docroot, file := publishFixture(t)
+	out, errOut, err := runPublishCmd(t, file, "--docroot", docroot, "--state", state, "--json")
+	if err != nil {
+		t.Fatalf("the torrent was written, publish must not fail: %v", err)
+	}
+	var j madeJSON
+	if err := json.Unmarshal([]byte(out), &j); err != nil {
+		t.Fatalf("stdout is not the JSON summary: %v\n%s", err, out)
+	}
+	if len(j.Warnings) != 1 || !strings.Contains(j.Warnings[0], "payload unreadable") || !strings.Contains(j.Warnings[0], agent.SocketPath(state)) {
+		t.Errorf("warnings %q", j.Warnings)
+	}
+	if errOut != "" {
+		t.Errorf("--json wrote to stderr: %q", errOut)
+	}
+
+	// Success with --json: the summary stays clean JSON, the agent line goes to stderr.
+	f.FailWith(nil)
+	j = madeJSON{}
+	out, errOut, err = runPublishCmd(t, file, "--docroot", docroot, "--state", state, "--json", "-f")
+	if err != nil || json.Unmarshal([]byte(out), &j) != nil || len(j.Warnings) != 0 {
+		t.Fatalf("%v %q", err, out)
+	}
+	if !strings.HasPrefix(errOut, "agent: seeding it (checking,") {
+		t.Errorf("stderr %q", errOut)
+	}
+}
