@@ -42,8 +42,8 @@ type agentFlags struct {
 	timeout   time.Duration
 }
 
-const agentFlagsHelp = "The agent is found on its control socket under --state (the agent's default unless the agent was\n" +
-	"started with another --state), or at --agent http://127.0.0.1:PORT with the bearer token in --token-file."
+const agentFlagsHelp = "The agent is found by its control socket in --state, which defaults to the same directory as the\n" +
+	"agent's own --state, or at --agent http://127.0.0.1:PORT with the bearer token in --token-file."
 
 func (f *agentFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
@@ -100,29 +100,37 @@ func (f *agentFlags) run(ctx context.Context, fn func(context.Context, *api.Clie
 	return f.explain(fn(ctx, c))
 }
 
-func newCtlStatusCmd() *cobra.Command {
+// newCtlCmd makes a command that finds the agent as its flags say and runs fn with a client.
+func newCtlCmd(use, short, long string, args cobra.PositionalArgs, fn func(ctx context.Context, cmd *cobra.Command, args []string, c *api.Client) error) *cobra.Command {
 	var af agentFlags
-	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "status",
-		Short: "Show the running agent's summary",
-		Long:  "status shows the running agent's summary: its directories, torrents by state, peers and upload.\n\n" + agentFlagsHelp,
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return af.run(cmd.Context(), func(ctx context.Context, c *api.Client) error {
-				st, err := c.Status(ctx)
-				if err != nil {
-					return err
-				}
-				if asJSON {
-					return writeJSONOut(cmd.OutOrStdout(), st)
-				}
-				printAgentStatus(cmd.OutOrStdout(), &st, c.Target(), time.Now())
-				return nil
-			})
+		Use:   use,
+		Short: short,
+		Long:  long + "\n\n" + agentFlagsHelp,
+		Args:  args,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return af.run(cmd.Context(), func(ctx context.Context, c *api.Client) error { return fn(ctx, cmd, args, c) })
 		},
 	}
 	af.register(cmd)
+	return cmd
+}
+
+func newCtlStatusCmd() *cobra.Command {
+	var asJSON bool
+	cmd := newCtlCmd("status", "Show the running agent's summary",
+		"status shows the running agent's summary: its directories, torrents by state, peers and upload.", cobra.NoArgs,
+		func(ctx context.Context, cmd *cobra.Command, _ []string, c *api.Client) error {
+			st, err := c.Status(ctx)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSONOut(cmd.OutOrStdout(), st)
+			}
+			printAgentStatus(cmd.OutOrStdout(), &st, c.Target(), time.Now())
+			return nil
+		})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as a JSON object")
 	return cmd
 }
@@ -160,33 +168,25 @@ func printAgentStatus(w io.Writer, st *agent.Status, target string, now time.Tim
 }
 
 func newCtlListCmd() *cobra.Command {
-	var af agentFlags
 	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List the running agent's torrents",
-		Long: "list prints the agent's torrents as a table: name, size, state, peers, upload rate, uploaded and ratio\n" +
-			"(uploaded / size), with the reason for each torrent in error or with a tracker problem below it.\n" +
-			"--json prints an array of objects with info_hash, name, state (checking, queued, seeding, downloading,\n" +
-			"paused or error) and the figures.\n\n" + agentFlagsHelp,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return af.run(cmd.Context(), func(ctx context.Context, c *api.Client) error {
-				l, err := c.List(ctx)
-				if err != nil {
-					return err
+	cmd := newCtlCmd("list", "List the running agent's torrents",
+		"list prints the agent's torrents as a table: name, size, state, peers, upload rate, uploaded and ratio\n"+
+			"(uploaded / size), with the reason for each torrent in error or with a tracker problem below it.\n"+
+			"--json prints an array of objects with info_hash, name, state (checking, queued, seeding, downloading,\n"+
+			"paused or error) and the figures.", cobra.NoArgs,
+		func(ctx context.Context, cmd *cobra.Command, _ []string, c *api.Client) error {
+			l, err := c.List(ctx)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if l == nil {
+					l = []agent.TorrentInfo{}
 				}
-				if asJSON {
-					if l == nil {
-						l = []agent.TorrentInfo{}
-					}
-					return writeJSONOut(cmd.OutOrStdout(), l)
-				}
-				return printTorrentTable(cmd.OutOrStdout(), l)
-			})
-		},
-	}
-	af.register(cmd)
+				return writeJSONOut(cmd.OutOrStdout(), l)
+			}
+			return printTorrentTable(cmd.OutOrStdout(), l)
+		})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
 	return cmd
 }
@@ -259,29 +259,21 @@ func writeJSONOut(w io.Writer, v any) error {
 }
 
 func newCtlAddCmd() *cobra.Command {
-	var af agentFlags
 	var data string
-	cmd := &cobra.Command{
-		Use:   "add TORRENT... [--data DIR]",
-		Short: "Seed .torrent files with the running agent",
-		Long: "add asks the running agent to seed each TORRENT, with its payload in --data (default: beside the\n" +
-			".torrent, or under the agent's own --data). Paths are passed to the agent as absolute paths, so the\n" +
-			"agent's user must be able to read them.\n\n" + agentFlagsHelp,
-		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return af.run(cmd.Context(), func(ctx context.Context, c *api.Client) error {
-				return forEach(cmd, args, func(path string) error {
-					t, err := c.Add(ctx, path, data)
-					if err != nil {
-						return fmt.Errorf("add %s: %w", path, err)
-					}
-					fmt.Fprintf(cmd.OutOrStdout(), "added %s (%s): %s\n", printable(t.Name), t.InfoHash, t.State)
-					return nil
-				})
+	cmd := newCtlCmd("add TORRENT... [--data DIR]", "Seed .torrent files with the running agent",
+		"add asks the running agent to seed each TORRENT, with its payload in --data (default: beside the\n"+
+			".torrent, or under the agent's own --data). Paths are passed to the agent as absolute paths, so the\n"+
+			"agent's user must be able to read them.", cobra.MinimumNArgs(1),
+		func(ctx context.Context, cmd *cobra.Command, args []string, c *api.Client) error {
+			return forEach(cmd, args, func(path string) error {
+				t, err := c.Add(ctx, path, data)
+				if err != nil {
+					return fmt.Errorf("add %s: %w", path, err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "added %s (%s): %s\n", printable(t.Name), t.InfoHash, t.State)
+				return nil
 			})
-		},
-	}
-	af.register(cmd)
+		})
 	cmd.Flags().StringVar(&data, "data", "", "directory holding the payload (file or top folder)")
 	_ = cmd.MarkFlagDirname("data")
 	return cmd
@@ -290,45 +282,36 @@ func newCtlAddCmd() *cobra.Command {
 // newCtlActionCmd makes remove, pause, resume and verify: each names torrents by info-hash,
 // unique info-hash prefix or name.
 func newCtlActionCmd(name, short, done string) *cobra.Command {
-	var af agentFlags
-	cmd := &cobra.Command{
-		Use:   name + " TORRENT...",
-		Short: short,
-		Long: short + ".\n\nA TORRENT is named by its info-hash, a unique prefix of it (at least 4 hex digits), or its name as\n" +
-			"seedctl list shows it.\n\n" + agentFlagsHelp,
-		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return af.run(cmd.Context(), func(ctx context.Context, c *api.Client) error {
-				return forEach(cmd, args, func(ref string) error {
-					t, err := c.Find(ctx, ref)
-					if err != nil {
-						return err
-					}
-					ih, err := bittorrent.ParseInfoHash(t.InfoHash)
-					if err != nil {
-						return fmt.Errorf("the agent listed %q: %w", t.InfoHash, err)
-					}
-					switch name {
-					case "remove":
-						err = c.Remove(ctx, ih)
-					case "pause":
-						t, err = c.Pause(ctx, ih)
-					case "resume":
-						t, err = c.Resume(ctx, ih)
-					case "verify":
-						t, err = c.Verify(ctx, ih)
-					}
-					if err != nil {
-						return fmt.Errorf("%s %s: %w", name, ref, err)
-					}
-					fmt.Fprintf(cmd.OutOrStdout(), "%s %s (%s)\n", done, printable(t.Name), t.InfoHash)
-					return nil
-				})
+	return newCtlCmd(name+" TORRENT...", short,
+		short+".\n\nA TORRENT is named by its info-hash, a unique prefix of it (at least 4 hex digits), or its name as\n"+
+			"seedctl list shows it.", cobra.MinimumNArgs(1),
+		func(ctx context.Context, cmd *cobra.Command, args []string, c *api.Client) error {
+			return forEach(cmd, args, func(ref string) error {
+				t, err := c.Find(ctx, ref)
+				if err != nil {
+					return err
+				}
+				ih, err := bittorrent.ParseInfoHash(t.InfoHash)
+				if err != nil {
+					return fmt.Errorf("the agent listed %q: %w", t.InfoHash, err)
+				}
+				switch name {
+				case "remove":
+					err = c.Remove(ctx, ih)
+				case "pause":
+					t, err = c.Pause(ctx, ih)
+				case "resume":
+					t, err = c.Resume(ctx, ih)
+				case "verify":
+					t, err = c.Verify(ctx, ih)
+				}
+				if err != nil {
+					return fmt.Errorf("%s %s: %w", name, ref, err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s %s (%s)\n", done, printable(t.Name), t.InfoHash)
+				return nil
 			})
-		},
-	}
-	af.register(cmd)
-	return cmd
+		})
 }
 
 // forEach runs fn for every argument, going on after a failure so that one bad name does not
@@ -358,24 +341,15 @@ func forEach(cmd *cobra.Command, args []string, fn func(string) error) error {
 }
 
 func newCtlRescanCmd() *cobra.Command {
-	var af agentFlags
-	cmd := &cobra.Command{
-		Use:   "rescan",
-		Short: "Make the running agent rescan its directory now (as SIGHUP does)",
-		Long:  "rescan makes the running agent walk its directory for new, changed and removed .torrent files now.\n\n" + agentFlagsHelp,
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return af.run(cmd.Context(), func(ctx context.Context, c *api.Client) error {
-				if err := c.Rescan(ctx); err != nil {
-					return err
-				}
-				fmt.Fprintln(cmd.OutOrStdout(), "rescan requested")
-				return nil
-			})
-		},
-	}
-	af.register(cmd)
-	return cmd
+	return newCtlCmd("rescan", "Make the running agent rescan its directory now (as SIGHUP does)",
+		"rescan makes the running agent walk its directory for new, changed and removed .torrent files now.", cobra.NoArgs,
+		func(ctx context.Context, cmd *cobra.Command, _ []string, c *api.Client) error {
+			if err := c.Rescan(ctx); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "rescan requested")
+			return nil
+		})
 }
 
 // addToAgent adds a torrent publish has just written to the agent the flags name, and says in
