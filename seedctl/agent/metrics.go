@@ -1,0 +1,221 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"net"
+	"slices"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/webswarm/webswarm/seedctl/announcer"
+	"github.com/webswarm/webswarm/seedctl/session"
+)
+
+// Announce outcomes and error classes (webswarm_seed_announces_total{outcome,class}): a
+// small fixed set, so that "the tracker does not know this torrent" and "the tracker cannot
+// be reached" stand out without putting tracker text in a label.
+const (
+	OutcomeOK      = "ok"      // the tracker answered
+	OutcomeFailure = "failure" // the tracker answered with a failure reason
+	OutcomeError   = "error"   // no usable answer
+
+	ClassNone          = "none"
+	ClassUnregistered  = "unregistered"   // failure: torrent not registered / unknown
+	ClassNotAuthorized = "not_authorized" // failure: passkey, private tracker, banned client
+	ClassRateLimited   = "rate_limited"   // failure: announcing too often
+	ClassRefused       = "refused"        // any other failure reason
+	ClassUnreachable   = "unreachable"    // connection refused, no route, DNS, UDP silence
+	ClassTimeout       = "timeout"        // the tracker did not answer in time
+	ClassHTTPStatus    = "http_status"    // an HTTP status other than 200
+	ClassBadReply      = "bad_reply"      // a reply that does not parse
+	ClassOther         = "other"
+)
+
+// ClassifyAnnounce returns the outcome and class of the last announce in st.
+func ClassifyAnnounce(st announcer.Status) (outcome, class string) {
+	if st.Err == nil {
+		return OutcomeOK, ClassNone
+	}
+	var fe *announcer.FailureError
+	if errors.As(st.Err, &fe) {
+		return OutcomeFailure, classifyReason(fe.Reason)
+	}
+	var se *announcer.StatusError
+	var ne net.Error
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	switch {
+	case errors.As(st.Err, &se):
+		return OutcomeError, ClassHTTPStatus
+	case errors.Is(st.Err, announcer.ErrBadReply):
+		return OutcomeError, ClassBadReply
+	case errors.Is(st.Err, announcer.ErrNoReply), errors.As(st.Err, &dnsErr):
+		return OutcomeError, ClassUnreachable
+	case errors.Is(st.Err, context.DeadlineExceeded), errors.As(st.Err, &ne) && ne.Timeout():
+		return OutcomeError, ClassTimeout
+	case errors.As(st.Err, &opErr):
+		return OutcomeError, ClassUnreachable
+	}
+	return OutcomeError, ClassOther
+}
+
+// classifyReason sorts a tracker's failure reason into a class. Tracker text is the only
+// source of this distinction: the protocol has no failure codes.
+func classifyReason(reason string) string {
+	r := strings.ToLower(reason)
+	has := func(words ...string) bool {
+		return slices.ContainsFunc(words, func(w string) bool { return strings.Contains(r, w) })
+	}
+	switch {
+	case has("unregistered", "not registered", "unknown torrent", "torrent not found", "not found", "unknown info", "not authorized for this torrent", "not tracked"):
+		return ClassUnregistered
+	case has("passkey", "not authorized", "unauthorized", "access denied", "forbidden", "banned", "not allowed", "private"):
+		return ClassNotAuthorized
+	case has("too many", "too often", "slow down", "rate limit", "min interval", "try again later"):
+		return ClassRateLimited
+	}
+	return ClassRefused
+}
+
+var announceClasses = map[string][]string{
+	OutcomeOK:      {ClassNone},
+	OutcomeFailure: {ClassUnregistered, ClassNotAuthorized, ClassRateLimited, ClassRefused},
+	OutcomeError:   {ClassUnreachable, ClassTimeout, ClassHTTPStatus, ClassBadReply, ClassOther},
+}
+
+var allStates = []State{Checking, Queued, Seeding, Downloading, Paused, Error}
+
+// metrics are the agent's Prometheus metrics: counters kept as events happen, and a
+// collector that reads the torrents at scrape time (as node_exporter's collectors do).
+type metrics struct {
+	session           *session.Metrics
+	announces         *prometheus.CounterVec
+	checks            *prometheus.CounterVec
+	stateSaveFailures prometheus.Counter
+}
+
+func newMetrics(a *Agent, reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		session: session.NewMetrics(reg),
+		announces: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "webswarm_seed_announces_total",
+			Help: "Tracker announces by outcome (ok, failure, error) and error class.",
+		}, []string{"outcome", "class"}),
+		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "webswarm_seed_checks_total",
+			Help: "Payload checks by result: trusted (clean resume record, nothing hashed) or hashed.",
+		}, []string{"result"}),
+		stateSaveFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "webswarm_seed_state_save_failures_total",
+			Help: "Failed saves of the agent's state file.",
+		}),
+	}
+	for outcome, classes := range announceClasses {
+		for _, c := range classes {
+			m.announces.WithLabelValues(outcome, c)
+		}
+	}
+	m.checks.WithLabelValues("trusted")
+	m.checks.WithLabelValues("hashed")
+	if reg != nil {
+		reg.MustRegister(m.announces, m.checks, m.stateSaveFailures, newCollector(a))
+	}
+	return m
+}
+
+func (m *metrics) announce(st announcer.Status) {
+	m.announces.WithLabelValues(ClassifyAnnounce(st)).Inc()
+}
+
+// collector snapshots the torrents at scrape time.
+type collector struct {
+	a                                         *Agent
+	torrents, trackerProblems, info, up, down *prometheus.Desc
+	peers, seeders, leechers, ratio, omitted  *prometheus.Desc
+}
+
+func newCollector(a *Agent) *collector {
+	ih := []string{"info_hash"}
+	return &collector{
+		a:               a,
+		torrents:        prometheus.NewDesc("webswarm_seed_torrents", "Torrents by state.", []string{"state"}, nil),
+		trackerProblems: prometheus.NewDesc("webswarm_seed_torrents_tracker_problem", "Seeding torrents whose last announce failed, by error class.", []string{"class"}, nil),
+		info:            prometheus.NewDesc("webswarm_seed_torrent_info", "One series per torrent (bounded by --metrics_max_torrents), value 1.", []string{"info_hash", "name", "state"}, nil),
+		up:              prometheus.NewDesc("webswarm_seed_torrent_uploaded_bytes_total", "Payload bytes uploaded, all runs (resume record).", ih, nil),
+		down:            prometheus.NewDesc("webswarm_seed_torrent_downloaded_bytes_total", "Payload bytes downloaded, all runs.", ih, nil),
+		peers:           prometheus.NewDesc("webswarm_seed_torrent_peers", "Peer connections of the torrent.", ih, nil),
+		seeders:         prometheus.NewDesc("webswarm_seed_torrent_tracker_seeders", "Seeders the tracker reported in its last answer.", ih, nil),
+		leechers:        prometheus.NewDesc("webswarm_seed_torrent_tracker_leechers", "Leechers the tracker reported in its last answer.", ih, nil),
+		ratio:           prometheus.NewDesc("webswarm_seed_torrent_ratio", "Uploaded bytes over the torrent's size.", ih, nil),
+		omitted:         prometheus.NewDesc("webswarm_seed_torrents_without_series", "Torrents beyond --metrics_max_torrents, counted in the totals only.", nil, nil),
+	}
+}
+
+// Describe sends the descriptors.
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.torrents, c.trackerProblems, c.info, c.up, c.down, c.peers, c.seeders, c.leechers, c.ratio, c.omitted} {
+		ch <- d
+	}
+}
+
+// Collect snapshots every torrent and emits totals and the first MetricsMaxTorrents
+// torrents' series (by name, then info-hash, so the set is stable between scrapes).
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	infos := c.a.List()
+	byState := make(map[State]int, len(allStates))
+	problems := make(map[string]int)
+	for _, ti := range infos {
+		byState[ti.State]++
+	}
+	for _, s := range allStates {
+		ch <- prometheus.MustNewConstMetric(c.torrents, prometheus.GaugeValue, float64(byState[s]), string(s))
+	}
+	for _, st := range c.a.trackerStatuses() {
+		if _, class := ClassifyAnnounce(st); class != ClassNone {
+			problems[class]++
+		}
+	}
+	for _, classes := range announceClasses {
+		for _, cl := range classes {
+			if cl != ClassNone {
+				ch <- prometheus.MustNewConstMetric(c.trackerProblems, prometheus.GaugeValue, float64(problems[cl]), cl)
+			}
+		}
+	}
+	n := max(0, min(len(infos), c.a.cfg.MetricsMaxTorrents))
+	ch <- prometheus.MustNewConstMetric(c.omitted, prometheus.GaugeValue, float64(len(infos)-n))
+	for _, ti := range infos[:n] {
+		ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1, ti.InfoHash, ti.Name, string(ti.State))
+		ch <- prometheus.MustNewConstMetric(c.up, prometheus.CounterValue, float64(ti.Uploaded), ti.InfoHash)
+		ch <- prometheus.MustNewConstMetric(c.down, prometheus.CounterValue, float64(ti.Downloaded), ti.InfoHash)
+		ch <- prometheus.MustNewConstMetric(c.peers, prometheus.GaugeValue, float64(ti.Peers), ti.InfoHash)
+		ch <- prometheus.MustNewConstMetric(c.ratio, prometheus.GaugeValue, ti.Ratio, ti.InfoHash)
+		if ti.Seeders >= 0 {
+			ch <- prometheus.MustNewConstMetric(c.seeders, prometheus.GaugeValue, float64(ti.Seeders), ti.InfoHash)
+			ch <- prometheus.MustNewConstMetric(c.leechers, prometheus.GaugeValue, float64(ti.Leechers), ti.InfoHash)
+		}
+	}
+}
+
+// trackerStatuses returns the last announce status of every scheduled torrent that has
+// announced at least once.
+func (a *Agent) trackerStatuses() []announcer.Status {
+	a.sched.mu.Lock()
+	anns := make([]*announcer.Announcer, 0, len(a.sched.h))
+	for _, t := range a.sched.h {
+		anns = append(anns, t.ann)
+	}
+	a.sched.mu.Unlock()
+	out := make([]announcer.Status, 0, len(anns))
+	for _, ann := range anns {
+		if ann == nil {
+			continue
+		}
+		if st := ann.Status(); !st.LastAnnounce.IsZero() {
+			out = append(out, st)
+		}
+	}
+	return out
+}

@@ -1,0 +1,125 @@
+package agent
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/webswarm/webswarm/internal/bittorrent"
+	"github.com/webswarm/webswarm/seedctl/metafile"
+)
+
+// persistent is what the operator told the agent, kept across restarts in
+// StateDir/agent.json: torrents added from outside Dir, removed ones (so that a rescan does
+// not take them again) and paused ones.
+type persistent struct {
+	Added   []added  `json:"added,omitempty"`
+	Removed []string `json:"removed,omitempty"` // info-hashes, hex
+	Paused  []string `json:"paused,omitempty"`
+}
+
+// added is a torrent given to Add.
+type added struct {
+	Torrent string `json:"torrent"`
+	Data    string `json:"data"`
+}
+
+func loadPersistent(path string) (persistent, error) {
+	var p persistent
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return p, nil
+	}
+	if err != nil {
+		return p, err
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return persistent{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return p, nil
+}
+
+func (p *persistent) isRemoved(ih bittorrent.InfoHash) bool {
+	return slices.Contains(p.Removed, infoHex(ih))
+}
+
+func (p *persistent) paused(ih bittorrent.InfoHash) bool {
+	return slices.Contains(p.Paused, infoHex(ih))
+}
+
+// set adds or drops ih in list.
+func set(list []string, ih bittorrent.InfoHash, on bool) []string {
+	h := infoHex(ih)
+	list = slices.DeleteFunc(list, func(s string) bool { return s == h })
+	if on {
+		list = append(list, h)
+	}
+	return list
+}
+
+// save writes the state atomically (temporary file, fsync, rename).
+func (p *persistent) save(path string) error {
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return err
+	}
+	return metafile.WriteFile(path, append(b, '\n'), true)
+}
+
+// savePersistent saves the operator's state; a failure is logged and counted.
+func (a *Agent) savePersistent() {
+	a.mu.Lock()
+	p := persistent{
+		Added:   slices.Clone(a.persist.Added),
+		Removed: slices.Clone(a.persist.Removed),
+		Paused:  slices.Clone(a.persist.Paused),
+	}
+	a.mu.Unlock()
+	if err := p.save(a.statePath()); err != nil {
+		a.metrics.stateSaveFailures.Inc()
+		a.log.Error("agent state not saved", "path", a.statePath(), "err", err)
+	}
+}
+
+// restoreAdded takes again the torrents added through the Controller in earlier runs.
+func (a *Agent) restoreAdded() {
+	a.mu.Lock()
+	list := slices.Clone(a.persist.Added)
+	a.mu.Unlock()
+	for _, ad := range list {
+		mi, err := metafile.Load(ad.Torrent)
+		if err != nil {
+			a.log.Error("torrent added earlier cannot be read", "path", ad.Torrent, "err", err)
+			continue
+		}
+		a.mu.Lock()
+		if a.byHash[mi.InfoHash] == nil {
+			a.addTorrentLocked(mi, ad.Torrent, ad.Data, true)
+		}
+		a.mu.Unlock()
+	}
+}
+
+// parseHex parses a 40-digit info-hash.
+func parseHex(s string) (bittorrent.InfoHash, bool) {
+	var ih bittorrent.InfoHash
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != len(ih) {
+		return ih, false
+	}
+	copy(ih[:], b)
+	return ih, true
+}
+
+// absPath is p made absolute, for paths kept across restarts.
+func absPath(p string) string {
+	if ap, err := filepath.Abs(p); err == nil {
+		return ap
+	}
+	return p
+}

@@ -1,0 +1,215 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/webswarm/webswarm/seedctl/metafile"
+)
+
+// seenFile is what the last look at a .torrent in Dir found.
+type seenFile struct {
+	size    int64
+	modTime time.Time
+	bad     bool // it did not parse: retried when it changes, and at every rescan
+}
+
+// isTorrent reports whether name is a .torrent file's.
+func isTorrent(name string) bool {
+	return strings.EqualFold(filepath.Ext(name), ".torrent") && !strings.HasPrefix(filepath.Base(name), ".")
+}
+
+// scan walks Dir: new and changed .torrent files are taken, those gone are removed.
+func (a *Agent) scan() {
+	found := make(map[string]bool)
+	err := filepath.WalkDir(a.cfg.Dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == a.cfg.Dir {
+				return err
+			}
+			a.log.Warn("scan", "path", p, "err", err)
+			return nil
+		}
+		if d.IsDir() || !isTorrent(p) {
+			return nil
+		}
+		found[p] = true
+		a.scanFile(p, d.Info)
+		return nil
+	})
+	if err != nil {
+		// An unreadable Dir (an unmounted disk) removes nothing: the torrents come back
+		// with it, and meanwhile their storage check pauses them.
+		a.log.Error("scan of the torrent directory failed", "dir", a.cfg.Dir, "err", err)
+		return
+	}
+	a.mu.Lock()
+	var gone []string
+	for p := range a.seen {
+		if !found[p] {
+			gone = append(gone, p)
+		}
+	}
+	a.mu.Unlock()
+	for _, p := range gone {
+		a.forgetPath(p)
+	}
+}
+
+// scanPath looks at one path a file event named: a .torrent, or a directory whose
+// .torrent files are all looked at.
+func (a *Agent) scanPath(p string) {
+	st, err := os.Stat(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		a.mu.Lock()
+		var gone []string
+		for q := range a.seen {
+			if q == p || strings.HasPrefix(q, p+string(filepath.Separator)) {
+				gone = append(gone, q)
+			}
+		}
+		a.mu.Unlock()
+		for _, q := range gone {
+			a.forgetPath(q)
+		}
+	case err != nil:
+		a.log.Warn("watch", "path", p, "err", err)
+	case st.IsDir():
+		a.Rescan()
+	case isTorrent(p):
+		a.scanFile(p, func() (fs.FileInfo, error) { return st, nil })
+	}
+}
+
+// scanFile takes the .torrent at p when it is new or changed since last seen. One that does
+// not parse (still being written) is remembered as bad and tried again when it changes and
+// at every rescan; it is never taken half-read.
+func (a *Agent) scanFile(p string, info func() (fs.FileInfo, error)) {
+	fi, err := info()
+	if err != nil {
+		return
+	}
+	a.mu.Lock()
+	prev, ok := a.seen[p]
+	a.mu.Unlock()
+	if ok && !prev.bad && prev.size == fi.Size() && prev.modTime.Equal(fi.ModTime()) {
+		return
+	}
+	mi, err := metafile.Load(p)
+	seen := seenFile{size: fi.Size(), modTime: fi.ModTime(), bad: err != nil}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.seen[p] = seen
+	if err != nil {
+		if !ok || !prev.bad {
+			a.log.Info("not a torrent (yet): will look again", "path", p, "err", err)
+		}
+		return
+	}
+	old := a.byPath[p]
+	if old != nil && old.ih == mi.InfoHash {
+		return
+	}
+	if old != nil {
+		a.log.Info("torrent replaced", "path", p, "old", infoHex(old.ih), "new", infoHex(mi.InfoHash))
+		a.removeLocked(old)
+	}
+	if other := a.byHash[mi.InfoHash]; other != nil {
+		a.log.Warn("same torrent twice: keeping the first", "path", p, "first", other.path)
+		return
+	}
+	if a.persist.isRemoved(mi.InfoHash) {
+		return
+	}
+	a.addTorrentLocked(mi, p, a.dataDirFor(p), false)
+}
+
+// forgetPath removes the torrent whose .torrent file at p is gone.
+func (a *Agent) forgetPath(p string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.seen, p)
+	if t := a.byPath[p]; t != nil && !t.api {
+		a.log.Info("torrent file gone: stopped seeding", "path", p)
+		a.removeLocked(t)
+	}
+}
+
+// watcher reports paths under a directory tree that changed (fsnotify watches one
+// directory each, so every subdirectory is added as it is found).
+type watcher struct {
+	w      *fsnotify.Watcher
+	log    *slog.Logger
+	events chan string
+}
+
+func newWatcher(dir string, log *slog.Logger) (*watcher, error) {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, err
+	}
+	wa := &watcher{w: w, log: log, events: make(chan string, 256)}
+	if err := wa.addTree(dir); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return wa, nil
+}
+
+// addTree watches dir and every directory under it.
+func (w *watcher) addTree(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == dir {
+				return err
+			}
+			return nil
+		}
+		if d.IsDir() {
+			if err := w.w.Add(p); err != nil {
+				w.log.Warn("cannot watch directory", "dir", p, "err", err)
+			}
+		}
+		return nil
+	})
+}
+
+// run forwards events until ctx ends, then closes the watcher.
+func (w *watcher) run(ctx context.Context) {
+	defer w.w.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-w.w.Events:
+			if !ok {
+				return
+			}
+			if ev.Has(fsnotify.Create) {
+				if st, err := os.Stat(ev.Name); err == nil && st.IsDir() {
+					w.addTree(ev.Name)
+				}
+			}
+			select {
+			case w.events <- ev.Name:
+			case <-ctx.Done():
+				return
+			}
+		case err, ok := <-w.w.Errors:
+			if !ok {
+				return
+			}
+			// An overflow loses events: the periodic rescan finds what they said.
+			w.log.Warn("file notifications", "err", err)
+		}
+	}
+}

@@ -1,0 +1,65 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/webswarm/webswarm/internal/bittorrent"
+	"github.com/webswarm/webswarm/seedctl/announcer"
+	"github.com/webswarm/webswarm/seedctl/job"
+	"github.com/webswarm/webswarm/seedctl/metafile"
+)
+
+// torrent is one torrent the agent knows. An idle seeding torrent is this struct and its
+// announcer, nothing more: no goroutine, no open file, no parsed metainfo (the .torrent is
+// parsed again when a session starts). Fields below mu are guarded by Agent.mu.
+type torrent struct {
+	ih      bittorrent.InfoHash
+	name    string
+	size    int64
+	path    string // the .torrent
+	dataDir string // holds the payload file or top folder
+	api     bool   // added through the Controller, not found in Dir
+	seq     uint64 // arrival order, for the max-active queue
+
+	checkDone, checkTotal atomic.Int64 // bytes, while checking
+
+	// Guarded by Agent.mu.
+	state        State
+	err          string
+	paused       bool // by the operator (persisted)
+	storageGone  bool // the data directory is missing: paused until it is back
+	inCheckQueue bool
+	fullCheck    bool              // the next check hashes everything (Verify)
+	mi           *metafile.Torrent // held from scan to the first check only
+	failures     int
+	retryAt      time.Time
+	run          *run // the running session, nil when idle
+	removed      bool
+	baseUp       int64 // upload total of earlier sessions (resume record)
+	baseDown     int64
+	startUp      int64                // baseUp when the agent took the torrent: what announces count from
+	seeding      bool                 // counted in Agent.seeding (holds a max-active slot)
+	ann0         *announcer.Announcer // made by the check, waiting for a max-active slot
+
+	// Announce scheduling, guarded by scheduler.mu.
+	ann      *announcer.Announcer
+	due      time.Time
+	heapIdx  int  // -1 when not in the heap
+	inFlight bool // a worker is stepping ann
+	annStop  bool // stop ann when the worker is done with it
+}
+
+// run is a torrent's session: a job run on demand and stopped when idle.
+type run struct {
+	cancel  context.CancelFunc
+	job     *job.Job      // set before started is closed
+	started chan struct{} // the job exists (or done is closed)
+	done    chan struct{}
+	lastUse atomic.Int64 // unix nanoseconds of the last sign of use
+}
+
+// infoHex is the info-hash as 40 hex digits.
+func infoHex(ih bittorrent.InfoHash) string { return fmt.Sprintf("%x", ih[:]) }
