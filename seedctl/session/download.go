@@ -15,7 +15,14 @@ import (
 // Pipelining: how many blocks we keep requested from one peer.
 const (
 	minPipeline = 4
-	maxPipeline = 250
+	// initialPipeline is where a new peer's queue starts: high, because the rate estimate
+	// lags by seconds and a fast peer must not idle meanwhile. The peer's reqq caps it (250
+	// when it gives none, as BEP 10 suggests; aria2 gives none).
+	initialPipeline = 64
+	maxPipeline     = 500
+	// maxRefill bounds the low-water mark of a peer's queue: requests go out in batches of
+	// up to this many (one write, one wake-up of the peer instead of one per block).
+	maxRefill = 32
 	// verifyWorkers bounds the pieces hashed and written at once.
 	verifyWorkers = 2
 )
@@ -43,8 +50,34 @@ type peerDownload struct {
 	reqs      []picker.Block // requested, not yet answered
 	lastBlock time.Time      // last block received, or when the first request went out
 	snubbed   bool
-	slowStart int
 	allowed   []uint32 // ALLOWED FAST from the peer
+
+	// Queue sizing. In slow start the queue grows by one block per block received (it
+	// doubles every round trip) until the peer's rate stops growing; then it holds
+	// queueTime of the rate measured over the last tick.
+	slowStart bool
+	queue     int   // the queue in slow start
+	rate      int64 // bytes per second over the last tick
+	total     int64 // p.downloaded at the last tick
+	sampled   time.Time
+}
+
+// queueTime is how much of a peer's rate we keep requested from it.
+const queueTime = time.Second
+
+// sample measures the peer's rate since the last tick (total is p.downloaded) and ends
+// slow start once it grew by less than an eighth.
+func (pd *peerDownload) sample(now time.Time, total int64) {
+	if !pd.sampled.IsZero() {
+		if dt := now.Sub(pd.sampled); dt > 0 {
+			r := int64(float64(total-pd.total) / dt.Seconds())
+			if pd.slowStart && r > 0 && r <= pd.rate+pd.rate/8 {
+				pd.slowStart = false
+			}
+			pd.rate = r
+		}
+	}
+	pd.total, pd.sampled = total, now
 }
 
 type verifyResult struct {
@@ -82,7 +115,7 @@ func (d *download) progress() (have int, left int64, hashFails int) {
 }
 
 func (d *download) peerUp(p *peer) {
-	p.dl = &peerDownload{pp: d.pk.NewPeer(), slowStart: minPipeline}
+	p.dl = &peerDownload{pp: d.pk.NewPeer(), slowStart: true, queue: initialPipeline}
 	d.byPP[p.dl.pp] = p.addr.Addr()
 }
 
@@ -149,16 +182,25 @@ func (d *download) updateInterest(p *peer) {
 	}
 }
 
-// pipeline is how many blocks to keep requested from p: about a second of its rate, at
-// least minPipeline, at most its reqq (and maxPipeline). A new peer's queue grows by one
-// for every block it delivers until the rate says more.
+// pipeline is how many blocks to keep requested from p: queueTime of its rate, at least
+// minPipeline, at most its reqq (and maxPipeline). A new peer starts at initialPipeline, in
+// slow start (see peerDownload).
 func (d *download) pipeline(p *peer) int {
-	if p.dl.snubbed {
+	pd := p.dl
+	if pd.snubbed {
 		return 1
 	}
-	n := max(int(p.downRate.rate()/wire.BlockSize), p.dl.slowStart, minPipeline)
-	return min(n, p.reqq, maxPipeline)
+	n := pd.queue
+	if !pd.slowStart {
+		n = int(pd.rate * int64(queueTime) / int64(time.Second) / wire.BlockSize)
+	}
+	return min(max(n, minPipeline), p.reqq, maxPipeline)
 }
+
+// refill is the number of free places in a queue of n blocks that makes a new batch of
+// requests worth sending: an eighth of the queue, at most maxRefill. The rest of the queue
+// keeps the peer busy meanwhile.
+func refill(n int) int { return min(max(n/8, 1), maxRefill) }
 
 // request tops up p's requests.
 func (d *download) request(p *peer) {
@@ -170,8 +212,9 @@ func (d *download) request(p *peer) {
 	if allowedOnly && (!p.fast || len(pd.allowed) == 0) {
 		return
 	}
-	want := d.pipeline(p) - len(pd.reqs)
-	if want <= 0 {
+	n := d.pipeline(p)
+	want := n - len(pd.reqs)
+	if want <= 0 || len(pd.reqs) > 0 && want < refill(n) {
 		return
 	}
 	blocks := d.pk.Pick(pd.pp, want, allowedOnly, d.scratch[:0])
@@ -229,8 +272,8 @@ func (d *download) onBlock(p *peer, ev event) {
 	if pd.snubbed {
 		pd.snubbed = false
 	}
-	if p.downRate.rate()/wire.BlockSize < int64(pd.slowStart) {
-		pd.slowStart++
+	if pd.slowStart && pd.queue < maxPipeline {
+		pd.queue++
 	}
 	if !ev.ok {
 		return // a duplicate (endgame) or a block we did not ask for: its data was dropped
@@ -308,7 +351,10 @@ func (d *download) onVerified(r verifyResult) {
 		d.left -= t.mi.Layout.PieceSize(i)
 		have := []byte{0, 0, 0, 5, byte(wire.Have), byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}
 		for _, p := range t.peers {
-			p.queueRaw(have)
+			// A seed cannot want the piece: a HAVE would cost it a wake-up for nothing.
+			if !p.has.Full() {
+				p.queueRaw(have)
+			}
 		}
 		if d.pk.Done() {
 			t.markDone()
@@ -371,6 +417,9 @@ func (d *download) prune() {
 func (d *download) tick(now time.Time) {
 	for _, p := range d.t.peers {
 		pd := p.dl
+		if pd != nil {
+			pd.sample(now, p.downloaded.Load())
+		}
 		if pd == nil || pd.snubbed || len(pd.reqs) == 0 || now.Sub(pd.lastBlock) < d.t.snubAfter {
 			continue
 		}
