@@ -31,29 +31,43 @@ func (h *Handler) trusted(a netip.Addr) bool {
 }
 
 // clientIP resolves the client's address. Over FastCGI the web server's REMOTE_ADDR is the
-// client. Over HTTP, X-Real-IP or else the last X-Forwarded-For entry — the one the proxy
-// itself appended; earlier entries are whatever the client sent — is believed only when the
-// connection comes from a trusted proxy.
+// client. Over HTTP, a trusted proxy's X-Real-IP or X-Forwarded-For names it (see
+// forwardedClient).
 func (h *Handler) clientIP(r *http.Request, fcgi bool) (client, peer netip.Addr) {
 	peer = remoteAddr(r)
 	if fcgi || !h.trusted(peer) {
 		return peer, peer
 	}
-	if v := r.Header["X-Real-Ip"]; len(v) > 0 {
-		if a, err := netip.ParseAddr(strings.TrimSpace(v[len(v)-1])); err == nil {
-			return a.Unmap(), peer
+	return forwardedClient(peer, lastValue(r.Header["X-Real-Ip"]), lastValue(r.Header["X-Forwarded-For"])), peer
+}
+
+// forwardedClient returns the client a trusted proxy at peer names: realIP (the last
+// X-Real-IP value) or else the last entry of xff (the last X-Forwarded-For value) — the one
+// the proxy itself appended; earlier entries are whatever the client sent. Without a valid
+// address in either, the proxy itself is the client.
+func forwardedClient(peer netip.Addr, realIP, xff string) netip.Addr {
+	if realIP != "" {
+		if a, err := netip.ParseAddr(strings.TrimSpace(realIP)); err == nil {
+			return a.Unmap()
 		}
 	}
-	if v := r.Header["X-Forwarded-For"]; len(v) > 0 {
-		last := v[len(v)-1]
-		if i := strings.LastIndexByte(last, ','); i >= 0 {
-			last = last[i+1:]
+	if xff != "" {
+		if i := strings.LastIndexByte(xff, ','); i >= 0 {
+			xff = xff[i+1:]
 		}
-		if a, err := netip.ParseAddr(strings.TrimSpace(last)); err == nil {
-			return a.Unmap(), peer
+		if a, err := netip.ParseAddr(strings.TrimSpace(xff)); err == nil {
+			return a.Unmap()
 		}
 	}
-	return peer, peer
+	return peer
+}
+
+// lastValue returns the last of a header's values, "" when there are none.
+func lastValue(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[len(v)-1]
 }
 
 // overrideIP decides whether the announce's ip= may replace the client's address.

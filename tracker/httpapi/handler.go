@@ -135,7 +135,7 @@ func New(cfg Config) (*Handler, error) {
 		return &state{buf: make([]byte, 0, 1024), hashes: make([]bittorrent.InfoHash, 0, 16)}
 	}
 	if cfg.Latency != nil {
-		for f, fe := range []string{"http", "fastcgi"} {
+		for f, fe := range [...]string{frontendHTTP: "http", frontendFastCGI: "fastcgi"} {
 			for k, kind := range []string{"announce", "scrape", "other"} {
 				h.obs[f][k] = cfg.Latency.WithLabelValues(fe, kind)
 			}
@@ -202,17 +202,26 @@ func (h *Handler) FastCGI() http.Handler {
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, fcgi bool) {
 	start := time.Now()
 	client, peer := h.clientIP(r, fcgi)
-	path := h.stripPrefix(r, fcgi, peer)
+	var fwdPrefix string
+	if v := r.Header["X-Forwarded-Prefix"]; len(v) > 0 {
+		fwdPrefix = v[0]
+	}
+	path := h.routePath(r.URL.Path, fwdPrefix, fcgi || h.trusted(peer))
 	kind := kindOther
 	var status, size int
 	switch path {
-	case "/announce":
-		kind = kindAnnounce
-		size = h.announce(w, r, client)
-		status = http.StatusOK
-	case "/scrape":
-		kind = kindScrape
-		size = h.scrape(w, r, client)
+	case "/announce", "/scrape":
+		st := h.pool.Get().(*state)
+		var body []byte
+		if path == "/announce" {
+			kind = kindAnnounce
+			body = h.announceReply(st, r.URL.RawQuery, client)
+		} else {
+			kind = kindScrape
+			body = h.scrapeReply(st, r.URL.RawQuery)
+		}
+		size = h.write(w, body)
+		h.pool.Put(st)
 		status = http.StatusOK
 	default:
 		h.writeDeadline(w)
@@ -228,13 +237,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, fcgi bool) {
 		h.router.ServeHTTP(rec, r)
 		status, size = rec.status, rec.size
 	}
-	f := 0
+	frontend := frontendHTTP
 	if fcgi {
-		f = 1
+		frontend = frontendFastCGI
 	}
-	if o := h.obs[f][kind]; o != nil {
-		o.Observe(time.Since(start).Seconds())
-	}
+	h.observe(frontend, kind, start)
 	if h.cfg.AccessLog != nil {
 		uri := r.RequestURI
 		if uri == "" { // FastCGI leaves RequestURI empty
@@ -244,14 +251,26 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, fcgi bool) {
 	}
 }
 
-// stripPrefix returns the request path without the mount prefix.
-func (h *Handler) stripPrefix(r *http.Request, fcgi bool, peer netip.Addr) string {
-	path := r.URL.Path
+// Frontends: the first index of Handler.obs.
+const (
+	frontendHTTP = iota
+	frontendFastCGI
+)
+
+// observe records a request's latency. Every path that serves a request (net/http, the raw
+// fast path, FastCGI) calls it, so the histogram does not depend on which path served it.
+func (h *Handler) observe(frontend, kind int, start time.Time) {
+	if o := h.obs[frontend][kind]; o != nil {
+		o.Observe(time.Since(start).Seconds())
+	}
+}
+
+// routePath returns path without the mount prefix: Config.Prefix, or else fwdPrefix (the
+// first X-Forwarded-Prefix value) when trustPrefix says its sender may set it.
+func (h *Handler) routePath(path, fwdPrefix string, trustPrefix bool) string {
 	prefix := h.cfg.Prefix
-	if prefix == "" {
-		if v := r.Header["X-Forwarded-Prefix"]; len(v) > 0 && (fcgi || h.trusted(peer)) {
-			prefix = strings.TrimRight(v[0], "/")
-		}
+	if prefix == "" && trustPrefix {
+		prefix = strings.TrimRight(fwdPrefix, "/")
 	}
 	if prefix != "" && strings.HasPrefix(path, prefix) && (len(path) == len(prefix) || path[len(prefix)] == '/') {
 		path = path[len(prefix):]
@@ -310,28 +329,29 @@ func (h *Handler) write(w http.ResponseWriter, body []byte) int {
 	return n
 }
 
-func (h *Handler) fail(w http.ResponseWriter, st *state, ce *announce.ClientError) int {
+// failure encodes ce's failure reason into st.buf.
+func failure(st *state, ce *announce.ClientError) []byte {
 	st.buf = benc.Failure(st.buf[:0], ce.Reason)
-	return h.write(w, st.buf)
+	return st.buf
 }
 
-func (h *Handler) announce(w http.ResponseWriter, r *http.Request, client netip.Addr) int {
-	st := h.pool.Get().(*state)
-	defer h.pool.Put(st)
+// announceReply answers an announce with raw query q from client. The reply is in st.buf:
+// valid until st goes back to the pool.
+func (h *Handler) announceReply(st *state, q string, client netip.Addr) []byte {
 	m := h.cfg.Tracker.Metrics()
-	if len(r.URL.RawQuery) > h.cfg.MaxQuery {
+	if len(q) > h.cfg.MaxQuery {
 		m.Failure(announce.CodeTooLong)
-		return h.fail(w, st, announce.Errorf(announce.CodeTooLong, "request too long"))
+		return failure(st, announce.Errorf(announce.CodeTooLong, "request too long"))
 	}
 	if h.cfg.RateLimit != nil && !h.cfg.RateLimit.Allow(client) {
 		m.Failure(announce.CodeRateLimited)
-		return h.fail(w, st, announce.Errorf(announce.CodeRateLimited, "too many announces from your address; slow down"))
+		return failure(st, announce.Errorf(announce.CodeRateLimited, "too many announces from your address; slow down"))
 	}
 	req := &st.req
-	if err := parseAnnounce(r.URL.RawQuery, req, &st.p); err != nil {
+	if err := parseAnnounce(q, req, &st.p); err != nil {
 		ce := announce.AsClientError(err)
 		m.Failure(ce.Code)
-		return h.fail(w, st, ce)
+		return failure(st, ce)
 	}
 	req.Addr = client
 	if st.p.ipGiven && h.overrideIP(client) {
@@ -339,13 +359,13 @@ func (h *Handler) announce(w http.ResponseWriter, r *http.Request, client netip.
 	}
 	if err := h.cfg.Tracker.Announce(req, &st.resp); err != nil {
 		if ce := announce.AsClientError(err); ce != nil {
-			return h.fail(w, st, ce)
+			return failure(st, ce)
 		}
 		h.cfg.Logger.Error("announce failed", "err", err)
-		return h.fail(w, st, announce.Errorf("internal", "internal tracker error"))
+		return failure(st, announce.Errorf("internal", "internal tracker error"))
 	}
 	st.buf = h.appendAnnounceReply(st.buf[:0], req, &st.resp, client)
-	return h.write(w, st.buf)
+	return st.buf
 }
 
 func (h *Handler) appendAnnounceReply(b []byte, req *announce.Request, resp *announce.Response, client netip.Addr) []byte {
@@ -407,36 +427,36 @@ func appendDictPeers(b, recs []byte, iplen int, noPeerID bool) []byte {
 	return b
 }
 
-func (h *Handler) scrape(w http.ResponseWriter, r *http.Request, client netip.Addr) int {
-	st := h.pool.Get().(*state)
-	defer h.pool.Put(st)
+// scrapeReply answers a scrape with raw query q. The reply is in st.buf, valid until st goes
+// back to the pool, or is the cached full scrape, which is shared: never modify it.
+func (h *Handler) scrapeReply(st *state, q string) []byte {
 	m := h.cfg.Tracker.Metrics()
 	if h.cfg.Scrape == ScrapeOff {
 		m.Failure(announce.CodeScrapeOff)
 		m.Scrape("specific", false)
-		return h.fail(w, st, announce.Errorf(announce.CodeScrapeOff, "scrape is disabled on this tracker"))
+		return failure(st, announce.Errorf(announce.CodeScrapeOff, "scrape is disabled on this tracker"))
 	}
-	if len(r.URL.RawQuery) > h.cfg.MaxQuery {
+	if len(q) > h.cfg.MaxQuery {
 		m.Failure(announce.CodeTooLong)
 		m.Scrape("specific", false)
-		return h.fail(w, st, announce.Errorf(announce.CodeTooLong, "request too long"))
+		return failure(st, announce.Errorf(announce.CodeTooLong, "request too long"))
 	}
-	hashes, err := parseScrape(r.URL.RawQuery, st.hashes, h.cfg.MaxScrapeHashes)
+	hashes, err := parseScrape(q, st.hashes, h.cfg.MaxScrapeHashes)
 	st.hashes = hashes
 	if err != nil {
 		ce := announce.AsClientError(err)
 		m.Failure(ce.Code)
 		m.Scrape("specific", false)
-		return h.fail(w, st, ce)
+		return failure(st, ce)
 	}
 	if len(hashes) == 0 {
 		if h.cfg.Scrape != ScrapeFull {
 			m.Failure(announce.CodeScrapeOff)
 			m.Scrape("full", false)
-			return h.fail(w, st, announce.Errorf(announce.CodeScrapeOff, "full scrape is disabled; name info_hash parameters"))
+			return failure(st, announce.Errorf(announce.CodeScrapeOff, "full scrape is disabled; name info_hash parameters"))
 		}
 		m.Scrape("full", true)
-		return h.write(w, h.full.get(h))
+		return h.full.get(h)
 	}
 	b := append(st.buf[:0], "d5:filesd"...)
 	// Keys of a bencoded dictionary must be sorted and unique.
@@ -454,7 +474,7 @@ func (h *Handler) scrape(w http.ResponseWriter, r *http.Request, client netip.Ad
 	b = append(b, "ee"...)
 	st.buf = b
 	m.Scrape("specific", true)
-	return h.write(w, b)
+	return b
 }
 
 func (h *Handler) appendFile(b []byte, ih bittorrent.InfoHash, c swarm.Counts) []byte {
