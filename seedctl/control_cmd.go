@@ -22,14 +22,15 @@ import (
 )
 
 // controlCmds returns the commands that control a running agent through its control API:
-// status, list, add, remove, pause, resume, verify and rescan.
+// status, list, add, remove, pause, resume and rescan. verify (verify.go) is both the local
+// payload check and, given torrent names instead of a .torrent file and a directory, the
+// agent's re-check.
 func controlCmds() []*cobra.Command {
 	return []*cobra.Command{
 		newCtlStatusCmd(), newCtlListCmd(), newCtlAddCmd(),
 		newCtlActionCmd("remove", "Stop seeding torrents (their files are kept)", "removed"),
 		newCtlActionCmd("pause", "Pause torrents: no peers, no announces, until resumed", "paused"),
 		newCtlActionCmd("resume", "Resume paused torrents", "resumed"),
-		newCtlActionCmd("verify", "Re-check torrents' data against their piece hashes", "queued for a re-check:"),
 		newCtlRescanCmd(),
 	}
 }
@@ -286,32 +287,37 @@ func newCtlActionCmd(name, short, done string) *cobra.Command {
 		short+".\n\nA TORRENT is named by its info-hash, a unique prefix of it (at least 4 hex digits), or its name as\n"+
 			"seedctl list shows it.", cobra.MinimumNArgs(1),
 		func(ctx context.Context, cmd *cobra.Command, args []string, c *api.Client) error {
-			return forEach(cmd, args, func(ref string) error {
-				t, err := c.Find(ctx, ref)
-				if err != nil {
-					return err
-				}
-				ih, err := bittorrent.ParseInfoHash(t.InfoHash)
-				if err != nil {
-					return fmt.Errorf("the agent listed %q: %w", t.InfoHash, err)
-				}
-				switch name {
-				case "remove":
-					err = c.Remove(ctx, ih)
-				case "pause":
-					t, err = c.Pause(ctx, ih)
-				case "resume":
-					t, err = c.Resume(ctx, ih)
-				case "verify":
-					t, err = c.Verify(ctx, ih)
-				}
-				if err != nil {
-					return fmt.Errorf("%s %s: %w", name, ref, err)
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s %s (%s)\n", done, printable(t.Name), t.InfoHash)
-				return nil
-			})
+			return ctlAction(ctx, cmd, args, c, name, done)
 		})
+}
+
+// ctlAction asks the agent to remove, pause, resume or verify each named torrent.
+func ctlAction(ctx context.Context, cmd *cobra.Command, args []string, c *api.Client, name, done string) error {
+	return forEach(cmd, args, func(ref string) error {
+		t, err := c.Find(ctx, ref)
+		if err != nil {
+			return err
+		}
+		ih, err := bittorrent.ParseInfoHash(t.InfoHash)
+		if err != nil {
+			return fmt.Errorf("the agent listed %q: %w", t.InfoHash, err)
+		}
+		switch name {
+		case "remove":
+			err = c.Remove(ctx, ih)
+		case "pause":
+			t, err = c.Pause(ctx, ih)
+		case "resume":
+			t, err = c.Resume(ctx, ih)
+		case "verify":
+			t, err = c.Verify(ctx, ih)
+		}
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", name, ref, err)
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "%s %s (%s)\n", done, printable(t.Name), t.InfoHash)
+		return nil
+	})
 }
 
 // forEach runs fn for every argument, going on after a failure so that one bad name does not

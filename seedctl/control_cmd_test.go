@@ -69,7 +69,7 @@ func runCmds(t *testing.T, cmds []*cobra.Command, args ...string) (string, strin
 
 func runCtl(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
-	return runCmds(t, controlCmds(), args...)
+	return runCmds(t, append(controlCmds(), newVerifyCmd()), args...)
 }
 
 func TestCtlListTable(t *testing.T) {

@@ -8,6 +8,8 @@
 //	seedctl publish FILE --site https://example.org [--docroot DIR]
 //	seedctl seed TORRENT [--data DIR]
 //	seedctl get TORRENT|URL|MAGNET [--out DIR]
+//	seedctl agent --dir DIR [--state DIR] [--metrics ADDR]
+//	seedctl status | list | add | remove | pause | resume | verify | rescan
 //
 // Flags may be spelled with dashes or underscores (--web-seed, --web_seed).
 package main
@@ -38,14 +40,15 @@ func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "seedctl",
 		Short:         "Make, check, publish, seed and download .torrent files",
-		Long:          "seedctl makes, shows, verifies and publishes .torrent files for the webswarm tracker, and seeds and\ndownloads them headlessly.",
+		Long:          "seedctl makes, shows, verifies and publishes .torrent files for the webswarm tracker, seeds and\ndownloads them headlessly, and runs an agent seeding a whole directory.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.SetGlobalNormalizationFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
 		return pflag.NormalizedName(strings.ReplaceAll(name, "_", "-"))
 	})
-	root.AddCommand(newMakeCmd(), newVerifyCmd(), newShowCmd(), newPublishCmd(), newSeedCmd(), newGetCmd())
+	root.AddCommand(newMakeCmd(), newVerifyCmd(), newShowCmd(), newPublishCmd(), newSeedCmd(), newGetCmd(), newAgentCmd())
+	root.AddCommand(controlCmds()...)
 	return root
 }
 

@@ -1,27 +1,38 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 
+	"github.com/webswarm/webswarm/seedctl/agent/api"
 	"github.com/webswarm/webswarm/seedctl/metafile"
 )
 
 func newVerifyCmd() *cobra.Command {
 	var asJSON, quiet bool
 	var workers int
+	var af agentFlags
 	cmd := &cobra.Command{
-		Use:   "verify TORRENT DATA",
+		Use:   "verify TORRENT DATA | verify NAME...",
 		Short: "Check a payload against a .torrent, piece by piece",
 		Long: "Check every piece of the payload under DATA (the directory that holds the torrent's file or top\n" +
 			"folder, like a client's save path). Reports bad pieces and the files they touch, and missing, short or\n" +
 			"long files. Hybrid torrents are checked against both their v1 and v2 hashes.\n\n" +
-			"Exit status: 0 everything matches, 1 the data does not match, 2 the check could not run.",
-		Args: cobra.ExactArgs(2),
+			"Exit status: 0 everything matches, 1 the data does not match, 2 the check could not run.\n\n" +
+			"Given torrents by name, info-hash or unique info-hash prefix instead (not a .torrent file and a\n" +
+			"directory), it asks the running agent to re-check them.\n\n" + agentFlagsHelp,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !localVerify(args) {
+				return af.run(cmd.Context(), func(ctx context.Context, c *api.Client) error {
+					return ctlAction(ctx, cmd, args, c, "verify", "queued for a re-check:")
+				})
+			}
 			t, err := metafile.Load(args[0])
 			if err != nil {
 				return &exitError{2, err}
@@ -53,7 +64,18 @@ func newVerifyCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress output")
 	cmd.Flags().IntVar(&workers, "workers", 0, "hashing threads (default: one per CPU, at most 16)")
+	af.register(cmd)
 	return cmd
+}
+
+// localVerify reports whether args are "TORRENT DATA" (a .torrent file and a directory) rather
+// than names of the agent's torrents.
+func localVerify(args []string) bool {
+	if len(args) != 2 {
+		return false
+	}
+	st, err := os.Stat(args[0])
+	return err == nil && st.Mode().IsRegular()
 }
 
 func printReport(w io.Writer, t *metafile.Torrent, r *metafile.Report) {
