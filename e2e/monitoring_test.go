@@ -6,26 +6,27 @@ package e2e
 //     monitoring/alert-rules.yml, the rules pass their unit tests (alert-rules.test.yml:
 //     each alert fires on its condition and stays quiet short of it), and every dashboard is
 //     well formed (datasource ${DS_PROMETHEUS}, a job, every variable known).
-//   - TestMonitoringLivePrometheus: a real Prometheus scrapes a live tracker through the
-//     shipped prometheus.yml (only targets and intervals rewritten) while real clients (aria2
-//     seeding and downloading) and bad, rate-limited, UDP and scrape requests go through the
-//     tracker. Then every dashboard panel's PromQL and every alert rule's expression must
-//     return data through /api/v1/query.
+//   - TestMonitoringLivePrometheus: a real Prometheus scrapes a live tracker and a live
+//     seeding agent (`seedctl agent`) through the shipped prometheus.yml (only targets and
+//     intervals rewritten) while real clients (aria2 seeding and downloading through the
+//     tracker, aria2 downloading from the agent alone) and bad, rate-limited, UDP and scrape
+//     requests go through the tracker. Then every dashboard panel's PromQL and every alert
+//     rule's expression must return data through /api/v1/query.
 //
 // Alert rules are "condition over threshold", so on a healthy system most return nothing.
 // The test therefore evaluates each rule's operands — the expression split at top-level
 // and/or/unless, each part cut before its comparison — and requires data from each: that
 // proves the metric names and labels the rule reads are real. What makes each alert fire
-// is proven by the promtool unit tests on synthetic series. Two alerts are provoked for
+// is proven by the promtool unit tests on synthetic series. Some alerts are provoked for
 // real as well: WebswarmTrackerStateLoadFailed (the tracker starts on a corrupt state
-// file) must fire, and every job's down alert (`up{job=...} == 0`) must go pending once its
-// program is stopped.
+// file) must fire; WebswarmSeedTorrentInError (a .torrent whose payload is missing) and
+// WebswarmSeedTorrentUnregistered (a torrent outside the tracker's --allowed_dir) must go
+// pending (their `for:` is minutes); and every job's down alert (`up{job=...} == 0`) must go
+// pending once its program is stopped.
 //
-// The seeding agent (job webswarm-seed) comes later: monJobs lists the programs this test
-// can start. A job of prometheus.yml that has no starter is left out of the generated
-// configuration, but a dashboard (by its "job" variable) or a rule group (by its name) for
-// a job without a starter fails the test — the seeding dashboard and rules are checked by
-// this same code once the agent's starter is added to monJobs.
+// monJobs lists the programs this test can start. A job of prometheus.yml that has no
+// starter is left out of the generated configuration, but a dashboard (by its "job"
+// variable) or a rule group (by its name) for a job without a starter fails the test.
 
 import (
 	"cmp"
@@ -46,6 +47,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -58,8 +60,9 @@ import (
 // is also the name of its rule group in alert-rules.yml and the value of the "job"
 // variable of its dashboards.
 type monJob struct {
-	name  string
-	start func(t *testing.T) *monProgram
+	name string
+	// start starts the program; started holds the programs of the jobs before it.
+	start func(t *testing.T, started map[string]*monProgram) *monProgram
 }
 
 // monProgram is a program started for Prometheus to scrape.
@@ -68,13 +71,18 @@ type monProgram struct {
 	traffic func()   // drives real traffic through it once Prometheus scrapes it
 	stop    func()   // stops it, to prove the job's down alert
 	firing  []string // alerts its set-up provokes on purpose; each must fire
+	pending []string // alerts provoked on purpose whose `for:` is too long to wait: pending or firing
+
+	// The tracker's: its announce URL, and allow, which registers a .torrent with it
+	// (copied into its --allowed_dir, reloaded by SIGHUP) and returns once it is accepted.
+	announce string
+	allow    func(torrent string)
 }
 
 // monJobs are the jobs this test starts, in order.
 var monJobs = []monJob{
 	{name: "webswarm-tracker", start: monStartTracker},
-	// {name: "webswarm-seed", start: ...}: `seedctl agent` with torrents seeded through the
-	// tracker above (issue 7); its dashboard and rule group are then checked here too.
+	{name: "webswarm-seed", start: monStartSeed},
 }
 
 // monRateInterval stands for Grafana's $__rate_interval: long enough to hold the traffic,
@@ -132,10 +140,8 @@ func TestMonitoringFilesCheck(t *testing.T) {
 	for _, job := range jobs {
 		i := slices.IndexFunc(groups, func(g monRuleGroup) bool { return g.Name == job })
 		if i < 0 {
-			if job == "webswarm-tracker" {
-				t.Errorf("alert-rules.yml: no group for job %s", job)
-			}
-			continue // the agent's group comes with the agent
+			t.Errorf("alert-rules.yml: no group for job %s", job)
+			continue
 		}
 		if monDownAlert(groups[i], job) == "" {
 			t.Errorf("alert-rules.yml: group %s has no `up{job=%q} == 0` alert", job, job)
@@ -167,7 +173,7 @@ func TestMonitoringLivePrometheus(t *testing.T) {
 	programs := map[string]*monProgram{}
 	targets := map[string]string{}
 	for _, j := range monJobs {
-		p := j.start(t)
+		p := j.start(t, programs)
 		programs[j.name] = p
 		targets[j.name] = p.target
 	}
@@ -247,6 +253,12 @@ func TestMonitoringLivePrometheus(t *testing.T) {
 			})
 			t.Logf("alert %s fires", name)
 		}
+		for _, name := range programs[j.name].pending {
+			testenv.WaitFor(t, 30*time.Second, "alert "+name+" pending", func() error {
+				return monAlertState(base, name, "pending", "firing")
+			})
+			t.Logf("alert %s pending", name)
+		}
 	}
 	// Stopping a job's program makes its down alert pending (its `for:` would make it fire).
 	for _, g := range groups {
@@ -266,7 +278,7 @@ func TestMonitoringLivePrometheus(t *testing.T) {
 // monStartTracker starts the tracker for the live test: an --allowed_dir with one torrent,
 // NAT checking on, a state save every second, an announce rate limit, and a corrupt state
 // file to start from (which WebswarmTrackerStateLoadFailed must report).
-func monStartTracker(t *testing.T) *monProgram {
+func monStartTracker(t *testing.T, _ map[string]*monProgram) *monProgram {
 	port := testenv.FreePort(t, "127.0.0.1")
 	announceURL := fmt.Sprintf("http://127.0.0.1:%d/announce", port)
 	seedDir := filepath.Join(t.TempDir(), "seed")
@@ -281,6 +293,28 @@ func monStartTracker(t *testing.T) *monProgram {
 		"--allowed_dir", filepath.Dir(torrent), "--nat_check", "1", "--save_dfile_interval", "1",
 		"--max_announce_rate", "1")
 	tp := startTracker(t, args...)
+	allowedDir := filepath.Dir(torrent)
+
+	allow := func(torrent string) {
+		t.Helper()
+		b, err := os.ReadFile(torrent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(allowedDir, filepath.Base(torrent)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := tp.Proc.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		// A stopped announce of a peer the tracker never saw: refused until the torrent
+		// is allowed, and adds no peer once it is.
+		q := announceQuery(readTorrent(t, torrent).InfoHash, "-WS0001-allowprobe01", 6881, 0, "event=stopped")
+		testenv.WaitFor(t, 15*time.Second, "tracker to allow "+filepath.Base(torrent), func() error {
+			_, err := announce(tp.Announce, q)
+			return err
+		})
+	}
 
 	traffic := func() {
 		// A real swarm: aria2 seeds, aria2 downloads; the bytes must match.
@@ -313,11 +347,105 @@ func monStartTracker(t *testing.T) *monProgram {
 		}
 	}
 	return &monProgram{
-		target:  net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		traffic: traffic,
-		stop:    func() { tp.Proc.Stop(10 * time.Second) },
-		firing:  []string{"WebswarmTrackerStateLoadFailed"},
+		target:   net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		traffic:  traffic,
+		stop:     func() { tp.Proc.Stop(10 * time.Second) },
+		firing:   []string{"WebswarmTrackerStateLoadFailed"},
+		announce: tp.Announce,
+		allow:    allow,
 	}
+}
+
+// monStartSeed starts `seedctl agent` for the live test on a directory in the publish layout
+// (payload beside its .torrent) holding three torrents, all announcing to the tracker
+// started before it: one registered with the tracker (a real client downloads it from the
+// agent alone), one whose payload is missing (in error: WebswarmSeedTorrentInError) and one
+// outside the tracker's --allowed_dir (refused: WebswarmSeedTorrentUnregistered).
+func monStartSeed(t *testing.T, started map[string]*monProgram) *monProgram {
+	tr := started["webswarm-tracker"]
+	if tr == nil || tr.allow == nil {
+		t.Fatal("the seed job needs the tracker job started before it")
+	}
+	dir := filepath.Join(t.TempDir(), "www")
+	data := writePayload(t, dir, "published.bin", 3<<20+777)
+	published := monPublish(t, dir, filepath.Join(dir, "published.bin"), tr.announce)
+	tr.allow(published)
+	writePayload(t, dir, "unlisted.bin", 1<<20+5)
+	monPublish(t, dir, filepath.Join(dir, "unlisted.bin"), tr.announce)
+	// The payload is made elsewhere and left behind: only the .torrent reaches dir.
+	elsewhere := t.TempDir()
+	writePayload(t, elsewhere, "gone.bin", 100<<10)
+	monPublish(t, dir, filepath.Join(elsewhere, "gone.bin"), tr.announce)
+
+	metricsPort := testenv.FreePort(t, "127.0.0.1")
+	metrics := net.JoinHostPort("127.0.0.1", strconv.Itoa(metricsPort))
+	// The agent binds 127.0.0.1, the address its announces come from, so the tracker hands
+	// out an address it listens on.
+	ap := testenv.Start(t, testenv.Build(t, "./seedctl"), "agent", "--dir", dir, "--state", t.TempDir(),
+		"--metrics", metrics, "--bind", "127.0.0.1", "--port", strconv.Itoa(testenv.FreePort(t, "127.0.0.1")),
+		"--rescan-interval", "5s")
+	metricsURL := "http://" + metrics + "/metrics"
+	testenv.WaitFor(t, 60*time.Second, "agent seeding one torrent, one in error", func() error {
+		if done, err := ap.Exited(); done {
+			t.Fatalf("seedctl agent exited (%v):\n%s", err, testenv.Tail([]byte(ap.Output()), 4000))
+		}
+		for _, want := range []string{`webswarm_seed_torrents{state="seeding"}`, `webswarm_seed_torrents{state="error"}`} {
+			if n, err := monMetric(metricsURL, want); err != nil || n < 1 {
+				return fmt.Errorf("%s = %v, %v", want, n, err)
+			}
+		}
+		return nil
+	})
+
+	traffic := func() {
+		// aria2 downloads the published torrent: the agent is its only seeder.
+		out := t.TempDir()
+		aria2Get(t, published, out, "127.0.0.8", 2*time.Minute)
+		sameFile(t, filepath.Join(out, "published.bin"), data)
+		testenv.WaitFor(t, 10*time.Second, "the agent to count the upload", func() error {
+			n, err := monMetric(metricsURL, "webswarm_seed_uploaded_bytes_total")
+			if err != nil || n < float64(len(data)) {
+				return fmt.Errorf("webswarm_seed_uploaded_bytes_total = %v (%v), want >= %d", n, err, len(data))
+			}
+			return nil
+		})
+	}
+	return &monProgram{
+		target:  metrics,
+		traffic: traffic,
+		stop:    func() { ap.Stop(15 * time.Second) },
+		pending: []string{"WebswarmSeedTorrentInError", "WebswarmSeedTorrentUnregistered"},
+	}
+}
+
+// monPublish makes a .torrent of payload announcing to announceURL and puts it in dir
+// beside the payload's name (the publish layout); it returns the .torrent's path.
+func monPublish(t *testing.T, dir, payload, announceURL string) string {
+	t.Helper()
+	b, err := os.ReadFile(makeTorrent(t, payload, announceURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, filepath.Base(payload)+".torrent")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// monMetric returns the value of the sample named (with its labels, as exposed) sample
+// from a Prometheus text exposition at metricsURL.
+func monMetric(metricsURL, sample string) (float64, error) {
+	body, err := trackerGet(metricsURL)
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), sample+" "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	return 0, fmt.Errorf("%s: no sample %s", metricsURL, sample)
 }
 
 // monRateLimited announces from 127.0.0.4 until the tracker refuses one for the rate limit.
