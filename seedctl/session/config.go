@@ -72,7 +72,8 @@ type Config struct {
 	TorrentUploadRate, TorrentDownloadRate int
 	// WebSeeds are BEP 19 URLs used beside peers while downloading.
 	WebSeeds []string
-	// HTTP is the client for web seeds; nil is http.DefaultClient.
+	// HTTP is the client for web seeds; nil gives each web seed a client of its own
+	// (keep-alive, as many connections as it runs requests at once).
 	HTTP *http.Client
 	// Logger receives connection-level events at debug level and problems at warn; nil
 	// discards.
@@ -116,9 +117,6 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Dialer == nil {
 		c.Dialer = &net.Dialer{}
-	}
-	if c.HTTP == nil {
-		c.HTTP = http.DefaultClient
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

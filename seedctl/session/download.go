@@ -41,7 +41,12 @@ type download struct {
 	free      [][]byte // piece buffers to reuse
 	results   chan verifyResult
 	sem       chan struct{}
-	ctx       context.Context
+	ctx       context.Context // Run's; cancelled when the download completes
+	cancel    context.CancelFunc
+
+	web        []*webSeed
+	webResults chan runResult
+	runFree    [][]byte // run buffers to reuse
 }
 
 // peerDownload is what the loop keeps about downloading from one peer.
@@ -89,14 +94,15 @@ type verifyResult struct {
 func newDownload(t *Torrent, have *wire.Bitfield) *download {
 	l := t.mi.Layout
 	d := &download{
-		t:       t,
-		pk:      picker.New(t.numPieces, l.PieceLength, l.Total),
-		have:    wire.NewBitfield(t.numPieces),
-		left:    l.Total,
-		fails:   map[netip.Addr]int{},
-		byPP:    map[*picker.Peer]netip.Addr{},
-		results: make(chan verifyResult),
-		sem:     make(chan struct{}, verifyWorkers),
+		t:          t,
+		pk:         picker.New(t.numPieces, l.PieceLength, l.Total),
+		have:       wire.NewBitfield(t.numPieces),
+		left:       l.Total,
+		fails:      map[netip.Addr]int{},
+		byPP:       map[*picker.Peer]netip.Addr{},
+		results:    make(chan verifyResult),
+		sem:        make(chan struct{}, verifyWorkers),
+		webResults: make(chan runResult),
 	}
 	for i := range t.numPieces {
 		if have.Has(i) {
@@ -105,10 +111,15 @@ func newDownload(t *Torrent, have *wire.Bitfield) *download {
 			d.left -= l.PieceSize(i)
 		}
 	}
+	d.newWebSeeds(t.cfg.WebSeeds)
 	return d
 }
 
-func (d *download) start(ctx context.Context) { d.ctx = ctx }
+// start begins downloading under ctx (Run's): the web seeds start their first runs.
+func (d *download) start(ctx context.Context) {
+	d.ctx, d.cancel = context.WithCancel(ctx)
+	d.webRequest(time.Now())
+}
 
 func (d *download) progress() (have int, left int64, hashFails int) {
 	return d.have.Count(), d.left, d.hashFails
@@ -345,29 +356,42 @@ func (d *download) onVerified(r verifyResult) {
 			}
 		}
 	default:
-		d.pk.PieceVerified(i)
-		d.have.Set(i)
-		t.have.set(i)
-		d.left -= t.mi.Layout.PieceSize(i)
-		have := []byte{0, 0, 0, 5, byte(wire.Have), byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}
-		for _, p := range t.peers {
-			// A seed cannot want the piece: a HAVE would cost it a wake-up for nothing.
-			if !p.has.Full() {
-				p.queueRaw(have)
+		d.pieceDone(i)
+	}
+	d.afterPieces()
+}
+
+// pieceDone records piece i as verified and stored, and tells the peers that may want it.
+func (d *download) pieceDone(i int) {
+	t := d.t
+	d.pk.PieceVerified(i)
+	d.have.Set(i)
+	t.have.set(i)
+	d.left -= t.mi.Layout.PieceSize(i)
+	have := []byte{0, 0, 0, 5, byte(wire.Have), byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}
+	for _, p := range t.peers {
+		// A seed cannot want the piece: a HAVE would cost it a wake-up for nothing.
+		if !p.has.Full() {
+			p.queueRaw(have)
+		}
+	}
+}
+
+// afterPieces follows piece results: completion, interest, new requests, stats.
+func (d *download) afterPieces() {
+	t := d.t
+	if d.pk.Done() && !t.complete() {
+		t.markDone()
+		d.cancel() // runs still in flight
+		t.log.Info("download complete")
+		for _, p := range slices.Clone(t.peers) {
+			if p.has.Full() && p.utMetadata == 0 {
+				t.dropPeer(p, errClosing)
 			}
 		}
-		if d.pk.Done() {
-			t.markDone()
-			t.log.Info("download complete")
-			for _, p := range slices.Clone(t.peers) {
-				if p.has.Full() && p.utMetadata == 0 {
-					t.dropPeer(p, errClosing)
-				}
-			}
-		}
-		for _, p := range t.peers {
-			d.updateInterest(p)
-		}
+	}
+	for _, p := range t.peers {
+		d.updateInterest(p)
 	}
 	d.prune()
 	d.requestAll()
@@ -434,4 +458,5 @@ func (d *download) tick(now time.Time) {
 		d.t.log.Debug("peer snubbed", "peer", p)
 	}
 	d.requestAll()
+	d.webRequest(now)
 }

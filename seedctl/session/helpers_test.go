@@ -194,6 +194,10 @@ func counter(m *Metrics, vec string, label string) float64 {
 		c = m.hostile.WithLabelValues(label)
 	case "refused":
 		c = m.refused.WithLabelValues(label)
+	case "webseed_dropped":
+		c = m.webDropped.WithLabelValues(label)
+	case "webseed_bytes":
+		c = m.webBytes
 	default:
 		panic(vec)
 	}

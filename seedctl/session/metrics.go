@@ -55,10 +55,13 @@ type Metrics struct {
 	hostile    *prometheus.CounterVec
 	hashFails  prometheus.Counter
 	bans       prometheus.Counter
+	webBytes   prometheus.Counter
+	webDropped *prometheus.CounterVec
 
-	refusedBy map[string]prometheus.Counter
-	hostileBy map[string]prometheus.Counter
-	connsBy   [2]prometheus.Counter // incoming, outgoing
+	refusedBy    map[string]prometheus.Counter
+	hostileBy    map[string]prometheus.Counter
+	webDroppedBy map[string]prometheus.Counter
+	connsBy      [2]prometheus.Counter // incoming, outgoing
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not registered).
@@ -96,8 +99,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "webswarm_seed_peers_banned_total",
 			Help: "Peers banned after contributing to too many failed pieces.",
 		}),
-		refusedBy: map[string]prometheus.Counter{},
-		hostileBy: map[string]prometheus.Counter{},
+		webBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "webswarm_seed_webseed_downloaded_bytes_total",
+			Help: "Payload bytes received from web seeds (BEP 19), part of webswarm_seed_downloaded_bytes_total.",
+		}),
+		webDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "webswarm_seed_webseeds_dropped_total",
+			Help: "Web seeds given up, by reason (bad_url, not_found, no_range, bad_data, errors).",
+		}, []string{"reason"}),
+		refusedBy:    map[string]prometheus.Counter{},
+		hostileBy:    map[string]prometheus.Counter{},
+		webDroppedBy: map[string]prometheus.Counter{},
 	}
 	for _, r := range refusedReasons {
 		m.refusedBy[r] = m.refused.WithLabelValues(r)
@@ -105,10 +117,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range hostileReasons {
 		m.hostileBy[r] = m.hostile.WithLabelValues(r)
 	}
+	for _, r := range webSeedDropReasons {
+		m.webDroppedBy[r] = m.webDropped.WithLabelValues(r)
+	}
 	m.connsBy[0] = m.conns.WithLabelValues("incoming")
 	m.connsBy[1] = m.conns.WithLabelValues("outgoing")
 	if reg != nil {
-		reg.MustRegister(m.uploaded, m.downloaded, m.peers, m.conns, m.refused, m.hostile, m.hashFails, m.bans)
+		reg.MustRegister(m.uploaded, m.downloaded, m.peers, m.conns, m.refused, m.hostile, m.hashFails, m.bans, m.webBytes, m.webDropped)
 	}
 	return m
 }
@@ -151,6 +166,18 @@ func (m *Metrics) peerUp(outgoing bool) {
 func (m *Metrics) peerDown() {
 	if m != nil {
 		m.peers.Dec()
+	}
+}
+
+func (m *Metrics) addWebSeed(n int64) {
+	if m != nil {
+		m.webBytes.Add(float64(n))
+	}
+}
+
+func (m *Metrics) webSeedDropped(reason string) {
+	if m != nil {
+		m.webDroppedBy[reason].Inc()
 	}
 }
 

@@ -57,6 +57,7 @@ type Torrent struct {
 	sendfile  bool // serve plaintext peers with sendfile(2) rather than read+write
 	// Timings, fixed but for tests.
 	idle, snubAfter, rechokeEvery time.Duration
+	webBackoff                    time.Duration // first back-off of a failing web seed
 
 	have       *atomicBits // verified pieces, read by every reader
 	uploaded   atomic.Int64
@@ -156,6 +157,7 @@ func newTorrent(mi *metafile.Torrent, data payload, have wire.Bitfield, cfg Conf
 		idle:         IdleTimeout,
 		snubAfter:    SnubTimeout,
 		rechokeEvery: choker.RechokeInterval,
+		webBackoff:   webBackoffMin,
 		have:         newAtomicBits(&have),
 		upLimit:      limiter(cfg.TorrentUploadRate),
 		downLimit:    limiter(cfg.TorrentDownloadRate),
@@ -294,6 +296,8 @@ loop:
 			t.handle(ev)
 		case r := <-t.verified():
 			t.dl.onVerified(r)
+		case r := <-t.runs():
+			t.dl.onRun(r)
 		case now := <-ticker.C:
 			t.tick(now)
 		}
@@ -306,6 +310,9 @@ loop:
 	}
 	t.peers = nil
 	t.wg.Wait()
+	if t.dl != nil {
+		t.dl.closeWebSeeds()
+	}
 	return nil
 }
 
@@ -315,6 +322,14 @@ func (t *Torrent) verified() <-chan verifyResult {
 		return nil
 	}
 	return t.dl.results
+}
+
+// runs is the channel of finished web-seed runs, nil (never ready) for a complete torrent.
+func (t *Torrent) runs() <-chan runResult {
+	if t.dl == nil {
+		return nil
+	}
+	return t.dl.webResults
 }
 
 // addConn starts a connection that finished its handshake; dialAddr is the address we
