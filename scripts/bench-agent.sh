@@ -183,7 +183,7 @@ rc=0
 timeout -k 30 "$budget" "$PY" "$REPO/bench/agent/agentbench.py" --work "$WORK" --out "$OUT" \
   --sizes "$SIZES" --rounds "$ROUNDS" --contenders "$CONTENDERS" --seedctl "$seedctl" \
   --lt-py "$REPO/bench/agent/lt_seedmode.py" --python "$PY" --hold "$HOLD" --poll "$POLL" \
-  --ready-timeout "$READY_TIMEOUT" --bound "$bound" \
+  --ready-timeout "$READY_TIMEOUT" --bound "$bound" --tracker-metrics "http://127.0.0.1:$tport/metrics" \
   --payload "$PAYLOAD bytes per torrent, piece $PIECE" --versions "$versions" &
 driver=$!
 wait "$driver" || rc=$?

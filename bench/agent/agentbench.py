@@ -36,6 +36,7 @@ import signal
 import statistics
 import sys
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "seed"))
 from seedbench import Interrupted, Proc, _interrupt, free_port, vm_kb  # noqa: E402
@@ -45,31 +46,39 @@ TIME_TARGET = 1.0  # seedctl start-up time / libtorrent's (the faster mode): at 
 RSS_LIMIT_MB = 80.0  # the whole agent, 10^6 bytes
 MB = 1e6
 
-# webswarm_seed_torrents{state="seeding"} 123 (labels in any order, optional timestamp).
-_SEEDING = re.compile(r'^webswarm_seed_torrents\{([^}]*)\}\s+(\S+)(?:\s+\S+)?$')
+# family{labels} value [timestamp]
+_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^}]*)\})?\s+(\S+)(?:\s+\S+)?$')
 
 
-def parse_states(text):
-    """Torrents by state from the agent's /metrics text, {} if the family is absent.
+def samples(text, family):
+    """(labels, value) of every sample of family in Prometheus text.
 
-    Only well-formed, finite, whole, non-negative sample values count: a malformed line is
-    skipped rather than taken for a figure."""
-    out = {}
+    Only well-formed, finite, whole, non-negative sample values count (every figure read
+    here is a count): a malformed line is skipped rather than taken for a figure."""
+    out = []
     for line in text.splitlines():
-        m = _SEEDING.match(line.strip())
-        if not m:
-            continue
-        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
-        if "state" not in labels:
+        m = _SAMPLE.match(line.strip())
+        if not m or m.group(1) != family:
             continue
         try:
-            v = float(m.group(2))
+            v = float(m.group(3))
         except ValueError:
             continue
         if v != v or v < 0 or v == float("inf") or v != int(v):
             continue
-        out[labels["state"]] = int(v)
+        out.append((dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or "")), int(v)))
     return out
+
+
+def parse_states(text):
+    """Torrents by state from the agent's /metrics text, {} if the family is absent."""
+    return {lb["state"]: v for lb, v in samples(text, "webswarm_seed_torrents") if "state" in lb}
+
+
+def announces(text, event):
+    """The tracker's successful announces of one event (started, stopped) so far."""
+    return sum(v for lb, v in samples(text, "webswarm_tracker_announces_total")
+               if lb.get("event") == event and lb.get("outcome") == "ok")
 
 
 def rotate(xs, k):
@@ -101,6 +110,18 @@ class Bench:
         os.makedirs(self.logs, exist_ok=True)
         self.pgids = os.path.join(self.work, "pgids")
         self.proc = None  # the contender running now, stopped by close
+        self.at_stop = None  # the tracker's announce counts just before the last stop
+
+    def tracker_counts(self):
+        """The tracker's successful started and stopped announces so far, None without one."""
+        if not self.a.tracker_metrics:
+            return None
+        try:
+            with urllib.request.urlopen(self.a.tracker_metrics, timeout=5) as r:
+                text = r.read().decode("utf-8", "replace")
+        except (OSError, ValueError):
+            return None
+        return {ev: announces(text, ev) for ev in ("started", "stopped")}
 
     def close(self):
         if self.proc is not None:
@@ -112,6 +133,7 @@ class Bench:
         return self.proc
 
     def _stop(self):
+        self.at_stop = self.tracker_counts()
         t = time.monotonic()
         rc = self.proc.stop(grace=15)
         self.proc = None
@@ -232,9 +254,19 @@ class Bench:
         return rec
 
     def run(self, rnd, n, who):
+        """One contender's run; with the tracker's counts, how many of its torrents announced
+        started while it ran and stopped when it was stopped."""
+        before = self.tracker_counts()
+        self.at_stop = None
         if who == "seedctl":
-            return self.run_seedctl(n, rnd)
-        return self.run_lt(n, rnd, who.split("-", 1)[1])
+            rec = self.run_seedctl(n, rnd)
+        else:
+            rec = self.run_lt(n, rnd, who.split("-", 1)[1])
+        after = self.tracker_counts()
+        if before and self.at_stop and after:
+            rec["announced_started"] = self.at_stop["started"] - before["started"]
+            rec["announced_stopped"] = after["stopped"] - self.at_stop["stopped"]
+        return rec
 
 
 def _median(xs, digits=3):
@@ -256,7 +288,9 @@ def summarize(results, sizes, contenders):
                    "hwm_mb": _median((r.get("hold_hwm_mb") for r in ok), 1),
                    "rss_mb": _median((r.get("rss_mb") for r in ok), 1),
                    "hold_rss_mb": _median((r.get("hold_rss_mb") for r in ok), 1),
-                   "growth_mb": _median((r.get("hold_growth_mb") for r in ok), 1)}
+                   "growth_mb": _median((r.get("hold_growth_mb") for r in ok), 1),
+                   "started": _median((r.get("announced_started") for r in ok), 0),
+                   "stopped": _median((r.get("announced_stopped") for r in ok), 0)}
             rows[who] = row
             out.append(row)
         mine = rows.get("seedctl")
@@ -298,19 +332,22 @@ def render(summary, meta):
              "seconds: seedctl from exec, libtorrent from session creation (exec in brackets); "
              "median over the runs that reached all seeding. MB = 10^6 bytes; HWM = peak RSS "
              "(whole process) %g s after all seeding; lt growth = RSS over the process before "
-             "its session existed." % meta["hold"], "",
-             "| torrents | contender | ok | seconds | RSS at ready MB | RSS +%gs MB | HWM MB | lt growth MB |" % meta["hold"],
-             "|---:|---|---:|---:|---:|---:|---:|---:|"]
+             "its session existed; announces: started while it ran, stopped when it "
+             "was stopped, as the tracker counted them." % meta["hold"], "",
+             "| torrents | contender | ok | seconds | RSS at ready MB | RSS +%gs MB | HWM MB "
+             "| lt growth MB | announces started/stopped |" % meta["hold"],
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in summary:
         if r["kind"] != "row":
             continue
         secs = _fmt(r["seconds"], "%.3f")
         if r["who"] != "seedctl" and r["exec_seconds"] is not None:
             secs += " (%.3f)" % r["exec_seconds"]
-        lines.append("| %d | %s | %d/%d | %s | %s | %s | %s | %s |" % (
+        lines.append("| %d | %s | %d/%d | %s | %s | %s | %s | %s | %s/%s |" % (
             r["n"], r["who"], r["ok"], r["runs"], secs, _fmt(r["rss_mb"]),
             _fmt(r["hold_rss_mb"]), _fmt(r["hwm_mb"]),
-            _fmt(r["growth_mb"]) if r["who"] != "seedctl" else "–"))
+            _fmt(r["growth_mb"]) if r["who"] != "seedctl" else "–",
+            _fmt(r["started"], "%d"), _fmt(r["stopped"], "%d")))
     lines.append("")
     for r in summary:
         verdict = {True: "PASS", False: "FAIL", None: "n/a"}[r.get("pass")]
@@ -364,6 +401,7 @@ def main():
     ap.add_argument("--poll", type=float, default=0.02, help="seconds between readiness polls")
     ap.add_argument("--ready-timeout", type=float, default=300, help="seconds to reach all seeding")
     ap.add_argument("--bound", type=int, default=600, help="timeout(1) of every process, seconds")
+    ap.add_argument("--tracker-metrics", default="", help="the tracker's /metrics URL (announce counts)")
     ap.add_argument("--payload", default="", help="what gen made, for the report")
     ap.add_argument("--versions", default="", help="versions, for the report")
     a = ap.parse_args()

@@ -4,6 +4,7 @@ for both; loopback only, every wait bounded).
     python3 -m unittest discover -s bench/agent
 """
 import argparse
+import http.server
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ import stat
 import sys
 import tempfile
 import textwrap
+import threading
 import unittest
 
 import agentbench
@@ -49,6 +51,23 @@ class ParseStatesTest(unittest.TestCase):
     def test_empty_and_garbage(self):
         self.assertEqual(agentbench.parse_states(""), {})
         self.assertEqual(agentbench.parse_states("\x00\xff{{}}\nseeding 5\n"), {})
+
+
+TRACKER = """webswarm_tracker_announces_total{event="started",outcome="ok"} 10
+webswarm_tracker_announces_total{event="started",outcome="failed"} 7
+webswarm_tracker_announces_total{outcome="ok",event="stopped"} 4
+webswarm_tracker_announces_total{event="none",outcome="ok"} 100
+webswarm_tracker_announces_total_extra{event="started",outcome="ok"} 1000
+webswarm_tracker_announces_total{event="started",outcome="ok"} NaN
+"""
+
+
+class AnnouncesTest(unittest.TestCase):
+    def test_counts_only_ok_of_the_event(self):
+        self.assertEqual(agentbench.announces(TRACKER, "started"), 10)
+        self.assertEqual(agentbench.announces(TRACKER, "stopped"), 4)
+        self.assertEqual(agentbench.announces(TRACKER, "completed"), 0)
+        self.assertEqual(agentbench.announces("", "started"), 0)
 
 
 class RotateTest(unittest.TestCase):
@@ -202,7 +221,7 @@ class ProcessTest(unittest.TestCase):
         self.a = argparse.Namespace(
             work=os.path.join(self.dir, "work"), out=os.path.join(self.dir, "out"),
             seedctl=self.agent, lt_py=self.lt, python=sys.executable, hold=0.3, poll=0.02,
-            ready_timeout=5, bound=30)
+            ready_timeout=5, bound=30, tracker_metrics="")
         self.b = agentbench.Bench(self.a)
         self.addCleanup(self.b.close)
 
@@ -252,6 +271,43 @@ class ProcessTest(unittest.TestCase):
         self.assertEqual(r["base_rss_mb"], agentbench._mb(1000))
         # Stopped by the driver (it would have slept a minute): SIGTERM through timeout(1).
         self.assertNotEqual(r["exit"], 0)
+
+    def test_tracker_counts_around_the_run(self):
+        # A tracker whose counters go up by one at every scrape: before the run, just before
+        # the stop and after it are three scrapes, so one started and one stopped in between.
+        hits = []
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                hits.append(1)
+                body = ('webswarm_tracker_announces_total{event="started",outcome="ok"} %d\n'
+                        'webswarm_tracker_announces_total{event="stopped",outcome="ok"} %d\n'
+                        % (len(hits), len(hits))).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+        th = threading.Thread(target=srv.serve_forever)
+        th.start()
+        self.addCleanup(th.join, 5)
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        self.a.tracker_metrics = "http://127.0.0.1:%d/metrics" % srv.server_address[1]
+        r = self.b.run(1, 3, "lt-sync")
+        self.assertTrue(r["ok"], r)
+        self.assertEqual((r["announced_started"], r["announced_stopped"]), (1, 1))
+        self.assertEqual(len(hits), 3)
+
+    def test_tracker_unreachable_leaves_counts_out(self):
+        self.a.tracker_metrics = "http://127.0.0.1:%d/metrics" % agentbench.free_port()
+        r = self.b.run(1, 3, "lt-sync")
+        self.assertTrue(r["ok"], r)
+        self.assertNotIn("announced_started", r)
 
     def test_lt_failure_reported(self):
         r = self.b.run(1, 3, "lt-async")
