@@ -39,7 +39,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "seed"))
-from seedbench import Interrupted, Proc, _interrupt, free_port, vm_kb  # noqa: E402
+from seedbench import Interrupted, Proc, _interrupt, _kinds, free_port, vm_kb  # noqa: E402
 
 CONTENDERS = ("seedctl", "lt-sync", "lt-async")
 TIME_TARGET = 1.0  # seedctl start-up time / libtorrent's (the faster mode): at most this
@@ -380,11 +380,10 @@ def _sizes(s):
 
 
 def _contenders(s):
-    xs = [x for x in s.split(",") if x]
-    bad = [x for x in xs if x not in CONTENDERS]
-    if bad or not xs:
-        raise argparse.ArgumentTypeError("unknown %r (want some of %s)" % (s, ",".join(CONTENDERS)))
-    return list(dict.fromkeys(xs))
+    xs = _kinds(s, CONTENDERS)
+    if not xs:
+        raise argparse.ArgumentTypeError("no contender (want some of %s)" % ",".join(CONTENDERS))
+    return xs
 
 
 def main():
