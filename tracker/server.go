@@ -228,6 +228,9 @@ func (s *server) serve(ctx context.Context, hup <-chan os.Signal) error {
 		MaxHeaderBytes:    72 << 10, // a 200-hash scrape is ~14 KiB of query; 64 KiB is the query cap
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	// GET /announce and /scrape are answered straight off the socket; every other request
+	// goes, with the rest of its connection, to hs (httpapi.Server).
+	fs := httpapi.NewServer(s.handler, hs)
 	var wg sync.WaitGroup
 	errc := make(chan error, 3)
 	if fl != nil {
@@ -246,7 +249,7 @@ func (s *server) serve(ctx context.Context, hup <-chan os.Signal) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := hs.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := fs.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("HTTP: %w", err)
 		}
 	}()
@@ -275,7 +278,10 @@ loop:
 	s.log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = hs.Shutdown(sctx)
+	if err := fs.Shutdown(sctx); err != nil {
+		s.log.Warn("HTTP connections still open after 5 s; closing them", "err", err)
+		fs.Close()
+	}
 	if fl != nil {
 		fl.Close()
 		if strings.HasPrefix(o.fcgi, "unix:") {
