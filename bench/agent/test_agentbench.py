@@ -246,7 +246,7 @@ class ProcessTest(unittest.TestCase):
     def test_seedctl_never_all_seeding(self):
         os.environ["FAKE_MISSING"] = "1"
         self.addCleanup(os.environ.pop, "FAKE_MISSING")
-        self.a.ready_timeout = 1
+        self.a.ready_timeout = 3  # long enough for the fake to start on a loaded machine
         r = self.b.run(1, 3, "seedctl")
         self.assertFalse(r["ok"])
         self.assertEqual(r["states"], {"seeding": 2})
