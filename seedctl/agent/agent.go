@@ -62,6 +62,9 @@ type Agent struct {
 	seeding  int // torrents holding a max-active slot
 	seq      uint64
 	closing  bool
+	checking int  // checks in progress
+	scanned  bool // the first scan is done
+	settled  bool // the start-up checks are done (logged once)
 	persist  persistent
 	hashList []bittorrent.InfoHash // for incoming MSE; rebuilt when nil
 }
@@ -165,6 +168,10 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	a.restoreAdded()
 	a.scan()
+	a.mu.Lock()
+	a.scanned = true
+	a.settledLocked()
+	a.mu.Unlock()
 	var events <-chan string
 	if !a.cfg.NoWatch {
 		w, err := newWatcher(a.cfg.Dir, a.log)
@@ -431,6 +438,9 @@ func (a *Agent) checkWorker(ctx context.Context) {
 				}
 			}
 		}
+		if t != nil {
+			a.checking++
+		}
 		a.mu.Unlock()
 		if t == nil {
 			select {
@@ -441,7 +451,22 @@ func (a *Agent) checkWorker(ctx context.Context) {
 			continue
 		}
 		a.check(ctx, t)
+		a.mu.Lock()
+		a.checking--
+		a.settledLocked()
+		a.mu.Unlock()
 	}
+}
+
+// settledLocked logs, once, when the torrents found at start are all checked: the start-up
+// time an operator of thousands of torrents wants to see.
+func (a *Agent) settledLocked() {
+	if a.settled || !a.scanned || a.checking > 0 || len(a.checkQ) > 0 {
+		return
+	}
+	a.settled = true
+	a.log.Info("start-up checks done", "torrents", len(a.byHash), "seeding", a.seeding,
+		"hashed", a.checksHashed.Load(), "elapsed", time.Since(a.started).Round(time.Millisecond))
 }
 
 // check verifies t's payload (trusting a clean resume record whose file stamps match) and

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -27,9 +28,23 @@ func isTorrent(name string) bool {
 	return strings.EqualFold(filepath.Ext(name), ".torrent") && !strings.HasPrefix(filepath.Base(name), ".")
 }
 
-// scan walks Dir: new and changed .torrent files are taken, those gone are removed.
+// scan walks Dir: new and changed .torrent files are taken (parsed in parallel: with
+// thousands of torrents the parsing is most of the start-up), those gone are removed.
 func (a *Agent) scan() {
 	found := make(map[string]bool)
+	type file struct {
+		path string
+		d    fs.DirEntry
+	}
+	files := make(chan file)
+	var wg sync.WaitGroup
+	for range a.cfg.CheckWorkers {
+		wg.Go(func() {
+			for f := range files {
+				a.scanFile(f.path, f.d.Info)
+			}
+		})
+	}
 	err := filepath.WalkDir(a.cfg.Dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if p == a.cfg.Dir {
@@ -42,9 +57,11 @@ func (a *Agent) scan() {
 			return nil
 		}
 		found[p] = true
-		a.scanFile(p, d.Info)
+		files <- file{p, d}
 		return nil
 	})
+	close(files)
+	wg.Wait()
 	if err != nil {
 		// An unreadable Dir (an unmounted disk) removes nothing: the torrents come back
 		// with it, and meanwhile their storage check pauses them.
