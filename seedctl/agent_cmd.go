@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/webswarm/webswarm/seedctl/agent"
+	"github.com/webswarm/webswarm/seedctl/agent/api"
 	"github.com/webswarm/webswarm/seedctl/announcer"
 	"github.com/webswarm/webswarm/seedctl/wire"
 )
@@ -36,6 +38,7 @@ type agentRunFlags struct {
 	rerequest, rescan         time.Duration
 	noWatch                   bool
 	logLevel                  string
+	control, tokenFile        string
 }
 
 func newAgentCmd() *cobra.Command {
@@ -60,7 +63,7 @@ func newAgentCmd() *cobra.Command {
 	fl.StringVar(&f.state, "state", defaultStateDir(), "directory for the lock file, resume records and the agent's state")
 	fl.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on ADDR (e.g. 127.0.0.1:9301)")
 	fl.IntVar(&f.port, "port", 6881, "peer listen port, for every torrent")
-	fl.StringVar(&f.bind, "bind", "", "address to listen on (default: all)")
+	fl.StringVar(&f.bind, "bind", "", "address to listen on and connect from (default: all)")
 	fl.StringVar(&f.ip, "ip", "", "address to give the trackers (default: the one they see)")
 	fl.StringVar(&f.encryption, "encryption", "prefer", "peer encryption (MSE): prefer, require or off")
 	fl.IntVar(&f.maxActive, "max-active", 0, "torrents seeding at once; others wait queued (0 = no limit)")
@@ -75,6 +78,8 @@ func newAgentCmd() *cobra.Command {
 	fl.DurationVar(&f.rescan, "rescan-interval", agent.DefaultRescanInterval, "how often DIR is walked again (inotify misses NFS changes)")
 	fl.BoolVar(&f.noWatch, "no-watch", false, "no inotify: find changes by the periodic rescan and SIGHUP only")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&f.control, "control", "", "serve the control API on 127.0.0.1:PORT (with --token-file) instead of the unix socket STATE/agent.sock")
+	fl.StringVar(&f.tokenFile, "token-file", "", "bearer token file for --control")
 	return cmd
 }
 
@@ -102,6 +107,9 @@ func (f *agentRunFlags) validate() error {
 	if _, err := wire.ParseEncryption(f.encryption); err != nil {
 		return fmt.Errorf("--encryption %q: %w", f.encryption, err)
 	}
+	if (f.control == "") != (f.tokenFile == "") {
+		return errors.New("--control and --token-file go together: the TCP control API needs a bearer token")
+	}
 	return nil
 }
 
@@ -121,12 +129,14 @@ func runAgent(cmd *cobra.Command, f *agentRunFlags) error {
 	if maxSeries == 0 {
 		maxSeries = -1 // 0 on the command line means none; the Config's zero is the default
 	}
+	dialer, httpClient := boundClients(f.bind)
 	a, err := agent.New(agent.Config{
 		Dir:                f.dir,
 		Data:               f.data,
 		StateDir:           f.state,
 		Listen:             net.JoinHostPort(f.bind, strconv.Itoa(f.port)),
 		PeerID:             newPeerID(),
+		Dialer:             dialer,
 		Encryption:         enc,
 		MaxActive:          f.maxActive,
 		MaxConns:           f.maxConns,
@@ -136,7 +146,7 @@ func runAgent(cmd *cobra.Command, f *agentRunFlags) error {
 		CheckWorkers:       f.checkWorkers,
 		NoWatch:            f.noWatch,
 		RescanInterval:     f.rescan,
-		Announce:           announcer.Config{IP: f.ip, NumWant: f.numWant, Interval: f.rerequest},
+		Announce:           announcer.Config{IP: f.ip, NumWant: f.numWant, Interval: f.rerequest, HTTP: httpClient},
 		Registry:           reg,
 		MetricsMaxTorrents: maxSeries,
 		Version:            version,
@@ -153,6 +163,18 @@ func runAgent(cmd *cobra.Command, f *agentRunFlags) error {
 		}
 		defer stop()
 	}
+	// The control API starts after agent.New took the state lock: a second agent never gets
+	// as far as touching the first one's socket.
+	ctl, err := api.Start(a, api.Config{StateDir: f.state, TCP: f.control, TokenFile: f.tokenFile, Logger: logger})
+	if err != nil {
+		a.Close()
+		return fmt.Errorf("control API: %w", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = ctl.Shutdown(sctx)
+	}()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -172,6 +194,6 @@ func runAgent(cmd *cobra.Command, f *agentRunFlags) error {
 			}
 		}
 	})
-	logger.Info("agent started", "dir", f.dir, "state", f.state, "peer_addr", a.Addr().String())
+	logger.Info("agent started", "dir", f.dir, "state", f.state, "peer_addr", a.Addr().String(), "control", ctl.Addr().String())
 	return a.Run(ctx)
 }

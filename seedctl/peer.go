@@ -340,16 +340,8 @@ func runPeer(cmd *cobra.Command, f *peerFlags, src, dir string, download bool, g
 	mode, _ := resume.ParseMode(f.check)
 	logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 
-	var local *net.TCPAddr
-	bindHost := ""
-	if f.bind != "" {
-		local = &net.TCPAddr{IP: net.ParseIP(f.bind)}
-		bindHost = f.bind
-	}
-	dialer := &net.Dialer{LocalAddr: local, Timeout: 10 * time.Second}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.DialContext = (&net.Dialer{LocalAddr: local, Timeout: 15 * time.Second}).DialContext
-	httpClient := &http.Client{Transport: transport, Timeout: 60 * time.Second}
+	bindHost := f.bind
+	dialer, httpClient := boundClients(f.bind)
 
 	source, err := resolveSource(ctx, httpClient, src)
 	if err != nil {
@@ -602,4 +594,17 @@ func trackerProblem(err error) string {
 		return host + ": " + ue.Err.Error()
 	}
 	return err.Error()
+}
+
+// boundClients are the peer dialer and the HTTP client (trackers, web seeds, .torrent URLs),
+// both connecting from bind when it is set (--bind: listen on and connect from one address).
+func boundClients(bind string) (*net.Dialer, *http.Client) {
+	var local *net.TCPAddr
+	if bind != "" {
+		local = &net.TCPAddr{IP: net.ParseIP(bind)}
+	}
+	dialer := &net.Dialer{LocalAddr: local, Timeout: 10 * time.Second}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.DialContext = (&net.Dialer{LocalAddr: local, Timeout: 15 * time.Second}).DialContext
+	return dialer, &http.Client{Transport: transport, Timeout: 60 * time.Second}
 }

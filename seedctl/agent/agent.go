@@ -120,6 +120,7 @@ func New(cfg Config) (*Agent, error) {
 		PeerID:            cfg.PeerID,
 		ListenPort:        a.port,
 		Wire:              a.wcfg,
+		Dialer:            cfg.Dialer,
 		MaxUploads:        cfg.MaxUploads,
 		UploadRate:        up,
 		TorrentUploadRate: cfg.TorrentUploadRate,

@@ -66,6 +66,9 @@ type Config struct {
 	Listen string
 	// PeerID is ours, on every connection and announce.
 	PeerID bittorrent.PeerID
+	// Dialer makes outgoing peer connections (its LocalAddr pins the source address); nil
+	// means a default dialer.
+	Dialer *net.Dialer
 	// Encryption is the MSE policy.
 	Encryption wire.Encryption
 	// MaxActive bounds the torrents seeding at once; others wait in state queued. 0 is no
