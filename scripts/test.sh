@@ -44,4 +44,8 @@ if [[ -n $unformatted ]]; then
   exit 1
 fi
 go vet ./...
+# The benchmark drivers' own tests (stdlib Python): a broken driver would report wrong ratios.
+for d in bench/seed bench/agent; do
+  python3 -m unittest discover -s "$d" -q
+done
 go test -count=1 -timeout 20m "$@" ./...

@@ -219,18 +219,22 @@ class Bench:
         p = self._start(cmd, log)
         events = {}
         deadline = t0 + a.ready_timeout + a.hold + 5
+        def scan():
+            for line in _tail(log, 1000):
+                try:
+                    ev = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(ev, dict) and "event" in ev and ev["event"] not in events:
+                    events[ev["event"]] = ev
+                    if ev["event"] == "seeding":
+                        rec["exec_seconds"] = round(time.monotonic() - t0, 3)
+
         try:
-            while time.monotonic() < deadline and p.alive():
-                for line in _tail(log, 1000):
-                    try:
-                        ev = json.loads(line)
-                    except ValueError:
-                        continue
-                    if isinstance(ev, dict) and "event" in ev and ev["event"] not in events:
-                        events[ev["event"]] = ev
-                        if ev["event"] == "seeding":
-                            rec["exec_seconds"] = round(time.monotonic() - t0, 3)
-                if "hold" in events or "failed" in events:
+            while time.monotonic() < deadline:
+                alive = p.alive()
+                scan()  # after the liveness check: the last lines of a process that just exited count
+                if not alive or "hold" in events or "failed" in events:
                     break
                 if "seeding" not in events and time.monotonic() > t0 + a.ready_timeout:
                     break
