@@ -362,7 +362,9 @@ func (rc *rawConn) readHead(first bool) (int, readResult) {
 	line := rc.r    // the start of the line being looked at
 	rhtSet := first // the head deadline is set (at accept for the first request)
 	for {
-		for {
+		// Between requests net/http waits for 4 bytes (Peek(4)) before it reads a request,
+		// and closes quietly when fewer come; decide nothing before that either.
+		for first || rc.w-rc.r >= 4 {
 			i := bytes.IndexByte(rc.buf[line:rc.w], '\n')
 			if i < 0 {
 				break
@@ -419,8 +421,9 @@ func (rc *rawConn) readHead(first bool) (int, readResult) {
 		rc.state.Store(connActive)
 		rc.w += n
 		if err != nil && n == 0 {
-			if errors.Is(err, io.EOF) && rc.w > rc.r {
-				return 0, readHandOff // a cut-off request: net/http answers it
+			// A cut-off request: net/http answers it (but see Peek(4) above).
+			if errors.Is(err, io.EOF) && (rc.w-rc.r >= 4 || first && rc.w > rc.r) {
+				return 0, readHandOff
 			}
 			return 0, readClosed
 		}
