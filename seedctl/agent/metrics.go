@@ -62,14 +62,17 @@ func ClassifyAnnounce(st announcer.Status) (outcome, class string) {
 }
 
 // classifyReason sorts a tracker's failure reason into a class. Tracker text is the only
-// source of this distinction: the protocol has no failure codes.
+// source of this distinction: the protocol has no failure codes. bttrack (and our tracker,
+// which keeps its wording) refuses a torrent missing from its allowed directory with
+// "Requested download is not authorized for use with this tracker.": that is a torrent the
+// tracker does not know, so it counts as unregistered, not as a passkey/ban refusal.
 func classifyReason(reason string) string {
 	r := strings.ToLower(reason)
 	has := func(words ...string) bool {
 		return slices.ContainsFunc(words, func(w string) bool { return strings.Contains(r, w) })
 	}
 	switch {
-	case has("unregistered", "not registered", "unknown torrent", "torrent not found", "not found", "unknown info", "not authorized for this torrent", "not tracked"):
+	case has("unregistered", "not registered", "unknown torrent", "torrent not found", "not found", "unknown info", "not authorized for this torrent", "not authorized for use with this tracker", "not tracked"):
 		return ClassUnregistered
 	case has("passkey", "not authorized", "unauthorized", "access denied", "forbidden", "banned", "not allowed", "private"):
 		return ClassNotAuthorized
