@@ -3,4 +3,9 @@
 // client-IP resolution behind trusted proxies, bencoded replies built without allocating, and
 // the stats, metrics and health routes (gorilla/mux). The same Handler serves plain HTTP and,
 // through FastCGI(), net/http/fcgi: only the client-IP rule differs.
+//
+// Server puts a fast path in front of net/http for plain HTTP: it reads HTTP/1.0 and 1.1
+// (RFC 9112) requests off the socket itself, answers GET announces and scrapes there, and
+// hands every other request, with the rest of its connection, to an http.Server serving the
+// same Handler.
 package httpapi
