@@ -339,7 +339,7 @@ func (a *Agent) runSession(ctx context.Context, t *torrent, r *run) {
 	t.run = nil
 	if j != nil {
 		st := j.Stats()
-		t.baseUp, t.baseDown = st.Uploaded, st.Downloaded
+		t.baseUp, t.baseDown = max(t.baseUp, st.Uploaded), max(t.baseDown, st.Downloaded)
 	}
 	if err != nil && ctx.Err() == nil {
 		a.log.Error("torrent session failed", "torrent", t.name, "err", err)
@@ -521,10 +521,16 @@ func (a *Agent) check(ctx context.Context, t *torrent) {
 		return
 	}
 	if j != nil {
+		// The record may be older than what this run knows: a session stopped for this
+		// check (Verify, a retry) saves its record while the check reads it. Totals only
+		// grow, so the larger figure is the true one.
 		st := j.Stats()
-		t.baseUp, t.baseDown = st.Uploaded, st.Downloaded
-		if t.startUp == 0 {
-			t.startUp = t.baseUp
+		t.baseUp, t.baseDown = max(t.baseUp, st.Uploaded), max(t.baseDown, st.Downloaded)
+		if !t.startSet {
+			// Announces count from what the torrent had uploaded when this agent took it,
+			// fixed once: a later check must not move it (that made a stopped announce
+			// after a Verify report uploaded=0).
+			t.startUp, t.startDown, t.startSet = t.baseUp, t.baseDown, true
 		}
 	}
 	switch {
@@ -663,7 +669,10 @@ func (a *Agent) newAnnouncer(t *torrent, mi *metafile.Torrent) (*announcer.Annou
 	cfg.Logger = cmp.Or(cfg.Logger, a.log)
 	cfg.Progress = func() announcer.Progress {
 		up, down, _, _ := a.figures(t)
-		return announcer.Progress{Uploaded: up - t.startUp, Downloaded: down}
+		a.mu.Lock()
+		startUp, startDown := t.startUp, t.startDown
+		a.mu.Unlock()
+		return announcer.Progress{Uploaded: up - startUp, Downloaded: down - startDown}
 	}
 	ann, err := announcer.New(cfg)
 	if err != nil {
@@ -702,7 +711,8 @@ func (a *Agent) figures(t *torrent) (up, down int64, peers int, rate int64) {
 	if st.Session.NumPieces == 0 {
 		return up, down, 0, 0
 	}
-	return st.Uploaded, st.Downloaded, st.Session.Peers, st.Session.UploadRate
+	// The job counts from its record, which may predate what a.mu knows (see check).
+	return max(st.Uploaded, up), max(st.Downloaded, down), st.Session.Peers, st.Session.UploadRate
 }
 
 // housekeep retries torrents in error, looks for storage that came back and stops idle

@@ -35,11 +35,12 @@ type tracker struct {
 }
 
 type announceReq struct {
-	ih    string // hex
-	event string
+	ih       string // hex
+	event    string
+	uploaded string
 }
 
-func startTracker(t *testing.T) *tracker {
+func startTracker(t testing.TB) *tracker {
 	t.Helper()
 	store, err := swarm.NewMemory(swarm.Config{})
 	if err != nil {
@@ -62,7 +63,7 @@ func startTracker(t *testing.T) *tracker {
 		if r.URL.Path == "/announce" {
 			q := r.URL.Query()
 			tr.mu.Lock()
-			tr.got = append(tr.got, announceReq{ih: fmt.Sprintf("%x", q.Get("info_hash")), event: q.Get("event")})
+			tr.got = append(tr.got, announceReq{ih: fmt.Sprintf("%x", q.Get("info_hash")), event: q.Get("event"), uploaded: q.Get("uploaded")})
 			tr.mu.Unlock()
 		}
 		h.ServeHTTP(w, r)
@@ -70,6 +71,19 @@ func startTracker(t *testing.T) *tracker {
 	t.Cleanup(srv.Close)
 	tr.URL = srv.URL + "/announce"
 	return tr
+}
+
+// uploads returns the uploaded figures of ih's (hex) announces with event ev, in order.
+func (tr *tracker) uploads(ih, ev string) []string {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	var out []string
+	for _, r := range tr.got {
+		if r.ih == ih && r.event == ev {
+			out = append(out, r.uploaded)
+		}
+	}
+	return out
 }
 
 // events counts the announces of ih (hex) with event ev ("" for regular ones).
@@ -132,7 +146,7 @@ func publish(t *testing.T, dir, name, trackerURL string) string {
 }
 
 // testConfig is a Config on loopback with quick timers.
-func testConfig(t *testing.T, dir string) Config {
+func testConfig(t testing.TB, dir string) Config {
 	t.Helper()
 	var id bittorrent.PeerID
 	copy(id[:], "-WS0100-agenttest0000")

@@ -41,6 +41,8 @@ type torrent struct {
 	baseUp       int64 // upload total of earlier sessions (resume record)
 	baseDown     int64
 	startUp      int64                // baseUp when the agent took the torrent: what announces count from
+	startDown    int64                // baseDown then
+	startSet     bool                 // startUp and startDown are set (by the first check)
 	seeding      bool                 // counted in Agent.seeding (holds a max-active slot)
 	ann0         *announcer.Announcer // made by the check, waiting for a max-active slot
 
