@@ -56,6 +56,22 @@ func TestLoadMissing(t *testing.T) {
 	}
 }
 
+// A directory or an oversized file where the record should be is a corrupt record (moved
+// aside by the job), not a missing one.
+func TestLoadNotARecordFile(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Load(dir); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Load(directory) = %v, want ErrCorrupt", err)
+	}
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(big, make([]byte, maxRecordSize+1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(big); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Load(oversized) = %v, want ErrCorrupt", err)
+	}
+}
+
 func TestLoadCorrupt(t *testing.T) {
 	good, err := sampleRecord().encode()
 	if err != nil {
