@@ -646,7 +646,7 @@ func (a *Agent) stopAll(anns []*announcer.Announcer) {
 
 // loadTorrent parses t's .torrent again (the agent keeps no parsed torrent while idle).
 func (a *Agent) loadTorrent(t *torrent) (*metafile.Torrent, error) {
-	mi, err := metafile.Load(t.path)
+	mi, _, err := readTorrent(t.path)
 	if err != nil {
 		return nil, err
 	}

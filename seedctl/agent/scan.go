@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/webswarm/webswarm/seedctl/metafile"
+	"github.com/webswarm/webswarm/seedctl/storage"
 )
 
 // seenFile is what the last look at a .torrent in Dir found.
@@ -111,18 +113,22 @@ func (a *Agent) scanPath(p string) {
 // not parse (still being written) is remembered as bad and tried again when it changes and
 // at every rescan; it is never taken half-read.
 func (a *Agent) scanFile(p string, info func() (fs.FileInfo, error)) {
-	fi, err := info()
-	if err != nil {
-		return
-	}
 	a.mu.Lock()
 	prev, ok := a.seen[p]
 	a.mu.Unlock()
-	if ok && !prev.bad && prev.size == fi.Size() && prev.modTime.Equal(fi.ModTime()) {
-		return
+	if ok && !prev.bad {
+		// Only a file seen before needs a stat of its own: a new one is read at once, and
+		// the read's fstat gives its stamp.
+		fi, err := info()
+		if err != nil || prev.size == fi.Size() && prev.modTime.Equal(fi.ModTime()) {
+			return
+		}
 	}
-	mi, err := metafile.Load(p)
-	seen := seenFile{size: fi.Size(), modTime: fi.ModTime(), bad: err != nil}
+	mi, stamp, err := readTorrent(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return // gone meanwhile: the next scan or event forgets it
+	}
+	seen := seenFile{size: stamp.Size, modTime: time.Unix(0, stamp.ModTime), bad: err != nil}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.seen[p] = seen
@@ -148,6 +154,22 @@ func (a *Agent) scanFile(p string, info func() (fs.FileInfo, error)) {
 		return
 	}
 	a.addTorrentLocked(mi, p, a.dataDirFor(p), false)
+}
+
+// readTorrent reads and parses the .torrent at p and returns the file's stamp as read.
+func readTorrent(p string) (*metafile.Torrent, storage.FileStamp, error) {
+	data, stamp, err := storage.ReadFile(p, metafile.MaxTorrentSize)
+	if errors.Is(err, storage.ErrTooLarge) {
+		err = fmt.Errorf("%w: %w", metafile.ErrMalformed, err)
+	}
+	if err != nil {
+		return nil, stamp, err
+	}
+	mi, err := metafile.Parse(data)
+	if err != nil {
+		return nil, stamp, fmt.Errorf("%s: %w", p, err)
+	}
+	return mi, stamp, nil
 }
 
 // forgetPath removes the torrent whose .torrent file at p is gone.
