@@ -17,9 +17,12 @@
 //
 // Shape (after cenkalti/rain): one event-loop goroutine per torrent (Torrent.Run) owns all
 // torrent state — the peer table, the choker, the piece picker, the pieces being assembled.
-// Each connection has a reader goroutine, which decodes messages and reports them to the
-// loop over a channel, and a writer goroutine, which sends what the loop queued and serves
-// the peer's requests. Nothing the loop does blocks on a peer: it appends messages to the
+// Each connection has a reader goroutine, which decodes messages (reading PIECE blocks
+// straight into the pieces being assembled) into the peer's inbox and rings the loop when
+// the inbox was empty, so the loop takes a whole batch per hand-off, and a writer
+// goroutine, which sends what the loop queued and serves the peer's requests. Requests go
+// out in batches too (a peer's queue is topped up when an eighth of it is free), and
+// pieces are hashed and written off the loop. Nothing the loop does blocks on a peer: it appends messages to the
 // peer's outbound buffer and wakes its writer. REQUEST and CANCEL go from the reader straight
 // to the writer's queue, under the peer's lock, so the serving path never waits for the loop.
 // Every goroutine is stopped (close channel, done channel) and every connection closed when

@@ -29,6 +29,9 @@ const (
 	// timeout, so busy connections do not reset a timer per message.
 	deadlineSlack  = 5 * time.Second
 	pieceHeaderLen = 13
+	// maxInbox bounds the messages a reader has decoded and the loop not yet taken: past
+	// it the reader waits for the loop.
+	maxInbox = 256
 )
 
 // request is a block a peer asked us for.
@@ -61,6 +64,13 @@ type peer struct {
 	choking bool     // we choke the peer
 	allowed []uint32 // pieces it may request while choked (our ALLOWED FAST)
 
+	// The reader's messages for the loop, in order. The reader rings the loop (evInbox on
+	// Torrent.events) when it makes the inbox non-empty, and the loop takes it whole: one
+	// hand-off per batch of messages rather than per block.
+	inMu    sync.Mutex
+	inbox   []event
+	drained chan struct{} // cap 1: the loop emptied a full inbox
+
 	uploaded   atomic.Int64 // payload bytes sent
 	downloaded atomic.Int64 // payload bytes received
 	lastWrite  atomic.Int64 // unix nanoseconds of the last write
@@ -76,6 +86,7 @@ type peer struct {
 	utMetadata   byte // its ut_metadata id, 0 when unsupported
 	client       string
 	dl           *peerDownload
+	spare        []event // the inbox the loop last emptied, for reuse
 	upRate       rateMeter
 	downRate     rateMeter
 }
@@ -87,6 +98,7 @@ func newPeer(t *Torrent, c *wire.Conn) *peer {
 		id:          c.Peer.PeerID,
 		wake:        make(chan struct{}, 1),
 		quit:        make(chan struct{}),
+		drained:     make(chan struct{}, 1),
 		choking:     true,
 		peerChoking: true,
 		reqq:        250,
@@ -268,7 +280,51 @@ func (p *peer) readLoop(lim wire.Limits) {
 		p.t.dlState.releaseClaims(p)
 	}
 	p.close(err)
-	p.t.report(event{p: p, id: evGone, err: p.closeErr()})
+	p.post(event{p: p, id: evGone, err: p.closeErr()})
+}
+
+// post puts ev in the inbox for the loop (reader goroutine); false when the loop has
+// stopped.
+func (p *peer) post(ev event) bool {
+	p.inMu.Lock()
+	ring := len(p.inbox) == 0
+	p.inbox = append(p.inbox, ev)
+	full := len(p.inbox) >= maxInbox
+	p.inMu.Unlock()
+	if ring && !p.t.report(event{p: p, id: evInbox}) {
+		return false
+	}
+	if full {
+		select {
+		case <-p.drained:
+		case <-p.t.quit:
+			return false
+		}
+	}
+	return true
+}
+
+// takeInbox empties the inbox (loop); give the slice back with doneInbox.
+func (p *peer) takeInbox() []event {
+	p.inMu.Lock()
+	in := p.inbox
+	p.inbox = p.spare[:0]
+	p.inMu.Unlock()
+	p.spare = nil
+	return in
+}
+
+// doneInbox keeps the slice takeInbox returned for reuse, and releases a reader waiting
+// on a full inbox.
+func (p *peer) doneInbox(in []event) {
+	if len(in) >= maxInbox {
+		select {
+		case p.drained <- struct{}{}:
+		default:
+		}
+	}
+	clear(in) // drop references to payloads and errors
+	p.spare = in[:0]
 }
 
 func (p *peer) read(lim wire.Limits) error {
@@ -318,7 +374,7 @@ func (p *peer) read(lim wire.Limits) error {
 		if !m.ID.Known() {
 			continue
 		}
-		if !p.t.report(ev) {
+		if !p.post(ev) {
 			return errClosing
 		}
 	}

@@ -109,8 +109,12 @@ type event struct {
 	err                  error // evGone
 }
 
-// evGone is the event of a reader that stopped: the connection is closed.
-const evGone wire.ID = -2
+// Events that are not messages: a reader that stopped (the connection is closed), and the
+// ring of a reader whose inbox became non-empty.
+const (
+	evGone  wire.ID = -2
+	evInbox wire.ID = -3
+)
 
 type dialResult struct {
 	addr netip.AddrPort
@@ -426,6 +430,14 @@ func (t *Torrent) isBanned(a netip.Addr) bool {
 // handle applies a reader's event.
 func (t *Torrent) handle(ev event) {
 	p := ev.p
+	if ev.id == evInbox {
+		in := p.takeInbox()
+		for _, e := range in {
+			t.handle(e)
+		}
+		p.doneInbox(in)
+		return
+	}
 	if !slices.Contains(t.peers, p) {
 		return // removed already; its last messages do not matter
 	}
