@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"net"
@@ -163,18 +165,16 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// Collect snapshots every torrent and emits totals and the first MetricsMaxTorrents
-// torrents' series (by name, then info-hash, so the set is stable between scrapes).
+// Collect emits totals and the first MetricsMaxTorrents torrents' series (by name, then
+// info-hash, so the set is stable between scrapes). Only those torrents are snapshotted in
+// full: at 10,000 torrents a scrape that built every torrent's row cost more than the
+// agent's whole start-up work per second.
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	infos := c.a.List()
-	byState := make(map[State]int, len(allStates))
-	problems := make(map[string]int)
-	for _, ti := range infos {
-		byState[ti.State]++
-	}
+	byState, sel, total := c.a.seriesTorrents(c.a.cfg.MetricsMaxTorrents)
 	for _, s := range allStates {
 		ch <- prometheus.MustNewConstMetric(c.torrents, prometheus.GaugeValue, float64(byState[s]), string(s))
 	}
+	problems := make(map[string]int)
 	for _, st := range c.a.trackerStatuses() {
 		if _, class := ClassifyAnnounce(st); class != ClassNone {
 			problems[class]++
@@ -187,9 +187,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
-	n := max(0, min(len(infos), c.a.cfg.MetricsMaxTorrents))
-	ch <- prometheus.MustNewConstMetric(c.omitted, prometheus.GaugeValue, float64(len(infos)-n))
-	for _, ti := range infos[:n] {
+	ch <- prometheus.MustNewConstMetric(c.omitted, prometheus.GaugeValue, float64(total-len(sel)))
+	for _, t := range sel {
+		ti := c.a.info(t)
 		ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1, ti.InfoHash, ti.Name, string(ti.State))
 		ch <- prometheus.MustNewConstMetric(c.up, prometheus.CounterValue, float64(ti.Uploaded), ti.InfoHash)
 		ch <- prometheus.MustNewConstMetric(c.down, prometheus.CounterValue, float64(ti.Downloaded), ti.InfoHash)
@@ -200,6 +200,27 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.leechers, prometheus.GaugeValue, float64(ti.Leechers), ti.InfoHash)
 		}
 	}
+}
+
+// seriesTorrents counts the torrents by state and picks the first limit (by name, then
+// info-hash) for per-torrent series; limit <= 0 picks none.
+func (a *Agent) seriesTorrents(limit int) (byState map[State]int, sel []*torrent, total int) {
+	byState = make(map[State]int, len(allStates))
+	a.mu.Lock()
+	all := make([]*torrent, 0, len(a.byHash))
+	for _, t := range a.byHash {
+		byState[t.state]++
+		all = append(all, t)
+	}
+	a.mu.Unlock()
+	if limit <= 0 {
+		return byState, nil, len(all)
+	}
+	// name and ih never change after the torrent is made: no lock needed to sort.
+	slices.SortFunc(all, func(x, y *torrent) int {
+		return cmp.Or(cmp.Compare(x.name, y.name), bytes.Compare(x.ih[:], y.ih[:]))
+	})
+	return byState, all[:min(limit, len(all))], len(all)
 }
 
 // trackerStatuses returns the last announce status of every scheduled torrent that has

@@ -9,6 +9,9 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/webswarm/webswarm/seedctl/announcer"
 	"github.com/webswarm/webswarm/tracker/announce"
 )
@@ -80,6 +83,87 @@ func TestClassifyAnnounce(t *testing.T) {
 			if !slices.Contains(announceClasses[outcome], class) {
 				t.Errorf("%s/%s is not a pre-declared label pair: its series would appear from nowhere", outcome, class)
 			}
+		})
+	}
+}
+
+// gather returns the registry's families by name.
+func gather(t *testing.T, reg *prometheus.Registry) map[string]*dto.MetricFamily {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[string]*dto.MetricFamily, len(mfs))
+	for _, mf := range mfs {
+		out[mf.GetName()] = mf
+	}
+	return out
+}
+
+func label(m *dto.Metric, name string) string {
+	for _, lp := range m.GetLabel() {
+		if lp.GetName() == name {
+			return lp.GetValue()
+		}
+	}
+	return ""
+}
+
+// Per-torrent series stop at MetricsMaxTorrents (the first torrents by name, the same set
+// at every scrape); the totals count every torrent; a negative bound leaves totals only.
+func TestMetricsSeriesBound(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"c.iso", "a.iso", "d.iso", "b.iso"} {
+		publish(t, dir, n, "")
+	}
+	for _, tc := range []struct {
+		max   int
+		names []string
+	}{
+		{2, []string{"a.iso", "b.iso"}},
+		{10, []string{"a.iso", "b.iso", "c.iso", "d.iso"}},
+		{-1, nil},
+	} {
+		t.Run(fmt.Sprint(tc.max), func(t *testing.T) {
+			reg := prometheus.NewRegistry()
+			cfg := testConfig(t, dir)
+			cfg.Registry = reg
+			cfg.MetricsMaxTorrents = tc.max
+			r := start(t, cfg)
+			waitUntil(t, "all seeding", func() bool { return r.seedingCount() == 4 })
+			for range 2 { // the same set at every scrape
+				mfs := gather(t, reg)
+				var names []string
+				for _, m := range mfs["webswarm_seed_torrent_info"].GetMetric() {
+					names = append(names, label(m, "name"))
+					if label(m, "state") != string(Seeding) || len(label(m, "info_hash")) != 40 {
+						t.Errorf("info series %v", m.GetLabel())
+					}
+				}
+				slices.Sort(names)
+				if !slices.Equal(names, tc.names) {
+					t.Errorf("info series for %v, want %v", names, tc.names)
+				}
+				for _, fam := range []string{"webswarm_seed_torrent_uploaded_bytes_total", "webswarm_seed_torrent_peers", "webswarm_seed_torrent_ratio"} {
+					if n := len(mfs[fam].GetMetric()); n != len(tc.names) {
+						t.Errorf("%s: %d series, want %d", fam, n, len(tc.names))
+					}
+				}
+				if got := mfs["webswarm_seed_torrents_without_series"].GetMetric()[0].GetGauge().GetValue(); got != float64(4-len(tc.names)) {
+					t.Errorf("torrents without series %v, want %d", got, 4-len(tc.names))
+				}
+				for _, m := range mfs["webswarm_seed_torrents"].GetMetric() {
+					want := 0.0
+					if label(m, "state") == string(Seeding) {
+						want = 4
+					}
+					if m.GetGauge().GetValue() != want {
+						t.Errorf("torrents{state=%s} = %v, want %v", label(m, "state"), m.GetGauge().GetValue(), want)
+					}
+				}
+			}
+			r.stop(t)
 		})
 	}
 }
