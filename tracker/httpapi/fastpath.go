@@ -26,8 +26,11 @@ import (
 //
 // Timeouts follow the http.Server's: ReadHeaderTimeout bounds reading a request's head,
 // IdleTimeout the wait for the next request (each falling back to ReadTimeout), WriteTimeout
-// writing a reply; Config.WriteTimeout bounds writing a large reply. MaxHeaderBytes bounds
-// the head the fast path buffers; a longer one goes to net/http, which applies its own limit.
+// writing a reply. Without WriteTimeout, Config.WriteTimeout bounds writing a large reply, as
+// in Handler, and also, renewed at most twice per period, the writing of small ones — so a
+// client that never reads its replies is cut off (net/http would wait for it forever).
+// MaxHeaderBytes bounds the head the fast path buffers; a longer one goes to net/http, which
+// applies its own limit.
 type Server struct {
 	h       *Handler
 	hs      *http.Server
@@ -281,11 +284,12 @@ type rawConn struct {
 	since   time.Time
 	state   atomic.Int32
 
-	small    []byte // the pooled read buffer
-	buf      []byte // small, or a larger one while a long head is read
-	r, w     int    // buf[r:w] is read and not yet consumed
-	deadline bool   // a read deadline is set on c
-	out      []byte // the reply head (and a small body)
+	small    []byte    // the pooled read buffer
+	buf      []byte    // small, or a larger one while a long head is read
+	r, w     int       // buf[r:w] is read and not yet consumed
+	deadline bool      // a read deadline is set on c
+	wdl      time.Time // the write deadline set on c (zero: none)
+	out      []byte    // the reply head (and a small body)
 	hd       head
 }
 
@@ -308,7 +312,7 @@ func (s *Server) serveConn(rc *rawConn) {
 		if !handed {
 			rc.c.Close()
 		}
-		rc.c, rc.buf, rc.r, rc.w, rc.deadline, rc.hd = nil, rc.small, 0, 0, false, head{}
+		rc.c, rc.buf, rc.r, rc.w, rc.deadline, rc.wdl, rc.hd = nil, rc.small, 0, 0, false, time.Time{}, head{}
 		s.pool.Put(rc)
 	}()
 	if s.rht > 0 {
@@ -441,6 +445,9 @@ func (s *Server) handOff(rc *rawConn) bool {
 	if rc.deadline && s.rht <= 0 {
 		rc.c.SetReadDeadline(time.Time{}) // net/http sets none of its own then
 	}
+	if !rc.wdl.IsZero() {
+		rc.c.SetWriteDeadline(time.Time{}) // nor a write deadline before its handler's
+	}
 	hc := &handedConn{Conn: rc.c, pending: bytes.Clone(rc.buf[rc.r:rc.w])}
 	s.mu.Lock()
 	hl := s.hl
@@ -471,12 +478,16 @@ func (rc *rawConn) answer(kind int, closeAfter bool) bool {
 	}
 
 	rc.out = appendReplyHead(rc.out[:0], hd, len(body), closeAfter)
-	wt := s.hs.WriteTimeout
-	if len(body) > smallReply && h.cfg.WriteTimeout > 0 {
-		wt = h.cfg.WriteTimeout
-	}
-	if wt > 0 {
-		rc.c.SetWriteDeadline(time.Now().Add(wt))
+	// http.Server.WriteTimeout, when set, bounds each reply, as net/http does. Otherwise
+	// Config.WriteTimeout bounds a large reply (as Handler.write does), and a rolling
+	// deadline, renewed once it is less than half a WriteTimeout away (no timer update per
+	// request), bounds the small ones: a client that sends requests and never reads the
+	// replies cannot hold the connection once the socket buffer is full.
+	switch wt := h.cfg.WriteTimeout; {
+	case s.hs.WriteTimeout > 0:
+		rc.setWriteDeadline(start.Add(s.hs.WriteTimeout))
+	case wt > 0 && (len(body) > smallReply || rc.wdl.Before(start.Add(wt/2))):
+		rc.setWriteDeadline(start.Add(wt))
 	}
 	var err error
 	if len(body) <= rawBufSize {
@@ -486,10 +497,12 @@ func (rc *rawConn) answer(kind int, closeAfter bool) bool {
 		bufs := net.Buffers{rc.out, body}
 		_, err = bufs.WriteTo(rc.c)
 	}
-	if wt > 0 && err == nil {
-		rc.c.SetWriteDeadline(time.Time{})
-	}
 	return err == nil
+}
+
+func (rc *rawConn) setWriteDeadline(t time.Time) {
+	rc.c.SetWriteDeadline(t)
+	rc.wdl = t
 }
 
 // smallReply is the largest body net/http buffers whole and measures itself (its

@@ -269,3 +269,51 @@ func waitActive(t *testing.T, fs *Server, c net.Conn) {
 		return errors.New("not yet")
 	})
 }
+
+// TestFastPathClientThatNeverReads: a client that pipelines requests and never reads the
+// replies is cut off once the socket buffers are full and the write deadline passes. (What
+// the client then sees depends on TCP's zero-window and reset rules, so the test looks at
+// the server's side.)
+func TestFastPathClientThatNeverReads(t *testing.T) {
+	h := newHandlerTB(t, func(c *Config) { c.WriteTimeout = 300 * time.Millisecond })
+	fs := NewServer(h, &http.Server{ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second, ErrorLog: log.New(io.Discard, "", 0)})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go fs.Serve(l)
+	t.Cleanup(func() { fs.Close() })
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.(*net.TCPConn).SetReadBuffer(4096)
+	batch := strings.Repeat(rawGet("/scrape?info_hash="+esc(ihB)), 100)
+	wrote := make(chan struct{})
+	go func() {
+		defer close(wrote)
+		for {
+			if _, err := io.WriteString(c, batch); err != nil {
+				return // closed: by the server, or by this test at its end
+			}
+		}
+	}()
+	t.Cleanup(func() { c.Close(); <-wrote })
+	conns := func() int {
+		fs.mu.Lock()
+		defer fs.mu.Unlock()
+		return len(fs.conns)
+	}
+	testenv.WaitFor(t, 5*time.Second, "the connection accepted", func() error {
+		if conns() != 1 {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	testenv.WaitFor(t, 10*time.Second, "the server to drop the client that never reads", func() error {
+		if n := conns(); n != 0 {
+			return fmt.Errorf("%d connections", n)
+		}
+		return nil
+	})
+}
