@@ -107,23 +107,24 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "webswarm_seed_webseeds_dropped_total",
 			Help: "Web seeds given up, by reason (bad_url, not_found, no_range, bad_data, errors).",
 		}, []string{"reason"}),
-		refusedBy:    map[string]prometheus.Counter{},
-		hostileBy:    map[string]prometheus.Counter{},
-		webDroppedBy: map[string]prometheus.Counter{},
 	}
-	for _, r := range refusedReasons {
-		m.refusedBy[r] = m.refused.WithLabelValues(r)
-	}
-	for _, r := range hostileReasons {
-		m.hostileBy[r] = m.hostile.WithLabelValues(r)
-	}
-	for _, r := range webSeedDropReasons {
-		m.webDroppedBy[r] = m.webDropped.WithLabelValues(r)
-	}
+	m.refusedBy = byLabel(m.refused, refusedReasons)
+	m.hostileBy = byLabel(m.hostile, hostileReasons)
+	m.webDroppedBy = byLabel(m.webDropped, webSeedDropReasons)
 	m.connsBy[0] = m.conns.WithLabelValues("incoming")
 	m.connsBy[1] = m.conns.WithLabelValues("outgoing")
 	if reg != nil {
 		reg.MustRegister(m.uploaded, m.downloaded, m.peers, m.conns, m.refused, m.hostile, m.hashFails, m.bans, m.webBytes, m.webDropped)
+	}
+	return m
+}
+
+// byLabel creates every counter of v, one per label value: the label set is bounded and
+// each series exists (at zero) from the start.
+func byLabel(v *prometheus.CounterVec, values []string) map[string]prometheus.Counter {
+	m := make(map[string]prometheus.Counter, len(values))
+	for _, l := range values {
+		m[l] = v.WithLabelValues(l)
 	}
 	return m
 }

@@ -33,30 +33,48 @@ func TestRateCaps(t *testing.T) {
 			lf, _ := f.leechFiles(t)
 			leech := startNode(t, f.mi, lf, wire.Bitfield{}, nodeOpts{tag: 'l', enc: wire.Off, cfg: tc.leech})
 			leech.t.AddPeers([]netip.AddrPort{seed.addr})
-			// The burst (a second's worth) goes at once; measure after it.
-			testenv.WaitFor(t, 10*time.Second, "the burst", func() error {
-				if d := leech.t.Stats().Downloaded; d < limit+limit/2 {
-					return fmt.Errorf("%d bytes so far", d)
-				}
-				return nil
-			})
-			d0, t0 := leech.t.Stats().Downloaded, time.Now()
-			const window = 2 * time.Second
-			deadline := time.NewTimer(window)
-			defer deadline.Stop()
-			select {
-			case <-deadline.C:
-			case <-leech.t.Done():
-				t.Fatalf("8 MiB done within %v of the burst at a cap of %d B/s", time.Since(t0), limit)
-			}
-			got := float64(leech.t.Stats().Downloaded-d0) / time.Since(t0).Seconds()
-			t.Logf("%.0f B/s under a cap of %d B/s", got, limit)
-			if got > 2*limit {
-				t.Errorf("%.0f B/s: more than twice the cap of %d B/s", got, limit)
-			}
-			if got < limit/10 {
-				t.Errorf("%.0f B/s: the capped transfer hardly moves (cap %d B/s)", got, limit)
-			}
+			checkCapped(t, leech.t, limit, 2*time.Second)
 		})
+	}
+}
+
+// TestRateCapWebSeed: the download cap holds for web seeds too (a run takes its bytes from
+// the limiter before it is fetched).
+func TestRateCapWebSeed(t *testing.T) {
+	const limit = 1 << 20
+	f := newFixture(t, 8<<20, 64<<10)
+	web := newWebServer(t, f)
+	lf, _ := f.leechFiles(t)
+	leech := startNode(t, f.mi, lf, wire.Bitfield{}, nodeOpts{tag: 'l',
+		cfg: func(c *Config) { c.WebSeeds, c.TorrentDownloadRate = []string{web.url()}, limit }})
+	// Runs of a MiB arrive whole: a longer window evens out the steps.
+	checkCapped(t, leech.t, limit, 3*time.Second)
+}
+
+// checkCapped measures tor's download rate over window once the limiter's burst (a second's
+// worth) is spent, and fails when it is over twice limit or under a tenth of it.
+func checkCapped(t *testing.T, tor *Torrent, limit int, window time.Duration) {
+	t.Helper()
+	testenv.WaitFor(t, 10*time.Second, "the burst", func() error {
+		if d := tor.Stats().Downloaded; d < int64(limit+limit/2) {
+			return fmt.Errorf("%d bytes so far", d)
+		}
+		return nil
+	})
+	d0, t0 := tor.Stats().Downloaded, time.Now()
+	deadline := time.NewTimer(window)
+	defer deadline.Stop()
+	select {
+	case <-deadline.C:
+	case <-tor.Done():
+		t.Fatalf("done within %v of the burst at a cap of %d B/s", time.Since(t0), limit)
+	}
+	got := float64(tor.Stats().Downloaded-d0) / time.Since(t0).Seconds()
+	t.Logf("%.0f B/s under a cap of %d B/s", got, limit)
+	if got > float64(2*limit) {
+		t.Errorf("%.0f B/s: more than twice the cap of %d B/s", got, limit)
+	}
+	if got < float64(limit/10) {
+		t.Errorf("%.0f B/s: the capped transfer hardly moves (cap %d B/s)", got, limit)
 	}
 }
