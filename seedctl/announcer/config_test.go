@@ -2,9 +2,12 @@ package announcer
 
 import (
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/webswarm/webswarm/internal/bittorrent"
 )
 
 func TestNewValidates(t *testing.T) {
@@ -65,5 +68,19 @@ func TestRedact(t *testing.T) {
 	}
 	if got := redact(u); strings.Contains(got, "secret") || strings.Contains(got, "pw") || got != "https://t.example/ann/announce" {
 		t.Errorf("redact: %q", got)
+	}
+}
+
+// The info-hash in log lines is hex in both slog handlers (a bare [20]byte would be a JSON
+// array of numbers).
+func TestLogHash(t *testing.T) {
+	var ih bittorrent.InfoHash
+	ih[0], ih[19] = 0xab, 0x01
+	want := "ab000000000000000000000000000000000000" + "01"
+	var b strings.Builder
+	slog.New(slog.NewJSONHandler(&b, nil)).Info("x", "info_hash", logHash(ih))
+	slog.New(slog.NewTextHandler(&b, nil)).Info("x", "info_hash", logHash(ih))
+	if got := strings.Count(b.String(), want); got != 2 {
+		t.Errorf("info-hash as hex in %d of 2 lines:\n%s", got, b.String())
 	}
 }
