@@ -228,4 +228,6 @@ var (
 	errFlood    = errors.New("session: peer floods us")
 	errBanned   = errors.New("session: peer banned")
 	errClosing  = errors.New("session: closing")
+	// errDuplicate closes the one of two connections to a peer that is not kept.
+	errDuplicate = errors.New("session: duplicate connection")
 )

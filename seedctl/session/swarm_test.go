@@ -162,3 +162,23 @@ func TestBanAfterBadPieces(t *testing.T) {
 	}
 	waitCounter(t, leech.metrics, "refused", RefusedBanned, 1)
 }
+
+// TestSimultaneousOpen: two leechers that dial each other at the same moment end with one
+// connection, not none (each refusing the other's as a duplicate of its own).
+func TestSimultaneousOpen(t *testing.T) {
+	f := newFixture(t, 1<<20, 32<<10)
+	for round := range 5 {
+		af, _ := f.leechFiles(t)
+		bf, _ := f.leechFiles(t)
+		a := startNode(t, f.mi, af, wire.Bitfield{}, nodeOpts{tag: byte('a' + 2*round), enc: wire.Off})
+		b := startNode(t, f.mi, bf, wire.Bitfield{}, nodeOpts{tag: byte('b' + 2*round), enc: wire.Off})
+		a.t.AddPeers([]netip.AddrPort{b.addr})
+		b.t.AddPeers([]netip.AddrPort{a.addr})
+		testenv.WaitFor(t, 10*time.Second, "one connection between the two", func() error {
+			if pa, pb := a.t.Stats().Peers, b.t.Stats().Peers; pa != 1 || pb != 1 {
+				return fmt.Errorf("round %d: a has %d peers, b has %d", round, pa, pb)
+			}
+			return nil
+		})
+	}
+}

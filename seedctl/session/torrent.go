@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -344,16 +345,21 @@ func (t *Torrent) addConn(c *wire.Conn, dialAddr netip.AddrPort) {
 		c.Close()
 	}
 	p := newPeer(t, c)
+	old := t.byID[p.id]
 	switch {
 	case t.isBanned(p.addr.Addr()):
 		refuse(RefusedBanned)
 		return
-	case len(t.peers) >= t.cfg.MaxConns:
-		refuse(RefusedTorrentLimit)
-		return
-	case t.byID[p.id] != nil:
+	case old != nil && !t.replaces(p, old):
 		refuse(RefusedDuplicate)
 		return
+	case old == nil && len(t.peers) >= t.cfg.MaxConns:
+		refuse(RefusedTorrentLimit)
+		return
+	}
+	if old != nil {
+		t.cfg.Metrics.refuse(RefusedDuplicate)
+		t.dropPeer(old, errDuplicate)
 	}
 	p.dialAddr = dialAddr
 	c.SetDeadline(time.Time{}) // the handshake's; the reader and writer set their own
@@ -399,6 +405,20 @@ func (t *Torrent) addConn(c *wire.Conn, dialAddr netip.AddrPort) {
 	t.wg.Add(2)
 	go p.readLoop(lim)
 	go p.writeLoop()
+}
+
+// replaces reports whether connection p should replace old, to the same peer ID. When two
+// peers dial each other at once, each sees the other's connection as a duplicate of its
+// own; both keep the one opened by the lower peer ID, so one survives rather than none.
+// Two connections in the same direction: the first stays.
+func (t *Torrent) replaces(p, old *peer) bool {
+	if p.c.Outgoing == old.c.Outgoing {
+		return false
+	}
+	if p.c.Outgoing {
+		return bytes.Compare(t.cfg.PeerID[:], p.id[:]) < 0
+	}
+	return bytes.Compare(p.id[:], t.cfg.PeerID[:]) < 0
 }
 
 // ourUTMetadata is the id we receive ut_metadata messages with.
