@@ -373,7 +373,8 @@ func (a *Agent) newJob(t *torrent, mi *metafile.Torrent, full bool) (*job.Job, e
 			t.checkDone.Store(p.Done)
 			t.checkTotal.Store(p.Total)
 		},
-		Logger: a.log,
+		OnSaveError: func(error) { a.metrics.stateSaveFailures.WithLabelValues("resume").Inc() },
+		Logger:      a.log,
 	})
 }
 

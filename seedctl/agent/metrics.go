@@ -98,7 +98,7 @@ type metrics struct {
 	session           *session.Metrics
 	announces         *prometheus.CounterVec
 	checks            *prometheus.CounterVec
-	stateSaveFailures prometheus.Counter
+	stateSaveFailures *prometheus.CounterVec // {file="agent"|"resume"}
 }
 
 func newMetrics(a *Agent, reg prometheus.Registerer) *metrics {
@@ -112,11 +112,13 @@ func newMetrics(a *Agent, reg prometheus.Registerer) *metrics {
 			Name: "webswarm_seed_checks_total",
 			Help: "Payload checks by result: trusted (clean resume record, nothing hashed) or hashed.",
 		}, []string{"result"}),
-		stateSaveFailures: prometheus.NewCounter(prometheus.CounterOpts{
+		stateSaveFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "webswarm_seed_state_save_failures_total",
-			Help: "Failed saves of the agent's state file.",
-		}),
+			Help: "Failed saves of state: file=\"agent\" the agent's own state file, file=\"resume\" a torrent's resume record.",
+		}, []string{"file"}),
 	}
+	m.stateSaveFailures.WithLabelValues("agent")
+	m.stateSaveFailures.WithLabelValues("resume")
 	for outcome, classes := range announceClasses {
 		for _, c := range classes {
 			m.announces.WithLabelValues(outcome, c)

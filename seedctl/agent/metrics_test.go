@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -165,5 +167,42 @@ func TestMetricsSeriesBound(t *testing.T) {
 			}
 			r.stop(t)
 		})
+	}
+}
+
+// Failed saves of resume records and of the agent's state are counted apart
+// (webswarm_seed_state_save_failures_total{file}) so that an alert sees them.
+func TestStateSaveFailuresCounted(t *testing.T) {
+	dir := t.TempDir()
+	reg := prometheus.NewRegistry()
+	cfg := testConfig(t, dir)
+	cfg.StateDir = filepath.Join(t.TempDir(), "state")
+	if err := os.Mkdir(cfg.StateDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Registry = reg
+	r := start(t, cfg)
+	failures := func() map[string]float64 {
+		out := map[string]float64{}
+		for _, m := range gather(t, reg)["webswarm_seed_state_save_failures_total"].GetMetric() {
+			out[label(m, "file")] = m.GetCounter().GetValue()
+		}
+		return out
+	}
+	if f := failures(); len(f) != 2 || f["agent"] != 0 || f["resume"] != 0 {
+		t.Fatalf("before any failure: %v, want agent and resume at 0", f)
+	}
+	// The state directory vanishes (a wiped disk): the check of a new torrent hashes it and
+	// cannot save its record; the state saved at shutdown fails too.
+	if err := os.RemoveAll(cfg.StateDir); err != nil {
+		t.Fatal(err)
+	}
+	h := publish(t, dir, "new.iso", "")
+	r.Rescan()
+	r.waitState(t, h, Seeding)
+	waitUntil(t, "resume save failure counted", func() bool { return failures()["resume"] >= 1 })
+	r.stop(t)
+	if f := failures(); f["agent"] != 1 {
+		t.Errorf("after shutdown: %v, want agent 1", f)
 	}
 }

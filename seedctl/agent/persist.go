@@ -81,7 +81,7 @@ func (a *Agent) savePersistent() {
 	}
 	a.mu.Unlock()
 	if err := p.save(a.statePath()); err != nil {
-		a.metrics.stateSaveFailures.Inc()
+		a.metrics.stateSaveFailures.WithLabelValues("agent").Inc()
 		a.log.Error("agent state not saved", "path", a.statePath(), "err", err)
 	}
 }

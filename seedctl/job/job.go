@@ -84,6 +84,9 @@ type Config struct {
 	StopTimeout time.Duration
 	// OnCheck, when set, is told the check's progress.
 	OnCheck func(resume.Progress)
+	// OnSaveError, when set, is told of every failed save of the resume record (also
+	// logged), so that a caller can count them.
+	OnSaveError func(error)
 	// Logger receives the job's events; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -406,7 +409,7 @@ func (j *Job) saveRecord(files *storage.Files, have wire.Bitfield, clean bool, u
 	}
 	stamps, err := files.Stat()
 	if err != nil {
-		j.log.Warn("resume record not saved: stat payload", "err", err)
+		j.saveFailed(fmt.Errorf("stat payload: %w", err))
 		return
 	}
 	rec := &resume.Record{
@@ -418,6 +421,14 @@ func (j *Job) saveRecord(files *storage.Files, have wire.Bitfield, clean bool, u
 		Downloaded: j.baseDown + down,
 	}
 	if err := rec.Save(j.cfg.ResumePath); err != nil {
-		j.log.Warn("resume record not saved", "path", j.cfg.ResumePath, "err", err)
+		j.saveFailed(err)
+	}
+}
+
+// saveFailed logs a failed save of the resume record and reports it to OnSaveError.
+func (j *Job) saveFailed(err error) {
+	j.log.Warn("resume record not saved", "path", j.cfg.ResumePath, "err", err)
+	if j.cfg.OnSaveError != nil {
+		j.cfg.OnSaveError(err)
 	}
 }
