@@ -74,6 +74,7 @@ func (a *Agent) info(t *torrent) TorrentInfo {
 		Data:       t.dataDir,
 		Seeders:    -1,
 		Leechers:   -1,
+		Completed:  -1,
 	}
 	a.mu.Unlock()
 	switch ti.State {
@@ -96,6 +97,10 @@ func (a *Agent) info(t *torrent) TorrentInfo {
 		st := ann.Status()
 		if !st.LastAnnounce.IsZero() && st.Err == nil {
 			ti.Seeders, ti.Leechers = st.Seeders, st.Leechers
+			if st.Downloaded > 0 {
+				// BEP 3 replies need not carry it: 0 may mean "not sent".
+				ti.Completed = st.Downloaded
+			}
 		}
 		switch {
 		case st.Failure != "":

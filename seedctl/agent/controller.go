@@ -46,6 +46,7 @@ type TorrentInfo struct {
 	Data       string  `json:"data"`              // payload path
 	Seeders    int     `json:"seeders"`           // tracker's counts from the last announce/scrape, -1 unknown
 	Leechers   int     `json:"leechers"`          // tracker's counts from the last announce/scrape, -1 unknown
+	Completed  int     `json:"completed"`         // tracker's count of finished downloads, -1 unknown
 	Tracker    string  `json:"tracker,omitempty"` // last failure/warning, empty when fine
 }
 

@@ -141,6 +141,7 @@ type collector struct {
 	a                                         *Agent
 	torrents, trackerProblems, info, up, down *prometheus.Desc
 	peers, seeders, leechers, ratio, omitted  *prometheus.Desc
+	completed                                 *prometheus.Desc
 }
 
 func newCollector(a *Agent) *collector {
@@ -155,6 +156,7 @@ func newCollector(a *Agent) *collector {
 		peers:           prometheus.NewDesc("webswarm_seed_torrent_peers", "Peer connections of the torrent.", ih, nil),
 		seeders:         prometheus.NewDesc("webswarm_seed_torrent_tracker_seeders", "Seeders the tracker reported in its last answer.", ih, nil),
 		leechers:        prometheus.NewDesc("webswarm_seed_torrent_tracker_leechers", "Leechers the tracker reported in its last answer.", ih, nil),
+		completed:       prometheus.NewDesc("webswarm_seed_torrent_tracker_completed", "Finished downloads the tracker reported in its last answer (trackers that send the count).", ih, nil),
 		ratio:           prometheus.NewDesc("webswarm_seed_torrent_ratio", "Uploaded bytes over the torrent's size.", ih, nil),
 		omitted:         prometheus.NewDesc("webswarm_seed_torrents_without_series", "Torrents beyond --metrics_max_torrents, counted in the totals only.", nil, nil),
 	}
@@ -162,7 +164,7 @@ func newCollector(a *Agent) *collector {
 
 // Describe sends the descriptors.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.torrents, c.trackerProblems, c.info, c.up, c.down, c.peers, c.seeders, c.leechers, c.ratio, c.omitted} {
+	for _, d := range []*prometheus.Desc{c.torrents, c.trackerProblems, c.info, c.up, c.down, c.peers, c.seeders, c.leechers, c.completed, c.ratio, c.omitted} {
 		ch <- d
 	}
 }
@@ -200,6 +202,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		if ti.Seeders >= 0 {
 			ch <- prometheus.MustNewConstMetric(c.seeders, prometheus.GaugeValue, float64(ti.Seeders), ti.InfoHash)
 			ch <- prometheus.MustNewConstMetric(c.leechers, prometheus.GaugeValue, float64(ti.Leechers), ti.InfoHash)
+		}
+		if ti.Completed >= 0 {
+			ch <- prometheus.MustNewConstMetric(c.completed, prometheus.GaugeValue, float64(ti.Completed), ti.InfoHash)
 		}
 	}
 }
