@@ -38,7 +38,8 @@ type download struct {
 	fails     map[netip.Addr]int
 	byPP      map[*picker.Peer]netip.Addr // every picker peer that may own blocks of a piece in progress
 	scratch   []picker.Block
-	free      [][]byte // piece buffers to reuse
+	free      []*pieceBuf // verified pieces' buffers, to reuse
+	reqBuf    []byte      // REQUEST messages being built
 	results   chan verifyResult
 	sem       chan struct{}
 	ctx       context.Context // Run's; cancelled when the download completes
@@ -236,13 +237,14 @@ func (d *download) request(p *peer) {
 	if len(pd.reqs) == 0 {
 		pd.lastBlock = time.Now()
 	}
-	msgs := make([]byte, 0, 17*len(blocks))
+	msgs := d.reqBuf[:0]
 	for _, b := range blocks {
 		d.ensurePiece(b.Piece)
 		pd.reqs = append(pd.reqs, b)
 		msgs = appendTriple(msgs, wire.Request, request{b.Piece, b.Begin, b.Length})
 	}
-	p.queueRaw(msgs)
+	p.queueRaw(msgs) // copies
+	d.reqBuf = msgs
 }
 
 // requestAll tops up every peer (blocks came back to the pool).
@@ -262,14 +264,18 @@ func (d *download) ensurePiece(i uint32) {
 		return
 	}
 	size := int(d.pk.PieceSize(int(i)))
-	var data []byte
-	if n := len(d.free); n > 0 && cap(d.free[n-1]) >= size {
-		data, d.free = d.free[n-1][:size], d.free[:n-1]
-	} else {
-		data = make([]byte, size)
-	}
 	nb := (size + wire.BlockSize - 1) / wire.BlockSize
-	c.start(&pieceBuf{index: i, data: data, state: make([]uint8, nb), reader: make([]*peer, nb)})
+	var pb *pieceBuf
+	if n := len(d.free); n > 0 && cap(d.free[n-1].data) >= size {
+		pb, d.free = d.free[n-1], d.free[:n-1]
+		pb.data, pb.state, pb.reader = pb.data[:size], pb.state[:nb], pb.reader[:nb]
+		clear(pb.state)
+		clear(pb.reader)
+	} else {
+		pb = &pieceBuf{data: make([]byte, size), state: make([]uint8, nb), reader: make([]*peer, nb)}
+	}
+	pb.index = i
+	c.start(pb)
 }
 
 // onBlock records a block p sent.
@@ -339,7 +345,7 @@ func (d *download) verify(pb *pieceBuf) {
 func (d *download) onVerified(r verifyResult) {
 	t := d.t
 	i := int(r.pb.index)
-	d.free = append(d.free, r.pb.data)
+	d.free = append(d.free, r.pb)
 	switch {
 	case r.err != nil:
 		t.log.Warn("piece not stored", "piece", i, "err", r.err)
