@@ -46,6 +46,7 @@ type download struct {
 	cancel    context.CancelFunc
 
 	web        []*webSeed
+	runs       []*webRun // in flight
 	webResults chan runResult
 	runFree    [][]byte // run buffers to reuse
 }
@@ -463,6 +464,7 @@ func (d *download) tick(now time.Time) {
 		p.queueRaw(msgs)
 		d.t.log.Debug("peer snubbed", "peer", p)
 	}
+	d.abandonSlowRuns(now)
 	d.requestAll()
 	d.webRequest(now)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/webswarm/webswarm/seedctl/resume"
@@ -23,6 +24,10 @@ const (
 	runTime     = 2 * time.Second
 	// runTimeout bounds one run: a server that stalls must not hold its pieces for ever.
 	runTimeout = 2 * time.Minute
+	// runGrace: a run older than this is abandoned, its pieces given to peers, once a
+	// peer that has them is idle (only reserved pieces are left): a slow web seed must
+	// not hold up the end of a download peers can finish.
+	runGrace = time.Second
 	// webMaxFailures consecutive failed runs drop a web seed; before that each failure
 	// backs off (webBackoffMin, doubling, at most webBackoffMax) and the next attempt is a
 	// single run.
@@ -62,8 +67,18 @@ type webSeed struct {
 	rate     int64 // bytes per second of one run, from the last one that succeeded
 }
 
+// webRun is a run in flight (loop).
+type webRun struct {
+	ws           *webSeed
+	first, count int
+	started      time.Time
+	cancel       context.CancelFunc
+	abandoned    bool // cancelled for peers to take its pieces: not the seed's failure
+}
+
 // runResult is a finished run, reported to the loop.
 type runResult struct {
+	run          *webRun
 	ws           *webSeed
 	first, count int
 	buf          []byte
@@ -142,12 +157,16 @@ func (d *download) startRun(ws *webSeed, first, count int) {
 		buf = make([]byte, n)
 	}
 	ws.running++
+	ctx, cancel := context.WithTimeout(d.ctx, runTimeout)
+	run := &webRun{ws: ws, first: first, count: count, started: time.Now(), cancel: cancel}
+	d.runs = append(d.runs, run)
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
-		r := runResult{ws: ws, first: first, count: count, buf: buf}
+		defer cancel()
+		r := runResult{run: run, ws: ws, first: first, count: count, buf: buf}
 		start := time.Now()
-		r.err = d.fetchRun(ws.f, buf, off)
+		r.err = d.fetchRun(ctx, ws.f, buf, off)
 		r.took = time.Since(start)
 		if r.err == nil {
 			r.status = d.checkRun(first, count, buf)
@@ -160,9 +179,7 @@ func (d *download) startRun(ws *webSeed, first, count int) {
 }
 
 // fetchRun fetches buf at stream offset off (run goroutine), within the download caps.
-func (d *download) fetchRun(f fetcher, buf []byte, off int64) error {
-	ctx, cancel := context.WithTimeout(d.ctx, runTimeout)
-	defer cancel()
+func (d *download) fetchRun(ctx context.Context, f fetcher, buf []byte, off int64) error {
 	if err := d.t.waitDownload(ctx, len(buf)); err != nil {
 		return err
 	}
@@ -208,10 +225,18 @@ func (d *download) onRun(r runResult) {
 	t := d.t
 	ws := r.ws
 	ws.running--
+	if i := slices.Index(d.runs, r.run); i >= 0 {
+		d.runs = slices.Delete(d.runs, i, i+1)
+	}
 	now := time.Now()
 	if r.err != nil {
 		d.pk.RunFailed(r.first, r.count)
 		d.runFree = append(d.runFree, r.buf)
+		if r.run.abandoned {
+			// Peers first; the seed gets new runs at the next tick, from what is left.
+			d.requestAll()
+			return
+		}
 		if d.ctx.Err() == nil && !d.pk.Done() {
 			d.webFailed(ws, now, r.err)
 		}
@@ -269,6 +294,24 @@ func (d *download) webFailed(ws *webSeed, now time.Time, err error) {
 		backoff := min(d.t.webBackoff<<(ws.failures-1), webBackoffMax)
 		ws.retryAt = now.Add(backoff)
 		d.t.log.Info("web seed failed, retrying", "url", ws.f.URL(), "failures", ws.failures, "retry_in", backoff, "err", err)
+	}
+}
+
+// abandonSlowRuns cancels the runs older than runGrace whose pieces an idle peer (unchoked,
+// nothing requested: it has nothing else to give) has, so it can fetch them instead.
+func (d *download) abandonSlowRuns(now time.Time) {
+	for _, run := range d.runs {
+		if run.abandoned || now.Sub(run.started) < runGrace {
+			continue
+		}
+		for _, p := range d.t.peers {
+			if pd := p.dl; pd != nil && !p.peerChoking && len(pd.reqs) == 0 && d.pk.PeerHas(pd.pp, run.first) {
+				run.abandoned = true
+				run.cancel()
+				d.t.log.Debug("web seed run abandoned to peers", "url", run.ws.f.URL(), "first", run.first, "count", run.count)
+				break
+			}
+		}
 	}
 }
 

@@ -248,3 +248,34 @@ func TestWebSeedStopsWithRun(t *testing.T) {
 		t.Errorf("stats after a stalled web seed: %+v", st)
 	}
 }
+
+// TestWebSeedStalledPeerFinishes: a web seed that never answers holds its runs only until a
+// peer that has their pieces runs out of other work; the peer finishes the download and the
+// web seed is not blamed (it may just be slow).
+func TestWebSeedStalledPeerFinishes(t *testing.T) {
+	f := newFixture(t, 4<<20, 64<<10)
+	web := newWebServer(t, f)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	web.serve = func(w http.ResponseWriter, r *http.Request, _ int64) bool {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		return true
+	}
+	seed := startNode(t, f.mi, f.seedFiles(t), f.full(), nodeOpts{tag: 's', enc: wire.Off})
+	leech, dir := leechWith(t, f, 'l', web.url())
+	leech.t.AddPeers([]netip.AddrPort{seed.addr})
+	// Well under runTimeout: only abandoning the runs lets the peer finish in time.
+	waitDone(t, leech.t, 30*time.Second)
+	checkPayload(t, dir, f)
+	if web.requests.Load() == 0 {
+		t.Error("the web seed was never asked")
+	}
+	for _, r := range webSeedDropReasons {
+		if got := counter(leech.metrics, "webseed_dropped", r); got != 0 {
+			t.Errorf("dropped{reason=%q} = %v: a slow web seed is not a bad one", r, got)
+		}
+	}
+}
