@@ -13,7 +13,12 @@
 //     yourip, metadata_size, ut_metadata).
 //   - BEP 9, Extension for Peers to Send Metadata Files: served from the torrent's info
 //     dictionary, and fetched by FetchMetadata for magnet links.
-//   - BEP 19, WebSeed (GetRight style): web seeds fetch whole runs of pieces beside peers.
+//   - BEP 19, WebSeed (GetRight style): web seeds fetch whole runs of pieces (1 to 8 MiB,
+//     about two seconds of the seed's rate) that no peer has started, beside peers; their
+//     pieces are hashed like any others. A seed that is not found, ignores Range on a large
+//     file, sends bad data or fails five times in a row is dropped (and counted); a run
+//     that outlives a second while a peer with its pieces has nothing left to do is given
+//     to the peers.
 //
 // Shape (after cenkalti/rain): one event-loop goroutine per torrent (Torrent.Run) owns all
 // torrent state — the peer table, the choker, the piece picker, the pieces being assembled.
