@@ -20,6 +20,10 @@ const (
 	metadataPeers = 8
 	// metadataPeerTimeout bounds the whole exchange with one peer.
 	metadataPeerTimeout = 60 * time.Second
+	// metadataRetry is how long a peer whose exchange failed waits before it is asked again
+	// (when the tracker names it again): with a single seeder, one failure must not end the
+	// fetch for good.
+	metadataRetry = 5 * time.Second
 )
 
 // ErrNoMetadata: the peers given had no (valid) metadata for the info-hash before the
@@ -41,12 +45,15 @@ func FetchMetadata(ctx context.Context, ih bittorrent.InfoHash, peers <-chan []n
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	type result struct {
+		addr netip.AddrPort
 		info []byte
 		err  error
 	}
 	results := make(chan result)
 	var queue []netip.AddrPort
-	tried := map[netip.AddrPort]bool{}
+	// failed holds when each peer's last exchange failed; a peer queued or being asked is
+	// present with the zero time.
+	failed := map[netip.AddrPort]time.Time{}
 	running := 0
 	var lastErr error
 	for {
@@ -59,7 +66,7 @@ func FetchMetadata(ctx context.Context, ih bittorrent.InfoHash, peers <-chan []n
 				defer wg.Done()
 				info, err := fetchFrom(ctx, a, ih, &cfg)
 				select {
-				case results <- result{info, err}:
+				case results <- result{a, info, err}:
 				case <-ctx.Done():
 				}
 			}()
@@ -79,10 +86,14 @@ func FetchMetadata(ctx context.Context, ih bittorrent.InfoHash, peers <-chan []n
 				continue
 			}
 			for _, a := range addrs {
-				if a.IsValid() && a.Port() != 0 && !tried[a] {
-					tried[a] = true
-					queue = append(queue, a)
+				if !a.IsValid() || a.Port() == 0 {
+					continue
 				}
+				if at, seen := failed[a]; seen && (at.IsZero() || time.Since(at) < metadataRetry) {
+					continue
+				}
+				failed[a] = time.Time{}
+				queue = append(queue, a)
 			}
 		case r := <-results:
 			running--
@@ -90,7 +101,10 @@ func FetchMetadata(ctx context.Context, ih bittorrent.InfoHash, peers <-chan []n
 				return r.info, nil
 			}
 			lastErr = r.err
+			failed[r.addr] = time.Now()
 			if errors.Is(r.err, errBadMetadata) {
+				// Lying about the info dictionary is not a transient failure: never again.
+				failed[r.addr] = time.Now().Add(24 * time.Hour)
 				cfg.Metrics.hostileDisconnect(HostileProtocol)
 			}
 			cfg.Logger.Debug("metadata fetch failed", "err", r.err)
