@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -69,13 +70,21 @@ func newVerifyCmd() *cobra.Command {
 }
 
 // localVerify reports whether args are "TORRENT DATA" (a .torrent file and a directory) rather
-// than names of the agent's torrents.
+// than names of the agent's torrents: two arguments of which the first is a file or is
+// spelled like one (a path or a .torrent name — so that a missing file gets the local error,
+// not "no agent"), or the second is a directory.
 func localVerify(args []string) bool {
 	if len(args) != 2 {
 		return false
 	}
-	st, err := os.Stat(args[0])
-	return err == nil && st.Mode().IsRegular()
+	if st, err := os.Stat(args[0]); err == nil && st.Mode().IsRegular() {
+		return true
+	}
+	if strings.HasSuffix(args[0], ".torrent") || strings.ContainsRune(args[0], os.PathSeparator) {
+		return true
+	}
+	st, err := os.Stat(args[1])
+	return err == nil && st.IsDir()
 }
 
 func printReport(w io.Writer, t *metafile.Torrent, r *metafile.Report) {
