@@ -167,12 +167,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	wg.Go(func() { a.sched.run(runCtx, a.stopAnnouncer) })
 
-	a.restoreAdded()
-	a.scan()
-	a.mu.Lock()
-	a.scanned = true
-	a.settledLocked()
-	a.mu.Unlock()
+	// Watch before the first scan: a file created while the scan runs is then reported by
+	// an event (handled after the scan) instead of waiting for the next periodic rescan.
 	var events <-chan string
 	if !a.cfg.NoWatch {
 		w, err := newWatcher(a.cfg.Dir, a.log)
@@ -183,6 +179,12 @@ func (a *Agent) Run(ctx context.Context) error {
 			wg.Go(func() { w.run(runCtx) })
 		}
 	}
+	a.restoreAdded()
+	a.scan()
+	a.mu.Lock()
+	a.scanned = true
+	a.settledLocked()
+	a.mu.Unlock()
 	err := a.loop(ctx, events, serveErr)
 
 	a.mu.Lock()

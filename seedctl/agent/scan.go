@@ -222,6 +222,24 @@ func (w *watcher) addTree(dir string) error {
 	})
 }
 
+// reportTree sends every file under dir as an event; false when ctx ended.
+func (w *watcher) reportTree(ctx context.Context, dir string) bool {
+	ok := true
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		select {
+		case w.events <- p:
+			return nil
+		case <-ctx.Done():
+			ok = false
+			return filepath.SkipAll
+		}
+	})
+	return ok
+}
+
 // run forwards events until ctx ends, then closes the watcher.
 func (w *watcher) run(ctx context.Context) {
 	defer w.w.Close()
@@ -235,7 +253,12 @@ func (w *watcher) run(ctx context.Context) {
 			}
 			if ev.Has(fsnotify.Create) {
 				if st, err := os.Stat(ev.Name); err == nil && st.IsDir() {
+					// Files may have landed in the new directory before it was watched
+					// (mkdir -p + cp, tar x): report what is already there.
 					w.addTree(ev.Name)
+					if !w.reportTree(ctx, ev.Name) {
+						return
+					}
 				}
 			}
 			select {
