@@ -181,11 +181,17 @@ func (j *Job) Check(ctx context.Context) (have wire.Bitfield, hashed bool, err e
 // check opens the payload, loads the record and checks the payload; the caller closes files.
 func (j *Job) check(ctx context.Context) (files *storage.Files, rec *resume.Record, have wire.Bitfield, hashed bool, err error) {
 	t := j.cfg.Torrent
+	rec = j.loadRecord()
+	// A download starting from nothing (no record, not one payload file on disk) has nothing
+	// to check: hashing the sparse files Open is about to create would cost seconds a GiB.
+	fresh := j.cfg.Download && rec == nil && j.nothingOnDisk()
 	files, err = storage.Open(t.Layout, j.cfg.DataDir, j.cfg.Name, t.Single, storage.OpenOptions{Write: j.cfg.Download})
 	if err != nil {
 		return nil, nil, have, false, fmt.Errorf("open payload of %s in %s: %w", t.Name, j.cfg.DataDir, err)
 	}
-	rec = j.loadRecord()
+	if fresh {
+		return files, nil, wire.NewBitfield(t.Layout.NumPieces()), false, nil
+	}
 	have, err = resume.Check(ctx, t, files, j.cfg.Check, rec, j.cfg.CheckWorkers, func(p resume.Progress) {
 		if p.Total > 0 {
 			hashed = true
@@ -201,6 +207,26 @@ func (j *Job) check(ctx context.Context) (files *storage.Files, rec *resume.Reco
 		return nil, nil, have, hashed, fmt.Errorf("check %s: %w", t.Name, err)
 	}
 	return files, rec, have, hashed, nil
+}
+
+// nothingOnDisk reports whether none of the payload's files exists (pad files aside).
+func (j *Job) nothingOnDisk() bool {
+	t := j.cfg.Torrent
+	f, err := storage.Open(t.Layout, j.cfg.DataDir, j.cfg.Name, t.Single, storage.OpenOptions{AllowMissing: true})
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	stamps, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	for i, st := range stamps {
+		if !t.Layout.Files[i].Pad && st.Size >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Stats returns a snapshot.

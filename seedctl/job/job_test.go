@@ -121,3 +121,42 @@ func TestRunNoAnnounceReady(t *testing.T) {
 		t.Fatal("Run did not return")
 	}
 }
+
+// A download into an empty directory skips the check (nothing to hash: the files are created
+// sparse); a partial payload already there is hashed and its good pieces kept.
+func TestCheckFreshDownload(t *testing.T) {
+	mt := makeTorrent(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dl := func(dir string) *Job {
+		j, err := New(Config{Torrent: mt, DataDir: dir, ResumePath: filepath.Join(t.TempDir(), "r"),
+			Check: resume.Fast, Download: true, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+
+	empty := t.TempDir()
+	have, hashed, err := dl(empty).Check(ctx)
+	if err != nil || hashed || have.Count() != 0 || have.Len() != 4 {
+		t.Fatalf("fresh download: %d/%d pieces, hashed %v, err %v; want 0/4, not hashed", have.Count(), have.Len(), hashed, err)
+	}
+	if st, err := os.Stat(filepath.Join(empty, "data.bin")); err != nil || st.Size() != 64<<10 {
+		t.Fatalf("payload file not created at full size: %v", err)
+	}
+
+	// Half of the payload already there (an earlier download without its record).
+	partial := t.TempDir()
+	b := make([]byte, 64<<10)
+	for i := range 32 << 10 {
+		b[i] = byte(i * 7)
+	}
+	if err := os.WriteFile(filepath.Join(partial, "data.bin"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	have, hashed, err = dl(partial).Check(ctx)
+	if err != nil || !hashed || have.Count() != 2 {
+		t.Fatalf("partial payload: %d pieces, hashed %v, err %v; want 2, hashed", have.Count(), hashed, err)
+	}
+}
