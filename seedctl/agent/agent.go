@@ -166,6 +166,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		wg.Go(func() { a.checkWorker(runCtx) })
 	}
 	wg.Go(func() { a.sched.run(runCtx, a.stopAnnouncer) })
+	wg.Go(func() { a.scrapeLoop(runCtx) })
 
 	// Watch before the first scan: a file created while the scan runs is then reported by
 	// an event (handled after the scan) instead of waiting for the next periodic rescan.
@@ -395,6 +396,9 @@ func (a *Agent) addTorrentLocked(mi *metafile.Torrent, path, dataDir string, api
 		heapIdx: -1,
 		state:   Queued,
 		paused:  a.persist.paused(mi.InfoHash),
+	}
+	if len(mi.Trackers) > 0 && len(mi.Trackers[0]) > 0 {
+		t.scrapeURL = mi.Trackers[0][0]
 	}
 	a.byHash[t.ih] = t
 	a.byPath[path] = t

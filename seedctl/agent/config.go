@@ -41,6 +41,9 @@ const (
 	DefaultStopTimeout = 8 * time.Second
 	// DefaultStopWorkers bounds the stopped announces sent at once at shutdown.
 	DefaultStopWorkers = 64
+	// DefaultScrapeInterval is how often a torrent that does not announce (paused, queued,
+	// in error) is scraped for the tracker's counts.
+	DefaultScrapeInterval = 30 * time.Minute
 	// DefaultMetricsMaxTorrents bounds the torrents with per-torrent metric series.
 	DefaultMetricsMaxTorrents = 500
 	// settleDelay is how long the watcher waits after the last event on a path before
@@ -88,6 +91,9 @@ type Config struct {
 	NoWatch bool
 	// RescanInterval is how often Dir is walked again (default DefaultRescanInterval).
 	RescanInterval time.Duration
+	// ScrapeInterval is how often torrents that do not announce are scraped (default
+	// DefaultScrapeInterval).
+	ScrapeInterval time.Duration
 	// RetryInterval is the first wait before a torrent in error is checked again (default
 	// DefaultRetryInterval); it doubles at each failure up to MaxRetryInterval.
 	RetryInterval time.Duration
@@ -136,6 +142,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.RescanInterval <= 0 {
 		c.RescanInterval = DefaultRescanInterval
+	}
+	if c.ScrapeInterval <= 0 {
+		c.ScrapeInterval = DefaultScrapeInterval
 	}
 	if c.RetryInterval <= 0 {
 		c.RetryInterval = DefaultRetryInterval

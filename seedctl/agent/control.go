@@ -76,6 +76,10 @@ func (a *Agent) info(t *torrent) TorrentInfo {
 		Leechers:   -1,
 		Completed:  -1,
 	}
+	if t.scrapeOK {
+		ti.Seeders, ti.Leechers = t.scraped.Seeders, t.scraped.Leechers
+		ti.Completed = t.scraped.Downloaded
+	}
 	a.mu.Unlock()
 	switch ti.State {
 	case Checking:

@@ -45,6 +45,10 @@ type torrent struct {
 	startSet     bool                 // startUp and startDown are set (by the first check)
 	seeding      bool                 // counted in Agent.seeding (holds a max-active slot)
 	ann0         *announcer.Announcer // made by the check, waiting for a max-active slot
+	scrapeURL    string               // the first tracker, scraped while the torrent does not announce
+	scraped      announcer.Status     // the last scrape's counts, valid when scrapeOK
+	scrapeOK     bool
+	scrapedAt    time.Time
 
 	// Announce scheduling, guarded by scheduler.mu.
 	ann      *announcer.Announcer
