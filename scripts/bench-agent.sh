@@ -54,13 +54,9 @@ done
 if [[ ! -x $PY ]] || ! $PY -c 'import libtorrent' 2>/dev/null; then
   missing+=(python3-libtorrent)
 fi
-if [[ ${#missing[@]} -gt 0 ]]; then
-  echo "bench-agent.sh: installing ${missing[*]}"
-  sudo=""
-  [[ $(id -u) == 0 ]] || sudo=sudo
-  timeout 600 $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive timeout 900 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# shellcheck source=scripts/lib/apt.sh
+source scripts/lib/apt.sh # the scripts run from the repository root (cd above)
+apt_install bench-agent.sh "${missing[@]}"
 
 if [[ ${QUICK:-0} == 1 ]]; then
   : "${SIZES:=200,1000}"

@@ -20,12 +20,9 @@ SIZE_VERIFY_MIB=${SIZE_VERIFY_MIB:-1024}
 declare -A need=([mktorrent]=mktorrent [aria2]=aria2c [time]=/usr/bin/time)
 missing=()
 for pkg in "${!need[@]}"; do command -v "${need[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg"); done
-if [[ ${#missing[@]} -gt 0 ]]; then
-  echo "bench-make.sh: installing ${missing[*]}"
-  sudo=""; [[ $(id -u) == 0 ]] || sudo=sudo
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# shellcheck source=scripts/lib/apt.sh
+source scripts/lib/apt.sh # the scripts run from the repository root (cd above)
+apt_install bench-make.sh "${missing[@]}"
 
 tmp=$(mktemp -d /tmp/bench-make.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT

@@ -49,13 +49,9 @@ missing=()
 for pkg in "${!need[@]}"; do
   command -v "${need[$pkg]}" >/dev/null 2>&1 || [[ -x /usr/sbin/${need[$pkg]} || -x /sbin/${need[$pkg]} ]] || missing+=("$pkg")
 done
-if [[ ${#missing[@]} -gt 0 ]]; then
-  echo "bench-tracker.sh: installing ${missing[*]}"
-  sudo=""
-  [[ $(id -u) == 0 ]] || sudo=sudo
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# shellcheck source=scripts/lib/apt.sh
+source scripts/lib/apt.sh # the scripts run from the repository root (cd above)
+apt_install bench-tracker.sh "${missing[@]}"
 export PATH=$PATH:/usr/sbin:/sbin
 if [[ $(nproc) -lt 2 ]]; then
   echo "bench-tracker.sh: needs 2 CPUs (tracker pinned to one, load generator to the other)" >&2

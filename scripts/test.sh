@@ -28,15 +28,9 @@ for pkg in "${!need[@]}"; do
     missing+=("$pkg")
   fi
 done
-if [[ ${#missing[@]} -gt 0 ]]; then
-  echo "test.sh: installing ${missing[*]}"
-  sudo=""
-  [[ $(id -u) == 0 ]] || sudo=sudo
-  $sudo apt-get update -qq
-  # Debian starts apache2/nginx on install where an init system runs; the tests start their own
-  # instances on 127.0.0.1 high ports and never touch the system ones.
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# shellcheck source=scripts/lib/apt.sh
+source scripts/lib/apt.sh # the scripts run from the repository root (cd above)
+apt_install test.sh "${missing[@]}"
 
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [[ -n $unformatted ]]; then
