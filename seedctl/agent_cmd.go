@@ -35,7 +35,8 @@ type agentRunFlags struct {
 	checkWorkers              int
 	metricsMaxTorrents        int
 	numWant                   int
-	rerequest, rescan         time.Duration
+	rerequest, rescan, scrape time.Duration
+	announceRate              float64
 	noWatch                   bool
 	logLevel                  string
 	control, tokenFile        string
@@ -76,6 +77,8 @@ func newAgentCmd() *cobra.Command {
 	fl.IntVar(&f.numWant, "numwant", 50, "peers to ask the trackers for")
 	fl.DurationVar(&f.rerequest, "rerequest-interval", 300*time.Second, "tracker re-announce interval when it sets none")
 	fl.DurationVar(&f.rescan, "rescan-interval", agent.DefaultRescanInterval, "how often DIR is walked again (inotify misses NFS changes)")
+	fl.DurationVar(&f.scrape, "scrape-interval", agent.DefaultScrapeInterval, "how often paused, queued and failed torrents are scraped for the tracker's counts")
+	fl.Float64Var(&f.announceRate, "announce-rate", agent.DefaultAnnounceRate, "announces per second across all torrents (start-up is spread out at this rate)")
 	fl.BoolVar(&f.noWatch, "no-watch", false, "no inotify: find changes by the periodic rescan and SIGHUP only")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.control, "control", "", "serve the control API on 127.0.0.1:PORT (with --token-file) instead of the unix socket STATE/agent.sock")
@@ -98,8 +101,10 @@ func (f *agentRunFlags) validate() error {
 		return errors.New("upload caps must not be negative")
 	case f.metricsMaxTorrents < 0:
 		return fmt.Errorf("--metrics-max-torrents %d: want 0 or more", f.metricsMaxTorrents)
-	case f.rerequest < time.Second || f.rescan < time.Second:
-		return errors.New("--rerequest-interval and --rescan-interval: want at least 1s")
+	case f.rerequest < time.Second || f.rescan < time.Second || f.scrape < time.Second:
+		return errors.New("--rerequest-interval, --rescan-interval and --scrape-interval: want at least 1s")
+	case !(f.announceRate > 0) || f.announceRate > 1e6:
+		return fmt.Errorf("--announce-rate %g: want more than 0 (announces per second)", f.announceRate)
 	}
 	if st, err := os.Stat(f.dir); err != nil || !st.IsDir() {
 		return fmt.Errorf("--dir %s: not a directory", f.dir)
@@ -146,6 +151,8 @@ func runAgent(cmd *cobra.Command, f *agentRunFlags) error {
 		CheckWorkers:       f.checkWorkers,
 		NoWatch:            f.noWatch,
 		RescanInterval:     f.rescan,
+		ScrapeInterval:     f.scrape,
+		AnnounceRate:       f.announceRate,
 		Announce:           announcer.Config{IP: f.ip, NumWant: f.numWant, Interval: f.rerequest, HTTP: httpClient},
 		Registry:           reg,
 		MetricsMaxTorrents: maxSeries,

@@ -39,6 +39,9 @@ func TestAgentCmdBadFlags(t *testing.T) {
 		{[]string{"--dir", dir, "--state", dir, "--max-active", "-1"}, "must not be negative"},
 		{[]string{"--dir", dir, "--state", dir, "--encryption", "maybe"}, "--encryption"},
 		{[]string{"--dir", dir, "--state", dir, "--rescan-interval", "1ms"}, "--rescan-interval"},
+		{[]string{"--dir", dir, "--state", dir, "--scrape-interval", "0s"}, "--scrape-interval"},
+		{[]string{"--dir", dir, "--state", dir, "--announce-rate", "0"}, "--announce-rate"},
+		{[]string{"--dir", dir, "--state", dir, "--announce-rate", "NaN"}, "--announce-rate"},
 		{[]string{"--dir", dir, "--state", dir, "extra"}, "unknown command"},
 	} {
 		_, err := runAgentCmd(context.Background(), tc.args...)
