@@ -98,6 +98,14 @@ start_webswarm() {
   WEBSWARM_PORT=$port
 }
 
+# webswarm-b: a second build of webswarm's tracker beside the first, for A/B runs of a change
+# (./interleave.sh webswarm webswarm-b): WEBSWARM_B_BIN is the binary [required], WEBSWARM_B_ARGS
+# its extra flags.
+start_webswarm-b() {
+  [[ -n ${WEBSWARM_B_BIN:-} ]] || { echo "webswarm-b: set WEBSWARM_B_BIN" >&2; return 1; }
+  TB_WORK=$TB_WORK/b WEBSWARM_BIN=$WEBSWARM_B_BIN WEBSWARM_ARGS=${WEBSWARM_B_ARGS:-} start_webswarm
+}
+
 # Ceiling: trivial Go server (fixed 60-byte HTTP body; stateless BEP 15 UDP responder).
 start_ceiling-go() {
   local d=$TB_WORK/ceiling-go

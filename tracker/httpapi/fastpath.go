@@ -40,6 +40,9 @@ type Server struct {
 
 	closing  atomic.Bool
 	handoffs atomic.Int64 // requests handed to net/http (tests read it)
+	inlined  atomic.Int64 // connections served whole by the accepting goroutine (tests read it)
+	noInline bool         // serve every connection on its own goroutine (tests set it)
+	extra    []io.Closer  // the inline accept loops' duplicates of the listening socket
 	pool     sync.Pool    // *rawConn
 
 	mu    sync.Mutex
@@ -116,6 +119,11 @@ func (s *Server) Serve(l net.Listener) error {
 			s.h.cfg.Logger.Error("HTTP hand-off server", "err", err)
 		}
 	}()
+	if tl, ok := l.(*net.TCPListener); ok && !s.noInline {
+		if ok, err := s.serveInline(tl); ok {
+			return err
+		}
+	}
 	var delay time.Duration
 	for {
 		c, err := l.Accept()
@@ -128,7 +136,7 @@ func (s *Server) Serve(l net.Listener) error {
 				return fmt.Errorf("httpapi: accept: %w", err)
 			}
 			// Out of file descriptors and the like: wait, as net/http does.
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			delay = acceptDelay(delay)
 			s.h.cfg.Logger.Error("HTTP accept; retrying", "err", err, "delay", delay)
 			t := time.NewTimer(delay)
 			select {
@@ -140,33 +148,53 @@ func (s *Server) Serve(l net.Listener) error {
 			continue
 		}
 		delay = 0
-		rc := s.track(c)
-		if rc == nil {
-			c.Close()
+		rc := s.pool.Get().(*rawConn)
+		rc.c = c
+		rc.setPeer(peerAddr(c))
+		if !s.track(rc) {
 			return http.ErrServerClosed
 		}
 		go s.serveConn(rc)
 	}
 }
 
-// track registers a new connection; nil when shutting down.
-func (s *Server) track(c net.Conn) *rawConn {
-	rc := s.pool.Get().(*rawConn)
-	rc.c = c
-	rc.peer = peerAddr(c)
-	rc.trusted = s.h.trusted(rc.peer)
+// acceptDelay is how long to wait after a failed accept (out of file descriptors and the
+// like) that came after one that failed after prev: doubling, as net/http's.
+func acceptDelay(prev time.Duration) time.Duration {
+	return min(max(2*prev, 5*time.Millisecond), time.Second)
+}
+
+// setPeer sets the connection's client address and what follows from it.
+func (rc *rawConn) setPeer(a netip.Addr) {
+	rc.peer = a
+	rc.trusted = rc.s.h.trusted(a)
+}
+
+// track registers a connection about to be served on its own goroutine (serveConn); when
+// shutting down it closes the connection, returns rc to the pool and reports false.
+func (s *Server) track(rc *rawConn) bool {
 	rc.since = time.Now()
 	rc.state.Store(connNew)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing.Load() {
-		rc.c = nil
-		s.pool.Put(rc)
-		return nil
+		rc.c.Close()
+		rc.reset()
+		return false
 	}
 	s.conns[rc] = struct{}{}
 	s.wg.Add(1)
-	return rc
+	return true
+}
+
+// reset returns rc, its connection closed or given away, to the pool.
+func (rc *rawConn) reset() {
+	if rc.st != nil {
+		rc.s.h.pool.Put(rc.st)
+	}
+	rc.st, rc.pending = nil, pendingReply{}
+	rc.c, rc.buf, rc.r, rc.w, rc.deadline, rc.wdl, rc.hd = nil, rc.small, 0, 0, false, time.Time{}, head{}
+	rc.s.pool.Put(rc)
 }
 
 // peerAddr returns the connection's remote address, as remoteAddr reads it from net/http.
@@ -240,6 +268,9 @@ func (s *Server) beginClose() {
 	if s.ln != nil {
 		s.ln.Close()
 	}
+	for _, l := range s.extra {
+		l.Close()
+	}
 }
 
 func (s *Server) closeHandoff() {
@@ -291,6 +322,17 @@ type rawConn struct {
 	wdl      time.Time // the write deadline set on c (zero: none)
 	out      []byte    // the reply head (and a small body)
 	hd       head
+	st       *state       // the Handler's state holding a big reply's body, until it is sent
+	pending  pendingReply // a reply the accepting goroutine could not write whole
+}
+
+// pendingReply is the part of a reply left to write when serveFD moved its connection to
+// serveConn: rc.out, and big (see compose).
+type pendingReply struct {
+	ok    bool
+	start time.Time
+	big   []byte
+	n     int
 }
 
 // readResult says what readHead found.
@@ -312,9 +354,13 @@ func (s *Server) serveConn(rc *rawConn) {
 		if !handed {
 			rc.c.Close()
 		}
-		rc.c, rc.buf, rc.r, rc.w, rc.deadline, rc.wdl, rc.hd = nil, rc.small, 0, 0, false, time.Time{}, head{}
-		s.pool.Put(rc)
+		rc.reset()
 	}()
+	if p := rc.pending; p.ok {
+		rc.pending = pendingReply{}
+		rc.send(p.start, p.big, p.n, true)
+		return
+	}
 	if s.rht > 0 {
 		rc.c.SetReadDeadline(rc.since.Add(s.rht))
 		rc.deadline = true
@@ -328,23 +374,13 @@ func (s *Server) serveConn(rc *rawConn) {
 			handed = s.handOff(rc)
 			return
 		}
-		hd := &rc.hd
-		if !parseHead(string(rc.buf[rc.r:rc.r+n]), hd) {
-			handed = s.handOff(rc)
-			return
-		}
-		kind := kindOther
-		switch s.h.routePath(hd.path, hd.prefix, rc.trusted) {
-		case "/announce":
-			kind = kindAnnounce
-		case "/scrape":
-			kind = kindScrape
-		default:
+		kind := rc.route(n)
+		if kind == kindOther {
 			handed = s.handOff(rc)
 			return
 		}
 		rc.r += n
-		closeAfter := hd.close || s.closing.Load()
+		closeAfter := rc.hd.close || s.closing.Load()
 		if !rc.answer(kind, closeAfter) {
 			return
 		}
@@ -359,6 +395,48 @@ func (s *Server) serveConn(rc *rawConn) {
 	}
 }
 
+// route parses the head in buf[r:r+n] into hd and says which fast route serves it:
+// kindAnnounce, kindScrape, or kindOther for net/http.
+func (rc *rawConn) route(n int) int {
+	hd := &rc.hd
+	if !parseHead(string(rc.buf[rc.r:rc.r+n]), hd) {
+		return kindOther
+	}
+	switch rc.s.h.routePath(hd.path, hd.prefix, rc.trusted) {
+	case "/announce":
+		return kindAnnounce
+	case "/scrape":
+		return kindScrape
+	}
+	return kindOther
+}
+
+// scanHead looks in buf[line:w] for the end of the head that starts at buf[r], line being the
+// start of a line not yet looked at. It returns the head's length and readHead, or
+// readHandOff, when it reached a verdict (done), and else the line to go on from.
+func (rc *rawConn) scanHead(line int, first bool) (n int, res readResult, next int, done bool) {
+	// Between requests net/http waits for 4 bytes (Peek(4)) before it reads a request, and
+	// closes quietly when fewer come; decide nothing before that either.
+	for first || rc.w-rc.r >= 4 {
+		i := bytes.IndexByte(rc.buf[line:rc.w], '\n')
+		if i < 0 {
+			break
+		}
+		end := line + i
+		if end == line || rc.buf[end-1] != '\r' {
+			return 0, readHandOff, line, true
+		}
+		if end-1 == line {
+			if line == rc.r {
+				return 0, readHandOff, line, true // an empty request line
+			}
+			return end + 1 - rc.r, readHead, line, true
+		}
+		line = end + 1
+	}
+	return 0, 0, line, false
+}
+
 // readHead reads until buf[r:] starts with a whole request head and returns its length.
 // Every line must end in CRLF; a bare LF is net/http's business (it accepts it).
 func (rc *rawConn) readHead(first bool) (int, readResult) {
@@ -366,25 +444,11 @@ func (rc *rawConn) readHead(first bool) (int, readResult) {
 	line := rc.r    // the start of the line being looked at
 	rhtSet := first // the head deadline is set (at accept for the first request)
 	for {
-		// Between requests net/http waits for 4 bytes (Peek(4)) before it reads a request,
-		// and closes quietly when fewer come; decide nothing before that either.
-		for first || rc.w-rc.r >= 4 {
-			i := bytes.IndexByte(rc.buf[line:rc.w], '\n')
-			if i < 0 {
-				break
-			}
-			end := line + i
-			if end == line || rc.buf[end-1] != '\r' {
-				return 0, readHandOff
-			}
-			if end-1 == line {
-				if line == rc.r {
-					return 0, readHandOff // an empty request line
-				}
-				return end + 1 - rc.r, readHead
-			}
-			line = end + 1
+		n, res, next, done := rc.scanHead(line, first)
+		if done {
+			return n, res
 		}
+		line = next
 		if rc.w-rc.r >= s.maxHead {
 			return 0, readHandOff
 		}
@@ -458,14 +522,21 @@ func (s *Server) handOff(rc *rawConn) bool {
 // answer serves the announce or scrape in rc.hd and writes the reply; false when the write
 // failed.
 func (rc *rawConn) answer(kind int, closeAfter bool) bool {
-	s, h, hd := rc.s, rc.s.h, &rc.hd
-	start := time.Now()
+	start, big, n := rc.compose(kind, closeAfter)
+	return rc.send(start, big, n, closeAfter)
+}
+
+// compose serves the announce or scrape in rc.hd, logs and measures it, and leaves the reply
+// in rc.out: the head and a small body, or the head alone with the body returned in big.
+// start is when serving began, n the body's length.
+func (rc *rawConn) compose(kind int, closeAfter bool) (start time.Time, big []byte, n int) {
+	h, hd := rc.s.h, &rc.hd
+	start = time.Now()
 	client := rc.peer
 	if rc.trusted {
 		client = forwardedClient(rc.peer, hd.realIP, hd.xff)
 	}
 	st := h.pool.Get().(*state)
-	defer h.pool.Put(st)
 	var body []byte
 	if kind == kindAnnounce {
 		body = h.announceReply(st, hd.query, client)
@@ -478,6 +549,19 @@ func (rc *rawConn) answer(kind int, closeAfter bool) bool {
 	}
 
 	rc.out = appendReplyHead(rc.out[:0], hd, len(body), closeAfter)
+	if len(body) > rawBufSize {
+		rc.st = st // body is st's: send gives it back
+		return start, body, len(body)
+	}
+	rc.out = append(rc.out, body...)
+	h.pool.Put(st)
+	return start, nil, len(body)
+}
+
+// send writes the reply compose left (n: the body's length), within the write timeouts;
+// false when that failed.
+func (rc *rawConn) send(start time.Time, big []byte, n int, closeAfter bool) bool {
+	s, h := rc.s, rc.s.h
 	// http.Server.WriteTimeout, when set, bounds each reply, as net/http does. Otherwise
 	// Config.WriteTimeout bounds a large reply (as Handler.write does), and a rolling
 	// deadline, renewed once it is less than half a WriteTimeout away (no timer update per
@@ -486,16 +570,23 @@ func (rc *rawConn) answer(kind int, closeAfter bool) bool {
 	switch wt := h.cfg.WriteTimeout; {
 	case s.hs.WriteTimeout > 0:
 		rc.setWriteDeadline(start.Add(s.hs.WriteTimeout))
-	case wt > 0 && (len(body) > smallReply || rc.wdl.Before(start.Add(wt/2))):
+	case wt > 0 && (n > smallReply || rc.wdl.Before(start.Add(wt/2))):
 		rc.setWriteDeadline(start.Add(wt))
 	}
 	var err error
-	if len(body) <= rawBufSize {
-		rc.out = append(rc.out, body...)
-		_, err = rc.c.Write(rc.out)
-	} else {
-		bufs := net.Buffers{rc.out, body}
+	switch {
+	case big != nil:
+		bufs := net.Buffers{rc.out, big}
 		_, err = bufs.WriteTo(rc.c)
+	case closeAfter && rc.r == rc.w:
+		// The connection closes next (linger has nothing to drain): reply and FIN together.
+		err = writeLast(rc.c, rc.out)
+	default:
+		_, err = rc.c.Write(rc.out)
+	}
+	if rc.st != nil {
+		h.pool.Put(rc.st)
+		rc.st = nil
 	}
 	return err == nil
 }

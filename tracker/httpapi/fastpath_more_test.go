@@ -35,24 +35,7 @@ func TestFastPathLogsAndMetricsAsNetHTTP(t *testing.T) {
 	if rs, handed := compare(t, fast, plain, "log", raw); len(rs) != 5 || handed != 0 {
 		t.Fatalf("%d replies, %d hand-offs", len(rs), handed)
 	}
-	stamp := regexp.MustCompile(`\[[^]]*\]`)
-	lines := func(sd *side) []string {
-		var ls []string
-		// The log is flushed every second.
-		testenv.WaitFor(t, 5*time.Second, "access log lines", func() error {
-			b, err := os.ReadFile(sd.path)
-			if err != nil {
-				return err
-			}
-			ls = strings.Split(strings.TrimSpace(stamp.ReplaceAllString(string(b), "[T]")), "\n")
-			if len(ls) < 5 {
-				return fmt.Errorf("%d lines", len(ls))
-			}
-			return nil
-		})
-		return ls
-	}
-	fl, pl := lines(fast), lines(plain)
+	fl, pl := logLines(t, fast, 5), logLines(t, plain, 5)
 	if !slices.Equal(fl, pl) {
 		t.Errorf("access logs differ:\nfast     %q\nnet/http %q", fl, pl)
 	}
@@ -66,6 +49,27 @@ func TestFastPathLogsAndMetricsAsNetHTTP(t *testing.T) {
 	if !slices.Contains(fm, `webswarm_tracker_request_duration_seconds{frontend="http",kind="scrape"} count 3`) {
 		t.Errorf("no scrape latencies in %q", fm)
 	}
+}
+
+// logLines waits (bounded) for at least n lines in sd's access log and returns them with
+// their time stamps replaced by [T].
+func logLines(t *testing.T, sd *side, n int) []string {
+	t.Helper()
+	stamp := regexp.MustCompile(`\[[^]]*\]`)
+	var ls []string
+	// The log is flushed every second.
+	testenv.WaitFor(t, 5*time.Second, "access log lines", func() error {
+		b, err := os.ReadFile(sd.path)
+		if err != nil {
+			return err
+		}
+		ls = strings.Split(strings.TrimSpace(stamp.ReplaceAllString(string(b), "[T]")), "\n")
+		if len(ls) < n {
+			return fmt.Errorf("%d lines", len(ls))
+		}
+		return nil
+	})
+	return ls
 }
 
 // metrics lists a registry's counters and gauges with their values, and its histograms with

@@ -34,8 +34,9 @@ type side struct {
 
 // pairOpts configures both sides of a pair.
 type pairOpts struct {
-	mod func(*Config)
-	hs  func(*http.Server)
+	mod      func(*Config)
+	hs       func(*http.Server)
+	noInline bool // the fast side serves every connection on its own goroutine
 }
 
 func newSide(t testing.TB, fast bool, o pairOpts) *side {
@@ -95,6 +96,7 @@ func newSide(t testing.TB, fast bool, o pairOpts) *side {
 	done := make(chan error, 1)
 	if fast {
 		sd.fs = NewServer(h, hs)
+		sd.fs.noInline = o.noInline
 		go func() { done <- sd.fs.Serve(l) }()
 	} else {
 		go func() { done <- hs.Serve(l) }()
