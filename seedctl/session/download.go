@@ -287,8 +287,10 @@ func (d *download) ensurePiece(i uint32) {
 func (d *download) onBlock(p *peer, ev event) {
 	pd := p.dl
 	b := picker.Block{Piece: ev.index, Begin: ev.begin, Length: ev.length}
+	asked := false
 	if i := slices.Index(pd.reqs, b); i >= 0 {
 		pd.reqs = slices.Delete(pd.reqs, i, i+1)
+		asked = true
 	}
 	pd.lastBlock = time.Now()
 	if pd.snubbed {
@@ -298,7 +300,14 @@ func (d *download) onBlock(p *peer, ev event) {
 		pd.queue++
 	}
 	if !ev.ok {
-		return // a duplicate (endgame) or a block we did not ask for: its data was dropped
+		// A duplicate (endgame) or a block we did not ask for: its data was dropped. Its
+		// request is answered all the same: the picker must not count it outstanding here,
+		// or, should the copy that was kept never complete (that peer gone mid-block), no
+		// one would ever be asked for the block again (Pick never asks a peer twice).
+		if asked {
+			d.pk.Rejected(pd.pp, b)
+		}
+		return
 	}
 	cancel, full := d.pk.Received(pd.pp, b)
 	for _, cp := range cancel {
