@@ -62,6 +62,11 @@ type peerDownload struct {
 	lastBlock time.Time      // last block received, or when the first request went out
 	snubbed   bool
 	allowed   []uint32 // ALLOWED FAST from the peer
+	// dropped are blocks requested from the peer whose copy was dropped because another
+	// peer's reader held the block (endgame). The picker still counts them outstanding
+	// here: asking again at once would only race the copy being read. If a peer goes away
+	// (perhaps that reader, mid-block), they go back to the picker (see peerGone).
+	dropped []picker.Block
 
 	// Queue sizing. In slow start the queue grows by one block per block received (it
 	// doubles every round trip) until the peer's rate stops growing; then it holds
@@ -142,6 +147,18 @@ func (d *download) peerGone(p *peer) {
 	}
 	d.pk.PeerGone(p.dl.pp)
 	p.dl.reqs = nil
+	// A block p was reading when it went is free again (releaseClaims), but a peer whose
+	// copy of it was dropped meanwhile still has it outstanding in the picker, and Pick
+	// never asks a peer twice: without this, no one would be asked for it again.
+	for _, q := range d.t.peers {
+		if q.dl == nil {
+			continue
+		}
+		for _, b := range q.dl.dropped {
+			d.pk.Rejected(q.dl.pp, b)
+		}
+		q.dl.dropped = q.dl.dropped[:0]
+	}
 	d.requestAll()
 }
 
@@ -300,12 +317,10 @@ func (d *download) onBlock(p *peer, ev event) {
 		pd.queue++
 	}
 	if !ev.ok {
-		// A duplicate (endgame) or a block we did not ask for: its data was dropped. Its
-		// request is answered all the same: the picker must not count it outstanding here,
-		// or, should the copy that was kept never complete (that peer gone mid-block), no
-		// one would ever be asked for the block again (Pick never asks a peer twice).
-		if asked {
-			d.pk.Rejected(pd.pp, b)
+		// A duplicate (endgame) or a block we did not ask for: its data was dropped.
+		if asked && d.pk.Wants(b) {
+			pd.dropped = slices.DeleteFunc(pd.dropped, func(x picker.Block) bool { return !d.pk.Wants(x) })
+			pd.dropped = append(pd.dropped, b)
 		}
 		return
 	}
