@@ -13,8 +13,10 @@ import (
 )
 
 // BenchmarkServe measures an announce (numwant 50, 100 torrents × 100 peers) over loopback,
-// client and server in one process: net/http alone against the fast path, on a kept-alive
-// connection and with a connection per request ("Connection: close").
+// client and server in one process: net/http alone against the fast path with every
+// connection on its own goroutine ("goroutine") and with Connection: close requests served by
+// the accepting goroutine ("fast", on Linux), on a kept-alive connection and with a
+// connection per request ("Connection: close").
 func BenchmarkServe(b *testing.B) {
 	h := newHandlerTB(b)
 	var reqs []string
@@ -34,11 +36,8 @@ func BenchmarkServe(b *testing.B) {
 		keep[i] = []byte("GET " + q + " HTTP/1.1\r\nHost: t\r\n\r\n")
 		closing[i] = []byte("GET " + q + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
 	}
-	for _, fast := range []bool{false, true} {
-		name := "nethttp"
-		if fast {
-			name = "fast"
-		}
+	for _, name := range []string{"nethttp", "goroutine", "fast"} {
+		fast := name != "nethttp"
 		hs := &http.Server{Handler: h, ErrorLog: log.New(io.Discard, "", 0)}
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -47,6 +46,7 @@ func BenchmarkServe(b *testing.B) {
 		var fs *Server
 		if fast {
 			fs = NewServer(h, hs)
+			fs.noInline = name == "goroutine"
 			go fs.Serve(l)
 		} else {
 			go hs.Serve(l)
