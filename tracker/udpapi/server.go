@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -94,6 +95,8 @@ type Server struct {
 	// scrape accepted, so that a longer scrape, cut to the buffer, still reads as too long.
 	readLen int
 	now     func() time.Time // nil: the time a packet was read; tests move the clock
+	noBatch bool             // read and write one datagram at a time (tests set it)
+	batched atomic.Int64     // datagrams read in batches of more than one (tests read it)
 
 	mu      sync.Mutex
 	closed  bool
@@ -154,8 +157,12 @@ func (s *Server) Serve(conn net.PacketConn) error {
 	}()
 
 	var pc packetConn
+	var bc batchConn
 	if u, ok := conn.(*net.UDPConn); ok {
 		pc = u
+		if !s.noBatch {
+			bc = newBatchConn(u)
+		}
 	} else {
 		pc = adapter{conn}
 	}
@@ -163,7 +170,11 @@ func (s *Server) Serve(conn net.PacketConn) error {
 	var wg sync.WaitGroup
 	for range s.cfg.Workers {
 		w := s.newWorker()
-		wg.Go(func() { errs <- s.run(w, pc) })
+		if bc != nil {
+			wg.Go(func() { errs <- s.runBatch(w, bc) })
+		} else {
+			wg.Go(func() { errs <- s.run(w, pc) })
+		}
 	}
 	wg.Wait()
 	close(errs)
