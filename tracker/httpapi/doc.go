@@ -7,5 +7,7 @@
 // Server puts a fast path in front of net/http for plain HTTP: it reads HTTP/1.0 and 1.1
 // (RFC 9112) requests off the socket itself, answers GET announces and scrapes there, and
 // hands every other request, with the rest of its connection, to an http.Server serving the
-// same Handler.
+// same Handler. On Linux the goroutines accepting connections answer a "Connection: close"
+// announce or scrape themselves, with no goroutine or netpoll registration for the
+// connection (inline_linux.go); the rest go to a goroutine each.
 package httpapi
