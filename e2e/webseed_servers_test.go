@@ -153,8 +153,8 @@ func wsFetchAll(t *testing.T, s *webseed.Seed, want []byte, step int64) {
 	got := bytes.Repeat([]byte{0xee}, len(want))
 	for off := int64(0); off < int64(len(want)); off += step {
 		n := min(step, int64(len(want))-off)
-		if err := s.Fetch(ctx, got[off:off+n], off); err != nil {
-			t.Fatalf("%s: bytes %d+%d: %v", s.URL(), off, n, err)
+		if filled, err := s.Fetch(ctx, got[off:off+n], off); err != nil || int64(filled) != n {
+			t.Fatalf("%s: bytes %d+%d: %d filled, %v", s.URL(), off, n, filled, err)
 		}
 	}
 	if !bytes.Equal(got, want) {

@@ -49,7 +49,7 @@ var webSeedDropReasons = []string{WebSeedBadURL, WebSeedNotFound, WebSeedNoRange
 
 // fetcher is what the session uses of a web seed (*webseed.Seed).
 type fetcher interface {
-	Fetch(ctx context.Context, dst []byte, off int64) error
+	Fetch(ctx context.Context, dst []byte, off int64) (int, error)
 	URL() string
 	Close()
 }
@@ -83,8 +83,9 @@ type runResult struct {
 	first, count int
 	buf          []byte
 	took         time.Duration
-	err          error     // the fetch failed: no piece of the run was checked
-	status       []runStat // per piece, when the fetch succeeded
+	got          int       // bytes at the start of buf the seed delivered
+	err          error     // the fetch failed: only the whole pieces in buf[:got] were checked
+	status       []runStat // per piece checked: all of them when the fetch succeeded
 }
 
 type runStat uint8
@@ -166,10 +167,11 @@ func (d *download) startRun(ws *webSeed, first, count int) {
 		defer cancel()
 		r := runResult{run: run, ws: ws, first: first, count: count, buf: buf}
 		start := time.Now()
-		r.err = d.fetchRun(ctx, ws.f, buf, off)
+		r.got, r.err = d.fetchRun(ctx, ws.f, buf, off)
 		r.took = time.Since(start)
-		if r.err == nil {
-			r.status = d.checkRun(first, count, buf)
+		// A run that failed or was abandoned keeps the whole pieces it delivered.
+		if k := d.wholePieces(first, count, r.got); k > 0 {
+			r.status = d.checkRun(first, k, buf)
 		}
 		select {
 		case d.webResults <- r:
@@ -178,15 +180,29 @@ func (d *download) startRun(ws *webSeed, first, count int) {
 	}()
 }
 
-// fetchRun fetches buf at stream offset off (run goroutine), within the download caps.
-func (d *download) fetchRun(ctx context.Context, f fetcher, buf []byte, off int64) error {
+// fetchRun fetches buf at stream offset off (run goroutine), within the download caps, and
+// returns how many bytes at its start it filled.
+func (d *download) fetchRun(ctx context.Context, f fetcher, buf []byte, off int64) (int, error) {
 	if err := d.t.waitDownload(ctx, len(buf)); err != nil {
-		return err
+		return 0, err
 	}
-	if err := f.Fetch(ctx, buf, off); err != nil {
-		return fmt.Errorf("session: web seed %s: %w", f.URL(), err)
+	n, err := f.Fetch(ctx, buf, off)
+	if err != nil {
+		return n, fmt.Errorf("session: web seed %s: %w", f.URL(), err)
 	}
-	return nil
+	return n, nil
+}
+
+// wholePieces is how many pieces of the run of count pieces from first lie whole in the
+// first got bytes of its buffer.
+func (d *download) wholePieces(first, count, got int) int {
+	l := d.t.mi.Layout
+	base := l.PieceOffset(first)
+	k := 0
+	for k < count && l.PieceOffset(first+k)+l.PieceSize(first+k)-base <= int64(got) {
+		k++
+	}
+	return k
 }
 
 // checkRun hashes and writes every piece of a fetched run (run goroutine), sharing the
@@ -222,16 +238,22 @@ func (d *download) checkRun(first, count int, buf []byte) []runStat {
 
 // onRun applies a finished run.
 func (d *download) onRun(r runResult) {
-	t := d.t
 	ws := r.ws
 	ws.running--
 	if i := slices.Index(d.runs, r.run); i >= 0 {
 		d.runs = slices.Delete(d.runs, i, i+1)
 	}
 	now := time.Now()
+	bad := d.applyRun(r)
+	if bad > 0 {
+		d.dropWebSeed(ws, WebSeedBadData, fmt.Errorf("%d of %d pieces from it failed their hash check", bad, len(r.status)))
+	}
 	if r.err != nil {
-		d.pk.RunFailed(r.first, r.count)
+		d.pk.RunFailed(r.first, r.count) // what it did not deliver goes to peers
 		d.runFree = append(d.runFree, r.buf)
+		if len(r.status) > 0 {
+			d.afterPieces()
+		}
 		if r.run.abandoned {
 			// Peers first; the seed gets new runs at the next tick, from what is left.
 			d.requestAll()
@@ -244,14 +266,27 @@ func (d *download) onRun(r runResult) {
 		d.requestAll()
 		return
 	}
-	n := int64(len(r.buf))
+	if r.took > 0 {
+		ws.rate = int64(float64(len(r.buf)) / r.took.Seconds())
+	}
+	d.pk.RunDone(r.first, r.count)
+	d.runFree = append(d.runFree, r.buf)
+	if bad == 0 {
+		ws.failures, ws.retryAt = 0, time.Time{}
+	}
+	d.afterPieces()
+	d.webRequest(now)
+}
+
+// applyRun applies the checks of a run's pieces (all of them, or those a failed run
+// delivered whole), counts the bytes the seed delivered, and returns how many pieces failed
+// their hash check.
+func (d *download) applyRun(r runResult) (bad int) {
+	t := d.t
+	n := int64(r.got)
 	t.downloaded.Add(n)
 	t.cfg.Metrics.addDownloaded(n)
 	t.cfg.Metrics.addWebSeed(n)
-	if r.took > 0 {
-		ws.rate = int64(float64(n) / r.took.Seconds())
-	}
-	bad := 0
 	for k, s := range r.status {
 		i := r.first + k
 		switch s {
@@ -266,15 +301,7 @@ func (d *download) onRun(r runResult) {
 			d.pk.PieceFailed(i)
 		}
 	}
-	d.pk.RunDone(r.first, r.count)
-	d.runFree = append(d.runFree, r.buf)
-	if bad > 0 {
-		d.dropWebSeed(ws, WebSeedBadData, fmt.Errorf("%d of %d pieces from it failed their hash check", bad, r.count))
-	} else {
-		ws.failures, ws.retryAt = 0, time.Time{}
-	}
-	d.afterPieces()
-	d.webRequest(now)
+	return bad
 }
 
 // webFailed classifies a failed run: a seed that cannot serve this torrent is dropped,

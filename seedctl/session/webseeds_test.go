@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -272,6 +273,53 @@ func TestWebSeedStalledPeerFinishes(t *testing.T) {
 	checkPayload(t, dir, f)
 	if web.requests.Load() == 0 {
 		t.Error("the web seed was never asked")
+	}
+	for _, r := range webSeedDropReasons {
+		if got := counter(leech.metrics, "webseed_dropped", r); got != 0 {
+			t.Errorf("dropped{reason=%q} = %v: a slow web seed is not a bad one", r, got)
+		}
+	}
+}
+
+// TestWebSeedAbandonedRunKeepsItsPieces: a web seed that delivers half of a run and then
+// stalls has the run abandoned to a peer; the whole pieces it delivered are checked and kept,
+// and the peer is asked only for the rest.
+func TestWebSeedAbandonedRunKeepsItsPieces(t *testing.T) {
+	f := newFixture(t, 4<<20, 64<<10)
+	web := newWebServer(t, f)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	const half = 512 << 10 // of the first run (1 MiB: the seed's rate is not known yet)
+	web.serve = func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		if n == 1 {
+			var first, last int
+			fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-%d", &first, &last)
+			if last-first+1 < half {
+				t.Errorf("first run of %d bytes", last-first+1)
+				return false
+			}
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", first, last, len(f.payload)))
+			w.Header().Set("Content-Length", strconv.Itoa(last-first+1))
+			w.WriteHeader(http.StatusPartialContent)
+			w.Write(f.payload[first : first+half])
+			w.(http.Flusher).Flush()
+		}
+		select { // then stall
+		case <-release:
+		case <-r.Context().Done():
+		}
+		return true
+	}
+	seed := startNode(t, f.mi, f.seedFiles(t), f.full(), nodeOpts{tag: 's', enc: wire.Off})
+	leech, dir := leechWith(t, f, 'l', web.url())
+	leech.t.AddPeers([]netip.AddrPort{seed.addr})
+	waitDone(t, leech.t, 30*time.Second)
+	checkPayload(t, dir, f)
+	if got := counter(leech.metrics, "webseed_bytes", ""); got < half {
+		t.Errorf("%v bytes kept from the web seed, want at least %d", got, half)
+	}
+	if up := seed.t.Stats().Uploaded; up > int64(len(f.payload)-half) {
+		t.Errorf("the peer uploaded %d bytes: the web seed's %d were fetched again", up, half)
 	}
 	for _, r := range webSeedDropReasons {
 		if got := counter(leech.metrics, "webseed_dropped", r); got != 0 {

@@ -27,7 +27,7 @@ func BenchmarkFetch(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		if err := s.Fetch(context.Background(), dst, int64(i%(size/piece))*piece); err != nil {
+		if _, err := s.Fetch(context.Background(), dst, int64(i%(size/piece))*piece); err != nil {
 			b.Fatal(err)
 		}
 	}

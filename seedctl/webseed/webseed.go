@@ -159,11 +159,13 @@ func (s *Seed) Close() {
 
 // Fetch fills dst with the torrent's stream bytes [off, off+len(dst)): one Range GET per file
 // span, in parallel up to MaxConns (shared with concurrent Fetch calls), pad files zero-filled.
-// On error dst holds partial data. It returns when every request it started has ended. Give
-// ctx a deadline: a server that stalls mid-body is stopped only by it.
-func (s *Seed) Fetch(ctx context.Context, dst []byte, off int64) error {
+// It returns how many bytes at the start of dst it filled: len(dst) when err is nil; on
+// error, what arrived before it (a caller can keep the whole pieces in there). It returns
+// when every request it started has ended. Give ctx a deadline: a server that stalls
+// mid-body is stopped only by it.
+func (s *Seed) Fetch(ctx context.Context, dst []byte, off int64) (int, error) {
 	if off < 0 || off > s.layout.Total || int64(len(dst)) > s.layout.Total-off {
-		return fmt.Errorf("webseed: bytes [%d, %d) of %d: %w", off, off+int64(len(dst)), s.layout.Total, ErrBadRange)
+		return 0, fmt.Errorf("webseed: bytes [%d, %d) of %d: %w", off, off+int64(len(dst)), s.layout.Total, ErrBadRange)
 	}
 	spans := s.layout.Spans(nil, off, int64(len(dst)))
 	ctx, cancel := context.WithCancel(ctx)
@@ -187,13 +189,15 @@ func (s *Seed) Fetch(ctx context.Context, dst []byte, off int64) error {
 			requests++
 		}
 	}
+	filled := make([]int, len(spans)) // bytes of each span in dst (written before wg.Done)
 	pos := int64(0)
 spans:
-	for _, sp := range spans {
+	for k, sp := range spans {
 		part := dst[pos : pos+sp.Length]
 		pos += sp.Length
 		if s.layout.Files[sp.File].Pad {
 			clear(part)
+			filled[k] = len(part)
 			continue
 		}
 		select {
@@ -208,7 +212,8 @@ spans:
 			break
 		}
 		if requests == 1 { // the common case: no goroutine
-			err := s.get(ctx, sp, part)
+			n, err := s.get(ctx, sp, part)
+			filled[k] = n
 			<-s.sem
 			if err != nil {
 				fail(err)
@@ -219,22 +224,35 @@ spans:
 		go func() {
 			defer wg.Done()
 			defer func() { <-s.sem }()
-			if err := s.get(ctx, sp, part); err != nil {
+			n, err := s.get(ctx, sp, part)
+			filled[k] = n
+			if err != nil {
 				fail(err)
 			}
 		}()
 	}
 	wg.Wait()
-	return firstErr
+	if firstErr == nil {
+		return len(dst), nil
+	}
+	got := 0
+	for k, sp := range spans {
+		got += filled[k]
+		if int64(filled[k]) < sp.Length {
+			break
+		}
+	}
+	return got, firstErr
 }
 
-// get fills dst with bytes [sp.Offset, sp.Offset+len(dst)) of file sp.File.
-func (s *Seed) get(ctx context.Context, sp storage.Span, dst []byte) error {
+// get fills dst with bytes [sp.Offset, sp.Offset+len(dst)) of file sp.File, and returns how
+// many it filled from the start.
+func (s *Seed) get(ctx context.Context, sp storage.Span, dst []byte) (int, error) {
 	u := s.urls[sp.File]
 	first, last := sp.Offset, sp.Offset+sp.Length-1
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return fmt.Errorf("webseed: %w: %v", ErrBadURL, err)
+		return 0, fmt.Errorf("webseed: %w: %v", ErrBadURL, err)
 	}
 	rng := make([]byte, 0, 48)
 	rng = append(rng, "bytes="...)
@@ -248,46 +266,46 @@ func (s *Seed) get(ctx context.Context, sp storage.Span, dst []byte) error {
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("webseed: %w", err)
+		return 0, fmt.Errorf("webseed: %w", err)
 	}
 	defer closeBody(resp.Body)
 	size := s.layout.Files[sp.File].Length
 	switch resp.StatusCode {
 	case http.StatusPartialContent:
 		if err := checkContentRange(resp.Header.Get("Content-Range"), first, last, size); err != nil {
-			return fmt.Errorf("webseed: %s bytes %d-%d: %w", u, first, last, err)
+			return 0, fmt.Errorf("webseed: %s bytes %d-%d: %w", u, first, last, err)
 		}
 		return readBody(resp.Body, dst, u, first)
 	case http.StatusOK:
 		if !(first == 0 && sp.Length == size) && size > SmallFile {
-			return fmt.Errorf("webseed: %s answered a Range request with the whole %d-byte file: %w", u, size, ErrNoRange)
+			return 0, fmt.Errorf("webseed: %s answered a Range request with the whole %d-byte file: %w", u, size, ErrNoRange)
 		}
 		if resp.ContentLength >= 0 && resp.ContentLength < last+1 {
-			return fmt.Errorf("webseed: %s has %d bytes, torrent says %d: %w", u, resp.ContentLength, size, ErrShort)
+			return 0, fmt.Errorf("webseed: %s has %d bytes, torrent says %d: %w", u, resp.ContentLength, size, ErrShort)
 		}
 		if _, err := io.CopyN(io.Discard, resp.Body, first); err != nil {
-			return fmt.Errorf("webseed: %s: skipping to byte %d: %w (%v)", u, first, ErrShort, err)
+			return 0, fmt.Errorf("webseed: %s: skipping to byte %d: %w (%v)", u, first, ErrShort, err)
 		}
 		return readBody(resp.Body, dst, u, first)
 	case http.StatusNotFound, http.StatusGone:
-		return fmt.Errorf("webseed: %s: HTTP %d: %w", u, resp.StatusCode, ErrNotFound)
+		return 0, fmt.Errorf("webseed: %s: HTTP %d: %w", u, resp.StatusCode, ErrNotFound)
 	case http.StatusRequestedRangeNotSatisfiable:
-		return fmt.Errorf("webseed: %s: bytes %d-%d not satisfiable: %w", u, first, last, ErrShort)
+		return 0, fmt.Errorf("webseed: %s: bytes %d-%d not satisfiable: %w", u, first, last, ErrShort)
 	default:
-		return &StatusError{Code: resp.StatusCode, URL: u}
+		return 0, &StatusError{Code: resp.StatusCode, URL: u}
 	}
 }
 
-// readBody fills dst from body, reading no further.
-func readBody(body io.Reader, dst []byte, u string, first int64) error {
+// readBody fills dst from body, reading no further, and returns how much it filled.
+func readBody(body io.Reader, dst []byte, u string, first int64) (int, error) {
 	n, err := io.ReadFull(body, dst)
 	switch {
 	case err == nil:
-		return nil
+		return n, nil
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-		return fmt.Errorf("webseed: %s: body ended after %d of %d bytes from %d: %w", u, n, len(dst), first, ErrShort)
+		return n, fmt.Errorf("webseed: %s: body ended after %d of %d bytes from %d: %w", u, n, len(dst), first, ErrShort)
 	default:
-		return fmt.Errorf("webseed: %s: reading body: %w", u, err)
+		return n, fmt.Errorf("webseed: %s: reading body: %w", u, err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -98,7 +99,10 @@ func fetch(t testing.TB, s *webseed.Seed, off, n int64) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	dst := bytes.Repeat([]byte{0xee}, int(n))
-	err := s.Fetch(ctx, dst, off)
+	got, err := s.Fetch(ctx, dst, off)
+	if err == nil && got != len(dst) {
+		t.Errorf("Fetch(%d+%d) filled %d bytes without an error", off, n, got)
+	}
 	return dst, err
 }
 
@@ -507,7 +511,10 @@ func TestContextCancel(t *testing.T) {
 	s := newSeed(t, ts.URL, tor, webseed.Options{MaxConns: 1})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Fetch(ctx, make([]byte, 20), 0) }()
+	go func() {
+		_, err := s.Fetch(ctx, make([]byte, 20), 0)
+		done <- err
+	}()
 	<-entered
 	cancel()
 	select {
@@ -522,5 +529,53 @@ func TestContextCancel(t *testing.T) {
 	case <-sawCancel:
 	case <-time.After(20 * time.Second):
 		t.Fatal("the server never saw the request cancelled")
+	}
+}
+
+// TestFetchPrefix: a Fetch that fails reports how many bytes at the start of dst it filled —
+// across file spans, up to the first span not filled whole — so a caller can keep the
+// pieces in there.
+func TestFetchPrefix(t *testing.T) {
+	a, b := randomBytes(3, 1000), randomBytes(4, 1000)
+	ts := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var data []byte
+		switch r.URL.Path {
+		case "/t/a":
+			data = a
+		case "/t/b", "/b":
+			data = b
+		default:
+			http.NotFound(w, r)
+			return
+		}
+		var first, last int
+		fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-%d", &first, &last)
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", first, last, len(data)))
+		w.Header().Set("Content-Length", strconv.Itoa(last-first+1))
+		w.WriteHeader(http.StatusPartialContent)
+		part := data[first : last+1]
+		if strings.HasPrefix(r.URL.Path, "/t/b") || r.URL.Path == "/b" {
+			part = part[:len(part)/2] // then the connection is closed: a short body
+		}
+		w.Write(part)
+	}))
+	single := newTorrent(t, "b", true, 256, storage.File{Path: []string{"b"}, Length: 1000})
+	s := newSeed(t, ts.URL+"/b", single, webseed.Options{})
+	dst := make([]byte, 600)
+	n, err := s.Fetch(context.Background(), dst, 200)
+	if !errors.Is(err, webseed.ErrShort) || n != 300 || !bytes.Equal(dst[:n], b[200:500]) {
+		t.Errorf("single file: %d bytes, %v; want 300 and ErrShort", n, err)
+	}
+	multi := newTorrent(t, "t", false, 256, storage.File{Path: []string{"a"}, Length: 1000}, storage.File{Path: []string{"b"}, Length: 1000})
+	s = newSeed(t, ts.URL+"/", multi, webseed.Options{MaxConns: 1}) // a before b
+	dst = make([]byte, 1400)
+	n, err = s.Fetch(context.Background(), dst, 400) // a[400:], then b[:800], half of it sent
+	if !errors.Is(err, webseed.ErrShort) || n != 600+400 || !bytes.Equal(dst[:600], a[400:]) || !bytes.Equal(dst[600:n], b[:400]) {
+		t.Errorf("two files: %d bytes, %v; want 1000 and ErrShort", n, err)
+	}
+	missing := newTorrent(t, "u", false, 256, storage.File{Path: []string{"a"}, Length: 1000}, storage.File{Path: []string{"b"}, Length: 1000})
+	s = newSeed(t, ts.URL+"/", missing, webseed.Options{})
+	if n, err := s.Fetch(context.Background(), make([]byte, 1400), 400); !errors.Is(err, webseed.ErrNotFound) || n != 0 {
+		t.Errorf("first file missing: %d bytes, %v; want 0 and ErrNotFound", n, err)
 	}
 }
