@@ -101,24 +101,27 @@ func (s *Server) acceptLoop(l *os.File) error {
 		return fmt.Errorf("httpapi: listener: %w", err)
 	}
 	var delay time.Duration
-	for {
-		var aerr error
-		err := raw.Read(func(lfd uintptr) bool {
-			for range acceptBatch {
-				fd, sa, err := syscall.Accept4(int(lfd), syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
-				switch {
-				case err == nil:
-					s.serveFD(fd, sa)
-				case errors.Is(err, syscall.EAGAIN):
-					return false // wait for the next connection
-				case errors.Is(err, syscall.EINTR), retryAccept(err):
-				default:
-					aerr = err
-					return true
-				}
+	var aerr error
+	// One callback for the loop's life: a closure made per Read would escape, with aerr.
+	accept := func(lfd uintptr) bool {
+		for range acceptBatch {
+			fd, sa, err := syscall.Accept4(int(lfd), syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
+			switch {
+			case err == nil:
+				s.serveFD(fd, sa)
+			case errors.Is(err, syscall.EAGAIN):
+				return false // wait for the next connection
+			case errors.Is(err, syscall.EINTR), retryAccept(err):
+			default:
+				aerr = err
+				return true
 			}
-			return true
-		})
+		}
+		return true
+	}
+	for {
+		aerr = nil
+		err := raw.Read(accept)
 		if err != nil {
 			if s.closing.Load() {
 				return http.ErrServerClosed

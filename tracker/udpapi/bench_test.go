@@ -96,21 +96,29 @@ func BenchmarkHandleConnect(b *testing.B) {
 }
 
 // BenchmarkRoundTrip is one client's announce and reply over loopback through a served
-// socket (client and kernel included; the allocations are the test client's).
+// socket (client and kernel included), read in batches (Linux) and one datagram at a time.
 func BenchmarkRoundTrip(b *testing.B) {
-	f := serve(b, "127.0.0.1", Config{})
-	c := newClient(b, f.addr)
-	c.connect()
-	buf := make([]byte, 2048)
-	p := ann{ih: 1, id: 'r', left: 1, numWant: 50, port: 6881}.packet(c.connID, 1)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := c.conn.Write(p); err != nil {
-			b.Fatal(err)
+	for _, noBatch := range []bool{false, true} {
+		name := "batch"
+		if noBatch {
+			name = "single"
 		}
-		c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, err := c.conn.Read(buf); err != nil {
-			b.Fatal(err)
-		}
+		b.Run(name, func(b *testing.B) {
+			f := serve(b, "127.0.0.1", Config{}, func(s *Server) { s.noBatch = noBatch })
+			c := newClient(b, f.addr)
+			c.connect()
+			buf := make([]byte, 2048)
+			p := ann{ih: 1, id: 'r', left: 1, numWant: 50, port: 6881}.packet(c.connID, 1)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.conn.Write(p); err != nil {
+					b.Fatal(err)
+				}
+				c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+				if _, err := c.conn.Read(buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

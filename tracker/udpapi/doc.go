@@ -25,10 +25,9 @@
 // connection IDs, which are routine after a restart. Request latency goes to the histogram
 // the caller passes as Config.Latency.
 //
-// Several goroutines read the same socket, each with its own buffers. On a *net.UDPConn a
-// worker reads every datagram waiting (up to 32, recvmmsg on Linux) at once and sends their
-// replies in one write (sendmmsg); serving an announce then allocates only the two small
-// values x/net makes of each datagram's source address. Other net.PacketConns are read one
-// datagram at a time, allocating nothing once a worker's buffers have grown to the largest
-// reply.
+// Several goroutines read the same socket, each with its own buffers. On Linux a worker
+// reads every datagram waiting on a *net.UDPConn (up to 32) with one recvmmsg and sends
+// their replies with one sendmmsg; elsewhere, and for other net.PacketConns, it reads one
+// datagram at a time. Either way serving an announce allocates nothing once a worker's
+// buffers have grown to the largest reply.
 package udpapi

@@ -157,11 +157,11 @@ func (s *Server) Serve(conn net.PacketConn) error {
 	}()
 
 	var pc packetConn
-	var bc batchConn
+	var bc *batchConn
 	if u, ok := conn.(*net.UDPConn); ok {
 		pc = u
 		if !s.noBatch {
-			bc = newBatchConn(u)
+			bc = newBatchConn(u) // nil where there are no batches
 		}
 	} else {
 		pc = adapter{conn}
