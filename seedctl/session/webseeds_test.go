@@ -265,19 +265,9 @@ func TestWebSeedStalledPeerFinishes(t *testing.T) {
 		}
 		return true
 	}
-	seed := startNode(t, f.mi, f.seedFiles(t), f.full(), nodeOpts{tag: 's', enc: wire.Off})
-	leech, dir := leechWith(t, f, 'l', web.url())
-	leech.t.AddPeers([]netip.AddrPort{seed.addr})
-	// Well under runTimeout: only abandoning the runs lets the peer finish in time.
-	waitDone(t, leech.t, 30*time.Second)
-	checkPayload(t, dir, f)
+	finishBesideSlowWebSeed(t, f, web)
 	if web.requests.Load() == 0 {
 		t.Error("the web seed was never asked")
-	}
-	for _, r := range webSeedDropReasons {
-		if got := counter(leech.metrics, "webseed_dropped", r); got != 0 {
-			t.Errorf("dropped{reason=%q} = %v: a slow web seed is not a bad one", r, got)
-		}
 	}
 }
 
@@ -310,20 +300,29 @@ func TestWebSeedAbandonedRunKeepsItsPieces(t *testing.T) {
 		}
 		return true
 	}
-	seed := startNode(t, f.mi, f.seedFiles(t), f.full(), nodeOpts{tag: 's', enc: wire.Off})
-	leech, dir := leechWith(t, f, 'l', web.url())
-	leech.t.AddPeers([]netip.AddrPort{seed.addr})
-	waitDone(t, leech.t, 30*time.Second)
-	checkPayload(t, dir, f)
+	seed, leech := finishBesideSlowWebSeed(t, f, web)
 	if got := counter(leech.metrics, "webseed_bytes", ""); got < half {
 		t.Errorf("%v bytes kept from the web seed, want at least %d", got, half)
 	}
 	if up := seed.t.Stats().Uploaded; up > int64(len(f.payload)-half) {
 		t.Errorf("the peer uploaded %d bytes: the web seed's %d were fetched again", up, half)
 	}
+}
+
+// finishBesideSlowWebSeed downloads f with web as web seed and a seed peer beside it, well
+// within runTimeout (so only abandoning the web seed's runs lets the peer finish in time),
+// and checks the payload and that the web seed was not dropped: a slow one is not a bad one.
+func finishBesideSlowWebSeed(t *testing.T, f *fixture, web *webServer) (seed, leech *node) {
+	t.Helper()
+	seed = startNode(t, f.mi, f.seedFiles(t), f.full(), nodeOpts{tag: 's', enc: wire.Off})
+	leech, dir := leechWith(t, f, 'l', web.url())
+	leech.t.AddPeers([]netip.AddrPort{seed.addr})
+	waitDone(t, leech.t, 30*time.Second)
+	checkPayload(t, dir, f)
 	for _, r := range webSeedDropReasons {
 		if got := counter(leech.metrics, "webseed_dropped", r); got != 0 {
 			t.Errorf("dropped{reason=%q} = %v: a slow web seed is not a bad one", r, got)
 		}
 	}
+	return seed, leech
 }

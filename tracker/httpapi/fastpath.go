@@ -135,14 +135,7 @@ func (s *Server) Serve(l net.Listener) error {
 			if !errors.As(err, &te) || !te.Temporary() {
 				return fmt.Errorf("httpapi: accept: %w", err)
 			}
-			// Out of file descriptors and the like: wait, as net/http does.
-			delay = acceptDelay(delay)
-			s.h.cfg.Logger.Error("HTTP accept; retrying", "err", err, "delay", delay)
-			t := time.NewTimer(delay)
-			select {
-			case <-t.C:
-			case <-s.quit:
-				t.Stop()
+			if delay = acceptDelay(delay); !s.acceptPause(err, delay) {
 				return http.ErrServerClosed
 			}
 			continue
@@ -162,6 +155,20 @@ func (s *Server) Serve(l net.Listener) error {
 // like) that came after one that failed after prev: doubling, as net/http's.
 func acceptDelay(prev time.Duration) time.Duration {
 	return min(max(2*prev, 5*time.Millisecond), time.Second)
+}
+
+// acceptPause logs a passing accept failure (out of file descriptors and the like) and waits
+// delay before the next accept, as net/http does; false when shutdown came meanwhile.
+func (s *Server) acceptPause(err error, delay time.Duration) bool {
+	s.h.cfg.Logger.Error("HTTP accept; retrying", "err", err, "delay", delay)
+	t := time.NewTimer(delay)
+	select {
+	case <-t.C:
+		return true
+	case <-s.quit:
+		t.Stop()
+		return false
+	}
 }
 
 // setPeer sets the connection's client address and what follows from it.

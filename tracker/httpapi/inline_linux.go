@@ -139,14 +139,7 @@ func (s *Server) acceptLoop(l *os.File) error {
 		if !errors.As(aerr, &errno) || !errno.Temporary() {
 			return fmt.Errorf("httpapi: accept: %w", os.NewSyscallError("accept4", aerr))
 		}
-		// Out of file descriptors and the like: wait, as net/http does.
-		delay = acceptDelay(delay)
-		s.h.cfg.Logger.Error("HTTP accept; retrying", "err", os.NewSyscallError("accept4", aerr), "delay", delay)
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-s.quit:
-			t.Stop()
+		if delay = acceptDelay(delay); !s.acceptPause(os.NewSyscallError("accept4", aerr), delay) {
 			return http.ErrServerClosed
 		}
 	}

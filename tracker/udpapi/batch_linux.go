@@ -48,6 +48,7 @@ type batch struct {
 	// The RawConn callbacks and what they report, made once: a closure made per call would
 	// escape to the heap, with the variables it sets.
 	readFn, writeFn func(fd uintptr) bool
+	recv            []unix.Mmsghdr // what readFn fills: rd
 	send            []unix.Mmsghdr // what writeFn sends
 	n               int
 	errno           syscall.Errno
@@ -76,32 +77,25 @@ func (s *Server) newBatch(w *worker) *batch {
 		b.wr[i].Hdr.SetIovlen(1)
 		b.outs[i] = make([]byte, 0, cap(w.out))
 	}
-	b.readFn = func(fd uintptr) bool {
-		for {
-			r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.rd[0])), uintptr(len(b.rd)), 0, 0, 0)
-			switch e {
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				return false // the poller waits for the next datagram
+	// recvmmsg or sendmmsg on *msgs; EAGAIN has the poller wait for the socket.
+	mmsg := func(trap uintptr, msgs *[]unix.Mmsghdr) func(fd uintptr) bool {
+		return func(fd uintptr) bool {
+			for {
+				r, _, e := unix.Syscall6(trap, fd, uintptr(unsafe.Pointer(&(*msgs)[0])), uintptr(len(*msgs)), 0, 0, 0)
+				switch e {
+				case unix.EINTR:
+					continue
+				case unix.EAGAIN:
+					return false
+				}
+				b.n, b.errno = int(r), e
+				return true
 			}
-			b.n, b.errno = int(r), e
-			return true
 		}
 	}
-	b.writeFn = func(fd uintptr) bool {
-		for {
-			r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.send[0])), uintptr(len(b.send)), 0, 0, 0)
-			switch e {
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				return false // the socket's buffer is full: wait
-			}
-			b.n, b.errno = int(r), e
-			return true
-		}
-	}
+	b.recv = b.rd
+	b.readFn = mmsg(unix.SYS_RECVMMSG, &b.recv)
+	b.writeFn = mmsg(unix.SYS_SENDMMSG, &b.send)
 	return b
 }
 
@@ -145,19 +139,8 @@ func (s *Server) runBatch(w *worker, conn *batchConn) error {
 	for {
 		n, err := conn.read(b)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return fmt.Errorf("udpapi: read: %w", err)
-			}
-			// Anything else (an ICMP error reported on the socket, a full buffer) is
-			// passing: back off as net/http does after a failed Accept, and read on.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.cfg.Logger.Warn("udp tracker: read failed", "err", err, "retry_in", backoff)
-			t := time.NewTimer(backoff)
-			select {
-			case <-s.done:
-				t.Stop()
-				return ErrServerClosed
-			case <-t.C:
+			if err := s.readFailed(err, &backoff); err != nil {
+				return err
 			}
 			continue
 		}

@@ -218,19 +218,8 @@ func (s *Server) run(w *worker, conn packetConn) error {
 	for {
 		n, src, err := conn.ReadFromUDPAddrPort(w.in)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return fmt.Errorf("udpapi: read: %w", err)
-			}
-			// Anything else (an ICMP error reported on the socket, a full buffer) is
-			// passing: back off as net/http does after a failed Accept, and read on.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.cfg.Logger.Warn("udp tracker: read failed", "err", err, "retry_in", backoff)
-			t := time.NewTimer(backoff)
-			select {
-			case <-s.done:
-				t.Stop()
-				return ErrServerClosed
-			case <-t.C:
+			if err := s.readFailed(err, &backoff); err != nil {
+				return err
 			}
 			continue
 		}
@@ -250,6 +239,26 @@ func (s *Server) run(w *worker, conn packetConn) error {
 		if o := s.m.latency[action]; o != nil {
 			o.Observe(time.Since(start).Seconds())
 		}
+	}
+}
+
+// readFailed follows a failed read: a closed socket ends the worker (the error returned);
+// anything else (an ICMP error reported on the socket, a full buffer) is passing, so it
+// backs off as net/http does after a failed Accept, doubling *backoff, and returns nil for
+// the worker to read on (ErrServerClosed if Close came meanwhile).
+func (s *Server) readFailed(err error, backoff *time.Duration) error {
+	if errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("udpapi: read: %w", err)
+	}
+	*backoff = min(max(2**backoff, 5*time.Millisecond), time.Second)
+	s.cfg.Logger.Warn("udp tracker: read failed", "err", err, "retry_in", *backoff)
+	t := time.NewTimer(*backoff)
+	select {
+	case <-s.done:
+		t.Stop()
+		return ErrServerClosed
+	case <-t.C:
+		return nil
 	}
 }
 
