@@ -45,7 +45,7 @@ type tracker struct {
 	udp  *udpConn // nil for HTTP(S)
 
 	// Guarded by Announcer.mu.
-	registered bool   // the tracker knows us: it answered an announce, and no stopped yet
+	registered bool   // the tracker knows us, or may: it answered an announce, or one it got was cut off by Stop; no stopped yet
 	trackerID  string // BEP 3 "tracker id", echoed
 }
 
@@ -296,7 +296,15 @@ func (a *Announcer) round(ctx context.Context) []netip.AddrPort {
 			r := a.newRequest(tr, complete, prog)
 			rep, err := a.announceTo(ctx, tr, r)
 			if ctx.Err() != nil {
-				return nil // cancelled: neither a failure nor an answer
+				// Cancelled (Stop): neither a failure nor an answer to act on. But an
+				// announce that went out may have reached the tracker, which then counts
+				// us until it hears "stopped": Stop must send it.
+				if err == nil || r.sent.Load() {
+					a.mu.Lock()
+					tr.registered = true
+					a.mu.Unlock()
+				}
+				return nil
 			}
 			if err == nil {
 				return a.succeeded(ti, tr, r, rep)

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/anacrolix/torrent/bencode"
@@ -43,6 +45,9 @@ type request struct {
 	numWant   int
 	key       uint32
 	trackerID string // echoed to HTTP trackers
+	// sent is set once the announce has gone out (or may have): a tracker may count us
+	// from then on, answer or not.
+	sent atomic.Bool
 }
 
 // reply is an announce's result, whichever the protocol.
@@ -235,6 +240,11 @@ func clampCount(n int64) int { return int(min(max(n, 0), 1<<31-1)) }
 func (a *Announcer) httpAnnounce(ctx context.Context, base string, r *request) (*reply, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
 	defer cancel()
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(info httptrace.WroteRequestInfo) {
+		if info.Err == nil {
+			r.sent.Store(true)
+		}
+	}})
 	body, err := httpGet(ctx, a.cfg.HTTP, a.announceURL(base, r))
 	if err != nil {
 		return nil, err

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -291,5 +293,34 @@ func TestRealTrackerRefusal(t *testing.T) {
 				t.Errorf("Status.Failure %q, want %q", st.Failure, announce.NotAuthorized)
 			}
 		})
+	}
+}
+
+// TestStopAfterUnansweredStarted: Stop comes while the "started" announce is out and not yet
+// answered. The tracker may have counted us already, so it gets "stopped" all the same (it
+// once got nothing, and counted a peer that had left until its timeout).
+func TestStopAfterUnansweredStarted(t *testing.T) {
+	release := make(chan struct{})
+	f := startFake(t, func(_ int, q url.Values) (int, string) {
+		if q.Get("event") == "started" {
+			<-release // not answered before Stop
+		}
+		return http.StatusOK, "d8:intervali1800e5:peers0:e"
+	})
+	t.Cleanup(func() { close(release) }) // before the server's Close, which waits for handlers
+	a := mustNew(t, testConfig([][]string{{f.URL()}}, hash("unanswered"), 1))
+	runAnnouncer(t, a)
+	waitRequests(t, "the started announce", 1, func() int { return len(f.requests()) }, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := a.Stop(ctx); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	var events []string
+	for _, r := range f.requests() {
+		events = append(events, r.q.Get("event"))
+	}
+	if !slices.Equal(events, []string{"started", "stopped"}) {
+		t.Errorf("events %q, want started then stopped", events)
 	}
 }

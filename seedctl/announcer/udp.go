@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -69,8 +70,9 @@ func (u *udpConn) ipLen() int {
 // request sends action with body (what follows the 16-byte header) and returns the reply's
 // payload (what follows its 8-byte header). It connects first when it holds no fresh
 // connection ID, and once more if a cached ID is refused (the tracker may have restarted).
-// An error packet is a *FailureError.
-func (u *udpConn) request(ctx context.Context, action uint32, body []byte) ([]byte, int, error) {
+// An error packet is a *FailureError. sent, when not nil, is set once the action's packet
+// goes out.
+func (u *udpConn) request(ctx context.Context, action uint32, body []byte, sent *atomic.Bool) ([]byte, int, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.conn == nil {
@@ -111,6 +113,9 @@ func (u *udpConn) request(ctx context.Context, action uint32, body []byte) ([]by
 		pkt = binary.BigEndian.AppendUint32(pkt, action)
 		pkt = binary.BigEndian.AppendUint32(pkt, tid)
 		pkt = append(pkt, body...)
+		if sent != nil {
+			sent.Store(true) // from here on the tracker may act on it
+		}
 		act, p, err := u.exchange(ctx, pkt, tid, &n, buf, u.idAt.Add(u.ttl))
 		switch {
 		case errors.Is(err, errIDExpired):
@@ -217,7 +222,7 @@ func appendURLData(b []byte, u *url.URL) []byte {
 
 // udpAnnounce sends one announce to a UDP tracker.
 func (a *Announcer) udpAnnounce(ctx context.Context, tr *tracker, r *request) (*reply, error) {
-	p, ipLen, err := tr.udp.request(ctx, actAnnounce, a.udpAnnounceBody(tr.u, r))
+	p, ipLen, err := tr.udp.request(ctx, actAnnounce, a.udpAnnounceBody(tr.u, r), &r.sent)
 	if err != nil {
 		return nil, err
 	}
