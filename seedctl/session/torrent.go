@@ -459,7 +459,15 @@ func (t *Torrent) handle(ev event) {
 		return
 	}
 	if !slices.Contains(t.peers, p) {
-		return // removed already; its last messages do not matter
+		// Removed already (dropped by the loop: a duplicate connection, a ban): its last
+		// messages do not matter — except a block its reader had already stored in a piece
+		// buffer. That block is filled there and no other peer's copy can be stored; unless
+		// the picker hears of it, it is asked for again and again and never done, and the
+		// download stalls on it.
+		if ev.id == wire.Piece && ev.ok && t.dl != nil && p.dl != nil {
+			t.dl.onBlock(p, ev)
+		}
+		return
 	}
 	switch ev.id {
 	case evGone:
