@@ -24,11 +24,13 @@ func TestThreePartySwarm(t *testing.T) {
 		cfg: func(c *Config) { c.TorrentUploadRate = 1 << 20 }})
 	af, adir := f.leechFiles(t)
 	bf, bdir := f.leechFiles(t)
-	// Once in CI (a loaded machine) a leecher sat 30 s with its last 3 pieces requested from
-	// peers that never answered. One way there, an endgame copy dropped while a reader that
-	// then died held the block, is fixed (TestEndgameDroppedCopyIsAskedAgain); snubbing
-	// (SnubTimeout, 60 s) recovers any other, so the leechers here snub after 3 s and the
-	// test still demands a complete download.
+	// Twice on a loaded machine a leecher sat 30 s on its last pieces with both seeds
+	// connected. Two ways there are fixed: an endgame copy dropped while a reader that then
+	// died held the block (TestEndgameDroppedCopyIsAskedAgain), and a block stored by the
+	// reader of a peer the loop had just dropped, a duplicate connection from this test's
+	// simultaneous opens (Torrent.handle). Snubbing (SnubTimeout, 60 s) recovers requests a
+	// peer never answers, so the leechers here snub after 3 s and the test still demands a
+	// complete download.
 	snubFast := func(t *Torrent) { t.snubAfter = 3 * time.Second }
 	a := startNode(t, f.mi, af, wire.Bitfield{}, nodeOpts{tag: 'a', enc: wire.Prefer, tweak: snubFast})
 	b := startNode(t, f.mi, bf, wire.Bitfield{}, nodeOpts{tag: 'b', enc: wire.Prefer, tweak: snubFast})
