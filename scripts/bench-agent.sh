@@ -47,15 +47,9 @@ PY=/usr/bin/python3 # the system Python: python3-libtorrent is a Debian package
 
 # Debian packages this benchmark runs, by the command that proves each is present.
 declare -A need=([python3]=$PY [coreutils]=timeout [curl]=curl)
-missing=()
-for pkg in "${!need[@]}"; do
-  command -v "${need[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg")
-done
-if [[ ! -x $PY ]] || ! $PY -c 'import libtorrent' 2>/dev/null; then
-  missing+=(python3-libtorrent)
-fi
 # shellcheck source=scripts/lib/apt.sh
 source scripts/lib/apt.sh # the scripts run from the repository root (cd above)
+mapfile -t missing < <(apt_missing; apt_missing_libtorrent "$PY")
 apt_install bench-agent.sh "${missing[@]}"
 
 if [[ ${QUICK:-0} == 1 ]]; then

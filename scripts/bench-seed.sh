@@ -48,15 +48,9 @@ LT_PY=$REPO/e2e/testdata/clients/lt.py
 # Debian packages this benchmark runs, by the command that proves each is present.
 declare -A need=([aria2]=aria2c [mktorrent]=mktorrent [time]=/usr/bin/time [diffutils]=cmp
   [coreutils]=numfmt [python3]=$PY)
-missing=()
-for pkg in "${!need[@]}"; do
-  command -v "${need[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg")
-done
-if [[ ! -x $PY ]] || ! $PY -c 'import libtorrent' 2>/dev/null; then
-  missing+=(python3-libtorrent)
-fi
 # shellcheck source=scripts/lib/apt.sh
 source scripts/lib/apt.sh # the scripts run from the repository root (cd above)
+mapfile -t missing < <(apt_missing; apt_missing_libtorrent "$PY")
 apt_install bench-seed.sh "${missing[@]}"
 
 if [[ ${QUICK:-0} == 1 ]]; then

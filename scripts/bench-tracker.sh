@@ -45,12 +45,9 @@ TB=$REPO/bench/trackerbench
 # Debian packages this benchmark runs, by the command that proves each is present.
 declare -A need=([wrk]=wrk [opentracker]=opentracker [bc]=bc [iproute2]=ss [util-linux]=taskset [curl]=curl)
 [[ ${PROFILE:-0} == 1 ]] && need[linux-perf]=perf
-missing=()
-for pkg in "${!need[@]}"; do
-  command -v "${need[$pkg]}" >/dev/null 2>&1 || [[ -x /usr/sbin/${need[$pkg]} || -x /sbin/${need[$pkg]} ]] || missing+=("$pkg")
-done
 # shellcheck source=scripts/lib/apt.sh
 source scripts/lib/apt.sh # the scripts run from the repository root (cd above)
+mapfile -t missing < <(apt_missing)
 apt_install bench-tracker.sh "${missing[@]}"
 export PATH=$PATH:/usr/sbin:/sbin
 if [[ $(nproc) -lt 2 ]]; then

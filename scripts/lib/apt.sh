@@ -15,3 +15,20 @@ apt_install() {
   # start their own instances on 127.0.0.1 high ports and never touch the system ones.
   DEBIAN_FRONTEND=noninteractive timeout 900 $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
+
+# apt_missing: prints, a line each, the Debian packages of the caller's associative array
+# `need` (package → a command that proves it is installed) whose command is found neither on
+# PATH nor in /usr/sbin or /sbin.
+apt_missing() {
+  local pkg cmd
+  for pkg in "${!need[@]}"; do
+    cmd=${need[$pkg]}
+    command -v "$cmd" >/dev/null 2>&1 || [[ -x /usr/sbin/$cmd || -x /sbin/$cmd ]] || echo "$pkg"
+  done
+}
+
+# apt_missing_libtorrent PY: prints python3-libtorrent when the Python at PY cannot import
+# libtorrent (the benchmarks' libtorrent peer runs on the system Python).
+apt_missing_libtorrent() {
+  [[ -x $1 ]] && "$1" -c 'import libtorrent' 2>/dev/null || echo python3-libtorrent
+}
