@@ -132,7 +132,7 @@ func peerListener(t *testing.T, ih bittorrent.InfoHash, id bittorrent.PeerID) ui
 }
 
 func TestNATCheck(t *testing.T) {
-	tr := newTracker(t, Config{NATCheck: 2, NATTimeout: 2 * time.Second})
+	tr := newTracker(t, Config{NATCheck: 2, NATTimeout: 2 * time.Second, NATHandshake: true})
 	var resp Response
 	good := peerListener(t, swarm.SuiteInfoHash(1), swarm.SuitePeerID(1))
 	liar := peerListener(t, swarm.SuiteInfoHash(1), swarm.SuitePeerID(99))
