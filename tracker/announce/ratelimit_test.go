@@ -101,3 +101,15 @@ func TestRateLimiterAllowDoesNotAllocate(t *testing.T) {
 		t.Errorf("Allow of a known source allocates %v times", n)
 	}
 }
+
+func BenchmarkRateLimiterAllow(b *testing.B) {
+	l := NewRateLimiter(1e9, 1e9, 1_000_000)
+	addrs := make([]netip.Addr, 1024)
+	for i := range addrs {
+		addrs[i] = netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		l.Allow(addrs[i&1023])
+	}
+}
