@@ -117,54 +117,6 @@ func ncPipeline(t testing.TB, tp *trackerProc, realIP string, queries []string) 
 	return failed
 }
 
-// ncHandshaker listens on ip and answers every BitTorrent handshake for ih with peer ID id.
-func ncHandshaker(t testing.TB, ip string, ih [20]byte, id string) int {
-	t.Helper()
-	l, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-			var hs [68]byte
-			if _, err := io.ReadFull(c, hs[:]); err == nil {
-				copy(hs[28:], ih[:])
-				copy(hs[48:], id)
-				_, _ = c.Write(hs[:])
-			}
-			c.Close()
-		}
-	}()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// ncSilent listens on ip, accepts and never answers until the test ends.
-func ncSilent(t testing.TB, ip string) int {
-	t.Helper()
-	l, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() { close(done); l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() { <-done; c.Close() }()
-		}
-	}()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // ncPeers announces as a probe and returns the peers handed out.
 func ncPeers(tp *trackerProc, ih [20]byte) ([]string, error) {
 	r, err := announce(tp.Announce, announceQuery(ih, "-PROBE0-natcheck-e2e", 1, 1, "compact=1", "numwant=200"))
@@ -206,7 +158,7 @@ func TestNATCheckQueueFlood(t *testing.T) {
 			tp := startTracker(t, "--nat_check", "3", "--nat_check_mode", mode, "--nat_check_queue", "1000", "--log_level", "warn", "--logfile", "")
 			var ih [20]byte
 			copy(ih[:], "natcheck-flood-e2e!!")
-			silent := ncSilent(t, "127.0.0.1")
+			silent := testenv.SilentPeer(t, "127.0.0.1")
 			const flood = 2000
 			queries := make([]string, flood)
 			for i := range queries {
@@ -216,7 +168,7 @@ func TestNATCheckQueueFlood(t *testing.T) {
 				t.Fatalf("%d of %d flood announces failed", failed, flood)
 			}
 			const honestID = "-HONEST-natcheck-e2e"
-			honest := ncHandshaker(t, "127.0.0.2", ih, honestID)
+			honest := testenv.HandshakePeer(t, "127.0.0.2", ih, [20]byte([]byte(honestID)))
 			l, err := net.Listen("tcp", "127.0.0.3:0")
 			if err != nil {
 				t.Fatal(err)

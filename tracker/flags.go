@@ -108,7 +108,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.maxPeers, "max_peers", 0, "most peers per torrent and address family (0 = no limit)")
 	fs.IntVar(&o.maxTorrents, "max_torrents", 0, "most torrents (0 = no limit)")
 	fs.StringVar(&o.metricsPath, "metrics_path", "/metrics", "path of the Prometheus metrics")
-	fs.Float64Var(&o.maxAnnounceRate, "max_announce_rate", 0, "announces per second allowed per client IP, bursts of 10× (0 = no limit)")
+	fs.Float64Var(&o.maxAnnounceRate, "max_announce_rate", 0, "announces per second allowed per source (an IPv4 address, an IPv6 /64: see --rate_ipv4_prefix, --rate_ipv6_prefix), bursts of 10× (0 = no limit)")
 	fs.StringVar(&o.logLevel, "log_level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&o.natCheckMode, "nat_check_mode", "connect", "NAT check: connect (a TCP connect, closed at once) or handshake (bttrack's BitTorrent handshake, which makes libtorrent clients with one connection per IP drop a seeder on the tracker's host)")
 	fs.IntVar(&o.natCheckTimeout, "nat_check_timeout", 5, "seconds one NAT check may take")
@@ -154,6 +154,8 @@ func (o *options) validate() error {
 		"--socket_timeout": o.socketTimeout, "--save_dfile_interval": o.saveDfileInterval,
 		"--timeout_downloaders_interval": o.timeoutDownloaders, "--reannounce_interval": o.reannounceInterval,
 		"--parse_allowed_interval": o.parseAllowedMinutes,
+		"--nat_check_timeout":      o.natCheckTimeout, "--nat_check_queue": o.natCheckQueue,
+		"--nat_check_per_ip": o.natCheckPerIP, "--rate_table_size": o.rateTableSize,
 	}
 	for name, v := range positive {
 		if v <= 0 {
@@ -222,12 +224,6 @@ func (o *options) validate() error {
 	case "connect", "handshake":
 	default:
 		bad("--nat_check_mode %q: want connect or handshake", o.natCheckMode)
-	}
-	for name, v := range map[string]int{"--nat_check_timeout": o.natCheckTimeout, "--nat_check_queue": o.natCheckQueue,
-		"--nat_check_per_ip": o.natCheckPerIP, "--rate_table_size": o.rateTableSize} {
-		if v <= 0 {
-			bad("%s %d: must be positive", name, v)
-		}
 	}
 	if o.rateIPv4Prefix < 1 || o.rateIPv4Prefix > 32 {
 		bad("--rate_ipv4_prefix %d: want 1-32", o.rateIPv4Prefix)

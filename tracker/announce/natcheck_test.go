@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/webswarm/webswarm/internal/bittorrent"
+	"github.com/webswarm/webswarm/internal/testenv"
 	"github.com/webswarm/webswarm/tracker/swarm"
 )
 
@@ -39,27 +39,6 @@ func countingListener(t *testing.T, ip string) (uint16, *atomic.Int64, *atomic.I
 		}
 	}()
 	return uint16(l.Addr().(*net.TCPAddr).Port), &conns, &bytes
-}
-
-// silentListener accepts on ip and never answers nor closes (until the test ends).
-func silentListener(t *testing.T, ip string) uint16 {
-	t.Helper()
-	l, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() { close(done); l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() { <-done; c.Close() }()
-		}
-	}()
-	return uint16(l.Addr().(*net.TCPAddr).Port)
 }
 
 // visible reports whether a fresh announce gets the peer at ip:port.
@@ -154,17 +133,13 @@ func deadlineWait(t *testing.T, cond func() bool) {
 // is full.
 func TestNATCheckFloodFromOneSource(t *testing.T) {
 	tr := newTracker(t, Config{NATCheck: 3, NATHandshake: true, NATTimeout: time.Minute, NATWorkers: 4, NATQueue: 100, NATPerIP: 2})
-	silent := silentListener(t, "127.0.0.1")
+	silent := uint16(testenv.SilentPeer(t, "127.0.0.1"))
 	for i := range 1000 {
 		announceFrom(t, tr, 10+i, "127.0.0.1", silent)
 	}
 	// An honest peer from another address: checked (a closed port at a third address
 	// stays hidden, so it is a check, not a pass) and handed out.
-	l, err := net.Listen("tcp", "127.0.0.2:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gl := goodListener(t, l, swarm.SuiteInfoHash(1), swarm.SuitePeerID(5))
+	gl := uint16(testenv.HandshakePeer(t, "127.0.0.2", swarm.SuiteInfoHash(1), swarm.SuitePeerID(5)))
 	announceFrom(t, tr, 5, "127.0.0.2", gl)
 	cl, err := net.Listen("tcp", "127.0.0.3:0")
 	if err != nil {
@@ -191,32 +166,10 @@ func TestNATCheckFloodFromOneSource(t *testing.T) {
 	}
 }
 
-// goodListener answers handshakes on l like peerListener.
-func goodListener(t *testing.T, l net.Listener, ih bittorrent.InfoHash, id bittorrent.PeerID) uint16 {
-	t.Helper()
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			var hs [68]byte
-			if _, err := io.ReadFull(c, hs[:]); err == nil {
-				copy(hs[28:], ih[:])
-				copy(hs[48:], id[:])
-				c.Write(hs[:])
-			}
-			c.Close()
-		}
-	}()
-	return uint16(l.Addr().(*net.TCPAddr).Port)
-}
-
 // A full queue hands new peers out unchecked.
 func TestNATCheckQueueFullHandsOut(t *testing.T) {
 	tr := newTracker(t, Config{NATCheck: 3, NATHandshake: true, NATTimeout: time.Minute, NATWorkers: 1, NATQueue: 2, NATPerIP: 100})
-	silent := silentListener(t, "127.0.0.1")
+	silent := uint16(testenv.SilentPeer(t, "127.0.0.1"))
 	for i := range 5 {
 		announceFrom(t, tr, 10+i, "127.0.0.1", silent)
 	}
