@@ -49,7 +49,7 @@ type natChecker struct {
 	checks    map[natKey][]natTarget // checks queued or running, and the peers waiting on each
 	waiting   int                    // peers in checks, bounded by cfg.NATQueue
 	perSource map[netip.Addr]int     // checks pending per source (IPv4 address, IPv6 /64)
-	tries     map[natKey]int         // attempts that have not succeeded
+	tries     map[natKey]natTries    // attempts that have not succeeded
 	reachable map[natKey]time.Time   // connect mode: addresses that accepted, and when
 }
 
@@ -58,6 +58,14 @@ type natTarget struct {
 	ih   bittorrent.InfoHash
 	id   bittorrent.PeerID
 	addr netip.AddrPort
+}
+
+// natTries counts the failed attempts of a key since the first of them. They are forgotten
+// an announce interval after it: a peer given up on (its port was closed) is tried again
+// once its owner had time to open it, even from the same address.
+type natTries struct {
+	n     int
+	since time.Time
 }
 
 // natKey is what one check proves: the address (connect mode), or the address answering
@@ -75,7 +83,7 @@ func newNATChecker(cfg Config, store swarm.Store, metrics *Metrics) *natChecker 
 		cfg: cfg, store: store, metrics: metrics,
 		queue: make(chan natKey, cfg.NATQueue), ctx: ctx, cancel: cancel,
 		checks: map[natKey][]natTarget{}, perSource: map[netip.Addr]int{},
-		tries: map[natKey]int{}, reachable: map[natKey]time.Time{},
+		tries: map[natKey]natTries{}, reachable: map[natKey]time.Time{},
 	}
 	for range cfg.NATWorkers {
 		n.wg.Add(1)
@@ -124,14 +132,19 @@ func (n *natChecker) enqueue(ih bittorrent.InfoHash, id bittorrent.PeerID, addr 
 		n.mu.Unlock()
 		return
 	}
-	if at, ok := n.reachable[k]; ok && time.Since(at) < n.cfg.Interval {
+	now := time.Now()
+	if at, ok := n.reachable[k]; ok && now.Sub(at) < n.cfg.Interval {
 		n.mu.Unlock()
 		n.store.Reveal(p.ih, p.id, p.addr)
 		n.metrics.natResult[natCached].Inc()
 		return
 	}
-	if n.tries[k] >= n.cfg.NATCheck {
-		n.mu.Unlock() // given up on: stays hidden, as bttrack did
+	tries := n.tries[k]
+	if now.Sub(tries.since) >= n.cfg.Interval {
+		tries = natTries{since: now}
+	}
+	if tries.n >= n.cfg.NATCheck {
+		n.mu.Unlock() // given up on for now: stays hidden, as bttrack did
 		return
 	}
 	reason := -1
@@ -149,7 +162,8 @@ func (n *natChecker) enqueue(ih bittorrent.InfoHash, id bittorrent.PeerID, addr 
 	if len(n.tries) >= natMemory {
 		clear(n.tries)
 	}
-	n.tries[k]++
+	tries.n++
+	n.tries[k] = tries
 	n.checks[k] = []natTarget{p}
 	n.waiting++
 	n.perSource[src]++

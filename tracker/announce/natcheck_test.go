@@ -193,3 +193,30 @@ func metricValue(t *testing.T, m prometheus.Metric) float64 {
 	}
 	return d.Gauge.GetValue()
 }
+
+// An address given up on is tried again an announce interval later: its owner may have
+// opened the port since.
+func TestNATCheckRetriesAfterInterval(t *testing.T) {
+	tr := newTracker(t, Config{NATCheck: 1, Interval: time.Second, MinInterval: time.Second})
+	l, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := uint16(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	announceFrom(t, tr, 1, "127.0.0.2", port)
+	deadlineWait(t, func() bool { return tr.nat.pending() == 0 })
+	// The port opens: the address is checked again at a later announce and handed out.
+	l, err = net.Listen("tcp", l.Addr().String())
+	if err != nil {
+		t.Skipf("port %d taken meanwhile: %v", port, err)
+	}
+	defer l.Close()
+	deadlineWait(t, func() bool {
+		announceFrom(t, tr, 1, "127.0.0.2", port)
+		return visible(t, tr, "127.0.0.2", port)
+	})
+	if got := metricValue(t, tr.metrics.natResult[natOK]); got < 1 {
+		t.Errorf("ok checks %v", got)
+	}
+}
