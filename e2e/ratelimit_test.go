@@ -6,7 +6,10 @@ package e2e
 
 import (
 	"fmt"
+	"strings"
 	"testing"
+
+	"github.com/webswarm/webswarm/internal/testenv"
 )
 
 func TestRateLimitIPv6PrefixAndFlood(t *testing.T) {
@@ -53,5 +56,26 @@ func TestRateLimitIPv6PrefixAndFlood(t *testing.T) {
 	}
 	if v := ncMetric(t, tp, `webswarm_tracker_failures_total{reason="rate_limited"}`); v != 192 {
 		t.Errorf("rate_limited failures %v, want 192", v)
+	}
+}
+
+// The NAT-check and rate-limit flags are documented, and a bad value stops start-up with a
+// message naming the flag.
+func TestTrackerNATAndRateFlags(t *testing.T) {
+	help, code := tpRun(t, "--help")
+	if code != 0 {
+		t.Fatalf("--help exit %d", code)
+	}
+	for _, tc := range []struct{ flag, bad string }{
+		{"nat_check_mode", "syn"}, {"nat_check_timeout", "0"}, {"nat_check_queue", "-5"},
+		{"nat_check_per_ip", "0"}, {"rate_ipv4_prefix", "0"}, {"rate_ipv6_prefix", "200"}, {"rate_table_size", "0"},
+	} {
+		if !strings.Contains(help, "-"+tc.flag+" ") {
+			t.Errorf("--help does not document --%s", tc.flag)
+		}
+		out, code := tpRun(t, "--"+tc.flag, tc.bad, "--port", "1")
+		if code == 0 || !strings.Contains(out, "--"+tc.flag+" ") {
+			t.Errorf("--%s %s: exit %d, output %q; want a failure naming the flag", tc.flag, tc.bad, code, testenv.Tail([]byte(out), 300))
+		}
 	}
 }
