@@ -46,6 +46,13 @@ type options struct {
 	metricsPath         string
 	maxAnnounceRate     float64
 	logLevel            string
+	natCheckMode        string
+	natCheckTimeout     int
+	natCheckQueue       int
+	natCheckPerIP       int
+	rateIPv4Prefix      int
+	rateIPv6Prefix      int
+	rateTableSize       int
 
 	trusted  []netip.Prefix
 	sockMode uint32
@@ -101,8 +108,15 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.maxPeers, "max_peers", 0, "most peers per torrent and address family (0 = no limit)")
 	fs.IntVar(&o.maxTorrents, "max_torrents", 0, "most torrents (0 = no limit)")
 	fs.StringVar(&o.metricsPath, "metrics_path", "/metrics", "path of the Prometheus metrics")
-	fs.Float64Var(&o.maxAnnounceRate, "max_announce_rate", 0, "announces per second allowed per client IP, bursts of 10× (0 = no limit)")
+	fs.Float64Var(&o.maxAnnounceRate, "max_announce_rate", 0, "announces per second allowed per source (an IPv4 address, an IPv6 /64: see --rate_ipv4_prefix, --rate_ipv6_prefix), bursts of 10× (0 = no limit)")
 	fs.StringVar(&o.logLevel, "log_level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&o.natCheckMode, "nat_check_mode", "connect", "NAT check: connect (a TCP connect, closed at once) or handshake (bttrack's BitTorrent handshake, which makes libtorrent clients with one connection per IP drop a seeder on the tracker's host)")
+	fs.IntVar(&o.natCheckTimeout, "nat_check_timeout", 5, "seconds one NAT check may take")
+	fs.IntVar(&o.natCheckQueue, "nat_check_queue", 10000, "most new peers waiting for a NAT check; beyond it new peers are handed out unchecked")
+	fs.IntVar(&o.natCheckPerIP, "nat_check_per_ip", 8, "most NAT checks pending per source (IPv4 address, IPv6 /64); beyond it its new peers are handed out unchecked")
+	fs.IntVar(&o.rateIPv4Prefix, "rate_ipv4_prefix", 32, "--max_announce_rate counts IPv4 clients by this prefix length (32 = per address)")
+	fs.IntVar(&o.rateIPv6Prefix, "rate_ipv6_prefix", 64, "--max_announce_rate counts IPv6 clients by this prefix length (64 = per /64, what one host is given)")
+	fs.IntVar(&o.rateTableSize, "rate_table_size", 1000000, "most sources --max_announce_rate tracks; when full, only sources not being limited are forgotten")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -140,6 +154,8 @@ func (o *options) validate() error {
 		"--socket_timeout": o.socketTimeout, "--save_dfile_interval": o.saveDfileInterval,
 		"--timeout_downloaders_interval": o.timeoutDownloaders, "--reannounce_interval": o.reannounceInterval,
 		"--parse_allowed_interval": o.parseAllowedMinutes,
+		"--nat_check_timeout":      o.natCheckTimeout, "--nat_check_queue": o.natCheckQueue,
+		"--nat_check_per_ip": o.natCheckPerIP, "--rate_table_size": o.rateTableSize,
 	}
 	for name, v := range positive {
 		if v <= 0 {
@@ -203,6 +219,17 @@ func (o *options) validate() error {
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
 		o.trusted = append(o.trusted, p.Masked())
+	}
+	switch o.natCheckMode {
+	case "connect", "handshake":
+	default:
+		bad("--nat_check_mode %q: want connect or handshake", o.natCheckMode)
+	}
+	if o.rateIPv4Prefix < 1 || o.rateIPv4Prefix > 32 {
+		bad("--rate_ipv4_prefix %d: want 1-32", o.rateIPv4Prefix)
+	}
+	if o.rateIPv6Prefix < 1 || o.rateIPv6Prefix > 128 {
+		bad("--rate_ipv6_prefix %d: want 1-128", o.rateIPv6Prefix)
 	}
 	switch o.logLevel {
 	case "debug", "info", "warn", "error":

@@ -65,3 +65,28 @@ func TestFlagSpellingsAndErrors(t *testing.T) {
 		t.Errorf("a 60 s interval gives no warning (%v)", err)
 	}
 }
+
+func TestNATCheckAndRateLimitFlags(t *testing.T) {
+	o, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.natCheckMode != "connect" || o.natCheckTimeout != 5 || o.natCheckQueue != 10000 || o.natCheckPerIP != 8 ||
+		o.rateIPv4Prefix != 32 || o.rateIPv6Prefix != 64 || o.rateTableSize != 1000000 {
+		t.Errorf("defaults: %+v", o)
+	}
+	for _, tc := range []struct{ args []string }{
+		{[]string{"--nat_check_mode", "syn"}},
+		{[]string{"--nat_check_timeout", "0"}},
+		{[]string{"--nat_check_queue", "-1"}},
+		{[]string{"--nat_check_per_ip", "0"}},
+		{[]string{"--rate_ipv4_prefix", "33"}},
+		{[]string{"--rate_ipv6_prefix", "0"}},
+		{[]string{"--rate_table_size", "0"}},
+	} {
+		_, err := parseFlags(tc.args, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.args[0]+" ") {
+			t.Errorf("%v: error %v, want one naming %s", tc.args, err, tc.args[0])
+		}
+	}
+}

@@ -104,6 +104,10 @@ func newServer(o *options, logger *slog.Logger) (_ *server, err error) {
 		DefaultNumWant: o.responseSize,
 		MaxNumWant:     o.maxGive,
 		NATCheck:       o.natCheck,
+		NATHandshake:   o.natCheckMode == "handshake",
+		NATTimeout:     time.Duration(o.natCheckTimeout) * time.Second,
+		NATQueue:       o.natCheckQueue,
+		NATPerIP:       o.natCheckPerIP,
 		Logger:         logger,
 	}
 	if s.allowed != nil {
@@ -161,7 +165,13 @@ func newServer(o *options, logger *slog.Logger) (_ *server, err error) {
 		}
 	}
 	if o.maxAnnounceRate > 0 {
-		s.limit = announce.NewRateLimiter(o.maxAnnounceRate, int(max(10*o.maxAnnounceRate, 10)), 1_000_000)
+		s.limit, err = announce.NewRateLimiterConfig(announce.RateLimitConfig{
+			PerSecond: o.maxAnnounceRate, MaxSources: o.rateTableSize,
+			IPv4Prefix: o.rateIPv4Prefix, IPv6Prefix: o.rateIPv6Prefix, Registerer: s.reg,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("--max_announce_rate: %w", err)
+		}
 		hcfg.RateLimit = s.limit
 	}
 	if o.favicon != "" {

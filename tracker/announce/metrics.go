@@ -13,6 +13,10 @@ type Metrics struct {
 	failures  *prometheus.CounterVec
 	scrapes   *prometheus.CounterVec
 	natChecks *prometheus.CounterVec
+	// natResult holds natChecks' counters by the nat* result indexes; natPending is the
+	// number of peers waiting for a NAT check.
+	natResult  [len(natResults)]prometheus.Counter
+	natPending prometheus.Gauge
 
 	// byEvent caches the announce counters per event and outcome: WithLabelValues allocates.
 	byEvent [4][3]prometheus.Counter
@@ -35,8 +39,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"kind", "outcome"}),
 		natChecks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "webswarm_tracker_nat_checks_total",
-			Help: "NAT checks of new peers by result (ok, failed, queue_full).",
+			Help: "NAT checks of new peers by result: ok, failed (the peer is not handed out), cached (its address accepted a check lately), queue_full and source_busy (handed out unchecked: the queue or the source's share of it was full).",
 		}, []string{"result"}),
+		natPending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "webswarm_tracker_nat_check_pending",
+			Help: "New peers waiting for a NAT check (queued or being checked), at most --nat_check_queue.",
+		}),
 	}
 	for _, ev := range []swarm.Event{swarm.None, swarm.Started, swarm.Completed, swarm.Stopped} {
 		for i, o := range []string{"ok", "failed", "error"} {
@@ -51,14 +59,25 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			m.scrapes.WithLabelValues(k, o)
 		}
 	}
-	for _, r := range []string{"ok", "failed", "queue_full"} {
-		m.natChecks.WithLabelValues(r)
+	for i, r := range natResults {
+		m.natResult[i] = m.natChecks.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.announces, m.failures, m.scrapes, m.natChecks)
+		reg.MustRegister(m.announces, m.failures, m.scrapes, m.natChecks, m.natPending)
 	}
 	return m
 }
+
+// NAT check results, indexes of Metrics.natResult.
+const (
+	natOK = iota
+	natFailed
+	natCached
+	natQueueFull
+	natSourceBusy
+)
+
+var natResults = [...]string{natOK: "ok", natFailed: "failed", natCached: "cached", natQueueFull: "queue_full", natSourceBusy: "source_busy"}
 
 func (m *Metrics) observeAnnounce(ev swarm.Event, err error) {
 	outcome := 0

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/webswarm/webswarm/internal/bittorrent"
 	"github.com/webswarm/webswarm/tracker/swarm"
@@ -15,40 +16,74 @@ import (
 
 func netipAddrPort(a netip.Addr, port uint16) netip.AddrPort { return netip.AddrPortFrom(a, port) }
 
-// natChecker connects back to new peers (bttrack's NAT check): a peer is handed out only once
-// a BitTorrent handshake with it completed, so firewalled peers do not waste others' time.
-// A bounded queue feeds a fixed pool of workers; each peer gets up to cfg.NATCheck attempts,
-// one per announce, and a bounded memory of attempts.
+// natChecker connects back to new peers (bttrack's NAT check): a new peer is handed out once
+// its port accepted a connection from the tracker, so firewalled peers do not waste others'
+// time. A bounded queue feeds a fixed pool of workers; each check key gets up to
+// cfg.NATCheck attempts, one per announce, and a bounded memory of attempts.
+//
+// By default a check is a TCP connect, closed without a byte sent. A BitTorrent handshake
+// (bttrack's check, cfg.NATHandshake) names the info-hash, and a client that allows one
+// connection per IP (libtorrent's default, so qBittorrent's and Deluge's) then counts the
+// tracker's connection as a second one from the address of a seeder on the tracker's host:
+// it drops one of them and waits a minute before it reconnects to that seeder. A bare
+// connect proves the same reachability and is never attached to a torrent. Its key is the
+// address alone, so one check (and, for a while, its result) serves every torrent and peer
+// ID announced from that address.
+//
+// The checker never hides a peer because it is busy: a peer it cannot take (the queue is
+// full, or its source already has cfg.NATPerIP checks pending) is handed out unchecked, as
+// with NAT checking off. Hiding it instead would let one client that floods the queue hide
+// every other new peer; handing it out costs at most what --nat_check 0 costs. The per-source
+// bound keeps one source from filling the queue and the workers, so other sources' peers
+// are still checked promptly.
 type natChecker struct {
 	cfg     Config
 	store   swarm.Store
 	metrics *Metrics
-	queue   chan natJob
+	queue   chan natKey
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 
-	mu       sync.Mutex
-	inflight map[natKey]bool
-	tries    map[natKey]int
+	mu        sync.Mutex
+	checks    map[natKey][]natTarget // checks queued or running, and the peers waiting on each
+	waiting   int                    // peers in checks, bounded by cfg.NATQueue
+	perSource map[netip.Addr]int     // checks pending per source (IPv4 address, IPv6 /64)
+	tries     map[natKey]natTries    // attempts that have not succeeded
+	reachable map[natKey]time.Time   // connect mode: addresses that accepted, and when
 }
 
-type natKey struct {
+// natTarget is a peer to reveal once its check succeeds.
+type natTarget struct {
 	ih   bittorrent.InfoHash
 	id   bittorrent.PeerID
 	addr netip.AddrPort
 }
 
-type natJob struct{ natKey }
+// natTries counts the failed attempts of a key since the first of them. They are forgotten
+// an announce interval after it: a peer given up on (its port was closed) is tried again
+// once its owner had time to open it, even from the same address.
+type natTries struct {
+	n     int
+	since time.Time
+}
 
-const natMemory = 100_000 // attempts remembered before the table is cleared
+// natKey is what one check proves: the address (connect mode), or the address answering
+// for the info-hash with the peer ID (handshake mode).
+type natKey natTarget
+
+const (
+	natMemory         = 100_000 // attempts (and reachable addresses) remembered before a table is cleared
+	natIPv6SourceBits = 64      // an IPv6 source is its /64: one host can use every address in it
+)
 
 func newNATChecker(cfg Config, store swarm.Store, metrics *Metrics) *natChecker {
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &natChecker{
 		cfg: cfg, store: store, metrics: metrics,
-		queue: make(chan natJob, cfg.NATQueue), ctx: ctx, cancel: cancel,
-		inflight: map[natKey]bool{}, tries: map[natKey]int{},
+		queue: make(chan natKey, cfg.NATQueue), ctx: ctx, cancel: cancel,
+		checks: map[natKey][]natTarget{}, perSource: map[netip.Addr]int{},
+		tries: map[natKey]natTries{}, reachable: map[natKey]time.Time{},
 	}
 	for range cfg.NATWorkers {
 		n.wg.Add(1)
@@ -62,28 +97,86 @@ func (n *natChecker) close() {
 	n.wg.Wait()
 }
 
+func (n *natChecker) keyOf(p natTarget) natKey {
+	if n.cfg.NATHandshake {
+		return natKey(p)
+	}
+	return natKey{addr: p.addr}
+}
+
+// natSource is the key of per-source fairness: an IPv4 address or an IPv6 /64.
+func natSource(a netip.AddrPort) netip.Addr {
+	return sourceKey(a.Addr(), 32, natIPv6SourceBits)
+}
+
+// enqueue arranges for the new hidden peer p to be checked, or revealed without a check.
 func (n *natChecker) enqueue(ih bittorrent.InfoHash, id bittorrent.PeerID, addr netip.AddrPort) {
-	k := natKey{ih, id, addr}
+	p := natTarget{ih, id, addr}
+	k := n.keyOf(p)
+	src := natSource(addr)
 	n.mu.Lock()
-	if n.inflight[k] || n.tries[k] >= n.cfg.NATCheck {
+	if w, ok := n.checks[k]; ok {
+		// A check of this key is under way: wait for its result.
+		if n.cfg.NATHandshake {
+			n.mu.Unlock() // the same peer again: already waiting
+			return
+		}
+		if n.waiting >= n.cfg.NATQueue {
+			n.mu.Unlock()
+			n.unchecked(p, natQueueFull)
+			return
+		}
+		n.checks[k] = append(w, p)
+		n.waiting++
+		n.metrics.natPending.Set(float64(n.waiting))
 		n.mu.Unlock()
+		return
+	}
+	now := time.Now()
+	if at, ok := n.reachable[k]; ok && now.Sub(at) < n.cfg.Interval {
+		n.mu.Unlock()
+		n.store.Reveal(p.ih, p.id, p.addr)
+		n.metrics.natResult[natCached].Inc()
+		return
+	}
+	tries := n.tries[k]
+	if now.Sub(tries.since) >= n.cfg.Interval {
+		tries = natTries{since: now}
+	}
+	if tries.n >= n.cfg.NATCheck {
+		n.mu.Unlock() // given up on for now: stays hidden, as bttrack did
+		return
+	}
+	reason := -1
+	switch {
+	case n.perSource[src] >= n.cfg.NATPerIP:
+		reason = natSourceBusy
+	case n.waiting >= n.cfg.NATQueue:
+		reason = natQueueFull
+	}
+	if reason >= 0 {
+		n.mu.Unlock()
+		n.unchecked(p, reason)
 		return
 	}
 	if len(n.tries) >= natMemory {
 		clear(n.tries)
 	}
-	n.inflight[k] = true
-	n.tries[k]++
+	tries.n++
+	n.tries[k] = tries
+	n.checks[k] = []natTarget{p}
+	n.waiting++
+	n.perSource[src]++
+	n.metrics.natPending.Set(float64(n.waiting))
+	// Never blocks: every queued key is in checks, and waiting < NATQueue = cap(queue).
+	n.queue <- k
 	n.mu.Unlock()
-	select {
-	case n.queue <- natJob{k}:
-	default:
-		n.metrics.natChecks.WithLabelValues("queue_full").Inc()
-		n.mu.Lock()
-		delete(n.inflight, k)
-		n.tries[k]--
-		n.mu.Unlock()
-	}
+}
+
+// unchecked hands p out without a check (see natChecker) and counts why.
+func (n *natChecker) unchecked(p natTarget, reason int) {
+	n.store.Reveal(p.ih, p.id, p.addr)
+	n.metrics.natResult[reason].Inc()
 }
 
 func (n *natChecker) worker() {
@@ -92,27 +185,50 @@ func (n *natChecker) worker() {
 		select {
 		case <-n.ctx.Done():
 			return
-		case j := <-n.queue:
-			err := n.check(j.natKey)
-			n.mu.Lock()
-			delete(n.inflight, j.natKey)
-			if err == nil {
-				delete(n.tries, j.natKey)
-			}
-			n.mu.Unlock()
-			if err == nil {
-				n.store.Reveal(j.ih, j.id, j.addr)
-				n.metrics.natChecks.WithLabelValues("ok").Inc()
-			} else if n.ctx.Err() == nil {
-				n.metrics.natChecks.WithLabelValues("failed").Inc()
-				n.cfg.Logger.Debug("NAT check failed", "addr", j.addr, "err", err)
-			}
+		case k := <-n.queue:
+			err := n.check(k)
+			n.finish(k, err)
 		}
 	}
 }
 
-// check dials the peer and exchanges BitTorrent handshakes (BEP 3): the peer must answer for
-// the same info-hash, and with the peer ID it announced (bttrack's rule).
+// finish records the result of the check of k and reveals the peers waiting on it if it
+// succeeded.
+func (n *natChecker) finish(k natKey, err error) {
+	src := natSource(k.addr)
+	n.mu.Lock()
+	peers := n.checks[k]
+	delete(n.checks, k)
+	n.waiting -= len(peers)
+	if n.perSource[src]--; n.perSource[src] <= 0 {
+		delete(n.perSource, src)
+	}
+	if err == nil {
+		delete(n.tries, k)
+		if !n.cfg.NATHandshake {
+			if len(n.reachable) >= natMemory {
+				clear(n.reachable)
+			}
+			n.reachable[k] = time.Now()
+		}
+	}
+	n.metrics.natPending.Set(float64(n.waiting))
+	n.mu.Unlock()
+	switch {
+	case err == nil:
+		for _, p := range peers {
+			n.store.Reveal(p.ih, p.id, p.addr)
+		}
+		n.metrics.natResult[natOK].Inc()
+	case n.ctx.Err() == nil:
+		n.metrics.natResult[natFailed].Inc()
+		n.cfg.Logger.Debug("NAT check failed", "addr", k.addr, "err", err)
+	}
+}
+
+// check connects to the peer. In handshake mode it also exchanges BitTorrent handshakes
+// (BEP 3): the peer must answer for the same info-hash, and with the peer ID it announced
+// (bttrack's rule).
 func (n *natChecker) check(k natKey) error {
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.NATTimeout)
 	defer cancel()
@@ -122,6 +238,9 @@ func (n *natChecker) check(k natKey) error {
 		return fmt.Errorf("dial: %w", err)
 	}
 	defer conn.Close()
+	if !n.cfg.NATHandshake {
+		return nil
+	}
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetDeadline(deadline)
 	var hs [68]byte
@@ -148,9 +267,9 @@ func (n *natChecker) check(k natKey) error {
 	return nil
 }
 
-// pendingNAT reports how many checks are queued or running (for tests and stats).
+// pendingNAT reports how many peers wait for a check (for tests and stats).
 func (n *natChecker) pending() int {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return len(n.inflight)
+	return n.waiting
 }

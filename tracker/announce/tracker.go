@@ -29,11 +29,19 @@ type Config struct {
 	// NATCheck is how many times to try connecting back to a new peer before giving up on it
 	// (nat_check; 0 turns checking off).
 	NATCheck int
-	// NATTimeout bounds one NAT check (default 10 s); NATWorkers bounds concurrent checks
-	// (default 32); NATQueue bounds waiting checks (default 10,000).
+	// NATHandshake makes a NAT check a BitTorrent handshake that must answer with the
+	// announced info-hash and peer ID (bttrack's check) instead of a bare TCP connect. A
+	// client that allows one connection per IP (libtorrent's default) may then drop its
+	// connection to a seeder on the tracker's host: see natChecker.
+	NATHandshake bool
+	// NATTimeout bounds one NAT check (default 5 s); NATWorkers bounds concurrent checks
+	// (default 32); NATQueue bounds the peers waiting for a check (default 10,000);
+	// NATPerIP bounds the checks pending for one source, an IPv4 address or an IPv6 /64
+	// (default 8). A peer the checker cannot take is handed out unchecked.
 	NATTimeout time.Duration
 	NATWorkers int
 	NATQueue   int
+	NATPerIP   int
 	// Allowed, when set, restricts the torrents served.
 	Allowed AllowList
 	// Logger receives NAT-check and policy messages (default slog.Default()).
@@ -65,13 +73,16 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("nat_check %d is negative", c.NATCheck)
 	}
 	if c.NATTimeout == 0 {
-		c.NATTimeout = 10 * time.Second
+		c.NATTimeout = 5 * time.Second
 	}
 	if c.NATWorkers <= 0 {
 		c.NATWorkers = 32
 	}
 	if c.NATQueue <= 0 {
 		c.NATQueue = 10_000
+	}
+	if c.NATPerIP <= 0 {
+		c.NATPerIP = 8
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -3,13 +3,13 @@ package announce
 import (
 	"encoding/binary"
 	"errors"
-	"io"
 	"net"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/webswarm/webswarm/internal/bittorrent"
+	"github.com/webswarm/webswarm/internal/testenv"
 	"github.com/webswarm/webswarm/tracker/swarm"
 )
 
@@ -105,34 +105,13 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
-// peerListener answers BitTorrent handshakes with the given info-hash and peer ID.
+// peerListener answers BitTorrent handshakes on 127.0.0.1 with the given info-hash and peer ID.
 func peerListener(t *testing.T, ih bittorrent.InfoHash, id bittorrent.PeerID) uint16 {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			var hs [68]byte
-			if _, err := io.ReadFull(c, hs[:]); err == nil {
-				copy(hs[28:], ih[:])
-				copy(hs[48:], id[:])
-				c.Write(hs[:])
-			}
-			c.Close()
-		}
-	}()
-	return uint16(l.Addr().(*net.TCPAddr).Port)
+	return uint16(testenv.HandshakePeer(t, "127.0.0.1", ih, id))
 }
 
 func TestNATCheck(t *testing.T) {
-	tr := newTracker(t, Config{NATCheck: 2, NATTimeout: 2 * time.Second})
+	tr := newTracker(t, Config{NATCheck: 2, NATTimeout: 2 * time.Second, NATHandshake: true})
 	var resp Response
 	good := peerListener(t, swarm.SuiteInfoHash(1), swarm.SuitePeerID(1))
 	liar := peerListener(t, swarm.SuiteInfoHash(1), swarm.SuitePeerID(99))

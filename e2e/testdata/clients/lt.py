@@ -28,7 +28,7 @@ import time
 import libtorrent as lt
 
 
-def settings(port, utp, ip="127.0.0.1"):
+def settings(port, utp, ip="127.0.0.1", one_per_ip=False):
     return {
         "listen_interfaces": "%s:%d" % (ip, port),
         "outgoing_interfaces": ip,
@@ -38,7 +38,7 @@ def settings(port, utp, ip="127.0.0.1"):
         "enable_natpmp": False,
         # every peer on loopback has the same IP: without this only ONE peer
         # connection per torrent is allowed
-        "allow_multiple_connections_per_ip": True,
+        "allow_multiple_connections_per_ip": not one_per_ip,
         # default 300 s floor on re-announce, whatever the tracker says
         "min_announce_interval": 5,
         "announce_to_all_trackers": True,
@@ -73,12 +73,14 @@ def main():
     ap.add_argument("--ip", default=os.environ.get("LT_IP", "127.0.0.1"),
                     help="loopback address to listen on and connect from (env LT_IP)")
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--one-conn-per-ip", action="store_true",
+                    help="libtorrent's default (qBittorrent's, Deluge's): one connection per peer IP")
     a = ap.parse_args()
     if a.seconds is None:
         a.seconds = 60 if a.mode == "seed" else 300
     port = a.port or (6881 if a.mode == "seed" else 6882)
 
-    ses = lt.session(settings(port, a.utp, a.ip))
+    ses = lt.session(settings(port, a.utp, a.ip, a.one_conn_per_ip))
     ti = lt.torrent_info(a.torrent)
     atp = lt.add_torrent_params()
     atp.ti = ti
