@@ -148,6 +148,7 @@ func newServer(o *options, logger *slog.Logger) (_ *server, err error) {
 		Metrics:             promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}),
 		AccessLog:           s.access,
 		Latency:             s.latency,
+		Registerer:          s.reg,
 		WriteTimeout:        time.Duration(o.socketTimeout) * time.Second,
 		Logger:              logger,
 	}

@@ -409,7 +409,8 @@ func (rc *rawConn) route(n int) int {
 	if !parseHead(string(rc.buf[rc.r:rc.r+n]), hd) {
 		return kindOther
 	}
-	switch rc.s.h.routePath(hd.path, hd.prefix, rc.trusted) {
+	// Plain HTTP: X-Forwarded-Prefix names what the proxy stripped already (see Config.Prefix).
+	switch rc.s.h.routePath(hd.path, "") {
 	case "/announce":
 		return kindAnnounce
 	case "/scrape":
