@@ -46,6 +46,8 @@ type options struct {
 	metricsPath         string
 	maxAnnounceRate     float64
 	logLevel            string
+	fcgiMaxParams       int
+	fcgiMaxConns        int
 
 	trusted  []netip.Prefix
 	sockMode uint32
@@ -93,7 +95,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.allowGet, "allow_get", 0, "serve .torrent files from --allowed_dir at /file?info_hash=")
 	fs.IntVar(&o.keepDead, "keep_dead", 0, "keep torrents that have no peers left")
 	fs.StringVar(&o.fcgi, "fcgi", "", "also serve FastCGI on ADDR (host:port) or unix:PATH")
-	fs.StringVar(&o.fcgiSocketMode, "fcgi_socket_mode", "0666", "permissions of the FastCGI unix socket (octal)")
+	fs.StringVar(&o.fcgiSocketMode, "fcgi_socket_mode", "0660", "permissions of the FastCGI unix socket (octal; the web server's user needs --fcgi_socket_group or 0666)")
 	fs.StringVar(&o.fcgiSocketGroup, "fcgi_socket_group", "", "group of the FastCGI unix socket (e.g. www-data, with mode 0660)")
 	fs.StringVar(&o.trustedProxies, "trusted_proxies", "127.0.0.0/8,::1", "comma-separated addresses/CIDRs whose X-Real-IP/X-Forwarded-For are believed")
 	fs.StringVar(&o.prefix, "prefix", "", "path prefix of a sub-path mount, e.g. /tracker (default: the proxy's X-Forwarded-Prefix)")
@@ -103,6 +105,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.metricsPath, "metrics_path", "/metrics", "path of the Prometheus metrics")
 	fs.Float64Var(&o.maxAnnounceRate, "max_announce_rate", 0, "announces per second allowed per client IP, bursts of 10× (0 = no limit)")
 	fs.StringVar(&o.logLevel, "log_level", "info", "log level: debug, info, warn, error")
+	fs.IntVar(&o.fcgiMaxParams, "fcgi_max_params", 64<<10, "bytes of FastCGI PARAMS (the request's headers and query) a connection may have in flight; more closes it")
+	fs.IntVar(&o.fcgiMaxConns, "fcgi_max_connections", 512, "FastCGI connections open at once; one more closes the connection idle longest (0 = no limit)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -182,6 +186,12 @@ func (o *options) validate() error {
 		bad("--fcgi_socket_mode %q: want octal permissions like 0660", o.fcgiSocketMode)
 	}
 	o.sockMode = uint32(mode)
+	if o.fcgiMaxParams < 4<<10 || o.fcgiMaxParams > 16<<20 {
+		bad("--fcgi_max_params %d: want 4096 to 16777216 bytes", o.fcgiMaxParams)
+	}
+	if o.fcgiMaxConns < 0 {
+		bad("--fcgi_max_connections %d: must not be negative", o.fcgiMaxConns)
+	}
 	if o.fcgi != "" && !strings.HasPrefix(o.fcgi, "unix:") {
 		if _, err := netip.ParseAddrPort(o.fcgi); err != nil {
 			bad("--fcgi %q: want host:port (an IP address) or unix:PATH", o.fcgi)

@@ -207,6 +207,10 @@ func (s *server) serve(ctx context.Context, hup <-chan os.Signal) error {
 			hl.Close()
 			return err
 		}
+		if fl, err = s.limitFCGI(fl); err != nil {
+			hl.Close()
+			return err
+		}
 	}
 	udpConn, err := s.listenUDP()
 	if err != nil {
@@ -319,6 +323,22 @@ func (s *server) reload() {
 			s.log.Info("allowed torrents rescanned", "torrents", s.allowed.Len())
 		}
 	}
+}
+
+// limitFCGI puts --fcgi_max_params, --fcgi_max_connections and --socket_timeout in front of
+// net/http/fcgi, which has no limits of its own.
+func (s *server) limitFCGI(l net.Listener) (net.Listener, error) {
+	ll, err := httpapi.LimitFastCGI(l, httpapi.FastCGILimits{
+		MaxParams:  s.o.fcgiMaxParams,
+		Timeout:    time.Duration(s.o.socketTimeout) * time.Second,
+		MaxConns:   s.o.fcgiMaxConns,
+		Registerer: s.reg,
+	})
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	return ll, nil
 }
 
 // listenFCGI opens the FastCGI listener; a unix socket gets --fcgi_socket_mode and
