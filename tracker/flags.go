@@ -48,6 +48,7 @@ type options struct {
 	logLevel            string
 	fcgiMaxParams       int
 	fcgiMaxConns        int
+	maxConns            int
 
 	trusted  []netip.Prefix
 	sockMode uint32
@@ -107,6 +108,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.logLevel, "log_level", "info", "log level: debug, info, warn, error")
 	fs.IntVar(&o.fcgiMaxParams, "fcgi_max_params", 64<<10, "bytes of FastCGI PARAMS (the request's headers and query) a connection may have in flight; more closes it")
 	fs.IntVar(&o.fcgiMaxConns, "fcgi_max_connections", 512, "FastCGI connections open at once; one more closes the connection idle longest (0 = no limit)")
+	fs.IntVar(&o.maxConns, "max_connections", -1, "HTTP connections open at once; one more closes the one waiting longest for a request (-1 = the file descriptor limit less an eighth and --fcgi_max_connections; 0 = no limit)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -191,6 +193,9 @@ func (o *options) validate() error {
 	}
 	if o.fcgiMaxConns < 0 {
 		bad("--fcgi_max_connections %d: must not be negative", o.fcgiMaxConns)
+	}
+	if o.maxConns < -1 {
+		bad("--max_connections %d: want -1 (from the file descriptor limit), 0 (no limit) or a count", o.maxConns)
 	}
 	if o.fcgi != "" && !strings.HasPrefix(o.fcgi, "unix:") {
 		if _, err := netip.ParseAddrPort(o.fcgi); err != nil {

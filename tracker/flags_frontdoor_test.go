@@ -27,3 +27,33 @@ func TestFrontDoorFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPConnCap: the default cap stays under the fd limit with headroom and FastCGI's
+// share; a cap the limit cannot hold is refused naming --max_connections.
+func TestHTTPConnCap(t *testing.T) {
+	for _, tc := range []struct {
+		v      int
+		nofile uint64
+		fcgi   int
+		want   int
+		err    bool
+	}{
+		{-1, 2048, 0, 1792, false},
+		{-1, 2048, 512, 1280, false},
+		{-1, 256, 0, 192, false},
+		{-1, 1 << 20, 512, 1<<20 - 1<<17 - 512, false},
+		{-1, 64, 0, 0, true},
+		{-1, 256, 512, 0, true},
+		{0, 64, 0, 0, false},
+		{1000, 2048, 0, 1000, false},
+		{2000, 2048, 0, 0, true},
+	} {
+		got, err := httpConnCap(tc.v, tc.nofile, tc.fcgi)
+		if got != tc.want || (err != nil) != tc.err || (err != nil && !strings.Contains(err.Error(), "--max_connections")) {
+			t.Errorf("httpConnCap(%d, %d, %d) = %d, %v; want %d (error %v)", tc.v, tc.nofile, tc.fcgi, got, err, tc.want, tc.err)
+		}
+	}
+	if _, err := parseFlags([]string{"--max_connections", "-2"}, io.Discard); err == nil || !strings.Contains(err.Error(), "--max_connections") {
+		t.Errorf("--max_connections -2: %v", err)
+	}
+}

@@ -43,7 +43,9 @@ type server struct {
 	udp     *udpapi.Server
 	limit   *announce.RateLimiter // nil without --max_announce_rate; shared by HTTP and UDP
 	latency *prometheus.HistogramVec
-	closers []func() error
+	// maxConns is the HTTP connection cap (--max_connections, resolved; 0: none).
+	maxConns int
+	closers  []func() error
 }
 
 func newServer(o *options, logger *slog.Logger) (_ *server, err error) {
@@ -54,6 +56,17 @@ func newServer(o *options, logger *slog.Logger) (_ *server, err error) {
 		}
 	}()
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	nofile, err := nofileLimit()
+	if err != nil {
+		return nil, err
+	}
+	fcgiConns := 0
+	if o.fcgi != "" {
+		fcgiConns = o.fcgiMaxConns
+	}
+	if s.maxConns, err = httpConnCap(o.maxConns, nofile, fcgiConns); err != nil {
+		return nil, err
+	}
 
 	s.store, err = swarm.NewMemory(swarm.Config{
 		PeerTimeout: time.Duration(o.timeoutDownloaders) * time.Second,
@@ -236,6 +249,16 @@ func (s *server) serve(ctx context.Context, hup <-chan os.Signal) error {
 	// GET /announce and /scrape are answered straight off the socket; every other request
 	// goes, with the rest of its connection, to hs (httpapi.Server).
 	fs := httpapi.NewServer(s.handler, hs)
+	if err := fs.LimitConns(s.maxConns, s.reg); err != nil {
+		hl.Close()
+		if fl != nil {
+			fl.Close()
+		}
+		if udpConn != nil {
+			udpConn.Close()
+		}
+		return err
+	}
 	var wg sync.WaitGroup
 	errc := make(chan error, 3)
 	if fl != nil {
@@ -258,7 +281,7 @@ func (s *server) serve(ctx context.Context, hup <-chan os.Signal) error {
 			errc <- fmt.Errorf("HTTP: %w", err)
 		}
 	}()
-	s.log.Info("tracker listening", "http", hl.Addr().String(), "version", version)
+	s.log.Info("tracker listening", "http", hl.Addr().String(), "max_connections", s.maxConns, "version", version)
 	s.saver.Start()
 	memCtx, stopMem := context.WithCancel(context.Background())
 	wg.Add(1)
