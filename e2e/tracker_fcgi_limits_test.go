@@ -73,6 +73,21 @@ func fcgiGet(c net.Conn, id uint16, uri string) (string, error) {
 	}
 }
 
+// fcgiHealthy dials the FastCGI listener, fails the test unless /healthz answers on the new
+// connection, and returns the connection (closed at the test's end).
+func fcgiHealthy(t testing.TB, network, addr, when string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout(network, addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if out, err := fcgiGet(c, 1, "/healthz"); err != nil || !strings.Contains(out, "ok") {
+		t.Fatalf("FastCGI /healthz %s: %q %v", when, out, err)
+	}
+	return c
+}
+
 // procRSS returns the resident set of process pid in bytes.
 func procRSS(t testing.TB, pid int) int64 {
 	t.Helper()
@@ -120,14 +135,7 @@ func TestTrackerFastCGIParamsBound(t *testing.T) {
 	if st.Mode().Perm() != 0o660 {
 		t.Errorf("FastCGI socket mode %v by default, want 0660", st.Mode().Perm())
 	}
-	c, err := net.Dial("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if out, err := fcgiGet(c, 1, "/healthz"); err != nil || !strings.Contains(out, "ok") {
-		t.Fatalf("FastCGI /healthz: %q %v", out, err)
-	}
+	c := fcgiHealthy(t, "unix", sock, "before the attack")
 	rss0 := procRSS(t, tr.Proc.Cmd.Process.Pid)
 
 	// 64 MiB of PARAMS in 64 KiB records (the attack sent 412 MB), each a valid name-value
@@ -161,15 +169,7 @@ func TestTrackerFastCGIParamsBound(t *testing.T) {
 	if v, err := monMetric(tr.Base+"/metrics", `webswarm_tracker_fastcgi_closed_total{reason="params_too_large"}`); err != nil || v != 1 {
 		t.Errorf("params_too_large closes: %v %v, want 1", v, err)
 	}
-	// The listener still serves.
-	c2, err := net.Dial("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c2.Close()
-	if out, err := fcgiGet(c2, 1, "/healthz"); err != nil || !strings.Contains(out, "ok") {
-		t.Fatalf("FastCGI /healthz after the attack: %q %v", out, err)
-	}
+	fcgiHealthy(t, "unix", sock, "after the attack") // the listener still serves
 }
 
 // TestTrackerFastCGISilentConns opens silent FastCGI connections: those beyond
@@ -192,14 +192,7 @@ func TestTrackerFastCGISilentConns(t *testing.T) {
 		}
 		conns = append(conns, c)
 	}
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if out, err := fcgiGet(c, 1, "/healthz"); err != nil || !strings.Contains(out, "ok") {
-		t.Fatalf("FastCGI /healthz beside %d silent connections: %q %v", silent, out, err)
-	}
+	fcgiHealthy(t, "tcp", addr, fmt.Sprintf("beside %d silent connections", silent))
 	// Every silent connection is closed: the oldest evicted, the others timed out.
 	for i, sc := range conns {
 		if !closedByPeer(sc, 20*time.Second) {
