@@ -53,6 +53,9 @@ type options struct {
 	rateIPv4Prefix      int
 	rateIPv6Prefix      int
 	rateTableSize       int
+	fcgiMaxParams       int
+	fcgiMaxConns        int
+	maxConns            int
 
 	trusted  []netip.Prefix
 	sockMode uint32
@@ -100,7 +103,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.allowGet, "allow_get", 0, "serve .torrent files from --allowed_dir at /file?info_hash=")
 	fs.IntVar(&o.keepDead, "keep_dead", 0, "keep torrents that have no peers left")
 	fs.StringVar(&o.fcgi, "fcgi", "", "also serve FastCGI on ADDR (host:port) or unix:PATH")
-	fs.StringVar(&o.fcgiSocketMode, "fcgi_socket_mode", "0666", "permissions of the FastCGI unix socket (octal)")
+	fs.StringVar(&o.fcgiSocketMode, "fcgi_socket_mode", "0660", "permissions of the FastCGI unix socket (octal; the web server's user needs --fcgi_socket_group or 0666)")
 	fs.StringVar(&o.fcgiSocketGroup, "fcgi_socket_group", "", "group of the FastCGI unix socket (e.g. www-data, with mode 0660)")
 	fs.StringVar(&o.trustedProxies, "trusted_proxies", "127.0.0.0/8,::1", "comma-separated addresses/CIDRs whose X-Real-IP/X-Forwarded-For are believed")
 	fs.StringVar(&o.prefix, "prefix", "", "path prefix of a sub-path mount, e.g. /tracker (default: the proxy's X-Forwarded-Prefix)")
@@ -117,6 +120,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.rateIPv4Prefix, "rate_ipv4_prefix", 32, "--max_announce_rate counts IPv4 clients by this prefix length (32 = per address)")
 	fs.IntVar(&o.rateIPv6Prefix, "rate_ipv6_prefix", 64, "--max_announce_rate counts IPv6 clients by this prefix length (64 = per /64, what one host is given)")
 	fs.IntVar(&o.rateTableSize, "rate_table_size", 1000000, "most sources --max_announce_rate tracks; when full, only sources not being limited are forgotten")
+	fs.IntVar(&o.fcgiMaxParams, "fcgi_max_params", 64<<10, "bytes of FastCGI PARAMS (the request's headers and query) a connection may have in flight; more closes it")
+	fs.IntVar(&o.fcgiMaxConns, "fcgi_max_connections", 512, "FastCGI connections open at once; one more closes the connection idle longest (0 = no limit)")
+	fs.IntVar(&o.maxConns, "max_connections", -1, "HTTP connections open at once; one more closes the one waiting longest for a request (-1 = the file descriptor limit less an eighth and --fcgi_max_connections; 0 = no limit)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -198,6 +204,15 @@ func (o *options) validate() error {
 		bad("--fcgi_socket_mode %q: want octal permissions like 0660", o.fcgiSocketMode)
 	}
 	o.sockMode = uint32(mode)
+	if o.fcgiMaxParams < 4<<10 || o.fcgiMaxParams > 16<<20 {
+		bad("--fcgi_max_params %d: want 4096 to 16777216 bytes", o.fcgiMaxParams)
+	}
+	if o.fcgiMaxConns < 0 {
+		bad("--fcgi_max_connections %d: must not be negative", o.fcgiMaxConns)
+	}
+	if o.maxConns < -1 {
+		bad("--max_connections %d: want -1 (from the file descriptor limit), 0 (no limit) or a count", o.maxConns)
+	}
 	if o.fcgi != "" && !strings.HasPrefix(o.fcgi, "unix:") {
 		if _, err := netip.ParseAddrPort(o.fcgi); err != nil {
 			bad("--fcgi %q: want host:port (an IP address) or unix:PATH", o.fcgi)

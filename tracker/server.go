@@ -43,7 +43,9 @@ type server struct {
 	udp     *udpapi.Server
 	limit   *announce.RateLimiter // nil without --max_announce_rate; shared by HTTP and UDP
 	latency *prometheus.HistogramVec
-	closers []func() error
+	// maxConns is the HTTP connection cap (--max_connections, resolved; 0: none).
+	maxConns int
+	closers  []func() error
 }
 
 func newServer(o *options, logger *slog.Logger) (_ *server, err error) {
@@ -54,6 +56,17 @@ func newServer(o *options, logger *slog.Logger) (_ *server, err error) {
 		}
 	}()
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	nofile, err := nofileLimit()
+	if err != nil {
+		return nil, err
+	}
+	fcgiConns := 0
+	if o.fcgi != "" {
+		fcgiConns = o.fcgiMaxConns
+	}
+	if s.maxConns, err = httpConnCap(o.maxConns, nofile, fcgiConns); err != nil {
+		return nil, err
+	}
 
 	s.store, err = swarm.NewMemory(swarm.Config{
 		PeerTimeout: time.Duration(o.timeoutDownloaders) * time.Second,
@@ -152,6 +165,7 @@ func newServer(o *options, logger *slog.Logger) (_ *server, err error) {
 		Metrics:             promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}),
 		AccessLog:           s.access,
 		Latency:             s.latency,
+		Registerer:          s.reg,
 		WriteTimeout:        time.Duration(o.socketTimeout) * time.Second,
 		Logger:              logger,
 	}
@@ -216,6 +230,10 @@ func (s *server) serve(ctx context.Context, hup <-chan os.Signal) error {
 			hl.Close()
 			return err
 		}
+		if fl, err = s.limitFCGI(fl); err != nil {
+			hl.Close()
+			return err
+		}
 	}
 	udpConn, err := s.listenUDP()
 	if err != nil {
@@ -241,6 +259,16 @@ func (s *server) serve(ctx context.Context, hup <-chan os.Signal) error {
 	// GET /announce and /scrape are answered straight off the socket; every other request
 	// goes, with the rest of its connection, to hs (httpapi.Server).
 	fs := httpapi.NewServer(s.handler, hs)
+	if err := fs.LimitConns(s.maxConns, s.reg); err != nil {
+		hl.Close()
+		if fl != nil {
+			fl.Close()
+		}
+		if udpConn != nil {
+			udpConn.Close()
+		}
+		return err
+	}
 	var wg sync.WaitGroup
 	errc := make(chan error, 3)
 	if fl != nil {
@@ -263,7 +291,7 @@ func (s *server) serve(ctx context.Context, hup <-chan os.Signal) error {
 			errc <- fmt.Errorf("HTTP: %w", err)
 		}
 	}()
-	s.log.Info("tracker listening", "http", hl.Addr().String(), "version", version)
+	s.log.Info("tracker listening", "http", hl.Addr().String(), "max_connections", s.maxConns, "version", version)
 	s.saver.Start()
 	memCtx, stopMem := context.WithCancel(context.Background())
 	wg.Add(1)
@@ -328,6 +356,22 @@ func (s *server) reload() {
 			s.log.Info("allowed torrents rescanned", "torrents", s.allowed.Len())
 		}
 	}
+}
+
+// limitFCGI puts --fcgi_max_params, --fcgi_max_connections and --socket_timeout in front of
+// net/http/fcgi, which has no limits of its own.
+func (s *server) limitFCGI(l net.Listener) (net.Listener, error) {
+	ll, err := httpapi.LimitFastCGI(l, httpapi.FastCGILimits{
+		MaxParams:  s.o.fcgiMaxParams,
+		Timeout:    time.Duration(s.o.socketTimeout) * time.Second,
+		MaxConns:   s.o.fcgiMaxConns,
+		Registerer: s.reg,
+	})
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	return ll, nil
 }
 
 // listenFCGI opens the FastCGI listener; a unix socket gets --fcgi_socket_mode and

@@ -10,4 +10,14 @@
 // same Handler. On Linux the goroutines accepting connections answer a "Connection: close"
 // announce or scrape themselves, with no goroutine or netpoll registration for the
 // connection (inline_linux.go); the rest go to a goroutine each.
+//
+// The front door has limits of its own. Server.LimitConns caps the connections open at once
+// below the file descriptor limit (a connection moving to its goroutine needs a spare
+// descriptor for a moment); at the cap a new connection closes the one that has waited
+// longest for a request (conncap.go). LimitFastCGI bounds what a FastCGI connection may make
+// net/http/fcgi hold: PARAMS, requests begun, silence, connections (fcgilimit.go). Routes
+// other than announce and scrape are served only under their canonical path, and a mount
+// prefix is stripped once: from FastCGI requests (which carry the full path) or by
+// Config.Prefix, never again from an HTTP proxy's X-Forwarded-Prefix, which names what the
+// proxy stripped.
 package httpapi

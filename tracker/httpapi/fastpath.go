@@ -44,6 +44,8 @@ type Server struct {
 	noInline bool         // serve every connection on its own goroutine (tests set it)
 	extra    []io.Closer  // the inline accept loops' duplicates of the listening socket
 	pool     sync.Pool    // *rawConn
+	open     atomic.Int64 // connections accepted and not yet closed (see conncap.go)
+	cap      connCap
 
 	mu    sync.Mutex
 	ln    net.Listener
@@ -141,6 +143,11 @@ func (s *Server) Serve(l net.Listener) error {
 			continue
 		}
 		delay = 0
+		if !s.admit() {
+			c.Close()
+			s.gone()
+			continue
+		}
 		rc := s.pool.Get().(*rawConn)
 		rc.c = c
 		rc.setPeer(peerAddr(c))
@@ -186,6 +193,7 @@ func (s *Server) track(rc *rawConn) bool {
 	defer s.mu.Unlock()
 	if s.closing.Load() {
 		rc.c.Close()
+		s.gone()
 		rc.reset()
 		return false
 	}
@@ -309,8 +317,9 @@ func (s *Server) closeIdle() bool {
 // Connection states, for Shutdown.
 const (
 	connNew    = iota // waiting for the first request's first bytes
-	connActive        // reading a head, answering, or handing over
+	connActive        // answering, or handing over
 	connIdle          // waiting for a later request's first bytes
+	connHead          // part of a head is in: reading the rest
 )
 
 // rawConn is one connection on the fast path. It is pooled with its buffers.
@@ -360,6 +369,7 @@ func (s *Server) serveConn(rc *rawConn) {
 		s.mu.Unlock()
 		if !handed {
 			rc.c.Close()
+			s.gone()
 		}
 		rc.reset()
 	}()
@@ -381,6 +391,7 @@ func (s *Server) serveConn(rc *rawConn) {
 			handed = s.handOff(rc)
 			return
 		}
+		rc.state.Store(connActive)
 		kind := rc.route(n)
 		if kind == kindOther {
 			handed = s.handOff(rc)
@@ -409,7 +420,8 @@ func (rc *rawConn) route(n int) int {
 	if !parseHead(string(rc.buf[rc.r:rc.r+n]), hd) {
 		return kindOther
 	}
-	switch rc.s.h.routePath(hd.path, hd.prefix, rc.trusted) {
+	// Plain HTTP: X-Forwarded-Prefix names what the proxy stripped already (see Config.Prefix).
+	switch rc.s.h.routePath(hd.path, "") {
 	case "/announce":
 		return kindAnnounce
 	case "/scrape":
@@ -493,7 +505,7 @@ func (rc *rawConn) readHead(first bool) (int, readResult) {
 			rhtSet = true
 		}
 		n, err := rc.c.Read(rc.buf[rc.w:])
-		rc.state.Store(connActive)
+		rc.state.Store(connHead)
 		rc.w += n
 		if err != nil && n == 0 {
 			// A cut-off request: net/http answers it (but see Peek(4) above).
@@ -519,7 +531,7 @@ func (s *Server) handOff(rc *rawConn) bool {
 	if !rc.wdl.IsZero() {
 		rc.c.SetWriteDeadline(time.Time{}) // nor a write deadline before its handler's
 	}
-	hc := &handedConn{Conn: rc.c, pending: bytes.Clone(rc.buf[rc.r:rc.w])}
+	hc := &handedConn{Conn: rc.c, pending: bytes.Clone(rc.buf[rc.r:rc.w]), s: s}
 	s.mu.Lock()
 	hl := s.hl
 	s.mu.Unlock()

@@ -266,7 +266,7 @@ func waitActive(t *testing.T, fs *Server, c net.Conn) {
 		fs.mu.Lock()
 		defer fs.mu.Unlock()
 		for rc := range fs.conns {
-			if rc.c.RemoteAddr().String() == c.LocalAddr().String() && rc.state.Load() == connActive {
+			if rc.c.RemoteAddr().String() == c.LocalAddr().String() && (rc.state.Load() == connActive || rc.state.Load() == connHead) {
 				return nil
 			}
 		}

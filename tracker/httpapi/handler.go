@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,8 +37,11 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// OnlyLocalOverrideIP is bttrack's only_local_override_ip (0, 1 or 2).
 	OnlyLocalOverrideIP int
-	// Prefix is stripped from request paths (a sub-path mount, e.g. "/tracker"). Without it,
-	// the X-Forwarded-Prefix header of a trusted proxy (or of the FastCGI server) is used.
+	// Prefix is stripped from request paths (a sub-path mount whose proxy passes the full
+	// path, e.g. "/tracker"). Without it, FastCGI requests have the X-Forwarded-Prefix the web
+	// server sets stripped. Over HTTP, X-Forwarded-Prefix names a prefix the proxy has already
+	// stripped, so it is never stripped again: /tracker/tracker/metrics must not become
+	// /metrics behind a proxy that only guards /tracker/metrics.
 	Prefix string
 	// Scrape is ScrapeFull, ScrapeSpecific or ScrapeOff (default ScrapeFull).
 	Scrape string
@@ -64,6 +69,8 @@ type Config struct {
 	// Latency observes request durations, labelled frontend ("http", "fastcgi") and kind
 	// ("announce", "scrape", "other"). Nil: not observed.
 	Latency *prometheus.HistogramVec
+	// Registerer receives the Handler's own counters (nil: not registered).
+	Registerer prometheus.Registerer
 	// WriteTimeout bounds writing a large reply (a full scrape, the stats page, metrics) to a
 	// slow reader; small replies go into the socket buffer at once. 0: no deadline.
 	WriteTimeout time.Duration
@@ -77,6 +84,8 @@ type Handler struct {
 	pool   sync.Pool
 	full   fullScrape
 	obs    [2][3]prometheus.Observer // [frontend][kind]
+	// nonCanonical counts requests refused for a non-canonical path.
+	nonCanonical prometheus.Counter
 }
 
 type state struct {
@@ -131,6 +140,15 @@ func New(cfg Config) (*Handler, error) {
 		cfg.Logger = slog.Default()
 	}
 	h := &Handler{cfg: cfg}
+	h.nonCanonical = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "webswarm_tracker_http_noncanonical_paths_total",
+		Help: "Requests refused (404) because their path was not spelled canonically (percent-encoded letters, empty or dot segments).",
+	})
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(h.nonCanonical); err != nil {
+			return nil, fmt.Errorf("httpapi: %w", err)
+		}
+	}
 	h.pool.New = func() any {
 		return &state{buf: make([]byte, 0, 1024), hashes: make([]bittorrent.InfoHash, 0, 16)}
 	}
@@ -201,12 +219,12 @@ func (h *Handler) FastCGI() http.Handler {
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, fcgi bool) {
 	start := time.Now()
-	client, peer := h.clientIP(r, fcgi)
+	client, _ := h.clientIP(r, fcgi)
 	var fwdPrefix string
-	if v := r.Header["X-Forwarded-Prefix"]; len(v) > 0 {
+	if v := r.Header["X-Forwarded-Prefix"]; fcgi && len(v) > 0 {
 		fwdPrefix = v[0]
 	}
-	path := h.routePath(r.URL.Path, fwdPrefix, fcgi || h.trusted(peer))
+	path := h.routePath(r.URL.Path, fwdPrefix)
 	kind := kindOther
 	var status, size int
 	switch path {
@@ -226,6 +244,14 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, fcgi bool) {
 	default:
 		h.writeDeadline(w)
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+		if !canonical(r.URL) {
+			// Another spelling of a route (/./metrics, //metrics, /%6detrics) could pass
+			// a web server's access rule for that route: only the canonical one is served.
+			h.nonCanonical.Inc()
+			http.NotFound(rec, r)
+			status, size = rec.status, rec.size
+			break
+		}
 		if path != r.URL.Path {
 			r2 := new(http.Request)
 			*r2 = *r
@@ -265,11 +291,11 @@ func (h *Handler) observe(frontend, kind int, start time.Time) {
 	}
 }
 
-// routePath returns path without the mount prefix: Config.Prefix, or else fwdPrefix (the
-// first X-Forwarded-Prefix value) when trustPrefix says its sender may set it.
-func (h *Handler) routePath(path, fwdPrefix string, trustPrefix bool) string {
+// routePath returns path without the mount prefix, stripped once: Config.Prefix, or else
+// fwdPrefix (the first X-Forwarded-Prefix value of a FastCGI request; "" otherwise).
+func (h *Handler) routePath(path, fwdPrefix string) string {
 	prefix := h.cfg.Prefix
-	if prefix == "" && trustPrefix {
+	if prefix == "" {
 		prefix = strings.TrimRight(fwdPrefix, "/")
 	}
 	if prefix != "" && strings.HasPrefix(path, prefix) && (len(path) == len(prefix) || path[len(prefix)] == '/') {
@@ -279,6 +305,19 @@ func (h *Handler) routePath(path, fwdPrefix string, trustPrefix bool) string {
 		path = "/"
 	}
 	return path
+}
+
+// canonical says whether u's path is spelled the one way a route is: no percent-encoding
+// where none is needed, no empty or dot segments. A trailing slash is allowed ("/tracker/").
+func canonical(u *url.URL) bool {
+	if u.RawPath != "" {
+		return false
+	}
+	p := u.Path
+	if len(p) > 1 && p[len(p)-1] == '/' {
+		p = p[:len(p)-1]
+	}
+	return p == "" || path.Clean(p) == p
 }
 
 type recorder struct {

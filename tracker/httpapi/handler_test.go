@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/anacrolix/torrent/bencode"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/webswarm/webswarm/internal/bittorrent"
 	"github.com/webswarm/webswarm/tracker/announce"
@@ -283,7 +285,9 @@ func TestPrefixAndRoutes(t *testing.T) {
 		{true, "10.1.1.1:1", "/tracker/stats", "/tracker", "stats at /stats", 200},
 		{true, "10.1.1.1:1", "/tracker/", "/tracker", "stats at /", 200},
 		{false, "10.1.1.1:1", "/tracker/stats", "/tracker", "", 404}, // untrusted: no stripping
-		{false, "127.0.0.1:1", "/tracker/stats", "/tracker", "stats at /stats", 200},
+		// Over HTTP the proxy has stripped its X-Forwarded-Prefix already: not again.
+		{false, "127.0.0.1:1", "/tracker/stats", "/tracker", "", 404},
+		{false, "127.0.0.1:1", "/stats", "/tracker", "stats at /stats", 200},
 		{false, "127.0.0.1:1", "/trackerx/stats", "/tracker", "", 404},
 		{false, "127.0.0.1:1", "/healthz", "", "ok\n", 200},
 		{false, "127.0.0.1:1", "/nope", "", "", 404},
@@ -309,6 +313,61 @@ func TestPrefixAndRoutes(t *testing.T) {
 	hp.ServeHTTP(w, httptest.NewRequest("GET", "http://tracker/tracker/stats", nil))
 	if w.Body.String() != "stats at /stats" {
 		t.Errorf("--prefix: %q", w.Body.String())
+	}
+}
+
+// TestNonCanonicalPaths: every other spelling of a route answers 404, over HTTP and FastCGI,
+// and the prefix is stripped once (/tracker/tracker/metrics is not /metrics).
+func TestNonCanonicalPaths(t *testing.T) {
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "METRICS") })
+	reg := prometheus.NewRegistry()
+	h := newHandler(t, func(c *Config) { c.Metrics = metrics; c.Stats = metrics; c.Registerer = reg })
+	serve := func(fcgi bool, target, prefix string) (int, string) {
+		r := httptest.NewRequest("GET", "http://tracker"+target, nil)
+		r.RemoteAddr = "127.0.0.1:1"
+		if prefix != "" {
+			r.Header.Set("X-Forwarded-Prefix", prefix)
+		}
+		w := httptest.NewRecorder()
+		if fcgi {
+			h.FastCGI().ServeHTTP(w, r)
+		} else {
+			h.ServeHTTP(w, r)
+		}
+		return w.Code, w.Body.String()
+	}
+	refused := 0
+	for _, fcgi := range []bool{false, true} {
+		base, prefix := "", ""
+		if fcgi {
+			base, prefix = "/tracker", "/tracker"
+		}
+		if code, body := serve(fcgi, base+"/metrics", prefix); code != 200 || body != "METRICS" {
+			t.Fatalf("fcgi=%v %s/metrics: %d %q", fcgi, base, code, body)
+		}
+		for _, target := range []string{
+			"/tracker/metrics", "/tracker/tracker/metrics", "//metrics", "/./metrics", "/x/../metrics",
+			"/%6detrics", "/metric%73", "/%2e/metrics", "/metrics/.", "/metrics//", "/.//metrics",
+		} {
+			code, body := serve(fcgi, base+target, prefix)
+			if code != http.StatusNotFound || body == "METRICS" {
+				t.Errorf("fcgi=%v GET %s: %d %q, want 404", fcgi, base+target, code, body)
+			}
+			if target != "/tracker/metrics" && target != "/tracker/tracker/metrics" {
+				refused++
+			}
+		}
+	}
+	var m dto.Metric
+	if err := h.nonCanonical.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.GetCounter().GetValue(); int(got) != refused {
+		t.Errorf("webswarm_tracker_http_noncanonical_paths_total = %v, want %d", got, refused)
+	}
+	// A trailing slash is canonical: the stats page's own URL under a mount.
+	if code, _ := serve(true, "/tracker/", "/tracker"); code != 200 {
+		t.Errorf("FastCGI /tracker/: %d", code)
 	}
 }
 

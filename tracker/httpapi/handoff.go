@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 )
 
 // handoffListener is the net.Listener the fast path's http.Server serves: Accept returns the
@@ -56,6 +57,16 @@ func (l *handoffListener) Addr() net.Addr { return l.addr }
 type handedConn struct {
 	net.Conn
 	pending []byte
+	s       *Server     // counts it gone when closed
+	closed  atomic.Bool // net/http may close a connection more than once
+}
+
+// Close implements net.Conn.
+func (c *handedConn) Close() error {
+	if !c.closed.Swap(true) {
+		c.s.gone()
+	}
+	return c.Conn.Close()
 }
 
 // Read implements net.Conn.

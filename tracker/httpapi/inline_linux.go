@@ -162,6 +162,11 @@ func retryAccept(err error) bool {
 // serveFD serves a connection just accepted: whole when its first read holds a complete
 // "Connection: close" announce or scrape; otherwise it moves the connection to serveConn.
 func (s *Server) serveFD(fd int, sa syscall.Sockaddr) {
+	if !s.admit() {
+		syscall.Close(fd)
+		s.gone()
+		return
+	}
 	rc := s.pool.Get().(*rawConn)
 	rc.setPeer(sockaddrAddr(sa))
 	n, err := readFD(fd, rc.buf)
@@ -174,6 +179,7 @@ func (s *Server) serveFD(fd int, sa syscall.Sockaddr) {
 	default:
 		// Closed or reset before a byte came: net/http closes quietly too.
 		syscall.Close(fd)
+		s.gone()
 		rc.reset()
 		return
 	}
@@ -199,10 +205,12 @@ func (s *Server) serveFD(fd int, sa syscall.Sockaddr) {
 			// close sends the reply, held back by MSG_MORE, with the FIN.
 			s.inlined.Add(1)
 			syscall.Close(fd)
+			s.gone()
 			rc.reset()
 			return
 		case err != nil && !errors.Is(err, syscall.EAGAIN):
 			syscall.Close(fd) // the client is gone
+			s.gone()
 			rc.reset()
 			return
 		}
@@ -221,13 +229,18 @@ func (s *Server) adopt(rc *rawConn, fd int) {
 	if err != nil {
 		// Out of file descriptors: the client sees its connection closed.
 		s.h.cfg.Logger.Debug("HTTP connection dropped", "err", err)
+		s.gone()
 		rc.reset()
 		return
 	}
 	rc.c = c
 	if s.track(rc) {
-		if rc.w > 0 {
-			rc.state.Store(connActive) // part of a request is in: Shutdown waits for it
+		// Part of a request is in, or a reply is left to write: Shutdown waits for it. Only
+		// a reply makes it not the cap's to close (conncap.go).
+		if rc.pending.ok {
+			rc.state.Store(connActive)
+		} else if rc.w > 0 {
+			rc.state.Store(connHead)
 		}
 		go s.serveConn(rc)
 	}
