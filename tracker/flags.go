@@ -46,6 +46,7 @@ type options struct {
 	metricsPath         string
 	maxAnnounceRate     float64
 	logLevel            string
+	peerIDs             int
 
 	trusted  []netip.Prefix
 	sockMode uint32
@@ -103,6 +104,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.metricsPath, "metrics_path", "/metrics", "path of the Prometheus metrics")
 	fs.Float64Var(&o.maxAnnounceRate, "max_announce_rate", 0, "announces per second allowed per client IP, bursts of 10× (0 = no limit)")
 	fs.StringVar(&o.logLevel, "log_level", "info", "log level: debug, info, warn, error")
+	fs.IntVar(&o.peerIDs, "peer_ids", 0, "1 = give peer IDs in compact=0 replies (unless no_peer_id=1), for very old clients; 0 = never hand them out")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -155,7 +157,7 @@ func (o *options) validate() error {
 	if o.responseSize < 0 || o.maxGive < 0 || o.natCheck < 0 || o.maxPeers < 0 || o.maxTorrents < 0 || o.maxAnnounceRate < 0 {
 		bad("--response_size, --max_give, --nat_check, --max_peers, --max_torrents and --max_announce_rate must not be negative")
 	}
-	for name, v := range map[string]int{"--show_names": o.showNames, "--allow_get": o.allowGet, "--keep_dead": o.keepDead} {
+	for name, v := range map[string]int{"--show_names": o.showNames, "--allow_get": o.allowGet, "--keep_dead": o.keepDead, "--peer_ids": o.peerIDs} {
 		if v != 0 && v != 1 {
 			bad("%s %d: want 0 or 1", name, v)
 		}

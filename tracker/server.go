@@ -104,6 +104,7 @@ func newServer(o *options, logger *slog.Logger) (_ *server, err error) {
 		DefaultNumWant: o.responseSize,
 		MaxNumWant:     o.maxGive,
 		NATCheck:       o.natCheck,
+		PeerIDs:        o.peerIDs == 1,
 		Logger:         logger,
 	}
 	if s.allowed != nil {

@@ -25,7 +25,8 @@ type Request struct {
 	// NumWant is the client's numwant, or -1 when it sent none.
 	NumWant int
 	// Compact asks for compact peer lists (BEP 23); NoPeerID drops peer IDs from dictionary
-	// lists. Only HTTP uses them; UDP replies are always compact.
+	// lists. Only HTTP uses them; UDP replies are always compact. Announce sets NoPeerID
+	// when the tracker's policy gives out no peer IDs (Config.PeerIDs).
 	Compact  bool
 	NoPeerID bool
 	// Key is the client's key (raw bytes, possibly empty).
@@ -71,6 +72,7 @@ const (
 	CodeBadRequest    = "bad_request"
 	CodeNotAllowed    = "not_allowed"
 	CodePeerIDTaken   = "peer_id_taken"
+	CodeIPChanged     = "ip_changed"
 	CodeTrackerFull   = "tracker_full"
 	CodeTorrentFull   = "torrent_full"
 	CodeRateLimited   = "rate_limited"
@@ -82,7 +84,7 @@ const (
 // FailureCodes lists every code, for pre-creating metric series.
 func FailureCodes() []string {
 	return []string{CodeBadInfoHash, CodeBadPeerID, CodeBadPort, CodeBadEvent, CodeBadNumber, CodeBadIP,
-		CodeBadRequest, CodeNotAllowed, CodePeerIDTaken, CodeTrackerFull, CodeTorrentFull, CodeRateLimited,
+		CodeBadRequest, CodeNotAllowed, CodePeerIDTaken, CodeIPChanged, CodeTrackerFull, CodeTorrentFull, CodeRateLimited,
 		CodeTooLong, CodeScrapeOff, CodeTooManyHashes}
 }
 

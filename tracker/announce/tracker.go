@@ -34,6 +34,10 @@ type Config struct {
 	NATTimeout time.Duration
 	NATWorkers int
 	NATQueue   int
+	// PeerIDs hands out peer IDs in dictionary (compact=0) replies to clients that do not
+	// send no_peer_id=1, as BEP 3 describes. Off by default: only very old clients need them,
+	// and a peer ID is the handle for acting on a peer (see swarm.ErrIPChanged).
+	PeerIDs bool
 	// Allowed, when set, restricts the torrents served.
 	Allowed AllowList
 	// Logger receives NAT-check and policy messages (default slog.Default()).
@@ -149,6 +153,9 @@ func (t *Tracker) announce(req *Request, resp *Response) error {
 	if req.Event == swarm.Stopped {
 		want = 0
 	}
+	if !t.cfg.PeerIDs {
+		req.NoPeerID = true
+	}
 	if req.Compact {
 		resp.Peers.Format = swarm.Compact
 	} else {
@@ -170,6 +177,8 @@ func (t *Tracker) announce(req *Request, resp *Response) error {
 	switch {
 	case errors.Is(err, swarm.ErrPeerIDTaken):
 		return &ClientError{Code: CodePeerIDTaken, Reason: err.Error()}
+	case errors.Is(err, swarm.ErrIPChanged):
+		return &ClientError{Code: CodeIPChanged, Reason: err.Error()}
 	case errors.Is(err, swarm.ErrTooManyTorrents):
 		return &ClientError{Code: CodeTrackerFull, Reason: err.Error()}
 	case errors.Is(err, swarm.ErrTooManyPeers):

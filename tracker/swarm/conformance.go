@@ -46,6 +46,8 @@ func StoreSuite(t *testing.T, newStore func(t *testing.T, cfg Config) Store) {
 		{"CompletedOncePerPeer", suiteCompletedOnce},
 		{"StoppedRemoves", suiteStopped},
 		{"KeyMovesPeer", suiteKeyMoves},
+		{"KeylessPeerStays", suiteKeylessStays},
+		{"KeyNotGuessable", suiteKeyNotGuessable},
 		{"NumWantSubset", suiteNumWant},
 		{"Expiry", suiteExpiry},
 		{"HiddenUntilRevealed", suiteHidden},
@@ -262,6 +264,82 @@ func suiteKeyMoves(t *testing.T, newStore func(*testing.T, Config) Store) {
 	}
 }
 
+// suiteKeylessStays: a peer that sent no key cannot be moved, stopped or completed from
+// another IP address by someone who learnt its peer ID; it may change port on its own IP.
+func suiteKeylessStays(t *testing.T, newStore func(*testing.T, Config) Store) {
+	cfg, _ := clockConfig()
+	s := newStore(t, cfg)
+	ih := SuiteInfoHash(50)
+	id := SuitePeerID(1)
+	home := netip.MustParseAddrPort("10.1.1.1:5000")
+	var out PeerList
+	if _, err := s.Announce(&Announce{InfoHash: ih, PeerID: id, Addr: home, Left: 1, Event: Started}, &out); err != nil {
+		t.Fatal(err)
+	}
+	other := netip.MustParseAddrPort("10.9.9.9:5000")
+	for _, tc := range []struct {
+		key  string
+		ev   Event
+		left uint64
+	}{
+		{"", None, 1}, {"", Stopped, 1}, {"", Completed, 0}, {"", Started, 0},
+		{"anykey", None, 1}, {"anykey", Stopped, 1}, {"anykey", Completed, 0},
+	} {
+		_, err := s.Announce(&Announce{InfoHash: ih, PeerID: id, Addr: other, Key: []byte(tc.key), Left: tc.left, Event: tc.ev}, &out)
+		if !errors.Is(err, ErrIPChanged) {
+			t.Fatalf("keyless peer, %v with key %q from another IP: err %v, want ErrIPChanged", tc.ev, tc.key, err)
+		}
+	}
+	c, peers := announce(t, s, ih, 2, 1, Started, 50)
+	if len(peers) != 1 || string(peers[0]) != compact(home) || c.Incomplete != 2 || c.Complete != 0 || c.Downloaded != 0 {
+		t.Fatalf("after refused takeovers: peers %x counts %+v, want the victim at %v as a leecher", peers, c, home)
+	}
+	// A new port on the same IP is the same host: allowed, as bttrack did.
+	newPort := netip.MustParseAddrPort("10.1.1.1:5001")
+	if _, err := s.Announce(&Announce{InfoHash: ih, PeerID: id, Addr: newPort, Left: 1}, &out); err != nil {
+		t.Fatalf("keyless peer changing port: %v", err)
+	}
+	if _, peers := announce(t, s, ih, 2, 1, None, 50); len(peers) != 1 || string(peers[0]) != compact(newPort) {
+		t.Fatalf("after port change, peers %x, want %v", peers, newPort)
+	}
+	// A keyed peer that later announces without a key from another IP is refused as well.
+	kid := SuitePeerID(3)
+	if _, err := s.Announce(&Announce{InfoHash: ih, PeerID: kid, Addr: home, Key: []byte("secret"), Left: 1}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Announce(&Announce{InfoHash: ih, PeerID: kid, Addr: other, Left: 1, Event: Stopped}, &out); !errors.Is(err, ErrPeerIDTaken) {
+		t.Fatalf("keyed peer stopped without key from another IP: err %v, want ErrPeerIDTaken", err)
+	}
+}
+
+// suiteKeyNotGuessable: keys are not compared through a small or fixed hash. Many wrong keys
+// from another address all fail (a 24-bit unkeyed hash lets some collide, and keys that
+// differ only past a short prefix must not match either).
+func suiteKeyNotGuessable(t *testing.T, newStore func(*testing.T, Config) Store) {
+	cfg, _ := clockConfig()
+	s := newStore(t, cfg)
+	ih := SuiteInfoHash(51)
+	id := SuitePeerID(1)
+	var out PeerList
+	key := []byte("0123456789abcdef")
+	if _, err := s.Announce(&Announce{InfoHash: ih, PeerID: id, Addr: netip.MustParseAddrPort("10.1.1.1:5000"), Key: key, Left: 1}, &out); err != nil {
+		t.Fatal(err)
+	}
+	other := netip.MustParseAddrPort("10.9.9.9:5000")
+	guess := make([]byte, 4)
+	for i := range 1 << 12 {
+		guess[0], guess[1], guess[2], guess[3] = byte(i), byte(i>>8), byte(i>>16), 1
+		if _, err := s.Announce(&Announce{InfoHash: ih, PeerID: id, Addr: other, Key: guess, Left: 1}, &out); !errors.Is(err, ErrPeerIDTaken) {
+			t.Fatalf("guess %x: err %v, want ErrPeerIDTaken", guess, err)
+		}
+	}
+	near := append([]byte(nil), key...)
+	near[len(near)-1] ^= 1
+	if _, err := s.Announce(&Announce{InfoHash: ih, PeerID: id, Addr: other, Key: near, Left: 1}, &out); !errors.Is(err, ErrPeerIDTaken) {
+		t.Fatalf("near key: err %v, want ErrPeerIDTaken", err)
+	}
+}
+
 func suiteNumWant(t *testing.T, newStore func(*testing.T, Config) Store) {
 	cfg, _ := clockConfig()
 	s := newStore(t, cfg)
@@ -428,10 +506,24 @@ func suiteWalkRestore(t *testing.T, newStore func(*testing.T, Config) Store) {
 	if got, ok := s2.Scrape(ih); !ok || got != want {
 		t.Fatalf("restored counts %+v, want %+v", got, want)
 	}
-	// The restored key still guards the peer ID; the restored completion flag still holds.
-	_, err := s2.Announce(&Announce{InfoHash: ih, PeerID: SuitePeerID(3), Addr: netip.MustParseAddrPort("[2001:db8::8]:7000"), Key: []byte("zz")}, &out)
-	if !errors.Is(err, ErrPeerIDTaken) {
-		t.Fatalf("restored peer taken over: %v", err)
+	// A restored peer has no key until it announces from its own address: it cannot be moved
+	// (not even with its old key), and its first announce from home teaches the key again.
+	// The restored completion flag still holds.
+	for _, key := range []string{"zz", "kk", ""} {
+		_, err := s2.Announce(&Announce{InfoHash: ih, PeerID: SuitePeerID(3), Addr: netip.MustParseAddrPort("[2001:db8::8]:7000"), Key: []byte(key)}, &out)
+		if !errors.Is(err, ErrIPChanged) {
+			t.Fatalf("restored peer moved with key %q: err %v, want ErrIPChanged", key, err)
+		}
+	}
+	if _, err := s2.Announce(&Announce{InfoHash: ih, PeerID: SuitePeerID(3), Addr: v6, Key: []byte("kk")}, &out); err != nil {
+		t.Fatalf("restored peer from its own address: %v", err)
+	}
+	moved := netip.MustParseAddrPort("[2001:db8::8]:7000")
+	if _, err := s2.Announce(&Announce{InfoHash: ih, PeerID: SuitePeerID(3), Addr: moved, Key: []byte("zz")}, &out); !errors.Is(err, ErrPeerIDTaken) {
+		t.Fatalf("re-keyed restored peer taken over: %v", err)
+	}
+	if _, err := s2.Announce(&Announce{InfoHash: ih, PeerID: SuitePeerID(3), Addr: moved, Key: []byte("kk")}, &out); err != nil {
+		t.Fatalf("re-keyed restored peer moving with its key: %v", err)
 	}
 	c, _ := announce(t, s2, ih, 2, 0, Completed, 0)
 	if c.Downloaded != 1 {
@@ -492,7 +584,7 @@ func suitePeers(t *testing.T, newStore func(*testing.T, Config) Store) {
 	for _, p := range got {
 		w, ok := byID[p.ID]
 		if !ok || w.Addr != p.Addr || w.Seeder != p.Seeder || w.Hidden != p.Hidden || w.Counted != p.Counted ||
-			w.KeyHash != p.KeyHash || !w.LastSeen.Equal(p.LastSeen) {
+			!w.LastSeen.Equal(p.LastSeen) {
 			t.Errorf("Peers record %+v, Walk record %+v", p, w)
 		}
 		if d := clk.Now().Sub(p.LastSeen); d < 0 || d > time.Second {

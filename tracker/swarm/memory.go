@@ -70,6 +70,7 @@ func (c *Config) setDefaults() error {
 type Memory struct {
 	cfg      Config
 	seed     maphash.Seed
+	keySeed  maphash.Seed // the secret of keyHash
 	shards   []shard
 	timeout  uint16 // PeerTimeout in seconds
 	torrents atomic.Int64
@@ -101,6 +102,7 @@ func NewMemory(cfg Config) (*Memory, error) {
 	m := &Memory{
 		cfg:     cfg,
 		seed:    maphash.MakeSeed(),
+		keySeed: maphash.MakeSeed(),
 		shards:  make([]shard, cfg.Shards),
 		timeout: uint16(cfg.PeerTimeout / time.Second),
 		stop:    make(chan struct{}),
@@ -168,16 +170,42 @@ func (m *Memory) tick() int64 {
 	}
 }
 
-// keyHash is a 24-bit FNV-1a hash of a client's key. It is unseeded on purpose: key hashes
-// are saved in the state file (PeerRecord.KeyHash) and must mean the same after a restart.
-// Keys are secrets the attacker does not see, so a fixed hash gives nothing away.
-func keyHash(key []byte) uint32 {
-	h := uint32(2166136261)
-	for _, b := range key {
-		h ^= uint32(b)
-		h *= 16777619
+// keyHash is a keyBits-bit hash of a client's key, keyed with the store's per-process random
+// secret: without the secret an attacker cannot search for a colliding key offline, and
+// online a match takes ~2^28 announces per victim. Being per process, key hashes are never
+// saved: Restore brings peers back without a key, and each learns its key again at its first
+// announce from its own address (until then it cannot move, as a keyless peer cannot).
+func (m *Memory) keyHash(key []byte) uint32 {
+	return uint32(maphash.Bytes(m.keySeed, key) >> (64 - keyBits))
+}
+
+// peerTag returns a peer's tag for an announce with key, keeping the given flags. A key
+// (any non-empty one) is remembered with flagKeyed; an empty key leaves the peer keyless.
+func (m *Memory) peerTag(key []byte, flags uint32) uint32 {
+	flags &= flagMask &^ flagKeyed
+	if len(key) == 0 {
+		return flags
 	}
-	return h & (1<<24 - 1)
+	return m.keyHash(key)<<flagBits | flags | flagKeyed
+}
+
+// mayMove reports whether an announce with key from addr (putAddr form) may act on a stored
+// peer that was registered from another address (move it, stop it, count its completion),
+// and if not, which refusal to give. A keyed peer moves only with its key. A keyless peer
+// moves only within its IP address (a new port, as bttrack allowed): anything else is
+// "ip changed", for otherwise anyone who learnt its peer ID could take it over.
+func (m *Memory) mayMove(tb *table, rec []byte, tag uint32, key, addr []byte) error {
+	if tag&flagKeyed != 0 {
+		if len(key) == 0 || tag>>flagBits != m.keyHash(key) {
+			return ErrPeerIDTaken
+		}
+		return nil
+	}
+	ip := len(addr) - 2
+	if string(tb.addr(rec)[:ip]) != string(addr[:ip]) {
+		return ErrIPChanged
+	}
+	return nil
 }
 
 // Announce implements Store.
@@ -225,7 +253,6 @@ func (m *Memory) Announce(a *Announce, out *PeerList) (Result, error) {
 	}
 	seeder := a.Left == 0
 	hidden := false
-	kh := keyHash(a.Key)
 	var addrBuf [18]byte
 	ab := putAddr(addrBuf[:0], addr, a.Addr.Port())
 
@@ -234,8 +261,10 @@ func (m *Memory) Announce(a *Announce, out *PeerList) (Result, error) {
 		if found {
 			r := int(tb.index[pos]&slotMask) - 1
 			rec := tb.rec(r)
-			if string(tb.addr(rec)) != string(ab) && tb.tag(rec)>>8 != kh {
-				return Result{Counts: t.counts()}, ErrPeerIDTaken
+			if string(tb.addr(rec)) != string(ab) {
+				if err := m.mayMove(tb, rec, tb.tag(rec), a.Key, ab); err != nil {
+					return Result{Counts: t.counts()}, err
+				}
 			}
 			tb.remove(m.seed, r, pos)
 		}
@@ -245,8 +274,8 @@ func (m *Memory) Announce(a *Announce, out *PeerList) (Result, error) {
 		rec := tb.rec(self)
 		tag := tb.tag(rec)
 		if string(tb.addr(rec)) != string(ab) {
-			if tag>>8 != kh {
-				return Result{Counts: t.counts()}, ErrPeerIDTaken
+			if err := m.mayMove(tb, rec, tag, a.Key, ab); err != nil {
+				return Result{Counts: t.counts()}, err
 			}
 			copy(tb.addr(rec), ab)
 		}
@@ -265,7 +294,7 @@ func (m *Memory) Announce(a *Announce, out *PeerList) (Result, error) {
 			t.downloaded++
 		}
 		rec = tb.rec(self)
-		tb.setTag(rec, kh<<8|tag&0xff)
+		tb.setTag(rec, m.peerTag(a.Key, tag))
 		tb.setSeen(rec, m.now16())
 		hidden = tag&flagHidden != 0
 	default:
@@ -285,7 +314,7 @@ func (m *Memory) Announce(a *Announce, out *PeerList) (Result, error) {
 			flags |= flagHidden
 			hidden = true
 		}
-		tb.setTag(rec, kh<<8|flags)
+		tb.setTag(rec, m.peerTag(a.Key, flags))
 		tb.setSeen(rec, m.now16())
 	}
 
@@ -486,7 +515,6 @@ func (t *torrent) appendRecords(buf []PeerRecord, now int64) []PeerRecord {
 				Seeder:   r < tb.nSeed,
 				Hidden:   tag&flagHidden != 0,
 				Counted:  tag&flagCounted != 0,
-				KeyHash:  tag >> 8,
 				LastSeen: time.Unix(now-age, 0),
 			})
 		}
@@ -548,7 +576,7 @@ func (m *Memory) Restore(ih bittorrent.InfoHash, downloaded uint32, peers []Peer
 		if p.Hidden {
 			flags |= flagHidden
 		}
-		tb.setTag(rec, (p.KeyHash&(1<<24-1))<<8|flags)
+		tb.setTag(rec, flags) // keyless until it announces from its own address (see keyHash)
 		tb.setSeen(rec, uint16(now-age))
 	}
 	if t.peers() == 0 && !m.cfg.KeepDead && t.downloaded == 0 {

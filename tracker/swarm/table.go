@@ -16,8 +16,8 @@ import (
 //	id [20] | addr [alen: IPv4+port = 6, IPv6+port = 18] | seen uint16 | tag uint32
 //
 // where seen is the coarse clock's seconds modulo 2^16 (ages compare with wrap-around; the
-// expiry bound keeps every live age far below 2^16) and tag holds a 24-bit hash of the
-// client's key and 8 flag bits. The slab is split in chunks of chunkN records so that growth
+// expiry bound keeps every live age far below 2^16) and tag holds flagBits flag bits below a
+// keyBits-bit keyed hash of the client's key (meaningful with flagKeyed only). The slab is split in chunks of chunkN records so that growth
 // never copies a big array and never leaves a big garbage array behind; only the first chunk
 // grows by doubling, so a one-peer torrent costs one small record.
 //
@@ -41,6 +41,10 @@ const (
 
 	flagCounted = 1 << 0
 	flagHidden  = 1 << 1
+	flagKeyed   = 1 << 2 // the peer announced a key; tag>>flagBits is its hash
+	flagBits    = 3
+	flagMask    = 1<<flagBits - 1
+	keyBits     = 32 - flagBits
 )
 
 func newTable(alen int) *table {

@@ -1,0 +1,248 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/torrent/bencode"
+)
+
+// Attacks on the tracker's limits and peer identity, from outside, against the built program.
+
+// udpTracker is a BEP 15 client bound to one local address (127.0.0.x), for playing another
+// host against the tracker.
+type udpTracker struct {
+	c      *net.UDPConn
+	connID uint64
+	tx     uint32
+}
+
+// dialUDPTracker connects from local (an IP of 127.0.0.0/8, any port) to the tracker at addr
+// and does the BEP 15 connect exchange.
+func dialUDPTracker(t *testing.T, local, addr string) *udpTracker {
+	t.Helper()
+	raddr, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP(local)}, raddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	u := &udpTracker{c: c}
+	req := make([]byte, 16)
+	binary.BigEndian.PutUint64(req, 0x41727101980) // the protocol ID
+	resp, err := u.roundTrip(req, 0)
+	if err != nil || len(resp) != 16 {
+		t.Fatalf("UDP connect from %s: % x, %v", local, resp, err)
+	}
+	u.connID = binary.BigEndian.Uint64(resp[8:])
+	return u
+}
+
+// roundTrip sends req with action and a fresh transaction ID and returns the reply.
+func (u *udpTracker) roundTrip(req []byte, action uint32) ([]byte, error) {
+	u.tx++
+	binary.BigEndian.PutUint32(req[8:], action)
+	binary.BigEndian.PutUint32(req[12:], u.tx)
+	resp := make([]byte, 2048)
+	for range 3 { // UDP: a lost datagram is retried, as clients do
+		if err := u.c.SetDeadline(time.Now().Add(2 * time.Second)); err != nil {
+			return nil, err
+		}
+		if _, err := u.c.Write(req); err != nil {
+			return nil, err
+		}
+		n, err := u.c.Read(resp)
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n < 8 || binary.BigEndian.Uint32(resp[4:]) != u.tx {
+			return nil, fmt.Errorf("UDP reply % x: wrong transaction", resp[:n])
+		}
+		return resp[:n], nil
+	}
+	return nil, fmt.Errorf("UDP: no reply after 3 tries")
+}
+
+// udpEvents are BEP 15's event numbers by name.
+var udpEvents = map[string]uint32{"": 0, "completed": 1, "started": 2, "stopped": 3}
+
+// announce sends a BEP 15 announce; a tracker error packet is returned as an error holding
+// its message.
+func (u *udpTracker) announce(ih [20]byte, peerID string, key uint32, port uint16, left uint64, event string) error {
+	req := make([]byte, 98)
+	binary.BigEndian.PutUint64(req, u.connID)
+	copy(req[16:36], ih[:])
+	copy(req[36:56], peerID)
+	binary.BigEndian.PutUint64(req[64:], left)
+	binary.BigEndian.PutUint32(req[80:], udpEvents[event])
+	binary.BigEndian.PutUint32(req[88:], key)
+	binary.BigEndian.PutUint32(req[92:], 0xffffffff) // num_want -1: the default
+	binary.BigEndian.PutUint16(req[96:], port)
+	resp, err := u.roundTrip(req, 1)
+	if err != nil {
+		return err
+	}
+	if binary.BigEndian.Uint32(resp) == 3 {
+		return fmt.Errorf("UDP error: %s", resp[8:])
+	}
+	if binary.BigEndian.Uint32(resp) != 1 || len(resp) < 20 {
+		return fmt.Errorf("UDP announce reply % x", resp)
+	}
+	return nil
+}
+
+// httpFrom returns an HTTP client whose connections come from local (127.0.0.x).
+func httpFrom(local string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 5 * time.Second}
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
+}
+
+// announceFrom sends an HTTP announce from client and returns the decoded reply and its
+// failure reason ("" when none).
+func announceFrom(t *testing.T, client *http.Client, announceURL, query string) (map[string]any, string) {
+	t.Helper()
+	resp, err := client.Get(announceURL + "?" + query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	var r map[string]any
+	if err := bencode.Unmarshal(buf.Bytes(), &r); err != nil {
+		t.Fatalf("announce reply %q: %v", buf.Bytes(), err)
+	}
+	reason, _ := r["failure reason"].(string)
+	return r, reason
+}
+
+// metricValue returns the value of the series named exactly series (name{labels}) on the
+// tracker's /metrics page, or -1 when absent.
+func metricValue(t *testing.T, tr *trackerProc, series string) float64 {
+	t.Helper()
+	body, err := trackerGet(tr.Base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			var f float64
+			if _, err := fmt.Sscan(v, &f); err == nil {
+				return f
+			}
+		}
+	}
+	return -1
+}
+
+// TestTrackerPeerIDTakeover: an attacker at 127.0.0.2 who knows a victim's peer ID cannot
+// move it, stop it or count a completion for it, over HTTP or UDP, whether the victim (at
+// 127.0.0.1) sent a key or not; and compact=0 replies do not hand peer IDs out.
+func TestTrackerPeerIDTakeover(t *testing.T) {
+	tr := startTracker(t)
+	ih := tpHash("takeover")
+	home, evil := httpFrom("127.0.0.1"), httpFrom("127.0.0.2")
+	victims := []struct{ id, key string }{
+		{"-TR3000-keylessvictm", ""},
+		{"-LT2080-keyedvictim!", "A1B2C3D4"},
+	}
+	for i, v := range victims {
+		q := announceQuery(ih, v.id, 7001+i, 100, "event=started")
+		if v.key != "" {
+			q += "&key=" + v.key
+		}
+		if _, reason := announceFrom(t, home, tr.Announce, q); reason != "" {
+			t.Fatalf("victim %s: %s", v.id, reason)
+		}
+	}
+	// What an attacker reads: a compact=0 reply without peer IDs.
+	r, reason := announceFrom(t, home, tr.Announce, announceQuery(ih, "-TR3000-observer0000", 7009, 100, "compact=0"))
+	if reason != "" {
+		t.Fatal(reason)
+	}
+	peers, _ := r["peers"].([]any)
+	if len(peers) != 2 {
+		t.Fatalf("compact=0 peers %v: want both victims", r["peers"])
+	}
+	for _, p := range peers {
+		if _, ok := p.(map[string]any)["peer id"]; ok {
+			t.Errorf("compact=0 reply hands out peer IDs: %v", p)
+		}
+	}
+
+	udp := dialUDPTracker(t, "127.0.0.2", tr.UDPAddr())
+	for i, v := range victims {
+		for _, ev := range []string{"", "stopped", "completed", "started"} {
+			left := int64(100)
+			if ev == "completed" {
+				left = 0
+			}
+			for _, key := range []string{"", "guess0001"} {
+				q := announceQuery(ih, v.id, 6666, left)
+				if ev != "" {
+					q += "&event=" + ev
+				}
+				if key != "" {
+					q += "&key=" + key
+				}
+				if _, reason := announceFrom(t, evil, tr.Announce, q); reason == "" {
+					t.Errorf("HTTP from 127.0.0.2: victim %d, event %q, key %q accepted", i, ev, key)
+				} else if want := map[bool]string{true: "ip changed", false: "peer_id is in use"}[v.key == ""]; !strings.Contains(reason, want) {
+					t.Errorf("HTTP from 127.0.0.2: victim %d, event %q: reason %q, want %q", i, ev, reason, want)
+				}
+			}
+			for _, key := range []uint32{0, 0x41424344} {
+				if err := udp.announce(ih, v.id, key, 6666, uint64(left), ev); err == nil {
+					t.Errorf("UDP from 127.0.0.2: victim %d, event %q, key %x accepted", i, ev, key)
+				}
+			}
+		}
+	}
+
+	// Both victims are still where they were, leechers, and nothing was completed.
+	st, err := scrape(tr.Base+"/scrape", ih)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Incomplete != 3 || st.Complete != 0 || st.Downloaded != 0 {
+		t.Errorf("after the attack: %+v, want 3 leechers (2 victims, the observer), no completion", st)
+	}
+	r, _ = announceFrom(t, home, tr.Announce, announceQuery(ih, "-TR3000-observer0000", 7009, 100))
+	got, err := compactPeers(bencode.Bytes(mustBencode(t, r["peers"])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, " ") != "127.0.0.1:7001 127.0.0.1:7002" && strings.Join(got, " ") != "127.0.0.1:7002 127.0.0.1:7001" {
+		t.Errorf("peers after the attack: %v, want the victims at 127.0.0.1:7001 and :7002", got)
+	}
+	// The victims themselves still act: the keyed one moves with its key.
+	if _, reason := announceFrom(t, evil, tr.Announce, announceQuery(ih, victims[1].id, 7002, 100, "key="+victims[1].key)); reason != "" {
+		t.Errorf("keyed victim moving with its own key: %s", reason)
+	}
+	if v := metricValue(t, tr, `webswarm_tracker_failures_total{reason="ip_changed"}`); v < 16 {
+		t.Errorf(`webswarm_tracker_failures_total{reason="ip_changed"} = %v, want the 16 keyless attempts counted`, v)
+	}
+}
+
+func mustBencode(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := bencode.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
