@@ -3,14 +3,21 @@ package e2e
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/anacrolix/torrent/bencode"
+
+	"github.com/webswarm/webswarm/internal/testenv"
 )
 
 // Attacks on the tracker's limits and peer identity, from outside, against the built program.
@@ -245,4 +252,42 @@ func mustBencode(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestTrackerStateFileDirChecked: a --dfile in a missing or read-only directory stops
+// start-up with a message naming the flag and the directory, rather than losing the state at
+// the first save or at shutdown.
+func TestTrackerStateFileDirChecked(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no", "such", "dir")
+	for _, dir := range []string{missing, "/proc"} { // /proc: read-only even for root
+		dfile := filepath.Join(dir, "state.bencode")
+		out, code := tpRun(t, "--port", strconv.Itoa(testenv.FreePort(t, "127.0.0.1")), "--bind", "127.0.0.1", "--udp_port", "0", "--dfile", dfile)
+		if code == 0 || !strings.Contains(out, "--dfile") || !strings.Contains(out, dir) {
+			t.Errorf("--dfile %s: exit %d, output %q; want a failure naming --dfile and %s", dfile, code, testenv.Tail([]byte(out), 400), dir)
+		}
+	}
+}
+
+// TestTrackerStaleSaveTempRemoved: a kill -9 during a save leaves the save's temporary file
+// (.BASE.tmp-DIGITS) beside the state file; the next start removes it, and nothing else.
+func TestTrackerStaleSaveTempRemoved(t *testing.T) {
+	dir := t.TempDir()
+	dfile := filepath.Join(dir, "state.bencode")
+	stale := filepath.Join(dir, ".state.bencode.tmp-2912345678")
+	other := filepath.Join(dir, ".state.bencode.tmp-notours")
+	for _, p := range []string{stale, other} {
+		if err := os.WriteFile(p, []byte("d5:peersd20:cut off mid-sa"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr := startTracker(t, "--dfile", dfile)
+	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("stale temporary file of a killed save still there after start: %v", err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("a file not named as our saves name theirs was touched: %v", err)
+	}
+	if v := metricValue(t, tr, "webswarm_tracker_state_stale_temp_files_removed_total"); v != 1 {
+		t.Errorf("webswarm_tracker_state_stale_temp_files_removed_total = %v, want 1", v)
+	}
 }

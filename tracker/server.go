@@ -74,7 +74,7 @@ func newServer(o *options, logger *slog.Logger) (_ *server, err error) {
 		Logger:     logger,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("state file: %w", err)
+		return nil, fmt.Errorf("--dfile %s: %w", o.dfile, err)
 	}
 	if st, err := s.saver.Load(); err != nil {
 		// A corrupt file has been moved aside; the tracker starts empty rather than not at all.

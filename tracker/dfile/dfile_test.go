@@ -491,6 +491,60 @@ func TestUnwritableDir(t *testing.T) {
 	}
 }
 
+// TestSaverRemovesStaleTemps: a kill -9 during a save leaves the save's temporary file; the
+// next start removes it, and only files named as our saves name them.
+func TestSaverRemovesStaleTemps(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state")
+	stale := []string{".state.tmp-123456", ".state.tmp-9"}
+	kept := []string{".state.tmp-", ".state.tmp-12x", ".other.tmp-123", "state.tmp-1", ".state.tmp-1.bak", "state"}
+	for _, n := range append(stale, kept...) {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, ".state.tmp-77"), 0o700); err != nil { // not a file: not ours
+		t.Fatal(err)
+	}
+	kept = append(kept, ".state.tmp-77")
+	sv, err := NewSaver(SaverConfig{Path: path, Store: newStore(t, newClock().cfg(false))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := value(sv.staleTemps); n != float64(len(stale)) {
+		t.Errorf("stale temporary files removed: %v, want %d", n, len(stale))
+	}
+	var names []string
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	slices.Sort(names)
+	slices.Sort(kept)
+	if !slices.Equal(names, kept) {
+		t.Errorf("directory holds %q, want %q", names, kept)
+	}
+}
+
+// TestNewSaverChecksDir: a state file in a missing or unwritable directory is refused at
+// start, with the directory named, instead of losing the state at the first save.
+func TestNewSaverChecksDir(t *testing.T) {
+	dirs := []string{filepath.Join(t.TempDir(), "missing"), "/proc"}
+	if os.Geteuid() != 0 {
+		ro := t.TempDir()
+		os.Chmod(ro, 0o500)
+		t.Cleanup(func() { os.Chmod(ro, 0o700) })
+		dirs = append(dirs, ro)
+	}
+	for _, dir := range dirs {
+		path := filepath.Join(dir, "state")
+		_, err := NewSaver(SaverConfig{Path: path, Store: newStore(t, newClock().cfg(false))})
+		if err == nil || !strings.Contains(err.Error(), dir) {
+			t.Errorf("NewSaver(%s) = %v, want an error naming the directory", path, err)
+		}
+	}
+}
+
 func TestSaverRefusesToOverwriteUnmovableFile(t *testing.T) {
 	sv, err := NewSaver(SaverConfig{Path: filepath.Join(t.TempDir(), "state"), Store: newStore(t, newClock().cfg(false))})
 	if err != nil {
@@ -553,7 +607,8 @@ func TestSaverPeriodicAndFinal(t *testing.T) {
 		names = append(names, mf.GetName())
 	}
 	want := []string{"webswarm_tracker_state_last_save_timestamp_seconds", "webswarm_tracker_state_load_failures_total",
-		"webswarm_tracker_state_save_duration_seconds", "webswarm_tracker_state_save_failures_total"}
+		"webswarm_tracker_state_save_duration_seconds", "webswarm_tracker_state_save_failures_total",
+		"webswarm_tracker_state_stale_temp_files_removed_total"}
 	if err != nil || !slices.Equal(names, want) {
 		t.Errorf("registered metrics: %v, %v", names, err)
 	}
