@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -56,10 +57,12 @@ func newServer(o *options, logger *slog.Logger) (_ *server, err error) {
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	s.store, err = swarm.NewMemory(swarm.Config{
-		PeerTimeout: time.Duration(o.timeoutDownloaders) * time.Second,
-		MaxTorrents: o.maxTorrents,
-		MaxPeers:    o.maxPeers,
-		KeepDead:    o.keepDead == 1,
+		PeerTimeout:   time.Duration(o.timeoutDownloaders) * time.Second,
+		MaxTorrents:   o.maxTorrents,
+		MaxPeers:      o.maxPeers,
+		MaxTotalPeers: o.maxTotalPeers,
+		MaxPeersPerIP: o.maxPeersPerIP,
+		KeepDead:      o.keepDead == 1,
 	})
 	if err != nil {
 		return nil, err
@@ -143,6 +146,7 @@ func newServer(o *options, logger *slog.Logger) (_ *server, err error) {
 		OnlyLocalOverrideIP: o.onlyLocalOverrideIP,
 		Prefix:              o.prefix,
 		Scrape:              o.scrape,
+		MaxFullScrape:       cmp.Or(o.maxFullScrape, -1), // 0: no limit
 		MetricsPath:         o.metricsPath,
 		Stats:               page.HTML(),
 		StatsJSON:           page.JSON(),

@@ -75,6 +75,10 @@ const (
 	CodeIPChanged     = "ip_changed"
 	CodeTrackerFull   = "tracker_full"
 	CodeTorrentFull   = "torrent_full"
+	CodePeersFull     = "peers_full"
+	CodeIPFull        = "ip_full"
+	CodeScrapeTooBig  = "full_scrape_too_big"
+	CodeScrapeBusy    = "full_scrape_busy"
 	CodeRateLimited   = "rate_limited"
 	CodeTooLong       = "request_too_long"
 	CodeScrapeOff     = "scrape_disabled"
@@ -84,8 +88,8 @@ const (
 // FailureCodes lists every code, for pre-creating metric series.
 func FailureCodes() []string {
 	return []string{CodeBadInfoHash, CodeBadPeerID, CodeBadPort, CodeBadEvent, CodeBadNumber, CodeBadIP,
-		CodeBadRequest, CodeNotAllowed, CodePeerIDTaken, CodeIPChanged, CodeTrackerFull, CodeTorrentFull, CodeRateLimited,
-		CodeTooLong, CodeScrapeOff, CodeTooManyHashes}
+		CodeBadRequest, CodeNotAllowed, CodePeerIDTaken, CodeIPChanged, CodeTrackerFull, CodeTorrentFull, CodePeersFull, CodeIPFull,
+		CodeRateLimited, CodeTooLong, CodeScrapeOff, CodeScrapeTooBig, CodeScrapeBusy, CodeTooManyHashes}
 }
 
 // NotAuthorized is bttrack's reason for a torrent outside the allowed list (clients and users

@@ -183,6 +183,10 @@ func (t *Tracker) announce(req *Request, resp *Response) error {
 		return &ClientError{Code: CodeTrackerFull, Reason: err.Error()}
 	case errors.Is(err, swarm.ErrTooManyPeers):
 		return &ClientError{Code: CodeTorrentFull, Reason: err.Error()}
+	case errors.Is(err, swarm.ErrTrackerPeersFull):
+		return &ClientError{Code: CodePeersFull, Reason: err.Error()}
+	case errors.Is(err, swarm.ErrTooManyPeersFromIP):
+		return &ClientError{Code: CodeIPFull, Reason: err.Error()}
 	case err != nil:
 		return fmt.Errorf("announce %v: %w", req.InfoHash, err)
 	}

@@ -56,6 +56,8 @@ func StoreSuite(t *testing.T, newStore func(t *testing.T, cfg Config) Store) {
 		{"WalkRestore", suiteWalkRestore},
 		{"PeersOfOneTorrent", suitePeers},
 		{"Limits", suiteLimits},
+		{"PeersPerIPLimit", suitePerIPLimit},
+		{"TotalPeersLimit", suiteTotalLimit},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore) })
 	}
@@ -644,4 +646,94 @@ func suiteLimits(t *testing.T, newStore func(*testing.T, Config) Store) {
 	if tot := s.Totals(); tot.Torrents != 2 || tot.Seeders+tot.Leechers != 4 {
 		t.Fatalf("totals %+v", tot)
 	}
+}
+
+// suitePerIPLimit: one IPv4 address, or one IPv6 /64, registers at most MaxPeersPerIP peers
+// over all torrents; a refused peer creates no torrent; stopping, expiring and moving away
+// give its slot back.
+func suitePerIPLimit(t *testing.T, newStore func(*testing.T, Config) Store) {
+	cfg, clk := clockConfig()
+	cfg.MaxPeersPerIP = 3
+	s := newStore(t, cfg)
+	var out PeerList
+	ann := func(ih int, id int, addr string, ev Event) error {
+		_, err := s.Announce(&Announce{InfoHash: SuiteInfoHash(ih), PeerID: SuitePeerID(id), Addr: netip.MustParseAddrPort(addr),
+			Key: []byte{byte(id), 1}, Left: 1, Event: ev}, &out)
+		return err
+	}
+	for _, tc := range []struct{ a, b, other string }{
+		{"10.0.0.1:1000", "10.0.0.1:2000", "10.0.0.2:1000"},
+		{"[2001:db8::1]:1000", "[2001:db8::ffff:2]:2000", "[2001:db8:0:1::1]:1000"}, // one /64, then the next
+	} {
+		base := 1000
+		if tc.a[0] == '[' {
+			base = 2000
+		}
+		for i := range 3 {
+			if err := ann(base+i, base+i, tc.a, Started); err != nil {
+				t.Fatalf("%s: peer %d: %v", tc.a, i, err)
+			}
+		}
+		for _, addr := range []string{tc.a, tc.b} {
+			if err := ann(base+10, base+10, addr, Started); !errors.Is(err, ErrTooManyPeersFromIP) {
+				t.Fatalf("%s: peer beyond the per-IP limit: err %v, want ErrTooManyPeersFromIP", addr, err)
+			}
+			if err := ann(base, base+11, addr, Started); !errors.Is(err, ErrTooManyPeersFromIP) {
+				t.Fatalf("%s: new peer in a known torrent beyond the per-IP limit: err %v", addr, err)
+			}
+		}
+		if _, ok := s.Scrape(SuiteInfoHash(base + 10)); ok {
+			t.Fatalf("%s: a refused peer created a torrent", tc.a)
+		}
+		if err := ann(base+10, base+12, tc.other, Started); err != nil {
+			t.Fatalf("%s: another address refused: %v", tc.other, err)
+		}
+		// Known peers re-announce; a stop frees a slot.
+		if err := ann(base, base, tc.a, None); err != nil {
+			t.Fatalf("%s: re-announce at the limit: %v", tc.a, err)
+		}
+		if err := ann(base, base, tc.a, Stopped); err != nil {
+			t.Fatal(err)
+		}
+		if err := ann(base+10, base+10, tc.b, Started); err != nil {
+			t.Fatalf("%s: after a stop: %v", tc.b, err)
+		}
+	}
+	// A peer that moves away (with its key) frees its slot at the old address.
+	if _, err := s.Announce(&Announce{InfoHash: SuiteInfoHash(1001), PeerID: SuitePeerID(1001), Addr: netip.MustParseAddrPort("10.0.0.9:1000"),
+		Key: []byte{byte(1001 % 256), 1}, Left: 1}, &out); err != nil {
+		t.Fatalf("move: %v", err)
+	}
+	if err := ann(1020, 1020, "10.0.0.1:1000", Started); err != nil {
+		t.Fatalf("after a peer moved away: %v", err)
+	}
+	// Expiry frees every slot.
+	clk.Advance(cfg.PeerTimeout + time.Minute)
+	s.Expire()
+	for i := range 3 {
+		if err := ann(1100+i, 1100+i, "10.0.0.1:1000", Started); err != nil {
+			t.Fatalf("after expiry, peer %d: %v", i, err)
+		}
+	}
+}
+
+// suiteTotalLimit: the store holds at most MaxTotalPeers peers over all torrents.
+func suiteTotalLimit(t *testing.T, newStore func(*testing.T, Config) Store) {
+	cfg, _ := clockConfig()
+	cfg.MaxTotalPeers = 5
+	s := newStore(t, cfg)
+	for i := range 5 {
+		announce(t, s, SuiteInfoHash(i%2), i, 1, Started, 0)
+	}
+	var out PeerList
+	_, err := s.Announce(&Announce{InfoHash: SuiteInfoHash(9), PeerID: SuitePeerID(9), Addr: suiteAddr(9), Left: 1}, &out)
+	if !errors.Is(err, ErrTrackerPeersFull) {
+		t.Fatalf("peer beyond the total: err %v, want ErrTrackerPeersFull", err)
+	}
+	if _, ok := s.Scrape(SuiteInfoHash(9)); ok {
+		t.Fatal("a refused peer created a torrent")
+	}
+	announce(t, s, SuiteInfoHash(0), 0, 0, None, 0) // known peers still announce
+	announce(t, s, SuiteInfoHash(0), 0, 0, Stopped, 0)
+	announce(t, s, SuiteInfoHash(9), 9, 1, Started, 0)
 }

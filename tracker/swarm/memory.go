@@ -22,6 +22,12 @@ type Config struct {
 	MaxTorrents int
 	// MaxPeers caps each torrent's peers per address family (0: no cap).
 	MaxPeers int
+	// MaxTotalPeers caps the peers of all torrents together (0: no cap).
+	MaxTotalPeers int
+	// MaxPeersPerIP caps the peers registered from one IPv4 address or one IPv6 /64, over
+	// all torrents (0: no cap). A client cannot register more torrents than this either: a
+	// torrent is created by its first peer.
+	MaxPeersPerIP int
 	// KeepDead keeps torrents that have no peers left (bttrack's keep_dead).
 	KeepDead bool
 	// Shards is the number of lock shards, rounded up to a power of two. Default 1024.
@@ -54,8 +60,9 @@ func (c *Config) setDefaults() error {
 		n *= 2
 	}
 	c.Shards = n
-	if c.MaxTorrents < 0 || c.MaxPeers < 0 {
-		return fmt.Errorf("swarm: negative limit (max torrents %d, max peers %d)", c.MaxTorrents, c.MaxPeers)
+	if c.MaxTorrents < 0 || c.MaxPeers < 0 || c.MaxTotalPeers < 0 || c.MaxPeersPerIP < 0 {
+		return fmt.Errorf("swarm: negative limit (max torrents %d, max peers %d, total %d, per IP %d)",
+			c.MaxTorrents, c.MaxPeers, c.MaxTotalPeers, c.MaxPeersPerIP)
 	}
 	if c.MaxPeers == 0 || c.MaxPeers > maxEntries {
 		c.MaxPeers = maxEntries
@@ -74,6 +81,8 @@ type Memory struct {
 	shards   []shard
 	timeout  uint16 // PeerTimeout in seconds
 	torrents atomic.Int64
+	peers    atomic.Int64 // all torrents' peers, for MaxTotalPeers
+	byIP     ipCounts     // peers per IP, for MaxPeersPerIP
 	now      atomic.Int64 // coarse clock: Unix seconds, refreshed every 250 ms
 	records  sync.Pool    // *[]PeerRecord buffers for Walk and Peers
 
@@ -109,6 +118,7 @@ func NewMemory(cfg Config) (*Memory, error) {
 		done:    make(chan struct{}),
 	}
 	m.records.New = func() any { return new([]PeerRecord) }
+	m.byIP.init(cfg.MaxPeersPerIP)
 	for i := range m.shards {
 		m.shards[i].torrents = make(map[bittorrent.InfoHash]*torrent)
 	}
@@ -223,9 +233,21 @@ func (m *Memory) Announce(a *Announce, out *PeerList) (Result, error) {
 		if m.cfg.MaxTorrents > 0 && m.torrents.Load() >= int64(m.cfg.MaxTorrents) {
 			return Result{}, ErrTooManyTorrents
 		}
+		// The peer's own limits first: a refused peer must not leave an empty torrent.
+		if err := m.admit(addr); err != nil {
+			return Result{}, err
+		}
 		t = &torrent{}
 		sh.torrents[a.InfoHash] = t
 		m.torrents.Add(1)
+		tb := newTable(18)
+		if v4 {
+			tb = newTable(6)
+			t.v4 = tb
+		} else {
+			t.v6 = tb
+		}
+		return m.register(a, out, t, tb, hashID(m.seed, &a.PeerID), addr, v4), nil
 	}
 	tb := t.v6
 	if v4 {
@@ -266,6 +288,7 @@ func (m *Memory) Announce(a *Announce, out *PeerList) (Result, error) {
 					return Result{Counts: t.counts()}, err
 				}
 			}
+			m.release(tb.ip(rec))
 			tb.remove(m.seed, r, pos)
 		}
 		return Result{Counts: t.counts()}, nil
@@ -276,6 +299,11 @@ func (m *Memory) Announce(a *Announce, out *PeerList) (Result, error) {
 		if string(tb.addr(rec)) != string(ab) {
 			if err := m.mayMove(tb, rec, tag, a.Key, ab); err != nil {
 				return Result{Counts: t.counts()}, err
+			}
+			// A move adds no peer: it is counted under its new IP whatever the limit.
+			if old := tb.ip(rec); old != addr {
+				m.byIP.add(old, -1)
+				m.byIP.add(addr, 1)
 			}
 			copy(tb.addr(rec), ab)
 		}
@@ -301,23 +329,38 @@ func (m *Memory) Announce(a *Announce, out *PeerList) (Result, error) {
 		if tb.n >= m.cfg.MaxPeers {
 			return Result{Counts: t.counts()}, ErrTooManyPeers
 		}
-		self = tb.insert(m.seed, &a.PeerID, h, seeder)
-		rec := tb.rec(self)
-		copy(tb.addr(rec), ab)
-		var flags uint32
-		if a.Event == Completed {
-			// A peer whose first announce says completed finished while we did not know it.
-			flags |= flagCounted
-			t.downloaded++
+		if err := m.admit(addr); err != nil {
+			return Result{Counts: t.counts()}, err
 		}
-		if a.Hidden {
-			flags |= flagHidden
-			hidden = true
-		}
-		tb.setTag(rec, m.peerTag(a.Key, flags))
-		tb.setSeen(rec, m.now16())
+		return m.register(a, out, t, tb, h, addr, v4), nil
 	}
+	return m.appendList(a, out, t, tb, self, seeder, v4, hidden), nil
+}
 
+// register inserts the announcer as a new peer of t (in tb, its family's table; the caller
+// has admitted it) and appends its peer list.
+func (m *Memory) register(a *Announce, out *PeerList, t *torrent, tb *table, h uint64, addr netip.Addr, v4 bool) Result {
+	seeder := a.Left == 0
+	self := tb.insert(m.seed, &a.PeerID, h, seeder)
+	rec := tb.rec(self)
+	var buf [18]byte
+	copy(tb.addr(rec), putAddr(buf[:0], addr, a.Addr.Port()))
+	var flags uint32
+	if a.Event == Completed {
+		// A peer whose first announce says completed finished while we did not know it.
+		flags |= flagCounted
+		t.downloaded++
+	}
+	if a.Hidden {
+		flags |= flagHidden
+	}
+	tb.setTag(rec, m.peerTag(a.Key, flags))
+	tb.setSeen(rec, m.now16())
+	return m.appendList(a, out, t, tb, self, seeder, v4, a.Hidden)
+}
+
+// appendList appends up to a.NumWant peers other than self to out and returns the result.
+func (m *Memory) appendList(a *Announce, out *PeerList, t *torrent, tb *table, self int, seeder, v4, hidden bool) Result {
 	if a.NumWant > 0 {
 		want := a.NumWant
 		withID := out.Format == WithID
@@ -335,7 +378,25 @@ func (m *Memory) Announce(a *Announce, out *PeerList) (Result, error) {
 			*other = appendFrom(ot, *other, withID, seeder, -1, want)
 		}
 	}
-	return Result{Counts: t.counts(), Hidden: hidden}, nil
+	return Result{Counts: t.counts(), Hidden: hidden}
+}
+
+// admit counts one more peer from addr, or refuses it with the limit it would pass.
+func (m *Memory) admit(addr netip.Addr) error {
+	if m.cfg.MaxTotalPeers > 0 && m.peers.Load() >= int64(m.cfg.MaxTotalPeers) {
+		return ErrTrackerPeersFull
+	}
+	if !m.byIP.acquire(addr) {
+		return ErrTooManyPeersFromIP
+	}
+	m.peers.Add(1)
+	return nil
+}
+
+// release uncounts a peer from addr that is leaving the store.
+func (m *Memory) release(addr netip.Addr) {
+	m.peers.Add(-1)
+	m.byIP.add(addr, -1)
 }
 
 func recLen(alen int, withID bool) int {
@@ -565,6 +626,12 @@ func (m *Memory) Restore(ih bittorrent.InfoHash, downloaded uint32, peers []Peer
 				continue
 			}
 		}
+		// A saved peer is counted, but not refused, under its IP: it was admitted once.
+		if m.cfg.MaxTotalPeers > 0 && m.peers.Load() >= int64(m.cfg.MaxTotalPeers) {
+			continue
+		}
+		m.peers.Add(1)
+		m.byIP.add(a, 1)
 		r := tb.insert(m.seed, &p.ID, h, p.Seeder)
 		rec := tb.rec(r)
 		var buf [18]byte
@@ -604,7 +671,8 @@ func (m *Memory) Expire() {
 				}
 				// Downward: remove fills a hole only from records above it, already checked.
 				for r := tb.n - 1; r >= 0; r-- {
-					if now16-tb.seen(tb.rec(r)) > m.timeout {
+					if rec := tb.rec(r); now16-tb.seen(rec) > m.timeout {
+						m.release(tb.ip(rec))
 						tb.remove(m.seed, r, tb.posOf(m.seed, r))
 					}
 				}

@@ -45,6 +45,11 @@ var (
 	ErrTooManyTorrents = errors.New("tracker is full: too many torrents")
 	// ErrTooManyPeers: the torrent holds its maximum number of peers.
 	ErrTooManyPeers = errors.New("torrent is full: too many peers")
+	// ErrTrackerPeersFull: the store holds its maximum number of peers over all torrents.
+	ErrTrackerPeersFull = errors.New("tracker is full: too many peers")
+	// ErrTooManyPeersFromIP: the announcer's IP address (IPv6: its /64) has its maximum
+	// number of peers registered, over all torrents.
+	ErrTooManyPeersFromIP = errors.New("too many peers registered from your IP address")
 )
 
 // Announce is what a store needs of one announce.

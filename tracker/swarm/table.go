@@ -4,6 +4,7 @@ import (
 	"hash/maphash"
 	"math/bits"
 	"math/rand/v2"
+	"net/netip"
 
 	"github.com/webswarm/webswarm/internal/bittorrent"
 )
@@ -59,6 +60,14 @@ func (t *table) rec(i int) []byte {
 
 func (t *table) id(r []byte) *bittorrent.PeerID { return (*bittorrent.PeerID)(r[:20]) }
 func (t *table) addr(r []byte) []byte           { return r[20 : 20+t.alen] }
+
+// ip returns record r's IP address.
+func (t *table) ip(r []byte) netip.Addr {
+	if t.alen == 6 {
+		return netip.AddrFrom4([4]byte(r[20:24]))
+	}
+	return netip.AddrFrom16([16]byte(r[20:36]))
+}
 func (t *table) seen(r []byte) uint16 {
 	o := 20 + t.alen
 	return uint16(r[o]) | uint16(r[o+1])<<8
