@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -290,4 +291,61 @@ func TestTrackerStaleSaveTempRemoved(t *testing.T) {
 	if v := metricValue(t, tr, "webswarm_tracker_state_stale_temp_files_removed_total"); v != 1 {
 		t.Errorf("webswarm_tracker_state_stale_temp_files_removed_total = %v, want 1", v)
 	}
+}
+
+// TestTrackerUDPTorrentFloodHitsPerIPLimit: one UDP client registering new torrents as fast
+// as it can (2M in 33 s once) is stopped at --max_peers_per_ip, at its default, without a
+// refused peer creating a torrent; another client still gets in; the full scrape, now over
+// --max_full_scrape torrents, is refused rather than built.
+func TestTrackerUDPTorrentFloodHitsPerIPLimit(t *testing.T) {
+	const perIP = 20_000 // the default of --max_peers_per_ip
+	tr := startTracker(t)
+	flood := dialUDPTracker(t, "127.0.0.3", tr.UDPAddr())
+	accepted := 0
+	var refusal error
+	for i := range perIP + 100 { // bounded: the limit and a little more
+		var ih [20]byte
+		binary.BigEndian.PutUint64(ih[:], uint64(i)+1)
+		copy(ih[8:], "udp-flood-ih")
+		err := flood.announce(ih, fmt.Sprintf("-XX0001-%012d", i), uint32(i)+1, 6881, 1, "started")
+		if err != nil {
+			if !strings.Contains(err.Error(), "UDP error") {
+				t.Fatalf("announce %d: %v", i, err)
+			}
+			refusal = err
+			continue
+		}
+		accepted++
+	}
+	if accepted != perIP || refusal == nil || !strings.Contains(refusal.Error(), "too many peers registered from your IP") {
+		t.Fatalf("flood from one IP: %d announces accepted (want %d), last refusal %v", accepted, perIP, refusal)
+	}
+	other := dialUDPTracker(t, "127.0.0.4", tr.UDPAddr())
+	if err := other.announce(tpHash("honest"), "-TR3000-honestpeer00", 7, 6881, 1, "started"); err != nil {
+		t.Fatalf("another client during the flood: %v", err)
+	}
+	if v := metricValue(t, tr, `webswarm_tracker_failures_total{reason="ip_full"}`); v != 100 {
+		t.Errorf(`webswarm_tracker_failures_total{reason="ip_full"} = %v, want 100`, v)
+	}
+	var st struct {
+		Torrents int `json:"torrents"`
+	}
+	body, err := trackerGet(tr.Base + "/stats.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(body, &st); err != nil || st.Torrents != perIP+1 {
+		t.Errorf("stats.json torrents %d (%v), want %d: a refused peer must not create a torrent", st.Torrents, err, perIP+1)
+	}
+	body, err = trackerGet(tr.Base + "/scrape")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(body, []byte("failure reason")) || !bytes.Contains(body, []byte("more than 10000 torrents")) || len(body) > 512 {
+		t.Errorf("full scrape of %d torrents: %q, want a short failure (--max_full_scrape 10000)", perIP+1, testenv.Tail(body, 300))
+	}
+	if v := metricValue(t, tr, `webswarm_tracker_failures_total{reason="full_scrape_too_big"}`); v != 1 {
+		t.Errorf(`webswarm_tracker_failures_total{reason="full_scrape_too_big"} = %v, want 1`, v)
+	}
+	t.Logf("RSS with %d torrents of one peer: %.1f MiB", perIP+1, metricValue(t, tr, "process_resident_memory_bytes")/(1<<20))
 }
