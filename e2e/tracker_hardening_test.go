@@ -142,19 +142,11 @@ func announceFrom(t *testing.T, client *http.Client, announceURL, query string) 
 // tracker's /metrics page, or -1 when absent.
 func metricValue(t *testing.T, tr *trackerProc, series string) float64 {
 	t.Helper()
-	body, err := trackerGet(tr.Base + "/metrics")
+	v, err := monMetric(tr.Base+"/metrics", series)
 	if err != nil {
-		t.Fatal(err)
+		return -1
 	}
-	for _, line := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			var f float64
-			if _, err := fmt.Sscan(v, &f); err == nil {
-				return f
-			}
-		}
-	}
-	return -1
+	return v
 }
 
 // TestTrackerPeerIDTakeover: an attacker at 127.0.0.2 who knows a victim's peer ID cannot

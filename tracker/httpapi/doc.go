@@ -10,4 +10,10 @@
 // same Handler. On Linux the goroutines accepting connections answer a "Connection: close"
 // announce or scrape themselves, with no goroutine or netpoll registration for the
 // connection (inline_linux.go); the rest go to a goroutine each.
+//
+// The full scrape (no info_hash) lists every torrent, so it is bounded: a tracker with more
+// than Config.MaxFullScrape torrents refuses it; below, one request builds it, cached for a
+// second, and requests arriving during a build never wait for it (they may be on an accepting
+// goroutine): they get the previous body, or a failure telling them to retry. Large replies
+// are written under Config.WriteTimeout, so a client that never reads cannot pin one.
 package httpapi
