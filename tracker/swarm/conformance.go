@@ -58,6 +58,7 @@ func StoreSuite(t *testing.T, newStore func(t *testing.T, cfg Config) Store) {
 		{"Limits", suiteLimits},
 		{"PeersPerIPLimit", suitePerIPLimit},
 		{"TotalPeersLimit", suiteTotalLimit},
+		{"DeadTorrentsYieldToNew", suiteDeadYield},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore) })
 	}
@@ -736,4 +737,26 @@ func suiteTotalLimit(t *testing.T, newStore func(*testing.T, Config) Store) {
 	announce(t, s, SuiteInfoHash(0), 0, 0, None, 0) // known peers still announce
 	announce(t, s, SuiteInfoHash(0), 0, 0, Stopped, 0)
 	announce(t, s, SuiteInfoHash(9), 9, 1, Started, 0)
+}
+
+// suiteDeadYield: torrents kept only for their completions (complete, then stop: anyone can
+// make them) do not lock new torrents out of a full store; torrents with peers do.
+func suiteDeadYield(t *testing.T, newStore func(*testing.T, Config) Store) {
+	cfg, _ := clockConfig()
+	cfg.MaxTorrents = 2
+	cfg.Shards = 1 // the store may look for a dead torrent near the new one only
+	s := newStore(t, cfg)
+	for i := range 2 {
+		announce(t, s, SuiteInfoHash(i), i, 0, Completed, 0)
+		announce(t, s, SuiteInfoHash(i), i, 0, Stopped, 0)
+	}
+	for i := range 2 {
+		if _, err := s.Announce(&Announce{InfoHash: SuiteInfoHash(10 + i), PeerID: SuitePeerID(10 + i), Addr: suiteAddr(10 + i), Left: 1}, new(PeerList)); err != nil {
+			t.Fatalf("new torrent %d in a store full of dead torrents: %v", i, err)
+		}
+	}
+	_, err := s.Announce(&Announce{InfoHash: SuiteInfoHash(20), PeerID: SuitePeerID(20), Addr: suiteAddr(20), Left: 1}, new(PeerList))
+	if !errors.Is(err, ErrTooManyTorrents) {
+		t.Fatalf("new torrent in a store full of live torrents: err %v, want ErrTooManyTorrents", err)
+	}
 }

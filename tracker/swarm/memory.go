@@ -230,7 +230,7 @@ func (m *Memory) Announce(a *Announce, out *PeerList) (Result, error) {
 		if a.Event == Stopped {
 			return Result{}, nil
 		}
-		if m.cfg.MaxTorrents > 0 && m.torrents.Load() >= int64(m.cfg.MaxTorrents) {
+		if m.cfg.MaxTorrents > 0 && m.torrents.Load() >= int64(m.cfg.MaxTorrents) && !m.evictDead(sh) {
 			return Result{}, ErrTooManyTorrents
 		}
 		// The peer's own limits first: a refused peer must not leave an empty torrent.
@@ -379,6 +379,24 @@ func (m *Memory) appendList(a *Announce, out *PeerList, t *torrent, tb *table, s
 		}
 	}
 	return Result{Counts: t.counts(), Hidden: hidden}
+}
+
+// evictDead makes room for a new torrent in a full store by dropping one torrent of shard sh
+// that has no peers, only completions (without KeepDead such torrents are kept for their
+// counts alone, and a client can make any number of them: complete, then stop). It reports
+// whether it dropped one. sh is locked.
+func (m *Memory) evictDead(sh *shard) bool {
+	if m.cfg.KeepDead {
+		return false
+	}
+	for ih, t := range sh.torrents {
+		if t.peers() == 0 {
+			delete(sh.torrents, ih)
+			m.torrents.Add(-1)
+			return true
+		}
+	}
+	return false
 }
 
 // admit counts one more peer from addr, or refuses it with the limit it would pass.
