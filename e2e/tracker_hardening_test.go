@@ -236,6 +236,18 @@ func TestTrackerPeerIDTakeover(t *testing.T) {
 	if v := metricValue(t, tr, `webswarm_tracker_failures_total{reason="ip_changed"}`); v < 16 {
 		t.Errorf(`webswarm_tracker_failures_total{reason="ip_changed"} = %v, want the 16 keyless attempts counted`, v)
 	}
+
+	// A UDP client sending key 0 has no key: another sending key 0 cannot stop it.
+	ih2 := tpHash("takeover-udp")
+	if err := dialUDPTracker(t, "127.0.0.1", tr.UDPAddr()).announce(ih2, victims[0].id, 0, 7001, 100, "started"); err != nil {
+		t.Fatal(err)
+	}
+	if err := udp.announce(ih2, victims[0].id, 0, 6666, 100, "stopped"); err == nil || !strings.Contains(err.Error(), "ip changed") {
+		t.Errorf("UDP victim with key 0 stopped from 127.0.0.2 with key 0: %v, want ip changed", err)
+	}
+	if st, err := scrape(tr.Base+"/scrape", ih2); err != nil || st.Incomplete != 1 {
+		t.Errorf("UDP victim after the attack: %+v, %v", st, err)
+	}
 }
 
 func mustBencode(t *testing.T, v any) []byte {
