@@ -580,12 +580,7 @@ func (t *torrent) appendRecords(buf []PeerRecord, now int64) []PeerRecord {
 		for r := 0; r < tb.n; r++ {
 			rec := tb.rec(r)
 			tag := tb.tag(rec)
-			var ip netip.Addr
-			if tb.alen == 6 {
-				ip = netip.AddrFrom4([4]byte(rec[20:24]))
-			} else {
-				ip = netip.AddrFrom16([16]byte(rec[20:36]))
-			}
+			ip := tb.ip(rec)
 			port := uint16(rec[20+tb.alen-2])<<8 | uint16(rec[20+tb.alen-1])
 			age := int64(now16 - tb.seen(rec))
 			buf = append(buf, PeerRecord{
