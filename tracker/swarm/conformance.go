@@ -59,6 +59,7 @@ func StoreSuite(t *testing.T, newStore func(t *testing.T, cfg Config) Store) {
 		{"PeersPerIPLimit", suitePerIPLimit},
 		{"TotalPeersLimit", suiteTotalLimit},
 		{"DeadTorrentsYieldToNew", suiteDeadYield},
+		{"LimitsHoldUnderConcurrency", suiteLimitsConcurrent},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore) })
 	}
@@ -758,5 +759,49 @@ func suiteDeadYield(t *testing.T, newStore func(*testing.T, Config) Store) {
 	_, err := s.Announce(&Announce{InfoHash: SuiteInfoHash(20), PeerID: SuitePeerID(20), Addr: suiteAddr(20), Left: 1}, new(PeerList))
 	if !errors.Is(err, ErrTooManyTorrents) {
 		t.Fatalf("new torrent in a store full of live torrents: err %v, want ErrTooManyTorrents", err)
+	}
+}
+
+// suiteLimitsConcurrent: announces racing for the last slots never overshoot the total and
+// per-IP limits, nor lose a slot.
+func suiteLimitsConcurrent(t *testing.T, newStore func(*testing.T, Config) Store) {
+	cfg, _ := clockConfig()
+	cfg.MaxTotalPeers = 300
+	cfg.MaxPeersPerIP = 100
+	s := newStore(t, cfg)
+	const workers, each = 8, 100
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	accepted := map[string]int{}
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var out PeerList
+			ip := netip.AddrFrom4([4]byte{10, 7, 0, byte(w % 4)}) // two workers an address
+			for i := range each {
+				n := w*each + i
+				_, err := s.Announce(&Announce{InfoHash: SuiteInfoHash(n % 50), PeerID: SuitePeerID(n), Addr: netip.AddrPortFrom(ip, uint16(1000+n)), Left: 1}, &out)
+				if err == nil {
+					mu.Lock()
+					accepted[ip.String()]++
+					mu.Unlock()
+				} else if !errors.Is(err, ErrTooManyPeersFromIP) && !errors.Is(err, ErrTrackerPeersFull) {
+					t.Errorf("announce %d: %v", n, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for ip, n := range accepted {
+		if n > cfg.MaxPeersPerIP {
+			t.Errorf("%s: %d peers accepted, limit %d", ip, n, cfg.MaxPeersPerIP)
+		}
+		total += n
+	}
+	tot := s.Totals()
+	if total != cfg.MaxTotalPeers || tot.Seeders+tot.Leechers != cfg.MaxTotalPeers {
+		t.Errorf("%d accepted, store holds %d, want exactly the total limit %d", total, tot.Seeders+tot.Leechers, cfg.MaxTotalPeers)
 	}
 }

@@ -401,13 +401,19 @@ func (m *Memory) evictDead(sh *shard) bool {
 
 // admit counts one more peer from addr, or refuses it with the limit it would pass.
 func (m *Memory) admit(addr netip.Addr) error {
-	if m.cfg.MaxTotalPeers > 0 && m.peers.Load() >= int64(m.cfg.MaxTotalPeers) {
-		return ErrTrackerPeersFull
+	for {
+		n := m.peers.Load()
+		if m.cfg.MaxTotalPeers > 0 && n >= int64(m.cfg.MaxTotalPeers) {
+			return ErrTrackerPeersFull
+		}
+		if m.peers.CompareAndSwap(n, n+1) { // announces in other shards race for the last slots
+			break
+		}
 	}
 	if !m.byIP.acquire(addr) {
+		m.peers.Add(-1)
 		return ErrTooManyPeersFromIP
 	}
-	m.peers.Add(1)
 	return nil
 }
 
