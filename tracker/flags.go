@@ -56,6 +56,10 @@ type options struct {
 	fcgiMaxParams       int
 	fcgiMaxConns        int
 	maxConns            int
+	peerIDs             int
+	maxTotalPeers       int
+	maxPeersPerIP       int
+	maxFullScrape       int
 
 	trusted  []netip.Prefix
 	sockMode uint32
@@ -108,8 +112,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.trustedProxies, "trusted_proxies", "127.0.0.0/8,::1", "comma-separated addresses/CIDRs whose X-Real-IP/X-Forwarded-For are believed")
 	fs.StringVar(&o.prefix, "prefix", "", "path prefix of a sub-path mount, e.g. /tracker (default: the proxy's X-Forwarded-Prefix)")
 	fs.StringVar(&o.scrape, "scrape", "full", "scrape: full (also without info_hash), specific (only named torrents) or off")
-	fs.IntVar(&o.maxPeers, "max_peers", 0, "most peers per torrent and address family (0 = no limit)")
-	fs.IntVar(&o.maxTorrents, "max_torrents", 0, "most torrents (0 = no limit)")
+	fs.IntVar(&o.maxPeers, "max_peers", 100_000, "most peers per torrent and address family (0 = no limit)")
+	fs.IntVar(&o.maxTorrents, "max_torrents", 100_000, "most torrents (0 = no limit)")
+	fs.IntVar(&o.maxTotalPeers, "max_total_peers", 2_000_000, "most peers of all torrents together, the tracker's main memory bound (0 = no limit)")
+	fs.IntVar(&o.maxPeersPerIP, "max_peers_per_ip", 20_000, "most peers (so torrents too) registered from one IPv4 address or IPv6 /64, over all torrents (0 = no limit)")
+	fs.IntVar(&o.maxFullScrape, "max_full_scrape", 10_000, "full scrape (no info_hash) only while the tracker has at most this many torrents (0 = no limit)")
 	fs.StringVar(&o.metricsPath, "metrics_path", "/metrics", "path of the Prometheus metrics")
 	fs.Float64Var(&o.maxAnnounceRate, "max_announce_rate", 0, "announces per second allowed per source (an IPv4 address, an IPv6 /64: see --rate_ipv4_prefix, --rate_ipv6_prefix), bursts of 10× (0 = no limit)")
 	fs.StringVar(&o.logLevel, "log_level", "info", "log level: debug, info, warn, error")
@@ -123,6 +130,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.fcgiMaxParams, "fcgi_max_params", 64<<10, "bytes of FastCGI PARAMS (the request's headers and query) a connection may have in flight; more closes it")
 	fs.IntVar(&o.fcgiMaxConns, "fcgi_max_connections", 512, "FastCGI connections open at once; one more closes the connection idle longest (0 = no limit)")
 	fs.IntVar(&o.maxConns, "max_connections", -1, "HTTP connections open at once; one more closes the one waiting longest for a request (-1 = the file descriptor limit less an eighth and --fcgi_max_connections; 0 = no limit)")
+	fs.IntVar(&o.peerIDs, "peer_ids", 0, "1 = give peer IDs in compact=0 replies (unless no_peer_id=1), for very old clients; 0 = never hand them out")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -177,7 +185,12 @@ func (o *options) validate() error {
 	if o.responseSize < 0 || o.maxGive < 0 || o.natCheck < 0 || o.maxPeers < 0 || o.maxTorrents < 0 || o.maxAnnounceRate < 0 {
 		bad("--response_size, --max_give, --nat_check, --max_peers, --max_torrents and --max_announce_rate must not be negative")
 	}
-	for name, v := range map[string]int{"--show_names": o.showNames, "--allow_get": o.allowGet, "--keep_dead": o.keepDead} {
+	for name, v := range map[string]int{"--max_total_peers": o.maxTotalPeers, "--max_peers_per_ip": o.maxPeersPerIP, "--max_full_scrape": o.maxFullScrape} {
+		if v < 0 {
+			bad("%s %d: must not be negative (0 = no limit)", name, v)
+		}
+	}
+	for name, v := range map[string]int{"--show_names": o.showNames, "--allow_get": o.allowGet, "--keep_dead": o.keepDead, "--peer_ids": o.peerIDs} {
 		if v != 0 && v != 1 {
 			bad("%s %d: want 0 or 1", name, v)
 		}

@@ -90,3 +90,25 @@ func TestNATCheckAndRateLimitFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestHardeningFlags: the memory limits are on by default, and a bad value of any of them,
+// or of --peer_ids, stops start-up naming the flag.
+func TestHardeningFlags(t *testing.T) {
+	o, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.maxTorrents != 100_000 || o.maxPeers != 100_000 || o.maxTotalPeers != 2_000_000 || o.maxPeersPerIP != 20_000 ||
+		o.maxFullScrape != 10_000 || o.peerIDs != 0 {
+		t.Errorf("limit defaults: torrents %d, peers %d, total %d, per IP %d, full scrape %d, peer ids %d",
+			o.maxTorrents, o.maxPeers, o.maxTotalPeers, o.maxPeersPerIP, o.maxFullScrape, o.peerIDs)
+	}
+	for _, args := range [][]string{
+		{"--max_total_peers", "-1"}, {"--max_peers_per_ip", "-5"}, {"--max_full_scrape", "-1"}, {"--peer_ids", "2"},
+	} {
+		_, err := parseFlags(args, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), args[0]) {
+			t.Errorf("%v: err %v, want one naming %s", args, err, args[0])
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -69,10 +70,12 @@ func newServer(o *options, logger *slog.Logger) (_ *server, err error) {
 	}
 
 	s.store, err = swarm.NewMemory(swarm.Config{
-		PeerTimeout: time.Duration(o.timeoutDownloaders) * time.Second,
-		MaxTorrents: o.maxTorrents,
-		MaxPeers:    o.maxPeers,
-		KeepDead:    o.keepDead == 1,
+		PeerTimeout:   time.Duration(o.timeoutDownloaders) * time.Second,
+		MaxTorrents:   o.maxTorrents,
+		MaxPeers:      o.maxPeers,
+		MaxTotalPeers: o.maxTotalPeers,
+		MaxPeersPerIP: o.maxPeersPerIP,
+		KeepDead:      o.keepDead == 1,
 	})
 	if err != nil {
 		return nil, err
@@ -87,7 +90,7 @@ func newServer(o *options, logger *slog.Logger) (_ *server, err error) {
 		Logger:     logger,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("state file: %w", err)
+		return nil, fmt.Errorf("--dfile %s: %w", o.dfile, err)
 	}
 	if st, err := s.saver.Load(); err != nil {
 		// A corrupt file has been moved aside; the tracker starts empty rather than not at all.
@@ -121,6 +124,7 @@ func newServer(o *options, logger *slog.Logger) (_ *server, err error) {
 		NATTimeout:     time.Duration(o.natCheckTimeout) * time.Second,
 		NATQueue:       o.natCheckQueue,
 		NATPerIP:       o.natCheckPerIP,
+		PeerIDs:        o.peerIDs == 1,
 		Logger:         logger,
 	}
 	if s.allowed != nil {
@@ -159,6 +163,7 @@ func newServer(o *options, logger *slog.Logger) (_ *server, err error) {
 		OnlyLocalOverrideIP: o.onlyLocalOverrideIP,
 		Prefix:              o.prefix,
 		Scrape:              o.scrape,
+		MaxFullScrape:       cmp.Or(o.maxFullScrape, -1), // 0: no limit
 		MetricsPath:         o.metricsPath,
 		Stats:               page.HTML(),
 		StatsJSON:           page.JSON(),

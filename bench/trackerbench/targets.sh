@@ -75,7 +75,8 @@ start_opentracker() {
 
 # webswarm's tracker, built from this checkout (go build ./tracker) into the work dir, on a free
 # high port (HTTP and UDP on the same port), with a fresh state file. --nat_check 0: every bench
-# peer is on loopback and listens nowhere; --max_announce_rate 0: all load comes from one IP.
+# peer is on loopback and listens nowhere; --max_announce_rate 0 and the peer limits at 0 (no
+# limit): all load comes from one IP, up to PEERS_BIG peers.
 # The access log is off (--logfile ""), as opentracker has none; WEBSWARM_ACCESS_LOG=1 writes it
 # to a file in the work dir. WEBSWARM_ARGS adds flags (e.g. "--save_dfile_interval 3600").
 start_webswarm() {
@@ -86,7 +87,8 @@ start_webswarm() {
     WEBSWARM_BIN=$d/tracker
   fi
   port=$(free_port)
-  local args=(--port "$port" --bind 127.0.0.1 --dfile "$d/state.bencode" --nat_check 0 --max_announce_rate 0)
+  local args=(--port "$port" --bind 127.0.0.1 --dfile "$d/state.bencode" --nat_check 0 --max_announce_rate 0
+    --max_peers_per_ip 0 --max_total_peers 0 --max_torrents 0 --max_peers 0)
   if [[ ${WEBSWARM_ACCESS_LOG:-0} == 1 ]]; then args+=(--logfile "$d/access.log"); else args+=(--logfile ""); fi
   # shellcheck disable=SC2206
   [[ -n ${WEBSWARM_ARGS:-} ]] && args+=($WEBSWARM_ARGS)

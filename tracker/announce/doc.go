@@ -16,4 +16,9 @@
 //
 // A client's mistake is a *ClientError: frontends send its Reason as a bencoded
 // "failure reason" (HTTP) or a BEP 15 error packet, and count it under its Code.
+//
+// Peer IDs are handed out only when Config.PeerIDs is set, and then only in dictionary
+// (compact=0) replies to clients that do not send no_peer_id=1: modern clients ask for
+// compact lists, and a peer ID is what an attacker needs to act on a peer (see the swarm
+// package on peer identity).
 package announce

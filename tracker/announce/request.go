@@ -25,7 +25,8 @@ type Request struct {
 	// NumWant is the client's numwant, or -1 when it sent none.
 	NumWant int
 	// Compact asks for compact peer lists (BEP 23); NoPeerID drops peer IDs from dictionary
-	// lists. Only HTTP uses them; UDP replies are always compact.
+	// lists. Only HTTP uses them; UDP replies are always compact. Announce sets NoPeerID
+	// when the tracker's policy gives out no peer IDs (Config.PeerIDs).
 	Compact  bool
 	NoPeerID bool
 	// Key is the client's key (raw bytes, possibly empty).
@@ -71,8 +72,13 @@ const (
 	CodeBadRequest    = "bad_request"
 	CodeNotAllowed    = "not_allowed"
 	CodePeerIDTaken   = "peer_id_taken"
+	CodeIPChanged     = "ip_changed"
 	CodeTrackerFull   = "tracker_full"
 	CodeTorrentFull   = "torrent_full"
+	CodePeersFull     = "peers_full"
+	CodeIPFull        = "ip_full"
+	CodeScrapeTooBig  = "full_scrape_too_big"
+	CodeScrapeBusy    = "full_scrape_busy"
 	CodeRateLimited   = "rate_limited"
 	CodeTooLong       = "request_too_long"
 	CodeScrapeOff     = "scrape_disabled"
@@ -82,8 +88,8 @@ const (
 // FailureCodes lists every code, for pre-creating metric series.
 func FailureCodes() []string {
 	return []string{CodeBadInfoHash, CodeBadPeerID, CodeBadPort, CodeBadEvent, CodeBadNumber, CodeBadIP,
-		CodeBadRequest, CodeNotAllowed, CodePeerIDTaken, CodeTrackerFull, CodeTorrentFull, CodeRateLimited,
-		CodeTooLong, CodeScrapeOff, CodeTooManyHashes}
+		CodeBadRequest, CodeNotAllowed, CodePeerIDTaken, CodeIPChanged, CodeTrackerFull, CodeTorrentFull, CodePeersFull, CodeIPFull,
+		CodeRateLimited, CodeTooLong, CodeScrapeOff, CodeScrapeTooBig, CodeScrapeBusy, CodeTooManyHashes}
 }
 
 // NotAuthorized is bttrack's reason for a torrent outside the allowed list (clients and users

@@ -42,6 +42,10 @@ type Config struct {
 	NATWorkers int
 	NATQueue   int
 	NATPerIP   int
+	// PeerIDs hands out peer IDs in dictionary (compact=0) replies to clients that do not
+	// send no_peer_id=1, as BEP 3 describes. Off by default: only very old clients need them,
+	// and a peer ID is the handle for acting on a peer (see swarm.ErrIPChanged).
+	PeerIDs bool
 	// Allowed, when set, restricts the torrents served.
 	Allowed AllowList
 	// Logger receives NAT-check and policy messages (default slog.Default()).
@@ -160,6 +164,9 @@ func (t *Tracker) announce(req *Request, resp *Response) error {
 	if req.Event == swarm.Stopped {
 		want = 0
 	}
+	if !t.cfg.PeerIDs {
+		req.NoPeerID = true
+	}
 	if req.Compact {
 		resp.Peers.Format = swarm.Compact
 	} else {
@@ -181,10 +188,16 @@ func (t *Tracker) announce(req *Request, resp *Response) error {
 	switch {
 	case errors.Is(err, swarm.ErrPeerIDTaken):
 		return &ClientError{Code: CodePeerIDTaken, Reason: err.Error()}
+	case errors.Is(err, swarm.ErrIPChanged):
+		return &ClientError{Code: CodeIPChanged, Reason: err.Error()}
 	case errors.Is(err, swarm.ErrTooManyTorrents):
 		return &ClientError{Code: CodeTrackerFull, Reason: err.Error()}
 	case errors.Is(err, swarm.ErrTooManyPeers):
 		return &ClientError{Code: CodeTorrentFull, Reason: err.Error()}
+	case errors.Is(err, swarm.ErrTrackerPeersFull):
+		return &ClientError{Code: CodePeersFull, Reason: err.Error()}
+	case errors.Is(err, swarm.ErrTooManyPeersFromIP):
+		return &ClientError{Code: CodeIPFull, Reason: err.Error()}
 	case err != nil:
 		return fmt.Errorf("announce %v: %w", req.InfoHash, err)
 	}

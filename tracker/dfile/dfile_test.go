@@ -123,10 +123,15 @@ func TestRoundTrip(t *testing.T) {
 		t.Errorf("totals %+v, want %+v", got, want)
 	}
 
-	// The key hash survives: the same key moves the peer, another key may not.
+	// No key is saved (key hashes are per process): a restored peer cannot move, whatever
+	// key is sent, until it announces from its own address, which teaches its key again.
+	if err := announce(t, b, ih(1), "-TR3000-aaaaaaaaaaaa", "10.0.0.99:6881", "k1", 0, swarm.None); !errors.Is(err, swarm.ErrIPChanged) {
+		t.Errorf("restored peer moved before re-announcing: %v, want ErrIPChanged", err)
+	}
+	must(announce(t, b, ih(1), "-TR3000-aaaaaaaaaaaa", "10.0.0.1:6881", "k1", 0, swarm.None))
 	must(announce(t, b, ih(1), "-TR3000-aaaaaaaaaaaa", "10.0.0.99:6881", "k1", 0, swarm.None))
-	if err := announce(t, b, ih(1), "-LT2080-bbbbbbbbbbbb", "[2001:db8::2]:51413", "other", 0, swarm.None); !errors.Is(err, swarm.ErrPeerIDTaken) {
-		t.Errorf("announce with another key from another address: %v, want ErrPeerIDTaken", err)
+	if err := announce(t, b, ih(1), "-LT2080-bbbbbbbbbbbb", "[2001:db8::2]:51413", "other", 0, swarm.None); !errors.Is(err, swarm.ErrIPChanged) {
+		t.Errorf("announce from another address: %v, want ErrIPChanged", err)
 	}
 	// Counted survives: completing again does not count twice.
 	c0, _ := b.Scrape(ih(1))
@@ -149,8 +154,10 @@ func TestRoundTrip(t *testing.T) {
 	if p["ip"] != "10.0.0.1" || p["port"] != int64(6881) || p["left"] != int64(0) || p["nat"] != int64(0) {
 		t.Errorf("peer entry %v lacks bttrack's ip/port/left/nat", p)
 	}
-	if _, ok := p["key"]; ok {
-		t.Errorf("peer entry %v has a \"key\": bttrack would compare it with the raw key", p)
+	for _, k := range []string{"key", "key hash"} {
+		if _, ok := p[k]; ok {
+			t.Errorf("peer entry %v has a %q: keys are not saved", p, k)
+		}
 	}
 	// bttrack hands out only nat=0 peers and cannot pack IPv6: those and hidden peers get nat=1.
 	p6 := peers[ihs(1)].(map[string]interface{})["-LT2080-bbbbbbbbbbbb"].(map[string]interface{})
@@ -167,7 +174,7 @@ func equalWalk(a, b []walked) bool {
 	return slices.EqualFunc(a, b, func(x, y walked) bool {
 		return x.ih == y.ih && x.downloaded == y.downloaded && slices.EqualFunc(x.peers, y.peers, func(p, q swarm.PeerRecord) bool {
 			return p.ID == q.ID && p.Addr == q.Addr && p.Seeder == q.Seeder && p.Hidden == q.Hidden &&
-				p.Counted == q.Counted && p.KeyHash == q.KeyHash && p.LastSeen.Equal(q.LastSeen)
+				p.Counted == q.Counted && p.LastSeen.Equal(q.LastSeen)
 		})
 	})
 }
@@ -484,6 +491,60 @@ func TestUnwritableDir(t *testing.T) {
 	}
 }
 
+// TestSaverRemovesStaleTemps: a kill -9 during a save leaves the save's temporary file; the
+// next start removes it, and only files named as our saves name them.
+func TestSaverRemovesStaleTemps(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state")
+	stale := []string{".state.tmp-123456", ".state.tmp-9"}
+	kept := []string{".state.tmp-", ".state.tmp-12x", ".other.tmp-123", "state.tmp-1", ".state.tmp-1.bak", "state"}
+	for _, n := range append(stale, kept...) {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, ".state.tmp-77"), 0o700); err != nil { // not a file: not ours
+		t.Fatal(err)
+	}
+	kept = append(kept, ".state.tmp-77")
+	sv, err := NewSaver(SaverConfig{Path: path, Store: newStore(t, newClock().cfg(false))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := value(sv.staleTemps); n != float64(len(stale)) {
+		t.Errorf("stale temporary files removed: %v, want %d", n, len(stale))
+	}
+	var names []string
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	slices.Sort(names)
+	slices.Sort(kept)
+	if !slices.Equal(names, kept) {
+		t.Errorf("directory holds %q, want %q", names, kept)
+	}
+}
+
+// TestNewSaverChecksDir: a state file in a missing or unwritable directory is refused at
+// start, with the directory named, instead of losing the state at the first save.
+func TestNewSaverChecksDir(t *testing.T) {
+	dirs := []string{filepath.Join(t.TempDir(), "missing"), "/proc"}
+	if os.Geteuid() != 0 {
+		ro := t.TempDir()
+		os.Chmod(ro, 0o500)
+		t.Cleanup(func() { os.Chmod(ro, 0o700) })
+		dirs = append(dirs, ro)
+	}
+	for _, dir := range dirs {
+		path := filepath.Join(dir, "state")
+		_, err := NewSaver(SaverConfig{Path: path, Store: newStore(t, newClock().cfg(false))})
+		if err == nil || !strings.Contains(err.Error(), dir) {
+			t.Errorf("NewSaver(%s) = %v, want an error naming the directory", path, err)
+		}
+	}
+}
+
 func TestSaverRefusesToOverwriteUnmovableFile(t *testing.T) {
 	sv, err := NewSaver(SaverConfig{Path: filepath.Join(t.TempDir(), "state"), Store: newStore(t, newClock().cfg(false))})
 	if err != nil {
@@ -546,7 +607,8 @@ func TestSaverPeriodicAndFinal(t *testing.T) {
 		names = append(names, mf.GetName())
 	}
 	want := []string{"webswarm_tracker_state_last_save_timestamp_seconds", "webswarm_tracker_state_load_failures_total",
-		"webswarm_tracker_state_save_duration_seconds", "webswarm_tracker_state_save_failures_total"}
+		"webswarm_tracker_state_save_duration_seconds", "webswarm_tracker_state_save_failures_total",
+		"webswarm_tracker_state_stale_temp_files_removed_total"}
 	if err != nil || !slices.Equal(names, want) {
 		t.Errorf("registered metrics: %v, %v", names, err)
 	}

@@ -7,9 +7,10 @@
 //	 "completed": {info_hash: N}}
 //
 // Each peer dictionary also carries keys of our own, which bttrack ignores: "seen" (Unix time of
-// the last announce), "key hash" (the 24-bit hash of the client's key; bttrack's own "key" holds
-// the raw key, which we do not keep), "counted" (its completion was counted) and "hidden" (its
-// NAT check has not passed). A file written by bttrack lacks them: its peers are taken as seen
+// the last announce), "counted" (its completion was counted) and "hidden" (its NAT check has
+// not passed). No key is saved (bttrack's "key" holds the raw key, which we do not keep; the
+// store's key hashes are keyed with a per-process secret): a restored peer is keyless until
+// it announces again from its own address, and cannot move to another address before that. A file written by bttrack lacks them: its peers are taken as seen
 // at load time, and hidden when bttrack's "nat" says their NAT check failed. "left" is 0 for a
 // seeder and 1 for a leecher (the store keeps no byte count; bttrack only compares it with 0).
 // "nat" is written for bttrack's sake: 0 for a visible IPv4 peer, 1 otherwise (bttrack hands

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/webswarm/webswarm/tracker/swarm"
@@ -61,7 +62,7 @@ func writeAtomic(path string, write func(io.Writer) error) (err error) {
 		}
 		mode = st.Mode().Perm()
 	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	f, err := os.CreateTemp(dir, tempPrefix(base)+"*")
 	if err != nil {
 		return fmt.Errorf("create temporary file: %w", err)
 	}
@@ -97,6 +98,59 @@ func writeAtomic(path string, write func(io.Writer) error) (err error) {
 		return fmt.Errorf("sync directory %s: %w", dir, err)
 	}
 	return nil
+}
+
+// tempPrefix starts the names of the temporary files writeAtomic makes for a file named base
+// (os.CreateTemp ends them with random digits).
+func tempPrefix(base string) string { return "." + base + ".tmp-" }
+
+// checkDir reports whether path's directory exists and takes new files, by creating and
+// removing a temporary file there as a save does: a tracker that would lose its state at
+// the first save refuses to start instead.
+func checkDir(path string) error {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, tempPrefix(base)+"*")
+	if err != nil {
+		return fmt.Errorf("directory %s of state file %s is missing or not writable: %w", dir, path, err)
+	}
+	name := f.Name()
+	f.Close()
+	if err := os.Remove(name); err != nil {
+		return fmt.Errorf("directory %s of state file %s: remove test file: %w", dir, path, err)
+	}
+	return nil
+}
+
+// removeStaleTemps removes the temporary files of saves that never finished (the tracker was
+// killed mid-save) and returns how many it removed. Only names writeAtomic makes for this
+// state file are touched: .BASE.tmp- followed by digits, regular files.
+func removeStaleTemps(path string) (int, error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, fmt.Errorf("list %s for stale temporary files: %w", dir, err)
+	}
+	prefix := tempPrefix(base)
+	n := 0
+	var errs []error
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok || rest == "" || strings.Trim(rest, "0123456789") != "" || !e.Type().IsRegular() {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
 }
 
 // Load reads the state file at path into store. A missing file is a fresh start: zero Stats

@@ -26,7 +26,6 @@ type peerSnap struct {
 	ip    [16]byte // IPv4 as ::ffff:a.b.c.d
 	port  uint16
 	flags uint8
-	tag   uint32 // key hash
 	seen  int64
 }
 
@@ -37,7 +36,7 @@ const (
 )
 
 func packPeer(p *swarm.PeerRecord) peerSnap {
-	s := peerSnap{id: p.ID, ip: p.Addr.Addr().As16(), port: p.Addr.Port(), tag: p.KeyHash, seen: p.LastSeen.Unix()}
+	s := peerSnap{id: p.ID, ip: p.Addr.Addr().As16(), port: p.Addr.Port(), seen: p.LastSeen.Unix()}
 	if p.Seeder {
 		s.flags |= snapSeeder
 	}
@@ -134,14 +133,14 @@ func encode(w io.Writer, store swarm.Store) error {
 	return bw.Flush()
 }
 
-// appendPeer appends peer_id: {counted, hidden, ip, key hash, left, nat, port, seen} (keys
-// in byte order; counted only when set).
+// appendPeer appends peer_id: {counted, hidden, ip, left, nat, port, seen} (keys in byte
+// order; counted only when set).
 //
 // "nat" is bttrack's own key, written so that bttrack loading this file behaves: it hands out
 // only peers whose nat is 0, and it would fail on an IPv6 address (it packs every address it
 // hands out as IPv4), so hidden and IPv6 peers get 1. "hidden" is ours and authoritative.
-// Our key hash is not under bttrack's "key", which holds the raw key and which bttrack
-// compares with the key of each announce.
+// No key is saved: the store's key hashes are keyed with a per-process secret, and bttrack's
+// "key" would be the raw key, which we do not keep. Restored peers learn their key again.
 func appendPeer(buf []byte, p *peerSnap) []byte {
 	hidden := p.flags&snapHidden != 0
 	buf = benc.Bytes(buf, p.id[:])
@@ -154,7 +153,6 @@ func appendPeer(buf []byte, p *peerSnap) []byte {
 	var ipBuf [64]byte
 	ip := p.addr()
 	buf = benc.Bytes(buf, ip.AppendTo(ipBuf[:0]))
-	buf = benc.KeyInt(buf, "key hash", int64(p.tag))
 	buf = benc.KeyInt(buf, "left", b2i(p.flags&snapSeeder == 0))
 	buf = benc.KeyInt(buf, "nat", b2i(hidden || !ip.Is4()))
 	buf = benc.KeyInt(buf, "port", int64(p.port))

@@ -499,8 +499,9 @@ func (l *loader) restore(ih bittorrent.InfoHash, downloaded uint32, peers []swar
 }
 
 // peer reads one peer's dictionary: bttrack's keys and ours (see the package doc). bttrack's
-// "key" (the raw key) and "given ip" are not read: the key hash is ours, and the address is
-// the one handed out. ok is false for an entry to skip: no usable address or port. Only a
+// "key" (the raw key), "given ip" and the "key hash" older versions of ours wrote are not
+// read: the store learns keys again (its key hashes are per process), and the address is the
+// one handed out. ok is false for an entry to skip: no usable address or port. Only a
 // value of the wrong type is an error.
 func (l *loader) peer() (rec swarm.PeerRecord, legacy, ok bool, err error) {
 	if err := l.rd.open("peer"); err != nil {
@@ -508,7 +509,7 @@ func (l *loader) peer() (rec swarm.PeerRecord, legacy, ok bool, err error) {
 	}
 	var (
 		ipLen                   = -1 // absent or too long
-		port, left, keyHash     int64
+		port, left              int64
 		counted                 int64
 		nat, seen, hidden       int64
 		hasNAT, hasSeen, hasHid bool
@@ -538,8 +539,6 @@ func (l *loader) peer() (rec swarm.PeerRecord, legacy, ok bool, err error) {
 			port, err = l.rd.int("port")
 		case "left":
 			left, err = l.rd.int("left")
-		case "key hash":
-			keyHash, err = l.rd.int("key hash")
 		case "counted":
 			counted, err = l.rd.int("counted")
 		case "nat":
@@ -574,7 +573,6 @@ func (l *loader) peer() (rec swarm.PeerRecord, legacy, ok bool, err error) {
 	rec.Addr = netip.AddrPortFrom(ip.Unmap(), uint16(port))
 	rec.Seeder = left == 0
 	rec.Counted = counted != 0
-	rec.KeyHash = uint32(keyHash) & (1<<24 - 1)
 	switch {
 	case hasHid:
 		rec.Hidden = hidden != 0

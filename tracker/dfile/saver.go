@@ -41,6 +41,7 @@ type Saver struct {
 	lastSave     prometheus.Gauge
 	saveFailures prometheus.Counter
 	loadFailures prometheus.Counter
+	staleTemps   prometheus.Counter
 
 	mu      sync.Mutex // serialises saves
 	refused error      // set when a corrupt file could not be moved aside: never overwrite it
@@ -52,10 +53,13 @@ type Saver struct {
 	done      chan struct{}
 }
 
-// NewSaver checks cfg and registers the metrics
+// NewSaver checks cfg, checks that the state file's directory exists and is writable (an
+// error otherwise: the state would be lost at the first save), removes temporary files that
+// saves interrupted by a crash left there, and registers the metrics
 // webswarm_tracker_state_save_duration_seconds, webswarm_tracker_state_last_save_timestamp_seconds,
-// webswarm_tracker_state_save_failures_total and webswarm_tracker_state_load_failures_total.
-// It starts nothing: call Load, then Start.
+// webswarm_tracker_state_save_failures_total, webswarm_tracker_state_load_failures_total and
+// webswarm_tracker_state_stale_temp_files_removed_total. It starts nothing: call Load, then
+// Start.
 func NewSaver(cfg SaverConfig) (*Saver, error) {
 	if cfg.Path == "" {
 		return nil, errors.New("dfile: no state file path")
@@ -94,11 +98,26 @@ func NewSaver(cfg SaverConfig) (*Saver, error) {
 			Name: "webswarm_tracker_state_load_failures_total",
 			Help: "State files found unreadable or corrupt at load and moved aside.",
 		}),
+		staleTemps: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "webswarm_tracker_state_stale_temp_files_removed_total",
+			Help: "Temporary files of unfinished saves (a crash mid-save) removed at start.",
+		}),
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
+	if err := checkDir(cfg.Path); err != nil {
+		return nil, err
+	}
+	n, err := removeStaleTemps(cfg.Path)
+	s.staleTemps.Add(float64(n))
+	if n > 0 {
+		cfg.Logger.Warn("removed temporary files of unfinished state saves", "path", cfg.Path, "files", n)
+	}
+	if err != nil {
+		cfg.Logger.Warn("could not remove every stale temporary state file", "path", cfg.Path, "err", err)
+	}
 	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{s.saveDuration, s.lastSave, s.saveFailures, s.loadFailures} {
+		for _, c := range []prometheus.Collector{s.saveDuration, s.lastSave, s.saveFailures, s.loadFailures, s.staleTemps} {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("dfile: register metrics: %w", err)
 			}

@@ -20,4 +20,10 @@
 // prefix is stripped once: from FastCGI requests (which carry the full path) or by
 // Config.Prefix, never again from an HTTP proxy's X-Forwarded-Prefix, which names what the
 // proxy stripped.
+//
+// The full scrape (no info_hash) lists every torrent, so it is bounded: a tracker with more
+// than Config.MaxFullScrape torrents refuses it; below, one request builds it, cached for a
+// second, and requests arriving during a build never wait for it (they may be on an accepting
+// goroutine): they get the previous body, or a failure telling them to retry. Large replies
+// are written under Config.WriteTimeout, so a client that never reads cannot pin one.
 package httpapi

@@ -47,6 +47,10 @@ type Config struct {
 	Scrape string
 	// MaxScrapeHashes bounds the info_hash parameters of one scrape (default 1000).
 	MaxScrapeHashes int
+	// MaxFullScrape bounds the torrents a full scrape (no info_hash) lists: a tracker with
+	// more refuses it, for the reply would be megabytes rebuilt every second (default 10,000;
+	// negative: no bound).
+	MaxFullScrape int
 	// MaxQuery bounds the raw query length (default 64 KiB).
 	MaxQuery int
 	// TrackerID is sent as "tracker id" (default "webswarm").
@@ -119,6 +123,9 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if cfg.MaxScrapeHashes <= 0 {
 		cfg.MaxScrapeHashes = 1000
+	}
+	if cfg.MaxFullScrape == 0 {
+		cfg.MaxFullScrape = 10_000
 	}
 	if cfg.MaxQuery <= 0 {
 		cfg.MaxQuery = 64 << 10
@@ -494,8 +501,14 @@ func (h *Handler) scrapeReply(st *state, q string) []byte {
 			m.Scrape("full", false)
 			return failure(st, announce.Errorf(announce.CodeScrapeOff, "full scrape is disabled; name info_hash parameters"))
 		}
+		body, ce := h.full.get(h)
+		if ce != nil {
+			m.Failure(ce.Code)
+			m.Scrape("full", false)
+			return failure(st, ce)
+		}
 		m.Scrape("full", true)
-		return h.full.get(h)
+		return body
 	}
 	b := append(st.buf[:0], "d5:filesd"...)
 	// Keys of a bencoded dictionary must be sorted and unique.
@@ -534,28 +547,60 @@ func sortHashes(hs []bittorrent.InfoHash) {
 	slices.SortFunc(hs, func(a, b bittorrent.InfoHash) int { return bytes.Compare(a[:], b[:]) })
 }
 
-// fullScrape caches the full scrape's body for one second: it walks every torrent.
+// fullScrape caches the full scrape's body (or its refusal) for one second: it walks every
+// torrent. One request builds it; requests arriving meanwhile never wait for the build (they
+// may be on an accepting goroutine, which new announces wait for): they get the previous
+// body, or are told to retry.
 type fullScrape struct {
-	mu   sync.Mutex
-	at   time.Time
-	body []byte
+	mu       sync.Mutex
+	at       time.Time
+	body     []byte
+	tooBig   *announce.ClientError // the last build's refusal, instead of body
+	building bool
 }
 
-func (f *fullScrape) get(h *Handler) []byte {
+var errFullScrapeBusy = announce.Errorf(announce.CodeScrapeBusy, "full scrape is being prepared; try again in a second")
+
+func (f *fullScrape) get(h *Handler) ([]byte, *announce.ClientError) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.body != nil && time.Since(f.at) < time.Second {
-		return f.body
+	fresh := (f.body != nil || f.tooBig != nil) && time.Since(f.at) < time.Second
+	if fresh || f.building {
+		body, tooBig := f.body, f.tooBig
+		f.mu.Unlock()
+		switch {
+		case body != nil:
+			return body, nil
+		case tooBig != nil:
+			return nil, tooBig
+		}
+		return nil, errFullScrapeBusy
 	}
+	f.building = true
+	f.mu.Unlock()
+	body, tooBig := h.buildFullScrape()
+	f.mu.Lock()
+	f.body, f.tooBig, f.at, f.building = body, tooBig, time.Now(), false
+	f.mu.Unlock()
+	return body, tooBig
+}
+
+// buildFullScrape encodes the full scrape, or refuses it when the tracker holds more than
+// MaxFullScrape torrents (having walked no more than that many).
+func (h *Handler) buildFullScrape() ([]byte, *announce.ClientError) {
 	type entry struct {
 		ih bittorrent.InfoHash
 		c  swarm.Counts
 	}
 	var all []entry
+	limit := h.cfg.MaxFullScrape
 	h.cfg.Tracker.Store().RangeTorrents(func(ih bittorrent.InfoHash, c swarm.Counts) bool {
 		all = append(all, entry{ih, c})
-		return true
+		return limit < 0 || len(all) <= limit
 	})
+	if limit >= 0 && len(all) > limit {
+		return nil, announce.Errorf(announce.CodeScrapeTooBig,
+			"full scrape is off on this tracker (more than %d torrents); scrape with info_hash parameters", limit)
+	}
 	// Bencoded dictionary keys must be sorted.
 	slices.SortFunc(all, func(a, b entry) int { return bytes.Compare(a.ih[:], b.ih[:]) })
 	b := append(make([]byte, 0, 64+len(all)*80), "d5:filesd"...)
@@ -567,8 +612,7 @@ func (f *fullScrape) get(h *Handler) []byte {
 		b = h.appendFile(b, e.ih, e.c)
 	}
 	b = append(b, "ee"...)
-	f.body, f.at = b, time.Now()
-	return b
+	return b, nil
 }
 
 func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request) {

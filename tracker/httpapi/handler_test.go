@@ -134,7 +134,7 @@ func TestAnnounceCompactAndClientIP(t *testing.T) {
 }
 
 func TestAnnounceDictAndIPv6(t *testing.T) {
-	h := newHandler(t, nil)
+	h := newHandler(t, withPeerIDs(t))
 	ih := []byte("01234567890123456789")
 	get(t, h, "[2001:db8::5]:4000", ann(ih, []byte("-LT2080-aaaaaaaaaaaa"), 7000, "5"), nil)
 	get(t, h, "10.0.0.1:4000", ann(ih, []byte("-LT2080-bbbbbbbbbbbb"), 7001, "5"), nil)
@@ -382,6 +382,7 @@ func TestRateLimit(t *testing.T) {
 	if rep := get(t, h, "10.0.0.1:1", q, nil); !strings.Contains(rep.Failure, "too many announces") {
 		t.Fatalf("third announce: %q", rep.Failure)
 	}
+	q = ann([]byte("01234567890123456789"), []byte("-LT2080-bbbbbbbbbbbb"), 7000, "0")
 	if rep := get(t, h, "10.0.0.2:1", q, nil); rep.Failure != "" {
 		t.Fatalf("other client refused: %s", rep.Failure)
 	}

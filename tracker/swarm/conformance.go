@@ -46,6 +46,8 @@ func StoreSuite(t *testing.T, newStore func(t *testing.T, cfg Config) Store) {
 		{"CompletedOncePerPeer", suiteCompletedOnce},
 		{"StoppedRemoves", suiteStopped},
 		{"KeyMovesPeer", suiteKeyMoves},
+		{"KeylessPeerStays", suiteKeylessStays},
+		{"KeyNotGuessable", suiteKeyNotGuessable},
 		{"NumWantSubset", suiteNumWant},
 		{"Expiry", suiteExpiry},
 		{"HiddenUntilRevealed", suiteHidden},
@@ -54,6 +56,10 @@ func StoreSuite(t *testing.T, newStore func(t *testing.T, cfg Config) Store) {
 		{"WalkRestore", suiteWalkRestore},
 		{"PeersOfOneTorrent", suitePeers},
 		{"Limits", suiteLimits},
+		{"PeersPerIPLimit", suitePerIPLimit},
+		{"TotalPeersLimit", suiteTotalLimit},
+		{"DeadTorrentsYieldToNew", suiteDeadYield},
+		{"LimitsHoldUnderConcurrency", suiteLimitsConcurrent},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore) })
 	}
@@ -262,6 +268,82 @@ func suiteKeyMoves(t *testing.T, newStore func(*testing.T, Config) Store) {
 	}
 }
 
+// suiteKeylessStays: a peer that sent no key cannot be moved, stopped or completed from
+// another IP address by someone who learnt its peer ID; it may change port on its own IP.
+func suiteKeylessStays(t *testing.T, newStore func(*testing.T, Config) Store) {
+	cfg, _ := clockConfig()
+	s := newStore(t, cfg)
+	ih := SuiteInfoHash(50)
+	id := SuitePeerID(1)
+	home := netip.MustParseAddrPort("10.1.1.1:5000")
+	var out PeerList
+	if _, err := s.Announce(&Announce{InfoHash: ih, PeerID: id, Addr: home, Left: 1, Event: Started}, &out); err != nil {
+		t.Fatal(err)
+	}
+	other := netip.MustParseAddrPort("10.9.9.9:5000")
+	for _, tc := range []struct {
+		key  string
+		ev   Event
+		left uint64
+	}{
+		{"", None, 1}, {"", Stopped, 1}, {"", Completed, 0}, {"", Started, 0},
+		{"anykey", None, 1}, {"anykey", Stopped, 1}, {"anykey", Completed, 0},
+	} {
+		_, err := s.Announce(&Announce{InfoHash: ih, PeerID: id, Addr: other, Key: []byte(tc.key), Left: tc.left, Event: tc.ev}, &out)
+		if !errors.Is(err, ErrIPChanged) {
+			t.Fatalf("keyless peer, %v with key %q from another IP: err %v, want ErrIPChanged", tc.ev, tc.key, err)
+		}
+	}
+	c, peers := announce(t, s, ih, 2, 1, Started, 50)
+	if len(peers) != 1 || string(peers[0]) != compact(home) || c.Incomplete != 2 || c.Complete != 0 || c.Downloaded != 0 {
+		t.Fatalf("after refused takeovers: peers %x counts %+v, want the victim at %v as a leecher", peers, c, home)
+	}
+	// A new port on the same IP is the same host: allowed, as bttrack did.
+	newPort := netip.MustParseAddrPort("10.1.1.1:5001")
+	if _, err := s.Announce(&Announce{InfoHash: ih, PeerID: id, Addr: newPort, Left: 1}, &out); err != nil {
+		t.Fatalf("keyless peer changing port: %v", err)
+	}
+	if _, peers := announce(t, s, ih, 2, 1, None, 50); len(peers) != 1 || string(peers[0]) != compact(newPort) {
+		t.Fatalf("after port change, peers %x, want %v", peers, newPort)
+	}
+	// A keyed peer that later announces without a key from another IP is refused as well.
+	kid := SuitePeerID(3)
+	if _, err := s.Announce(&Announce{InfoHash: ih, PeerID: kid, Addr: home, Key: []byte("secret"), Left: 1}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Announce(&Announce{InfoHash: ih, PeerID: kid, Addr: other, Left: 1, Event: Stopped}, &out); !errors.Is(err, ErrPeerIDTaken) {
+		t.Fatalf("keyed peer stopped without key from another IP: err %v, want ErrPeerIDTaken", err)
+	}
+}
+
+// suiteKeyNotGuessable: keys are not compared through a small or fixed hash. Many wrong keys
+// from another address all fail (a 24-bit unkeyed hash lets some collide, and keys that
+// differ only past a short prefix must not match either).
+func suiteKeyNotGuessable(t *testing.T, newStore func(*testing.T, Config) Store) {
+	cfg, _ := clockConfig()
+	s := newStore(t, cfg)
+	ih := SuiteInfoHash(51)
+	id := SuitePeerID(1)
+	var out PeerList
+	key := []byte("0123456789abcdef")
+	if _, err := s.Announce(&Announce{InfoHash: ih, PeerID: id, Addr: netip.MustParseAddrPort("10.1.1.1:5000"), Key: key, Left: 1}, &out); err != nil {
+		t.Fatal(err)
+	}
+	other := netip.MustParseAddrPort("10.9.9.9:5000")
+	guess := make([]byte, 4)
+	for i := range 1 << 12 {
+		guess[0], guess[1], guess[2], guess[3] = byte(i), byte(i>>8), byte(i>>16), 1
+		if _, err := s.Announce(&Announce{InfoHash: ih, PeerID: id, Addr: other, Key: guess, Left: 1}, &out); !errors.Is(err, ErrPeerIDTaken) {
+			t.Fatalf("guess %x: err %v, want ErrPeerIDTaken", guess, err)
+		}
+	}
+	near := append([]byte(nil), key...)
+	near[len(near)-1] ^= 1
+	if _, err := s.Announce(&Announce{InfoHash: ih, PeerID: id, Addr: other, Key: near, Left: 1}, &out); !errors.Is(err, ErrPeerIDTaken) {
+		t.Fatalf("near key: err %v, want ErrPeerIDTaken", err)
+	}
+}
+
 func suiteNumWant(t *testing.T, newStore func(*testing.T, Config) Store) {
 	cfg, _ := clockConfig()
 	s := newStore(t, cfg)
@@ -428,10 +510,24 @@ func suiteWalkRestore(t *testing.T, newStore func(*testing.T, Config) Store) {
 	if got, ok := s2.Scrape(ih); !ok || got != want {
 		t.Fatalf("restored counts %+v, want %+v", got, want)
 	}
-	// The restored key still guards the peer ID; the restored completion flag still holds.
-	_, err := s2.Announce(&Announce{InfoHash: ih, PeerID: SuitePeerID(3), Addr: netip.MustParseAddrPort("[2001:db8::8]:7000"), Key: []byte("zz")}, &out)
-	if !errors.Is(err, ErrPeerIDTaken) {
-		t.Fatalf("restored peer taken over: %v", err)
+	// A restored peer has no key until it announces from its own address: it cannot be moved
+	// (not even with its old key), and its first announce from home teaches the key again.
+	// The restored completion flag still holds.
+	for _, key := range []string{"zz", "kk", ""} {
+		_, err := s2.Announce(&Announce{InfoHash: ih, PeerID: SuitePeerID(3), Addr: netip.MustParseAddrPort("[2001:db8::8]:7000"), Key: []byte(key)}, &out)
+		if !errors.Is(err, ErrIPChanged) {
+			t.Fatalf("restored peer moved with key %q: err %v, want ErrIPChanged", key, err)
+		}
+	}
+	if _, err := s2.Announce(&Announce{InfoHash: ih, PeerID: SuitePeerID(3), Addr: v6, Key: []byte("kk")}, &out); err != nil {
+		t.Fatalf("restored peer from its own address: %v", err)
+	}
+	moved := netip.MustParseAddrPort("[2001:db8::8]:7000")
+	if _, err := s2.Announce(&Announce{InfoHash: ih, PeerID: SuitePeerID(3), Addr: moved, Key: []byte("zz")}, &out); !errors.Is(err, ErrPeerIDTaken) {
+		t.Fatalf("re-keyed restored peer taken over: %v", err)
+	}
+	if _, err := s2.Announce(&Announce{InfoHash: ih, PeerID: SuitePeerID(3), Addr: moved, Key: []byte("kk")}, &out); err != nil {
+		t.Fatalf("re-keyed restored peer moving with its key: %v", err)
 	}
 	c, _ := announce(t, s2, ih, 2, 0, Completed, 0)
 	if c.Downloaded != 1 {
@@ -492,7 +588,7 @@ func suitePeers(t *testing.T, newStore func(*testing.T, Config) Store) {
 	for _, p := range got {
 		w, ok := byID[p.ID]
 		if !ok || w.Addr != p.Addr || w.Seeder != p.Seeder || w.Hidden != p.Hidden || w.Counted != p.Counted ||
-			w.KeyHash != p.KeyHash || !w.LastSeen.Equal(p.LastSeen) {
+			!w.LastSeen.Equal(p.LastSeen) {
 			t.Errorf("Peers record %+v, Walk record %+v", p, w)
 		}
 		if d := clk.Now().Sub(p.LastSeen); d < 0 || d > time.Second {
@@ -551,5 +647,161 @@ func suiteLimits(t *testing.T, newStore func(*testing.T, Config) Store) {
 	}
 	if tot := s.Totals(); tot.Torrents != 2 || tot.Seeders+tot.Leechers != 4 {
 		t.Fatalf("totals %+v", tot)
+	}
+}
+
+// suitePerIPLimit: one IPv4 address, or one IPv6 /64, registers at most MaxPeersPerIP peers
+// over all torrents; a refused peer creates no torrent; stopping, expiring and moving away
+// give its slot back.
+func suitePerIPLimit(t *testing.T, newStore func(*testing.T, Config) Store) {
+	cfg, clk := clockConfig()
+	cfg.MaxPeersPerIP = 3
+	s := newStore(t, cfg)
+	var out PeerList
+	ann := func(ih int, id int, addr string, ev Event) error {
+		_, err := s.Announce(&Announce{InfoHash: SuiteInfoHash(ih), PeerID: SuitePeerID(id), Addr: netip.MustParseAddrPort(addr),
+			Key: []byte{byte(id), 1}, Left: 1, Event: ev}, &out)
+		return err
+	}
+	for _, tc := range []struct{ a, b, other string }{
+		{"10.0.0.1:1000", "10.0.0.1:2000", "10.0.0.2:1000"},
+		{"[2001:db8::1]:1000", "[2001:db8::ffff:2]:2000", "[2001:db8:0:1::1]:1000"}, // one /64, then the next
+	} {
+		base := 1000
+		if tc.a[0] == '[' {
+			base = 2000
+		}
+		for i := range 3 {
+			if err := ann(base+i, base+i, tc.a, Started); err != nil {
+				t.Fatalf("%s: peer %d: %v", tc.a, i, err)
+			}
+		}
+		for _, addr := range []string{tc.a, tc.b} {
+			if err := ann(base+10, base+10, addr, Started); !errors.Is(err, ErrTooManyPeersFromIP) {
+				t.Fatalf("%s: peer beyond the per-IP limit: err %v, want ErrTooManyPeersFromIP", addr, err)
+			}
+			if err := ann(base, base+11, addr, Started); !errors.Is(err, ErrTooManyPeersFromIP) {
+				t.Fatalf("%s: new peer in a known torrent beyond the per-IP limit: err %v", addr, err)
+			}
+		}
+		if _, ok := s.Scrape(SuiteInfoHash(base + 10)); ok {
+			t.Fatalf("%s: a refused peer created a torrent", tc.a)
+		}
+		if err := ann(base+10, base+12, tc.other, Started); err != nil {
+			t.Fatalf("%s: another address refused: %v", tc.other, err)
+		}
+		// Known peers re-announce; a stop frees a slot.
+		if err := ann(base, base, tc.a, None); err != nil {
+			t.Fatalf("%s: re-announce at the limit: %v", tc.a, err)
+		}
+		if err := ann(base, base, tc.a, Stopped); err != nil {
+			t.Fatal(err)
+		}
+		if err := ann(base+10, base+10, tc.b, Started); err != nil {
+			t.Fatalf("%s: after a stop: %v", tc.b, err)
+		}
+	}
+	// A peer that moves away (with its key) frees its slot at the old address.
+	if _, err := s.Announce(&Announce{InfoHash: SuiteInfoHash(1001), PeerID: SuitePeerID(1001), Addr: netip.MustParseAddrPort("10.0.0.9:1000"),
+		Key: []byte{byte(1001 % 256), 1}, Left: 1}, &out); err != nil {
+		t.Fatalf("move: %v", err)
+	}
+	if err := ann(1020, 1020, "10.0.0.1:1000", Started); err != nil {
+		t.Fatalf("after a peer moved away: %v", err)
+	}
+	// Expiry frees every slot.
+	clk.Advance(cfg.PeerTimeout + time.Minute)
+	s.Expire()
+	for i := range 3 {
+		if err := ann(1100+i, 1100+i, "10.0.0.1:1000", Started); err != nil {
+			t.Fatalf("after expiry, peer %d: %v", i, err)
+		}
+	}
+}
+
+// suiteTotalLimit: the store holds at most MaxTotalPeers peers over all torrents.
+func suiteTotalLimit(t *testing.T, newStore func(*testing.T, Config) Store) {
+	cfg, _ := clockConfig()
+	cfg.MaxTotalPeers = 5
+	s := newStore(t, cfg)
+	for i := range 5 {
+		announce(t, s, SuiteInfoHash(i%2), i, 1, Started, 0)
+	}
+	var out PeerList
+	_, err := s.Announce(&Announce{InfoHash: SuiteInfoHash(9), PeerID: SuitePeerID(9), Addr: suiteAddr(9), Left: 1}, &out)
+	if !errors.Is(err, ErrTrackerPeersFull) {
+		t.Fatalf("peer beyond the total: err %v, want ErrTrackerPeersFull", err)
+	}
+	if _, ok := s.Scrape(SuiteInfoHash(9)); ok {
+		t.Fatal("a refused peer created a torrent")
+	}
+	announce(t, s, SuiteInfoHash(0), 0, 0, None, 0) // known peers still announce
+	announce(t, s, SuiteInfoHash(0), 0, 0, Stopped, 0)
+	announce(t, s, SuiteInfoHash(9), 9, 1, Started, 0)
+}
+
+// suiteDeadYield: torrents kept only for their completions (complete, then stop: anyone can
+// make them) do not lock new torrents out of a full store; torrents with peers do.
+func suiteDeadYield(t *testing.T, newStore func(*testing.T, Config) Store) {
+	cfg, _ := clockConfig()
+	cfg.MaxTorrents = 2
+	cfg.Shards = 1 // the store may look for a dead torrent near the new one only
+	s := newStore(t, cfg)
+	for i := range 2 {
+		announce(t, s, SuiteInfoHash(i), i, 0, Completed, 0)
+		announce(t, s, SuiteInfoHash(i), i, 0, Stopped, 0)
+	}
+	for i := range 2 {
+		if _, err := s.Announce(&Announce{InfoHash: SuiteInfoHash(10 + i), PeerID: SuitePeerID(10 + i), Addr: suiteAddr(10 + i), Left: 1}, new(PeerList)); err != nil {
+			t.Fatalf("new torrent %d in a store full of dead torrents: %v", i, err)
+		}
+	}
+	_, err := s.Announce(&Announce{InfoHash: SuiteInfoHash(20), PeerID: SuitePeerID(20), Addr: suiteAddr(20), Left: 1}, new(PeerList))
+	if !errors.Is(err, ErrTooManyTorrents) {
+		t.Fatalf("new torrent in a store full of live torrents: err %v, want ErrTooManyTorrents", err)
+	}
+}
+
+// suiteLimitsConcurrent: announces racing for the last slots never overshoot the total and
+// per-IP limits, nor lose a slot.
+func suiteLimitsConcurrent(t *testing.T, newStore func(*testing.T, Config) Store) {
+	cfg, _ := clockConfig()
+	cfg.MaxTotalPeers = 300
+	cfg.MaxPeersPerIP = 100
+	s := newStore(t, cfg)
+	const workers, each = 8, 100
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	accepted := map[string]int{}
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var out PeerList
+			ip := netip.AddrFrom4([4]byte{10, 7, 0, byte(w % 4)}) // two workers an address
+			for i := range each {
+				n := w*each + i
+				_, err := s.Announce(&Announce{InfoHash: SuiteInfoHash(n % 50), PeerID: SuitePeerID(n), Addr: netip.AddrPortFrom(ip, uint16(1000+n)), Left: 1}, &out)
+				if err == nil {
+					mu.Lock()
+					accepted[ip.String()]++
+					mu.Unlock()
+				} else if !errors.Is(err, ErrTooManyPeersFromIP) && !errors.Is(err, ErrTrackerPeersFull) {
+					t.Errorf("announce %d: %v", n, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for ip, n := range accepted {
+		if n > cfg.MaxPeersPerIP {
+			t.Errorf("%s: %d peers accepted, limit %d", ip, n, cfg.MaxPeersPerIP)
+		}
+		total += n
+	}
+	tot := s.Totals()
+	if total != cfg.MaxTotalPeers || tot.Seeders+tot.Leechers != cfg.MaxTotalPeers {
+		t.Errorf("%d accepted, store holds %d, want exactly the total limit %d", total, tot.Seeders+tot.Leechers, cfg.MaxTotalPeers)
 	}
 }

@@ -22,6 +22,12 @@ type Config struct {
 	MaxTorrents int
 	// MaxPeers caps each torrent's peers per address family (0: no cap).
 	MaxPeers int
+	// MaxTotalPeers caps the peers of all torrents together (0: no cap).
+	MaxTotalPeers int
+	// MaxPeersPerIP caps the peers registered from one IPv4 address or one IPv6 /64, over
+	// all torrents (0: no cap). A client cannot register more torrents than this either: a
+	// torrent is created by its first peer.
+	MaxPeersPerIP int
 	// KeepDead keeps torrents that have no peers left (bttrack's keep_dead).
 	KeepDead bool
 	// Shards is the number of lock shards, rounded up to a power of two. Default 1024.
@@ -54,8 +60,9 @@ func (c *Config) setDefaults() error {
 		n *= 2
 	}
 	c.Shards = n
-	if c.MaxTorrents < 0 || c.MaxPeers < 0 {
-		return fmt.Errorf("swarm: negative limit (max torrents %d, max peers %d)", c.MaxTorrents, c.MaxPeers)
+	if c.MaxTorrents < 0 || c.MaxPeers < 0 || c.MaxTotalPeers < 0 || c.MaxPeersPerIP < 0 {
+		return fmt.Errorf("swarm: negative limit (max torrents %d, max peers %d, total %d, per IP %d)",
+			c.MaxTorrents, c.MaxPeers, c.MaxTotalPeers, c.MaxPeersPerIP)
 	}
 	if c.MaxPeers == 0 || c.MaxPeers > maxEntries {
 		c.MaxPeers = maxEntries
@@ -70,9 +77,12 @@ func (c *Config) setDefaults() error {
 type Memory struct {
 	cfg      Config
 	seed     maphash.Seed
+	keySeed  maphash.Seed // the secret of keyHash
 	shards   []shard
 	timeout  uint16 // PeerTimeout in seconds
 	torrents atomic.Int64
+	peers    atomic.Int64 // all torrents' peers, for MaxTotalPeers
+	byIP     ipCounts     // peers per IP, for MaxPeersPerIP
 	now      atomic.Int64 // coarse clock: Unix seconds, refreshed every 250 ms
 	records  sync.Pool    // *[]PeerRecord buffers for Walk and Peers
 
@@ -101,12 +111,14 @@ func NewMemory(cfg Config) (*Memory, error) {
 	m := &Memory{
 		cfg:     cfg,
 		seed:    maphash.MakeSeed(),
+		keySeed: maphash.MakeSeed(),
 		shards:  make([]shard, cfg.Shards),
 		timeout: uint16(cfg.PeerTimeout / time.Second),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
 	m.records.New = func() any { return new([]PeerRecord) }
+	m.byIP.init(cfg.MaxPeersPerIP)
 	for i := range m.shards {
 		m.shards[i].torrents = make(map[bittorrent.InfoHash]*torrent)
 	}
@@ -168,16 +180,42 @@ func (m *Memory) tick() int64 {
 	}
 }
 
-// keyHash is a 24-bit FNV-1a hash of a client's key. It is unseeded on purpose: key hashes
-// are saved in the state file (PeerRecord.KeyHash) and must mean the same after a restart.
-// Keys are secrets the attacker does not see, so a fixed hash gives nothing away.
-func keyHash(key []byte) uint32 {
-	h := uint32(2166136261)
-	for _, b := range key {
-		h ^= uint32(b)
-		h *= 16777619
+// keyHash is a keyBits-bit hash of a client's key, keyed with the store's per-process random
+// secret: without the secret an attacker cannot search for a colliding key offline, and
+// online a match takes ~2^28 announces per victim. Being per process, key hashes are never
+// saved: Restore brings peers back without a key, and each learns its key again at its first
+// announce from its own address (until then it cannot move, as a keyless peer cannot).
+func (m *Memory) keyHash(key []byte) uint32 {
+	return uint32(maphash.Bytes(m.keySeed, key) >> (64 - keyBits))
+}
+
+// peerTag returns a peer's tag for an announce with key, keeping the given flags. A key
+// (any non-empty one) is remembered with flagKeyed; an empty key leaves the peer keyless.
+func (m *Memory) peerTag(key []byte, flags uint32) uint32 {
+	flags &= flagMask &^ flagKeyed
+	if len(key) == 0 {
+		return flags
 	}
-	return h & (1<<24 - 1)
+	return m.keyHash(key)<<flagBits | flags | flagKeyed
+}
+
+// mayMove reports whether an announce with key from addr (putAddr form) may act on a stored
+// peer that was registered from another address (move it, stop it, count its completion),
+// and if not, which refusal to give. A keyed peer moves only with its key. A keyless peer
+// moves only within its IP address (a new port, as bttrack allowed): anything else is
+// "ip changed", for otherwise anyone who learnt its peer ID could take it over.
+func (m *Memory) mayMove(tb *table, rec []byte, tag uint32, key, addr []byte) error {
+	if tag&flagKeyed != 0 {
+		if len(key) == 0 || tag>>flagBits != m.keyHash(key) {
+			return ErrPeerIDTaken
+		}
+		return nil
+	}
+	ip := len(addr) - 2
+	if string(tb.addr(rec)[:ip]) != string(addr[:ip]) {
+		return ErrIPChanged
+	}
+	return nil
 }
 
 // Announce implements Store.
@@ -192,12 +230,24 @@ func (m *Memory) Announce(a *Announce, out *PeerList) (Result, error) {
 		if a.Event == Stopped {
 			return Result{}, nil
 		}
-		if m.cfg.MaxTorrents > 0 && m.torrents.Load() >= int64(m.cfg.MaxTorrents) {
+		if m.cfg.MaxTorrents > 0 && m.torrents.Load() >= int64(m.cfg.MaxTorrents) && !m.evictDead(sh) {
 			return Result{}, ErrTooManyTorrents
+		}
+		// The peer's own limits first: a refused peer must not leave an empty torrent.
+		if err := m.admit(addr); err != nil {
+			return Result{}, err
 		}
 		t = &torrent{}
 		sh.torrents[a.InfoHash] = t
 		m.torrents.Add(1)
+		tb := newTable(18)
+		if v4 {
+			tb = newTable(6)
+			t.v4 = tb
+		} else {
+			t.v6 = tb
+		}
+		return m.register(a, out, t, tb, hashID(m.seed, &a.PeerID), addr, v4), nil
 	}
 	tb := t.v6
 	if v4 {
@@ -225,7 +275,6 @@ func (m *Memory) Announce(a *Announce, out *PeerList) (Result, error) {
 	}
 	seeder := a.Left == 0
 	hidden := false
-	kh := keyHash(a.Key)
 	var addrBuf [18]byte
 	ab := putAddr(addrBuf[:0], addr, a.Addr.Port())
 
@@ -234,9 +283,12 @@ func (m *Memory) Announce(a *Announce, out *PeerList) (Result, error) {
 		if found {
 			r := int(tb.index[pos]&slotMask) - 1
 			rec := tb.rec(r)
-			if string(tb.addr(rec)) != string(ab) && tb.tag(rec)>>8 != kh {
-				return Result{Counts: t.counts()}, ErrPeerIDTaken
+			if string(tb.addr(rec)) != string(ab) {
+				if err := m.mayMove(tb, rec, tb.tag(rec), a.Key, ab); err != nil {
+					return Result{Counts: t.counts()}, err
+				}
 			}
+			m.release(tb.ip(rec))
 			tb.remove(m.seed, r, pos)
 		}
 		return Result{Counts: t.counts()}, nil
@@ -245,8 +297,13 @@ func (m *Memory) Announce(a *Announce, out *PeerList) (Result, error) {
 		rec := tb.rec(self)
 		tag := tb.tag(rec)
 		if string(tb.addr(rec)) != string(ab) {
-			if tag>>8 != kh {
-				return Result{Counts: t.counts()}, ErrPeerIDTaken
+			if err := m.mayMove(tb, rec, tag, a.Key, ab); err != nil {
+				return Result{Counts: t.counts()}, err
+			}
+			// A move adds no peer: it is counted under its new IP whatever the limit.
+			if old := tb.ip(rec); old != addr {
+				m.byIP.add(old, -1)
+				m.byIP.add(addr, 1)
 			}
 			copy(tb.addr(rec), ab)
 		}
@@ -265,30 +322,45 @@ func (m *Memory) Announce(a *Announce, out *PeerList) (Result, error) {
 			t.downloaded++
 		}
 		rec = tb.rec(self)
-		tb.setTag(rec, kh<<8|tag&0xff)
+		tb.setTag(rec, m.peerTag(a.Key, tag))
 		tb.setSeen(rec, m.now16())
 		hidden = tag&flagHidden != 0
 	default:
 		if tb.n >= m.cfg.MaxPeers {
 			return Result{Counts: t.counts()}, ErrTooManyPeers
 		}
-		self = tb.insert(m.seed, &a.PeerID, h, seeder)
-		rec := tb.rec(self)
-		copy(tb.addr(rec), ab)
-		var flags uint32
-		if a.Event == Completed {
-			// A peer whose first announce says completed finished while we did not know it.
-			flags |= flagCounted
-			t.downloaded++
+		if err := m.admit(addr); err != nil {
+			return Result{Counts: t.counts()}, err
 		}
-		if a.Hidden {
-			flags |= flagHidden
-			hidden = true
-		}
-		tb.setTag(rec, kh<<8|flags)
-		tb.setSeen(rec, m.now16())
+		return m.register(a, out, t, tb, h, addr, v4), nil
 	}
+	return m.appendList(a, out, t, tb, self, seeder, v4, hidden), nil
+}
 
+// register inserts the announcer as a new peer of t (in tb, its family's table; the caller
+// has admitted it) and appends its peer list.
+func (m *Memory) register(a *Announce, out *PeerList, t *torrent, tb *table, h uint64, addr netip.Addr, v4 bool) Result {
+	seeder := a.Left == 0
+	self := tb.insert(m.seed, &a.PeerID, h, seeder)
+	rec := tb.rec(self)
+	var buf [18]byte
+	copy(tb.addr(rec), putAddr(buf[:0], addr, a.Addr.Port()))
+	var flags uint32
+	if a.Event == Completed {
+		// A peer whose first announce says completed finished while we did not know it.
+		flags |= flagCounted
+		t.downloaded++
+	}
+	if a.Hidden {
+		flags |= flagHidden
+	}
+	tb.setTag(rec, m.peerTag(a.Key, flags))
+	tb.setSeen(rec, m.now16())
+	return m.appendList(a, out, t, tb, self, seeder, v4, a.Hidden)
+}
+
+// appendList appends up to a.NumWant peers other than self to out and returns the result.
+func (m *Memory) appendList(a *Announce, out *PeerList, t *torrent, tb *table, self int, seeder, v4, hidden bool) Result {
 	if a.NumWant > 0 {
 		want := a.NumWant
 		withID := out.Format == WithID
@@ -306,7 +378,49 @@ func (m *Memory) Announce(a *Announce, out *PeerList) (Result, error) {
 			*other = appendFrom(ot, *other, withID, seeder, -1, want)
 		}
 	}
-	return Result{Counts: t.counts(), Hidden: hidden}, nil
+	return Result{Counts: t.counts(), Hidden: hidden}
+}
+
+// evictDead makes room for a new torrent in a full store by dropping one torrent of shard sh
+// that has no peers, only completions (without KeepDead such torrents are kept for their
+// counts alone, and a client can make any number of them: complete, then stop). It reports
+// whether it dropped one. sh is locked.
+func (m *Memory) evictDead(sh *shard) bool {
+	if m.cfg.KeepDead {
+		return false
+	}
+	for ih, t := range sh.torrents {
+		if t.peers() == 0 {
+			delete(sh.torrents, ih)
+			m.torrents.Add(-1)
+			return true
+		}
+	}
+	return false
+}
+
+// admit counts one more peer from addr, or refuses it with the limit it would pass.
+func (m *Memory) admit(addr netip.Addr) error {
+	for {
+		n := m.peers.Load()
+		if m.cfg.MaxTotalPeers > 0 && n >= int64(m.cfg.MaxTotalPeers) {
+			return ErrTrackerPeersFull
+		}
+		if m.peers.CompareAndSwap(n, n+1) { // announces in other shards race for the last slots
+			break
+		}
+	}
+	if !m.byIP.acquire(addr) {
+		m.peers.Add(-1)
+		return ErrTooManyPeersFromIP
+	}
+	return nil
+}
+
+// release uncounts a peer from addr that is leaving the store.
+func (m *Memory) release(addr netip.Addr) {
+	m.peers.Add(-1)
+	m.byIP.add(addr, -1)
 }
 
 func recLen(alen int, withID bool) int {
@@ -472,12 +586,7 @@ func (t *torrent) appendRecords(buf []PeerRecord, now int64) []PeerRecord {
 		for r := 0; r < tb.n; r++ {
 			rec := tb.rec(r)
 			tag := tb.tag(rec)
-			var ip netip.Addr
-			if tb.alen == 6 {
-				ip = netip.AddrFrom4([4]byte(rec[20:24]))
-			} else {
-				ip = netip.AddrFrom16([16]byte(rec[20:36]))
-			}
+			ip := tb.ip(rec)
 			port := uint16(rec[20+tb.alen-2])<<8 | uint16(rec[20+tb.alen-1])
 			age := int64(now16 - tb.seen(rec))
 			buf = append(buf, PeerRecord{
@@ -486,7 +595,6 @@ func (t *torrent) appendRecords(buf []PeerRecord, now int64) []PeerRecord {
 				Seeder:   r < tb.nSeed,
 				Hidden:   tag&flagHidden != 0,
 				Counted:  tag&flagCounted != 0,
-				KeyHash:  tag >> 8,
 				LastSeen: time.Unix(now-age, 0),
 			})
 		}
@@ -537,6 +645,12 @@ func (m *Memory) Restore(ih bittorrent.InfoHash, downloaded uint32, peers []Peer
 				continue
 			}
 		}
+		// A saved peer is counted, but not refused, under its IP: it was admitted once.
+		if m.cfg.MaxTotalPeers > 0 && m.peers.Load() >= int64(m.cfg.MaxTotalPeers) {
+			continue
+		}
+		m.peers.Add(1)
+		m.byIP.add(a, 1)
 		r := tb.insert(m.seed, &p.ID, h, p.Seeder)
 		rec := tb.rec(r)
 		var buf [18]byte
@@ -548,7 +662,7 @@ func (m *Memory) Restore(ih bittorrent.InfoHash, downloaded uint32, peers []Peer
 		if p.Hidden {
 			flags |= flagHidden
 		}
-		tb.setTag(rec, (p.KeyHash&(1<<24-1))<<8|flags)
+		tb.setTag(rec, flags) // keyless until it announces from its own address (see keyHash)
 		tb.setSeen(rec, uint16(now-age))
 	}
 	if t.peers() == 0 && !m.cfg.KeepDead && t.downloaded == 0 {
@@ -576,7 +690,8 @@ func (m *Memory) Expire() {
 				}
 				// Downward: remove fills a hole only from records above it, already checked.
 				for r := tb.n - 1; r >= 0; r-- {
-					if now16-tb.seen(tb.rec(r)) > m.timeout {
+					if rec := tb.rec(r); now16-tb.seen(rec) > m.timeout {
+						m.release(tb.ip(rec))
 						tb.remove(m.seed, r, tb.posOf(m.seed, r))
 					}
 				}

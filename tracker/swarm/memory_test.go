@@ -1,6 +1,7 @@
 package swarm
 
 import (
+	"errors"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
@@ -139,5 +140,43 @@ func TestMemoryRandomOps(t *testing.T) {
 			t.Fatalf("step %d: table gone with %d peers in the model", step, len(model))
 		}
 		sh.mu.Unlock()
+	}
+}
+
+// TestKeyCollisionOffline is the attack on an unkeyed key hash: the attacker computes, offline,
+// a key whose 24-bit FNV-1a hash (what the store once compared) equals the victim's, and
+// announces it from another address. With a per-process secret in the hash it fails.
+func TestKeyCollisionOffline(t *testing.T) {
+	fnv24 := func(key []byte) uint32 {
+		h := uint32(2166136261)
+		for _, b := range key {
+			h ^= uint32(b)
+			h *= 16777619
+		}
+		return h & (1<<24 - 1)
+	}
+	victimKey := []byte("7A3C19E2")
+	want := fnv24(victimKey)
+	var forged []byte
+	for i := uint32(0); i < 1<<28; i++ {
+		k := []byte{byte(i), byte(i >> 8), byte(i >> 16), byte(i >> 24)}
+		if fnv24(k) == want {
+			forged = k
+			break
+		}
+	}
+	if forged == nil {
+		t.Skip("no 4-byte FNV collision found")
+	}
+	m := newMemoryForTest(t, Config{})
+	ih := SuiteInfoHash(1)
+	id := SuitePeerID(1)
+	var out PeerList
+	if _, err := m.Announce(&Announce{InfoHash: ih, PeerID: id, Addr: netip.MustParseAddrPort("10.0.0.1:6881"), Key: victimKey, Left: 1}, &out); err != nil {
+		t.Fatal(err)
+	}
+	_, err := m.Announce(&Announce{InfoHash: ih, PeerID: id, Addr: netip.MustParseAddrPort("10.6.6.6:6881"), Key: forged, Left: 1, Event: Stopped}, &out)
+	if !errors.Is(err, ErrPeerIDTaken) {
+		t.Fatalf("stop with a forged key %x (FNV-24 collision): err %v, want ErrPeerIDTaken", forged, err)
 	}
 }

@@ -34,12 +34,22 @@ func (e Event) String() string {
 
 // Errors Announce returns. Each is a client-visible refusal, not a store failure.
 var (
-	// ErrPeerIDTaken: the peer ID is registered from another address with another key.
+	// ErrPeerIDTaken: the peer ID is registered from another address with a key, and the
+	// announce does not carry that key.
 	ErrPeerIDTaken = errors.New("peer_id is in use from another address; announce with the same key to move it")
+	// ErrIPChanged: the peer ID is registered without a key from another IP address. A
+	// keyless peer cannot move (bttrack's "ip changed"): anyone who learnt its peer ID could
+	// otherwise take it over, stop it or count its completion.
+	ErrIPChanged = errors.New("ip changed: peer_id is registered from another IP address without a key")
 	// ErrTooManyTorrents: the store holds its maximum number of torrents.
 	ErrTooManyTorrents = errors.New("tracker is full: too many torrents")
 	// ErrTooManyPeers: the torrent holds its maximum number of peers.
 	ErrTooManyPeers = errors.New("torrent is full: too many peers")
+	// ErrTrackerPeersFull: the store holds its maximum number of peers over all torrents.
+	ErrTrackerPeersFull = errors.New("tracker is full: too many peers")
+	// ErrTooManyPeersFromIP: the announcer's IP address (IPv6: its /64) has its maximum
+	// number of peers registered, over all torrents.
+	ErrTooManyPeersFromIP = errors.New("too many peers registered from your IP address")
 )
 
 // Announce is what a store needs of one announce.
@@ -99,8 +109,7 @@ type PeerRecord struct {
 	Addr     netip.AddrPort
 	Seeder   bool
 	Hidden   bool
-	Counted  bool   // its completion has been counted
-	KeyHash  uint32 // 24-bit hash of its key, as the store compares keys (stable across restarts)
+	Counted  bool // its completion has been counted
 	LastSeen time.Time
 }
 
@@ -118,7 +127,10 @@ type Totals struct {
 type Store interface {
 	// Announce records the peer (or removes it on Stopped), appends up to a.NumWant other
 	// peers to out (never the announcer; no seeders for a seeder) and returns the counts after
-	// the change.
+	// the change. A known peer ID announced from another address is acted on (moved,
+	// stopped, completed) only with the key it registered (else ErrPeerIDTaken); one
+	// registered without a key only from its own IP address (else ErrIPChanged). Keys are
+	// compared so that they cannot be found offline (a keyed hash or the key itself).
 	Announce(a *Announce, out *PeerList) (Result, error)
 	// Reveal makes a hidden peer eligible for peer lists (its NAT check passed).
 	Reveal(ih bittorrent.InfoHash, id bittorrent.PeerID, addr netip.AddrPort)
@@ -135,7 +147,8 @@ type Store interface {
 	// while holding no more than one torrent's peers (the state file's sorted save).
 	Peers(ih bittorrent.InfoHash, fn func(downloaded uint32, peers []PeerRecord)) bool
 	// Restore loads a torrent's saved peers and completions (peers older than the expiry are
-	// dropped).
+	// dropped). Restored peers carry no key: each is keyless until it announces from its own
+	// address.
 	Restore(ih bittorrent.InfoHash, downloaded uint32, peers []PeerRecord) error
 	// Expire removes peers that have not announced within the peer timeout (the store also
 	// does this on its own schedule) and reads the clock afresh.

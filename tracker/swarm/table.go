@@ -4,6 +4,7 @@ import (
 	"hash/maphash"
 	"math/bits"
 	"math/rand/v2"
+	"net/netip"
 
 	"github.com/webswarm/webswarm/internal/bittorrent"
 )
@@ -16,8 +17,8 @@ import (
 //	id [20] | addr [alen: IPv4+port = 6, IPv6+port = 18] | seen uint16 | tag uint32
 //
 // where seen is the coarse clock's seconds modulo 2^16 (ages compare with wrap-around; the
-// expiry bound keeps every live age far below 2^16) and tag holds a 24-bit hash of the
-// client's key and 8 flag bits. The slab is split in chunks of chunkN records so that growth
+// expiry bound keeps every live age far below 2^16) and tag holds flagBits flag bits below a
+// keyBits-bit keyed hash of the client's key (meaningful with flagKeyed only). The slab is split in chunks of chunkN records so that growth
 // never copies a big array and never leaves a big garbage array behind; only the first chunk
 // grows by doubling, so a one-peer torrent costs one small record.
 //
@@ -41,6 +42,10 @@ const (
 
 	flagCounted = 1 << 0
 	flagHidden  = 1 << 1
+	flagKeyed   = 1 << 2 // the peer announced a key; tag>>flagBits is its hash
+	flagBits    = 3
+	flagMask    = 1<<flagBits - 1
+	keyBits     = 32 - flagBits
 )
 
 func newTable(alen int) *table {
@@ -55,6 +60,14 @@ func (t *table) rec(i int) []byte {
 
 func (t *table) id(r []byte) *bittorrent.PeerID { return (*bittorrent.PeerID)(r[:20]) }
 func (t *table) addr(r []byte) []byte           { return r[20 : 20+t.alen] }
+
+// ip returns record r's IP address.
+func (t *table) ip(r []byte) netip.Addr {
+	if t.alen == 6 {
+		return netip.AddrFrom4([4]byte(r[20:24]))
+	}
+	return netip.AddrFrom16([16]byte(r[20:36]))
+}
 func (t *table) seen(r []byte) uint16 {
 	o := 20 + t.alen
 	return uint16(r[o]) | uint16(r[o+1])<<8

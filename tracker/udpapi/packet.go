@@ -109,6 +109,9 @@ func parseAnnounce(p []byte, src netip.Addr, req *announce.Request, key *[4]byte
 	}
 	copy(key[:], p[88:92])
 	req.Key = key[:]
+	if *key == [4]byte{} {
+		req.Key = nil // key 0 is no key: every client sending it would share one
+	}
 	// Negative num_want (BEP 15: -1) asks for the default.
 	req.NumWant = max(int(int32(binary.BigEndian.Uint32(p[92:96]))), -1)
 	req.Port = binary.BigEndian.Uint16(p[96:98])
