@@ -1,0 +1,82 @@
+package session
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/webswarm/webswarm/seedctl/wire"
+)
+
+// smallReceiveBuffer is a dialer whose sockets have a 4 KiB receive buffer (set before the
+// connect, so the window stays small): a peer that stops reading stalls our writes soon.
+func smallReceiveBuffer() *net.Dialer {
+	d := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	return d
+}
+
+// from is a dialer whose connections come from the loopback address local.
+func from(local string) *net.Dialer {
+	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+}
+
+// TestNonReadingPeersLoseTheirSlots: two peers take the seed's regular and optimistic
+// slots, ask for 500 blocks each and stop reading. The optimistic slot would stay theirs
+// 30 s and the regular one until it received its 16 MiB quota; they are choked once our
+// writes to them stall (UploadStallTimeout), and an honest leecher that came later
+// completes well before the optimistic slot would have rotated.
+func TestNonReadingPeersLoseTheirSlots(t *testing.T) {
+	f := newFixture(t, 24<<20, 256<<10)
+	seed := startNode(t, f.mi, f.seedFiles(t), f.full(), nodeOpts{tag: 's', enc: wire.Off,
+		cfg:   func(c *Config) { c.MaxUploads, c.UploadStallTimeout = 1, time.Second },
+		tweak: func(t *Torrent) { t.rechokeEvery = 100 * time.Millisecond }})
+	for _, tag := range []byte{'a', 'b'} {
+		h := dialRawWith(t, smallReceiveBuffer(), seed.addr, f.mi, tag, wire.Reserved{}, wire.Off)
+		h.w.Interested()
+		h.flush()
+		h.expect(wire.Unchoke, 5*time.Second) // Fill for the first, the first rechoke's optimistic slot for the second
+		for i := range ReqQ {
+			b := uint32(i) * wire.BlockSize
+			h.w.Request(b/uint32(f.mi.Layout.PieceLength), b%uint32(f.mi.Layout.PieceLength), wire.BlockSize)
+		}
+		h.flush()
+	}
+	lf, dir := f.leechFiles(t)
+	leech := startNode(t, f.mi, lf, wire.Bitfield{}, nodeOpts{tag: 'l', enc: wire.Off})
+	leech.t.AddPeers([]netip.AddrPort{seed.addr})
+	waitDone(t, leech.t, 20*time.Second)
+	checkPayload(t, dir, f)
+	if n := metricValue(seed.metrics.stalls); n < 1 {
+		t.Errorf("upload stalls counted: %v, want at least 1", n)
+	}
+}
+
+// TestConnsPerIP: a torrent keeps at most MaxConnsPerIP connections with one address;
+// the next is refused and counted, and another address still gets in.
+func TestConnsPerIP(t *testing.T) {
+	f := newFixture(t, 256<<10, 32<<10)
+	seed := startNode(t, f.mi, f.seedFiles(t), f.full(), nodeOpts{tag: 's', enc: wire.Off,
+		cfg: func(c *Config) { c.MaxConnsPerIP = 2 }})
+	for _, tag := range []byte{'a', 'b'} {
+		dialRawWith(t, from("127.0.0.2"), seed.addr, f.mi, tag, wire.DefaultReserved, wire.Off).expect(wire.HaveAll, 5*time.Second)
+	}
+	over := dialRawWith(t, from("127.0.0.2"), seed.addr, f.mi, 'c', wire.DefaultReserved, wire.Off)
+	if !over.closed(5 * time.Second) {
+		t.Fatal("third connection from 127.0.0.2 kept with MaxConnsPerIP=2")
+	}
+	waitCounter(t, seed.metrics, "refused", RefusedIPLimit, 1)
+	dialRawWith(t, from("127.0.0.3"), seed.addr, f.mi, 'd', wire.DefaultReserved, wire.Off).expect(wire.HaveAll, 5*time.Second)
+	if got := fmt.Sprint(counter(seed.metrics, "refused", RefusedIPLimit)); got != "1" {
+		t.Errorf("ip_limit refusals %s, want 1", got)
+	}
+}
