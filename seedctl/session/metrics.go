@@ -129,7 +129,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		stalls: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "webswarm_seed_upload_stalls_total",
-			Help: "Peers choked because our writes to them made no progress for the upload stall timeout (they do not read).",
+			Help: "Times a peer's socket took none of our data for the upload stall timeout (it does not read): the peer is choked and out of the upload slots until it drains.",
 		}),
 	}
 	m.refusedBy = byLabel(m.refused, refusedReasons)

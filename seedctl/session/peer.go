@@ -80,7 +80,9 @@ type peer struct {
 
 	// loop
 	connected    time.Time
-	stalled      bool // a write has made no progress for UploadStallTimeout
+	stalled      bool      // a write has made no progress for UploadStallTimeout
+	lastUp       time.Time // when uploaded last grew (as of the last tick)
+	lastUpBytes  int64
 	interested   bool // it wants our data
 	amInterested bool // we want its data
 	peerChoking  bool // it chokes us

@@ -61,6 +61,28 @@ func TestNonReadingPeersLoseTheirSlots(t *testing.T) {
 	}
 }
 
+// TestIdleSlotHoldersRotate: two peers take the seed's regular and optimistic slots and
+// never ask for anything. The optimistic slot would stay theirs 30 s and the regular one
+// until it received its quota; idle past UploadStallTimeout, the regular slot goes to an
+// honest leecher that came later, which completes.
+func TestIdleSlotHoldersRotate(t *testing.T) {
+	f := newFixture(t, 4<<20, 256<<10)
+	seed := startNode(t, f.mi, f.seedFiles(t), f.full(), nodeOpts{tag: 's', enc: wire.Off,
+		cfg:   func(c *Config) { c.MaxUploads, c.UploadStallTimeout = 1, time.Second },
+		tweak: func(t *Torrent) { t.rechokeEvery = 100 * time.Millisecond }})
+	for _, tag := range []byte{'a', 'b'} {
+		h := dialRaw(t, seed.addr, f.mi, tag, wire.Reserved{}, wire.Off)
+		h.w.Interested()
+		h.flush()
+		h.expect(wire.Unchoke, 5*time.Second)
+	}
+	lf, dir := f.leechFiles(t)
+	leech := startNode(t, f.mi, lf, wire.Bitfield{}, nodeOpts{tag: 'l', enc: wire.Off})
+	leech.t.AddPeers([]netip.AddrPort{seed.addr})
+	waitDone(t, leech.t, 20*time.Second)
+	checkPayload(t, dir, f)
+}
+
 // TestConnsPerIP: a torrent keeps at most MaxConnsPerIP connections with one address;
 // the next is refused and counted, and another address still gets in.
 func TestConnsPerIP(t *testing.T) {

@@ -605,7 +605,11 @@ func metadataReply(info []byte, i int) []byte {
 func (t *Torrent) tick(now time.Time) {
 	freed := false
 	for _, p := range t.peers {
-		p.upRate.sample(now, p.uploaded.Load())
+		up := p.uploaded.Load()
+		p.upRate.sample(now, up)
+		if up != p.lastUpBytes {
+			p.lastUpBytes, p.lastUp = up, now
+		}
 		p.downRate.sample(now, p.downloaded.Load())
 		if now.UnixNano()-p.lastWrite.Load() > int64(KeepAliveInterval) {
 			p.lastWrite.Store(now.UnixNano())
@@ -628,7 +632,7 @@ func (t *Torrent) tick(now time.Time) {
 }
 
 // checkStall chokes p when a write to it has made no progress for UploadStallTimeout (it
-// does not read our data), and reports whether that freed an upload slot. The peer may
+// does not read our data), counts it, and reports whether that freed an upload slot. The peer may
 // be unchoked again once its socket drains; WriteTimeout disconnects it if it never does.
 func (t *Torrent) checkStall(p *peer, now time.Time) bool {
 	w := p.writing.Load()
@@ -637,18 +641,23 @@ func (t *Torrent) checkStall(p *peer, now time.Time) bool {
 		return false
 	}
 	p.stalled = stalled
-	if !stalled || !p.chk.Unchoked {
+	if !stalled {
 		return false
 	}
 	t.cfg.Metrics.uploadStall()
 	t.log.Debug("peer does not read our data: choked", "peer", p)
+	if !p.chk.Unchoked {
+		return false
+	}
 	p.chk.Unchoked, p.chk.Optimistic = false, false
 	p.setChoking(true)
 	return true
 }
 
-// chokerInput copies the peers' state into t.chk for the choker.
-func (t *Torrent) chokerInput() {
+// chokerInput copies the peers' state into t.chk for the choker. A slot holder that has
+// taken none of our data for UploadStallTimeout is Idle: it asks for nothing (or does
+// not read), and a seed gives its slot to a peer that waits.
+func (t *Torrent) chokerInput(now time.Time) {
 	t.chk = t.chk[:0]
 	for _, p := range t.peers {
 		c := p.chk
@@ -656,6 +665,7 @@ func (t *Torrent) chokerInput() {
 		c.Uploaded = p.uploaded.Load() - p.chk.Uploaded
 		c.DownloadRate = p.downRate.rate()
 		c.Snubbed = t.dl != nil && t.dl.snubbed(p)
+		c.Idle = p.chk.Unchoked && now.Sub(p.chk.UnchokedAt) > t.cfg.UploadStallTimeout && now.Sub(p.lastUp) > t.cfg.UploadStallTimeout
 		t.chk = append(t.chk, c)
 	}
 }
@@ -676,14 +686,14 @@ func (t *Torrent) chokerOutput(now time.Time) {
 }
 
 func (t *Torrent) rechoke(now time.Time) {
-	t.chokerInput()
+	t.chokerInput(now)
 	t.choker.Rechoke(now, t.complete(), t.chk)
 	t.chokerOutput(now)
 }
 
 // fill gives free upload slots to interested peers at once.
 func (t *Torrent) fill(now time.Time) {
-	t.chokerInput()
+	t.chokerInput(now)
 	if t.choker.Fill(now, t.complete(), t.chk) > 0 {
 		t.chokerOutput(now)
 	}
