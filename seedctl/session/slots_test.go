@@ -2,12 +2,15 @@ package session
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/webswarm/webswarm/internal/bittorrent"
 	"github.com/webswarm/webswarm/seedctl/wire"
 )
 
@@ -100,5 +103,62 @@ func TestConnsPerIP(t *testing.T) {
 	dialRawWith(t, from("127.0.0.3"), seed.addr, f.mi, 'd', wire.DefaultReserved, wire.Off).expect(wire.HaveAll, 5*time.Second)
 	if got := fmt.Sprint(counter(seed.metrics, "refused", RefusedIPLimit)); got != "1" {
 		t.Errorf("ip_limit refusals %s, want 1", got)
+	}
+}
+
+// TestNewPeerQueuesBehindWaiting: a peer that connects (or reconnects, after hogging a
+// slot) ranks behind one that was already waiting for a seeding slot when it came.
+// No loop runs: the test drives the torrent's loop methods itself.
+func TestNewPeerQueuesBehindWaiting(t *testing.T) {
+	f := newFixture(t, 256<<10, 32<<10)
+	ih := bittorrent.InfoHash(f.mi.InfoHash)
+	wc := &wire.Config{PeerID: peerID('s'), Reserved: wire.DefaultReserved, Known: func(h bittorrent.InfoHash) bool { return h == ih }}
+	tor, err := New(f.mi, f.seedFiles(t), f.full(), Config{PeerID: peerID('s'), Wire: wc, MaxUploads: 1, ChokerSeed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		pipes []net.Conn
+		wg    sync.WaitGroup
+	)
+	defer func() {
+		for _, c := range pipes {
+			c.Close()
+		}
+		wg.Wait()
+		tor.wg.Wait()
+	}()
+	connect := func(tag byte) *peer {
+		a, b := net.Pipe()
+		pipes = append(pipes, a, b)
+		errc := make(chan error, 1)
+		wg.Go(func() {
+			c, err := wire.Initiate(b, &wire.Config{PeerID: peerID(tag), Encryption: wire.Off}, ih)
+			errc <- err
+			if err == nil {
+				io.Copy(io.Discard, c.Reader) // until the pipe closes
+			}
+		})
+		c, err := wire.Accept(a, wc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		tor.addConn(c, netip.AddrPort{})
+		return tor.peers[len(tor.peers)-1]
+	}
+	waiting := connect('w')
+	waiting.interested = true
+	waiting.chk.UnchokedAt = time.Now() // served, then rotated out: waits since then
+	hog := connect('h')                 // came back after that
+	hog.interested = true
+	tor.rechoke(time.Now())
+	if !waiting.chk.Unchoked || waiting.chk.Optimistic {
+		t.Errorf("the peer waiting longest did not get the regular slot: %+v", waiting.chk)
+	}
+	if hog.chk.Unchoked && !hog.chk.Optimistic {
+		t.Errorf("a peer that came later took the regular slot first: %+v", hog.chk)
 	}
 }
