@@ -33,57 +33,52 @@ func from(local string) *net.Dialer {
 	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
 }
 
-// TestNonReadingPeersLoseTheirSlots: two peers take the seed's regular and optimistic
-// slots, ask for 500 blocks each and stop reading. The optimistic slot would stay theirs
-// 30 s and the regular one until it received its 16 MiB quota; they are choked once our
-// writes to them stall (UploadStallTimeout), and an honest leecher that came later
-// completes well before the optimistic slot would have rotated.
-func TestNonReadingPeersLoseTheirSlots(t *testing.T) {
-	f := newFixture(t, 24<<20, 256<<10)
-	seed := startNode(t, f.mi, f.seedFiles(t), f.full(), nodeOpts{tag: 's', enc: wire.Off,
-		cfg:   func(c *Config) { c.MaxUploads, c.UploadStallTimeout = 1, time.Second },
-		tweak: func(t *Torrent) { t.rechokeEvery = 100 * time.Millisecond }})
-	for _, tag := range []byte{'a', 'b'} {
-		h := dialRawWith(t, smallReceiveBuffer(), seed.addr, f.mi, tag, wire.Reserved{}, wire.Off)
-		h.w.Interested()
-		h.flush()
-		h.expect(wire.Unchoke, 5*time.Second) // Fill for the first, the first rechoke's optimistic slot for the second
-		for i := range ReqQ {
-			b := uint32(i) * wire.BlockSize
-			h.w.Request(b/uint32(f.mi.Layout.PieceLength), b%uint32(f.mi.Layout.PieceLength), wire.BlockSize)
-		}
-		h.flush()
+// TestSlotHoggersLoseTheirSlots: two peers take the seed's regular and optimistic slots,
+// and then either ask for 500 blocks each and stop reading, or ask for nothing. The
+// optimistic slot would stay theirs 30 s and the regular one until it received its 16 MiB
+// quota. Peers whose socket stalls are choked after UploadStallTimeout, idle slot holders
+// rotate out after as long, and an honest leecher that came later completes well before
+// the optimistic slot would have rotated.
+func TestSlotHoggersLoseTheirSlots(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		size     int
+		request  bool // ask for blocks, then stop reading
+		dialer   *net.Dialer
+		minStall float64
+	}{
+		{"not reading", 24 << 20, true, smallReceiveBuffer(), 1},
+		{"asking for nothing", 4 << 20, false, nil, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, tc.size, 256<<10)
+			seed := startNode(t, f.mi, f.seedFiles(t), f.full(), nodeOpts{tag: 's', enc: wire.Off,
+				cfg:   func(c *Config) { c.MaxUploads, c.UploadStallTimeout = 1, time.Second },
+				tweak: func(t *Torrent) { t.rechokeEvery = 100 * time.Millisecond }})
+			for _, tag := range []byte{'a', 'b'} {
+				h := dialRawWith(t, tc.dialer, seed.addr, f.mi, tag, wire.Reserved{}, wire.Off)
+				h.w.Interested()
+				h.flush()
+				h.expect(wire.Unchoke, 5*time.Second) // Fill for the first, the first rechoke's optimistic slot for the second
+				if !tc.request {
+					continue
+				}
+				for i := range ReqQ {
+					b := uint32(i) * wire.BlockSize
+					h.w.Request(b/uint32(f.mi.Layout.PieceLength), b%uint32(f.mi.Layout.PieceLength), wire.BlockSize)
+				}
+				h.flush()
+			}
+			lf, dir := f.leechFiles(t)
+			leech := startNode(t, f.mi, lf, wire.Bitfield{}, nodeOpts{tag: 'l', enc: wire.Off})
+			leech.t.AddPeers([]netip.AddrPort{seed.addr})
+			waitDone(t, leech.t, 20*time.Second)
+			checkPayload(t, dir, f)
+			if n := metricValue(seed.metrics.stalls); n < tc.minStall {
+				t.Errorf("upload stalls counted: %v, want at least %v", n, tc.minStall)
+			}
+		})
 	}
-	lf, dir := f.leechFiles(t)
-	leech := startNode(t, f.mi, lf, wire.Bitfield{}, nodeOpts{tag: 'l', enc: wire.Off})
-	leech.t.AddPeers([]netip.AddrPort{seed.addr})
-	waitDone(t, leech.t, 20*time.Second)
-	checkPayload(t, dir, f)
-	if n := metricValue(seed.metrics.stalls); n < 1 {
-		t.Errorf("upload stalls counted: %v, want at least 1", n)
-	}
-}
-
-// TestIdleSlotHoldersRotate: two peers take the seed's regular and optimistic slots and
-// never ask for anything. The optimistic slot would stay theirs 30 s and the regular one
-// until it received its quota; idle past UploadStallTimeout, the regular slot goes to an
-// honest leecher that came later, which completes.
-func TestIdleSlotHoldersRotate(t *testing.T) {
-	f := newFixture(t, 4<<20, 256<<10)
-	seed := startNode(t, f.mi, f.seedFiles(t), f.full(), nodeOpts{tag: 's', enc: wire.Off,
-		cfg:   func(c *Config) { c.MaxUploads, c.UploadStallTimeout = 1, time.Second },
-		tweak: func(t *Torrent) { t.rechokeEvery = 100 * time.Millisecond }})
-	for _, tag := range []byte{'a', 'b'} {
-		h := dialRaw(t, seed.addr, f.mi, tag, wire.Reserved{}, wire.Off)
-		h.w.Interested()
-		h.flush()
-		h.expect(wire.Unchoke, 5*time.Second)
-	}
-	lf, dir := f.leechFiles(t)
-	leech := startNode(t, f.mi, lf, wire.Bitfield{}, nodeOpts{tag: 'l', enc: wire.Off})
-	leech.t.AddPeers([]netip.AddrPort{seed.addr})
-	waitDone(t, leech.t, 20*time.Second)
-	checkPayload(t, dir, f)
 }
 
 // TestConnsPerIP: a torrent keeps at most MaxConnsPerIP connections with one address;
