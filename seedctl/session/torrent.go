@@ -632,8 +632,9 @@ func (t *Torrent) tick(now time.Time) {
 }
 
 // checkStall chokes p when a write to it has made no progress for UploadStallTimeout (it
-// does not read our data), counts it, and reports whether that freed an upload slot. The peer may
-// be unchoked again once its socket drains; WriteTimeout disconnects it if it never does.
+// does not read our data), counts it, and reports whether that freed an upload slot. The
+// peer may be unchoked again once its socket drains; WriteTimeout disconnects it if it
+// never does.
 func (t *Torrent) checkStall(p *peer, now time.Time) bool {
 	w := p.writing.Load()
 	stalled := w != 0 && now.UnixNano()-w > int64(t.cfg.UploadStallTimeout)
