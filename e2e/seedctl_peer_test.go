@@ -440,6 +440,8 @@ func TestSeedctlPeerBadInput(t *testing.T) {
 	}{
 		{"--max-uploads", []string{"seed", torrent, "--max-uploads", "0", "--state", state}},
 		{"--encryption", []string{"seed", torrent, "--encryption", "maybe", "--state", state}},
+		{"--max-connections-per-ip", []string{"seed", torrent, "--max-connections-per-ip", "0", "--state", state}},
+		{"--upload-stall-timeout", []string{"get", torrent, "--upload-stall-timeout", "10ms", "--state", state}},
 		{"--check", []string{"seed", torrent, "--check", "half", "--state", state}},
 		{"--maxport", []string{"seed", torrent, "--minport", "7000", "--maxport", "6999", "--state", state}},
 		{"--bind", []string{"seed", torrent, "--bind", "example.org", "--state", state}},

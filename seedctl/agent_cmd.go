@@ -40,6 +40,7 @@ type agentRunFlags struct {
 	noWatch                   bool
 	logLevel                  string
 	control, tokenFile        string
+	conns                     connFlags
 }
 
 func newAgentCmd() *cobra.Command {
@@ -83,6 +84,7 @@ func newAgentCmd() *cobra.Command {
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.control, "control", "", "serve the control API on 127.0.0.1:PORT (with --token-file) instead of the unix socket STATE/agent.sock")
 	fl.StringVar(&f.tokenFile, "token-file", "", "bearer token file for --control")
+	f.conns.register(cmd)
 	return cmd
 }
 
@@ -105,6 +107,9 @@ func (f *agentRunFlags) validate() error {
 		return errors.New("--rerequest-interval, --rescan-interval and --scrape-interval: want at least 1s")
 	case !(f.announceRate > 0) || f.announceRate > 1e6:
 		return fmt.Errorf("--announce-rate %g: want more than 0 (announces per second)", f.announceRate)
+	}
+	if err := f.conns.validate(); err != nil {
+		return err
 	}
 	if st, err := os.Stat(f.dir); err != nil || !st.IsDir() {
 		return fmt.Errorf("--dir %s: not a directory", f.dir)
@@ -146,6 +151,9 @@ func runAgent(cmd *cobra.Command, f *agentRunFlags) error {
 		MaxActive:          f.maxActive,
 		MaxConns:           f.maxConns,
 		MaxUploads:         f.maxUploads,
+		Serve:              f.conns.serve(0, nil),
+		MaxConnsPerIP:      f.conns.maxConnsPerIP,
+		UploadStallTimeout: f.conns.uploadStallTimeout,
 		UploadRate:         f.maxUploadRate * 1024,
 		TorrentUploadRate:  f.torrentUploadRate * 1024,
 		CheckWorkers:       f.checkWorkers,

@@ -43,6 +43,12 @@ func TestAgentCmdBadFlags(t *testing.T) {
 		{[]string{"--dir", dir, "--state", dir, "--announce-rate", "0"}, "--announce-rate"},
 		{[]string{"--dir", dir, "--state", dir, "--announce-rate", "NaN"}, "--announce-rate"},
 		{[]string{"--dir", dir, "--state", dir, "extra"}, "unknown command"},
+		{[]string{"--dir", dir, "--state", dir, "--max-handshakes", "0"}, "--max-handshakes"},
+		{[]string{"--dir", dir, "--state", dir, "--max-handshakes-per-ip", "-1"}, "--max-handshakes-per-ip"},
+		{[]string{"--dir", dir, "--state", dir, "--max-connections-per-ip", "0"}, "--max-connections-per-ip"},
+		{[]string{"--dir", dir, "--state", dir, "--handshake-first-byte-timeout", "1ms"}, "--handshake-first-byte-timeout"},
+		{[]string{"--dir", dir, "--state", dir, "--handshake-timeout", "1s"}, "--handshake-timeout"},
+		{[]string{"--dir", dir, "--state", dir, "--upload-stall-timeout", "0s"}, "--upload-stall-timeout"},
 	} {
 		_, err := runAgentCmd(context.Background(), tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -66,6 +66,7 @@ type peerFlags struct {
 	url             string
 	saveAs          string
 	numWant         int
+	conns           connFlags
 }
 
 func (f *peerFlags) register(cmd *cobra.Command, checkDefault string) {
@@ -91,6 +92,7 @@ func (f *peerFlags) register(cmd *cobra.Command, checkDefault string) {
 	fl.StringVar(&f.url, "url", "", "URL of the .torrent (mainline's --url)")
 	fl.StringVar(&f.saveAs, "saveas", "", "the payload's path: file or top folder (mainline's --saveas)")
 	fl.IntVar(&f.numWant, "numwant", 50, "peers to ask the tracker for")
+	f.conns.register(cmd)
 }
 
 // defaultStateDir is $XDG_STATE_HOME/webswarm, else ~/.local/state/webswarm.
@@ -125,6 +127,9 @@ func (f *peerFlags) validate() error {
 		return fmt.Errorf("--display-interval %s: want more than 0", f.display)
 	case f.numWant < 0:
 		return fmt.Errorf("--numwant %d: want 0 or more", f.numWant)
+	}
+	if err := f.conns.validate(); err != nil {
+		return err
 	}
 	if f.bind != "" {
 		if _, err := netip.ParseAddr(f.bind); err != nil {
@@ -395,6 +400,9 @@ func runPeer(cmd *cobra.Command, f *peerFlags, src, dir string, download bool, g
 		HTTP:        httpClient,
 		Logger:      logger,
 		Metrics:     metrics,
+
+		MaxConnsPerIP:      f.conns.maxConnsPerIP,
+		UploadStallTimeout: f.conns.uploadStallTimeout,
 	}
 	scfg.DownloadRate = rateLimiter(f.maxDownloadRate)
 	acfg := announcer.Config{
@@ -461,7 +469,7 @@ func runPeer(cmd *cobra.Command, f *peerFlags, src, dir string, download bool, g
 				return nil
 			}
 			return j.Session()
-		}, f.maxConns, metrics)
+		}, f.conns.serve(f.maxConns, metrics))
 	}()
 	jobDone := make(chan error, 1)
 	go func() { jobDone <- j.Run(runCtx) }()

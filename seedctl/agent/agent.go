@@ -127,6 +127,9 @@ func New(cfg Config) (*Agent, error) {
 		Logger:            cfg.Logger,
 		Metrics:           a.metrics.session,
 		Version:           cfg.Version,
+
+		MaxConnsPerIP:      cfg.MaxConnsPerIP,
+		UploadStallTimeout: cfg.UploadStallTimeout,
 	}
 	a.sched = newScheduler(cfg.AnnounceRate, cfg.AnnounceWorkers, a.announced)
 	return a, nil
@@ -160,7 +163,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
 	wg.Go(func() {
-		serveErr <- session.Serve(runCtx, a.l, a.wcfg, a.lookup, a.cfg.MaxConns, a.metrics.session)
+		scfg := a.cfg.Serve
+		scfg.MaxConns, scfg.Metrics = a.cfg.MaxConns, a.metrics.session
+		serveErr <- session.Serve(runCtx, a.l, a.wcfg, a.lookup, scfg)
 	})
 	for range a.cfg.CheckWorkers {
 		wg.Go(func() { a.checkWorker(runCtx) })

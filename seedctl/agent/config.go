@@ -13,6 +13,7 @@ import (
 
 	"github.com/webswarm/webswarm/internal/bittorrent"
 	"github.com/webswarm/webswarm/seedctl/announcer"
+	"github.com/webswarm/webswarm/seedctl/session"
 	"github.com/webswarm/webswarm/seedctl/wire"
 )
 
@@ -81,6 +82,13 @@ type Config struct {
 	MaxConns int
 	// MaxUploads is each session's number of upload slots (default the session's).
 	MaxUploads int
+	// Serve bounds the peer listener's handshakes (zero fields: the session's defaults);
+	// its MaxConns and Metrics are the agent's.
+	Serve session.ServeConfig
+	// MaxConnsPerIP and UploadStallTimeout are each session's (zero: the session's
+	// defaults).
+	MaxConnsPerIP      int
+	UploadStallTimeout time.Duration
 	// UploadRate is the global upload cap in bytes per second; TorrentUploadRate each
 	// torrent's. 0 is unlimited.
 	UploadRate, TorrentUploadRate int
@@ -130,6 +138,8 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("%w: no peer ID", ErrInvalid)
 	case c.MaxActive < 0 || c.MaxConns < 0 || c.UploadRate < 0 || c.TorrentUploadRate < 0 || c.CheckWorkers < 0:
 		return fmt.Errorf("%w: negative limit", ErrInvalid)
+	case c.Serve.MaxHandshakes < 0 || c.Serve.MaxHandshakesPerIP < 0 || c.Serve.FirstByteTimeout < 0 || c.Serve.HandshakeTimeout < 0 || c.MaxConnsPerIP < 0 || c.UploadStallTimeout < 0:
+		return fmt.Errorf("%w: negative peer connection limit", ErrInvalid)
 	}
 	if c.Listen == "" {
 		c.Listen = ":6881"

@@ -19,6 +19,15 @@ import (
 const (
 	// DefaultMaxConns is the per-torrent connection limit.
 	DefaultMaxConns = 80
+	// DefaultMaxConnsPerIP bounds a torrent's connections with one IPv4 address or IPv6
+	// /64. libtorrent allows one; more lets several clients behind one NAT (a household, a
+	// carrier-grade NAT) each get through, and 8 of 80 still leaves most of a torrent's
+	// connections to other hosts.
+	DefaultMaxConnsPerIP = 8
+	// DefaultUploadStallTimeout: an unchoked peer whose socket took none of our data for
+	// this long is choked, and its slot goes to another peer. It is disconnected after
+	// WriteTimeout.
+	DefaultUploadStallTimeout = 10 * time.Second
 	// DefaultMaxInitiate is mainline's --max-initiate: no outgoing connections once a
 	// torrent has this many peers.
 	DefaultMaxInitiate = 35
@@ -62,6 +71,12 @@ type Config struct {
 	MaxUploads int
 	// MaxConns bounds the torrent's connections, in and out (80).
 	MaxConns int
+	// MaxConnsPerIP bounds the torrent's connections with one IPv4 address or IPv6 /64,
+	// in and out (DefaultMaxConnsPerIP).
+	MaxConnsPerIP int
+	// UploadStallTimeout chokes a peer whose socket has taken none of our data for this
+	// long: it does not read, and must not hold an upload slot (DefaultUploadStallTimeout).
+	UploadStallTimeout time.Duration
 	// MaxInitiate: no outgoing connections once the torrent has this many peers (35).
 	MaxInitiate int
 	// UploadRate and DownloadRate are global caps shared by every torrent; nil is
@@ -96,6 +111,10 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("%w: MaxUploads %d", ErrConfig, c.MaxUploads)
 	case c.MaxConns < 0:
 		return c, fmt.Errorf("%w: MaxConns %d", ErrConfig, c.MaxConns)
+	case c.MaxConnsPerIP < 0:
+		return c, fmt.Errorf("%w: MaxConnsPerIP %d", ErrConfig, c.MaxConnsPerIP)
+	case c.UploadStallTimeout < 0:
+		return c, fmt.Errorf("%w: UploadStallTimeout %v", ErrConfig, c.UploadStallTimeout)
 	case c.MaxInitiate < 0:
 		return c, fmt.Errorf("%w: MaxInitiate %d", ErrConfig, c.MaxInitiate)
 	case c.TorrentUploadRate < 0 || c.TorrentDownloadRate < 0:
@@ -108,6 +127,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxConns == 0 {
 		c.MaxConns = DefaultMaxConns
+	}
+	if c.MaxConnsPerIP == 0 {
+		c.MaxConnsPerIP = DefaultMaxConnsPerIP
+	}
+	if c.UploadStallTimeout == 0 {
+		c.UploadStallTimeout = DefaultUploadStallTimeout
 	}
 	if c.MaxInitiate == 0 {
 		c.MaxInitiate = DefaultMaxInitiate

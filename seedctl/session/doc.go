@@ -37,4 +37,15 @@
 // 128 KiB, a bad BITFIELD, an unknown info-hash, silence — end only their own connection, are
 // counted in Metrics by reason, and never block other peers. A BITFIELD after other messages
 // replaces the peer's have-set, as aria2 expects.
+//
+// Cheap attacks on the listener and the upload slots are bounded (ServeConfig, Config):
+// Serve runs at most 64 handshakes at once and 8 from one address (an IPv4 address or an
+// IPv6 /64), gives a new connection 5 s to send its first byte and 10 s for the whole
+// handshake, and when every slot is taken closes the oldest pending handshake rather than
+// refuse the new connection, so silent sockets only push each other out. A torrent keeps
+// at most 8 connections with one address. A peer whose socket takes none of our data for
+// UploadStallTimeout (10 s: it does not read) is choked and left out of the choker until it
+// drains (WriteTimeout disconnects it after 60 s); a slot holder that asks for nothing for
+// as long gives its slot to a peer that waits; and a new peer queues for a seeding slot
+// behind those already waiting, so a hog that reconnects does not rank first.
 package session

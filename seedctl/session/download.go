@@ -416,6 +416,8 @@ func (d *download) pieceDone(i int) {
 func (d *download) afterPieces() {
 	t := d.t
 	if d.pk.Done() && !t.complete() {
+		// Stats first: whoever sees Done must see the stats of a complete torrent.
+		t.updateStats(time.Now())
 		t.markDone()
 		d.cancel() // runs still in flight
 		t.log.Info("download complete")

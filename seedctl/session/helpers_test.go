@@ -105,6 +105,7 @@ type nodeOpts struct {
 	tag      byte
 	enc      wire.Encryption
 	maxConns int // Serve's global limit
+	serve    func(*ServeConfig)
 	tweak    func(*Torrent)
 	cfg      func(*Config)
 }
@@ -142,13 +143,17 @@ func startNode(tb testing.TB, mi *metafile.Torrent, files *storage.Files, have w
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone, serveDone := make(chan error, 1), make(chan error, 1)
 	go func() { runDone <- tor.Run(ctx) }()
+	scfg := ServeConfig{MaxConns: o.maxConns, Metrics: m}
+	if o.serve != nil {
+		o.serve(&scfg)
+	}
 	go func() {
 		serveDone <- Serve(ctx, ln, wc, func(ih bittorrent.InfoHash) *Torrent {
 			if ih == tor.InfoHash() {
 				return tor
 			}
 			return nil
-		}, o.maxConns, m)
+		}, scfg)
 	}()
 	tb.Cleanup(func() {
 		cancel()

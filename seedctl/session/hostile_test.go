@@ -249,7 +249,7 @@ func TestConnectionFlood(t *testing.T) {
 		t.Fatalf("only %d connections opened", len(conns))
 	}
 	testenv.WaitFor(t, 10*time.Second, "refusals", func() error {
-		if n := counter(seed.metrics, "refused", RefusedGlobalLimit) + counter(seed.metrics, "refused", RefusedBusy); n < float64(len(conns)-100) {
+		if n := counter(seed.metrics, "refused", RefusedGlobalLimit) + counter(seed.metrics, "refused", RefusedHandshakesPerIP); n < float64(len(conns)-100) {
 			return errors.New(formatFloat(n) + " refused")
 		}
 		return nil

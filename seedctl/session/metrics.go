@@ -20,7 +20,15 @@ const (
 	RefusedSelf         = "self"          // we connected to ourselves
 	RefusedStopped      = "stopped"       // the torrent is not running
 	RefusedBanned       = "banned"        // the peer was banned for bad pieces
-	RefusedBusy         = "busy"          // Serve: too many handshakes in progress
+	RefusedBusy         = "busy"          // the torrent's loop did not take the connection in time
+	// RefusedHandshakesPerIP: Serve, the address has MaxHandshakesPerIP handshakes in progress.
+	RefusedHandshakesPerIP = "ip_handshakes"
+	// RefusedFirstByteTimeout: Serve, the connection sent nothing within FirstByteTimeout.
+	RefusedFirstByteTimeout = "first_byte_timeout"
+	// RefusedHandshakeTimeout: Serve, the handshake did not finish within HandshakeTimeout.
+	RefusedHandshakeTimeout = "handshake_timeout"
+	// RefusedIPLimit: the torrent has MaxConnsPerIP connections with the address.
+	RefusedIPLimit = "ip_limit"
 )
 
 // Reasons a peer was disconnected for misbehaving (webswarm_seed_hostile_disconnects_total).
@@ -37,7 +45,8 @@ const (
 )
 
 var refusedReasons = []string{RefusedGlobalLimit, RefusedTorrentLimit, RefusedHandshake,
-	RefusedDuplicate, RefusedSelf, RefusedStopped, RefusedBanned, RefusedBusy}
+	RefusedDuplicate, RefusedSelf, RefusedStopped, RefusedBanned, RefusedBusy,
+	RefusedHandshakesPerIP, RefusedFirstByteTimeout, RefusedHandshakeTimeout, RefusedIPLimit}
 
 var hostileReasons = []string{HostileMessageTooLong, HostileRequestOutside, HostileRequestTooLong,
 	HostileBadBitfield, HostileUnknownInfoHash, HostileTimeout, HostileHashFailBan,
@@ -57,6 +66,9 @@ type Metrics struct {
 	bans       prometheus.Counter
 	webBytes   prometheus.Counter
 	webDropped *prometheus.CounterVec
+	evicted    prometheus.Counter
+	pending    prometheus.Gauge
+	stalls     prometheus.Counter
 
 	refusedBy    map[string]prometheus.Counter
 	hostileBy    map[string]prometheus.Counter
@@ -107,6 +119,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "webswarm_seed_webseeds_dropped_total",
 			Help: "Web seeds given up, by reason (bad_url, not_found, no_range, bad_data, errors).",
 		}, []string{"reason"}),
+		evicted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "webswarm_seed_handshakes_evicted_total",
+			Help: "Incoming handshakes closed, oldest first, to make room for a new connection when every handshake slot was taken.",
+		}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "webswarm_seed_handshakes_pending",
+			Help: "Incoming handshakes in progress.",
+		}),
+		stalls: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "webswarm_seed_upload_stalls_total",
+			Help: "Times a peer's socket took none of our data for the upload stall timeout (it does not read): the peer is choked and out of the upload slots until it drains.",
+		}),
 	}
 	m.refusedBy = byLabel(m.refused, refusedReasons)
 	m.hostileBy = byLabel(m.hostile, hostileReasons)
@@ -114,7 +138,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.connsBy[0] = m.conns.WithLabelValues("incoming")
 	m.connsBy[1] = m.conns.WithLabelValues("outgoing")
 	if reg != nil {
-		reg.MustRegister(m.uploaded, m.downloaded, m.peers, m.conns, m.refused, m.hostile, m.hashFails, m.bans, m.webBytes, m.webDropped)
+		reg.MustRegister(m.uploaded, m.downloaded, m.peers, m.conns, m.refused, m.hostile, m.hashFails, m.bans, m.webBytes, m.webDropped, m.evicted, m.pending, m.stalls)
 	}
 	return m
 }
@@ -132,6 +156,24 @@ func byLabel(v *prometheus.CounterVec, values []string) map[string]prometheus.Co
 func (m *Metrics) refuse(reason string) {
 	if m != nil {
 		m.refusedBy[reason].Inc()
+	}
+}
+
+func (m *Metrics) evictHandshake() {
+	if m != nil {
+		m.evicted.Inc()
+	}
+}
+
+func (m *Metrics) handshakesPending(d float64) {
+	if m != nil {
+		m.pending.Add(d)
+	}
+}
+
+func (m *Metrics) uploadStall() {
+	if m != nil {
+		m.stalls.Inc()
 	}
 }
 

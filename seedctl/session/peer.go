@@ -74,9 +74,15 @@ type peer struct {
 	uploaded   atomic.Int64 // payload bytes sent
 	downloaded atomic.Int64 // payload bytes received
 	lastWrite  atomic.Int64 // unix nanoseconds of the last write
+	// writing is when the writer's current write started or last made progress (unix
+	// nanoseconds), 0 when it is not writing: the loop sees a peer that does not read.
+	writing atomic.Int64
 
 	// loop
 	connected    time.Time
+	stalled      bool      // a write has made no progress for UploadStallTimeout
+	lastUp       time.Time // when uploaded last grew (as of the last tick)
+	lastUpBytes  int64
 	interested   bool // it wants our data
 	amInterested bool // we want its data
 	peerChoking  bool // it chokes us
@@ -432,6 +438,8 @@ func (p *peer) send(ctrl []byte, batch []request, buf []byte) ([]byte, error) {
 		p.c.SetWriteDeadline(now.Add(WriteTimeout))
 	}
 	p.lastWrite.Store(now.UnixNano())
+	p.writing.Store(now.UnixNano())
+	defer p.writing.Store(0)
 	pl := p.t.mi.Layout.PieceLength
 	if p.sendfile && total > 0 {
 		out := ctrl
@@ -446,6 +454,7 @@ func (p *peer) send(ctrl []byte, batch []request, buf []byte) ([]byte, error) {
 				return buf, fmt.Errorf("session: send piece %d: %w", r.index, err)
 			}
 			p.sent(int64(r.length))
+			p.writing.Store(time.Now().UnixNano())
 		}
 		return buf, nil
 	}

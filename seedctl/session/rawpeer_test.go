@@ -27,10 +27,16 @@ type rawPeer struct {
 // dialRaw connects to addr with a plaintext handshake for mi and reserved bits res.
 func dialRaw(tb testing.TB, addr netip.AddrPort, mi *metafile.Torrent, tag byte, res wire.Reserved, enc wire.Encryption) *rawPeer {
 	tb.Helper()
+	return dialRawWith(tb, nil, addr, mi, tag, res, enc)
+}
+
+// dialRawWith is dialRaw through d (nil: a default dialer).
+func dialRawWith(tb testing.TB, d *net.Dialer, addr netip.AddrPort, mi *metafile.Torrent, tag byte, res wire.Reserved, enc wire.Encryption) *rawPeer {
+	tb.Helper()
 	cfg := &wire.Config{PeerID: peerID(tag), Reserved: res, Encryption: enc}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := wire.Dial(ctx, nil, addr.String(), cfg, bittorrent.InfoHash(mi.InfoHash))
+	c, err := wire.Dial(ctx, d, addr.String(), cfg, bittorrent.InfoHash(mi.InfoHash))
 	if err != nil {
 		tb.Fatalf("dial %v: %v", addr, err)
 	}

@@ -356,12 +356,19 @@ func (t *Torrent) addConn(c *wire.Conn, dialAddr netip.AddrPort) {
 	case old == nil && len(t.peers) >= t.cfg.MaxConns:
 		refuse(RefusedTorrentLimit)
 		return
+	case old == nil && t.connsFrom(p.addr.Addr()) >= t.cfg.MaxConnsPerIP:
+		refuse(RefusedIPLimit)
+		return
 	}
 	if old != nil {
 		t.cfg.Metrics.refuse(RefusedDuplicate)
 		t.dropPeer(old, errDuplicate)
 	}
 	p.dialAddr = dialAddr
+	// A new peer queues for a seeding slot behind those that were waiting before it
+	// came: with the zero time ("never unchoked") a peer that hogged a slot and
+	// reconnects would rank first.
+	p.chk.UnchokedAt = p.connected
 	c.SetDeadline(time.Time{}) // the handshake's; the reader and writer set their own
 	t.peers = append(t.peers, p)
 	t.byID[p.id] = p
@@ -440,6 +447,20 @@ func (t *Torrent) extHandshake(p *peer) []byte {
 		panic(err) // a dictionary of known types always encodes
 	}
 	return b
+}
+
+// connsFrom counts the torrent's connections with a's address (see addrKey).
+func (t *Torrent) connsFrom(a netip.Addr) int {
+	if !a.IsValid() {
+		return 0
+	}
+	k, n := addrKey(a), 0
+	for _, p := range t.peers {
+		if p.addr.Addr().IsValid() && addrKey(p.addr.Addr()) == k {
+			n++
+		}
+	}
+	return n
 }
 
 func (t *Torrent) isBanned(a netip.Addr) bool {
@@ -582,13 +603,22 @@ func metadataReply(info []byte, i int) []byte {
 
 // tick is the loop's once-a-second work.
 func (t *Torrent) tick(now time.Time) {
+	freed := false
 	for _, p := range t.peers {
-		p.upRate.sample(now, p.uploaded.Load())
+		up := p.uploaded.Load()
+		p.upRate.sample(now, up)
+		if up != p.lastUpBytes {
+			p.lastUpBytes, p.lastUp = up, now
+		}
 		p.downRate.sample(now, p.downloaded.Load())
 		if now.UnixNano()-p.lastWrite.Load() > int64(KeepAliveInterval) {
 			p.lastWrite.Store(now.UnixNano())
 			p.queueRaw([]byte{0, 0, 0, 0})
 		}
+		freed = t.checkStall(p, now) || freed
+	}
+	if freed {
+		t.fill(now)
 	}
 	if t.dl != nil {
 		t.dl.tick(now)
@@ -601,15 +631,42 @@ func (t *Torrent) tick(now time.Time) {
 	t.updateStats(now)
 }
 
-// chokerInput copies the peers' state into t.chk for the choker.
-func (t *Torrent) chokerInput() {
+// checkStall chokes p when a write to it has made no progress for UploadStallTimeout (it
+// does not read our data), counts it, and reports whether that freed an upload slot. The
+// peer may be unchoked again once its socket drains; WriteTimeout disconnects it if it
+// never does.
+func (t *Torrent) checkStall(p *peer, now time.Time) bool {
+	w := p.writing.Load()
+	stalled := w != 0 && now.UnixNano()-w > int64(t.cfg.UploadStallTimeout)
+	if stalled == p.stalled {
+		return false
+	}
+	p.stalled = stalled
+	if !stalled {
+		return false
+	}
+	t.cfg.Metrics.uploadStall()
+	t.log.Debug("peer does not read our data: choked", "peer", p)
+	if !p.chk.Unchoked {
+		return false
+	}
+	p.chk.Unchoked, p.chk.Optimistic = false, false
+	p.setChoking(true)
+	return true
+}
+
+// chokerInput copies the peers' state into t.chk for the choker. A slot holder that has
+// taken none of our data for UploadStallTimeout is Idle: it asks for nothing (or does
+// not read), and a seed gives its slot to a peer that waits.
+func (t *Torrent) chokerInput(now time.Time) {
 	t.chk = t.chk[:0]
 	for _, p := range t.peers {
 		c := p.chk
-		c.Interested = p.interested
+		c.Interested = p.interested && !p.stalled // a stalled peer gets no slot
 		c.Uploaded = p.uploaded.Load() - p.chk.Uploaded
 		c.DownloadRate = p.downRate.rate()
 		c.Snubbed = t.dl != nil && t.dl.snubbed(p)
+		c.Idle = p.chk.Unchoked && now.Sub(p.chk.UnchokedAt) > t.cfg.UploadStallTimeout && now.Sub(p.lastUp) > t.cfg.UploadStallTimeout
 		t.chk = append(t.chk, c)
 	}
 }
@@ -630,14 +687,14 @@ func (t *Torrent) chokerOutput(now time.Time) {
 }
 
 func (t *Torrent) rechoke(now time.Time) {
-	t.chokerInput()
+	t.chokerInput(now)
 	t.choker.Rechoke(now, t.complete(), t.chk)
 	t.chokerOutput(now)
 }
 
 // fill gives free upload slots to interested peers at once.
 func (t *Torrent) fill(now time.Time) {
-	t.chokerInput()
+	t.chokerInput(now)
 	if t.choker.Fill(now, t.complete(), t.chk) > 0 {
 		t.chokerOutput(now)
 	}

@@ -1,10 +1,12 @@
 package session
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/webswarm/webswarm/internal/testenv"
 	"github.com/webswarm/webswarm/seedctl/wire"
 )
 
@@ -23,9 +25,14 @@ func testTransfer(t *testing.T, enc wire.Encryption) {
 	if got := leech.t.Have(); !got.Full() {
 		t.Errorf("Have() has %d of %d pieces", got.Count(), got.Len())
 	}
-	if up := seed.t.Stats().Uploaded; up < int64(len(f.payload)) {
-		t.Errorf("seed uploaded %d bytes, payload is %d", up, len(f.payload))
-	}
+	// The seeder counts a block once its write returns, and the leecher can read (and
+	// verify) the block before that: wait for the count rather than read it once.
+	testenv.WaitFor(t, 10*time.Second, "the seed to count its upload", func() error {
+		if up := seed.t.Stats().Uploaded; up < int64(len(f.payload)) {
+			return fmt.Errorf("seed uploaded %d bytes, payload is %d", up, len(f.payload))
+		}
+		return nil
+	})
 }
 
 func TestSeedToLeecherPlaintext(t *testing.T) { testTransfer(t, wire.Off) }

@@ -8,8 +8,9 @@
 //   - Leeching: tit-for-tat. The peers that upload fastest to us get the slots; snubbed
 //     peers (they stopped answering our requests) rank last.
 //   - Seeding: round robin, like libtorrent's round-robin seed choking. A slot is kept until
-//     its holder has received Quota bytes; then it goes to the interested peer that has
-//     waited longest since it was last unchoked, so every leecher gets served in turn.
+//     its holder has received Quota bytes, or takes nothing (Idle); then it goes to the
+//     interested peer that has waited longest since it was last unchoked, so every
+//     leecher gets served in turn.
 //
 // The package is pure logic: no I/O, no clock of its own, no goroutines. The session copies
 // its peers' state into a slice of Peer, calls Rechoke (every 10 seconds) or Fill (when a
@@ -65,8 +66,9 @@ type Peer struct {
 	Unchoked bool
 	// Optimistic: the peer holds the optimistic slot. Input and output.
 	Optimistic bool
-	// UnchokedAt is when the peer was last unchoked (zero: never); the seed's round robin
-	// serves the peer that has waited longest first.
+	// UnchokedAt is when the peer was last unchoked; the seed's round robin serves the
+	// peer that has waited longest first. The session sets it to the connect time for a
+	// new peer, so that one that reconnects queues behind those already waiting.
 	UnchokedAt time.Time
 	// Uploaded is what we sent the peer since UnchokedAt (the seed's quota).
 	Uploaded int64
@@ -75,6 +77,10 @@ type Peer struct {
 	// Snubbed: the peer has not answered our requests for a while (leeching only: it
 	// ranks after every peer that does).
 	Snubbed bool
+	// Idle: the peer holds a slot but has taken none of our data for a while (it asks
+	// for nothing, or does not read). Seeding, it ranks as one that had its quota: its
+	// slot goes to a peer that is waiting.
+	Idle bool
 }
 
 // Choker holds the choking state that is not per peer: when the optimistic slot last
@@ -122,12 +128,12 @@ func (c *Choker) rank(seeding bool, ps []Peer) []int {
 	if seeding {
 		class := func(p *Peer) int {
 			switch {
-			case p.Unchoked && p.Uploaded < c.cfg.Quota:
+			case p.Unchoked && p.Uploaded < c.cfg.Quota && !p.Idle:
 				return 0 // serving and under its quota: keep
 			case !p.Unchoked:
 				return 1 // waiting
 			}
-			return 2 // had its share: rotates out when someone waits
+			return 2 // had its share, or takes nothing: rotates out when someone waits
 		}
 		slices.SortStableFunc(c.order, func(a, b int) int {
 			pa, pb := &ps[a], &ps[b]

@@ -95,6 +95,32 @@ func TestSeedKeepsSlotUnderQuota(t *testing.T) {
 	}
 }
 
+// TestSeedIdleSlotRotates: a slot holder far under its quota that takes nothing (Idle)
+// gives its slot to a waiting peer.
+func TestSeedIdleSlotRotates(t *testing.T) {
+	c := New(Config{Slots: 1, Quota: 1 << 20, Seed: 4})
+	ps := interested(3)
+	c.Rechoke(t0, true, ps)
+	holder := -1
+	for i, p := range ps {
+		if p.Unchoked && !p.Optimistic {
+			holder = i
+		}
+	}
+	if holder < 0 {
+		t.Fatal("no regular slot given")
+	}
+	c.Rechoke(t0.Add(RechokeInterval), true, ps)
+	if !ps[holder].Unchoked || ps[holder].Optimistic {
+		t.Fatalf("peer %d lost its regular slot under quota", holder)
+	}
+	ps[holder].Idle = true
+	c.Rechoke(t0.Add(2*RechokeInterval), true, ps)
+	if ps[holder].Unchoked && !ps[holder].Optimistic {
+		t.Errorf("idle peer %d kept its regular slot while others waited", holder)
+	}
+}
+
 func TestSeedOverQuotaKeptWhenNobodyWaits(t *testing.T) {
 	c := New(Config{Slots: 3, Quota: 1, Seed: 3})
 	ps := interested(2)
