@@ -6,7 +6,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestReadFile(t *testing.T) {
@@ -87,4 +89,31 @@ func BenchmarkReadFile(b *testing.B) {
 			}
 		}
 	})
+}
+
+// A FIFO must be refused at once: opening one for reading blocks until a writer comes, and
+// the agent reads every *.torrent it finds.
+func TestReadFileFIFO(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "fifo.torrent")
+	if err := syscall.Mkfifo(p, 0o644); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := ReadFile(p, 100)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrNotRegular) {
+			t.Errorf("FIFO: %v, want ErrNotRegular", err)
+		}
+	case <-time.After(10 * time.Second):
+		// Unblock the open so that the goroutine ends with the test.
+		if f, err := os.OpenFile(p, os.O_WRONLY, 0); err == nil {
+			f.Close()
+		}
+		<-done
+		t.Fatal("ReadFile of a FIFO blocked in open")
+	}
 }
