@@ -40,6 +40,7 @@ type agentRunFlags struct {
 	noWatch                   bool
 	logLevel                  string
 	control, tokenFile        string
+	limits                    limitFlags
 }
 
 func newAgentCmd() *cobra.Command {
@@ -83,6 +84,7 @@ func newAgentCmd() *cobra.Command {
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.control, "control", "", "serve the control API on 127.0.0.1:PORT (with --token-file) instead of the unix socket STATE/agent.sock")
 	fl.StringVar(&f.tokenFile, "token-file", "", "bearer token file for --control")
+	f.limits.register(fl)
 	return cmd
 }
 
@@ -105,6 +107,9 @@ func (f *agentRunFlags) validate() error {
 		return errors.New("--rerequest-interval, --rescan-interval and --scrape-interval: want at least 1s")
 	case !(f.announceRate > 0) || f.announceRate > 1e6:
 		return fmt.Errorf("--announce-rate %g: want more than 0 (announces per second)", f.announceRate)
+	}
+	if _, err := f.limits.limits(); err != nil {
+		return err
 	}
 	if st, err := os.Stat(f.dir); err != nil || !st.IsDir() {
 		return fmt.Errorf("--dir %s: not a directory", f.dir)
@@ -135,6 +140,7 @@ func runAgent(cmd *cobra.Command, f *agentRunFlags) error {
 		maxSeries = -1 // 0 on the command line means none; the Config's zero is the default
 	}
 	dialer, httpClient := boundClients(f.bind)
+	limits, _ := f.limits.limits() // validated above
 	a, err := agent.New(agent.Config{
 		Dir:                f.dir,
 		Data:               f.data,
@@ -151,6 +157,7 @@ func runAgent(cmd *cobra.Command, f *agentRunFlags) error {
 		CheckWorkers:       f.checkWorkers,
 		NoWatch:            f.noWatch,
 		RescanInterval:     f.rescan,
+		TorrentLimits:      limits,
 		ScrapeInterval:     f.scrape,
 		AnnounceRate:       f.announceRate,
 		Announce:           announcer.Config{IP: f.ip, NumWant: f.numWant, Interval: f.rerequest, HTTP: httpClient},
