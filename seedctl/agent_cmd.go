@@ -54,7 +54,10 @@ func newAgentCmd() *cobra.Command {
 			"A torrent whose payload is missing or fails verification is in state error and retried; a missing\n" +
 			"data directory (an unmounted disk) pauses its torrents until it is back. All torrents share one\n" +
 			"listen port. SIGTERM announces \"stopped\" for every torrent and saves state within 10 s. Resume\n" +
-			"records in --state let a restart trust unchanged payloads without hashing them.",
+			"records in --state let a restart trust unchanged payloads without hashing them.\n\n" +
+			"A .torrent is read as untrusted input: only regular files (a FIFO or a link to a device is refused at\n" +
+			"once), within the --max-torrent-* limits. A refused file is logged once and read again only when its\n" +
+			"size or modification time changes (touch it to force a new look), not at every rescan.",
 		Example: "  seedctl agent --dir /var/www/html/iso --state /var/lib/webswarm --metrics 127.0.0.1:9301",
 		Args:    cobra.NoArgs,
 		RunE:    func(cmd *cobra.Command, _ []string) error { return runAgent(cmd, &f) },

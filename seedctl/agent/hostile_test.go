@@ -7,10 +7,10 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/webswarm/webswarm/internal/testenv"
 	"github.com/webswarm/webswarm/seedctl/metafile"
 )
 
@@ -89,21 +89,13 @@ func TestHostileTorrentFiles(t *testing.T) {
 	waitUntil(t, "the changed file read again", func() bool { return refused(RefusedMalformed) == 1 })
 
 	// Through the control API a FIFO is an invalid torrent, answered at once.
-	done := make(chan error, 1)
-	go func() {
-		_, err := r.Add(context.Background(), filepath.Join(dir, "fifo.torrent"), "")
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		if !errors.Is(err, ErrInvalid) {
-			t.Errorf("Add(fifo): %v, want ErrInvalid", err)
-		}
-	case <-time.After(10 * time.Second):
-		if f, err := os.OpenFile(filepath.Join(dir, "fifo.torrent"), os.O_WRONLY, 0); err == nil {
-			f.Close() // unblocks the open, so that the goroutine ends
-		}
-		t.Fatal("Add of a FIFO blocked")
+	fifo := filepath.Join(dir, "fifo.torrent")
+	err = testenv.NotBlockedByFIFO(t, fifo, func() error {
+		_, err := r.Add(context.Background(), fifo, "")
+		return err
+	})
+	if !errors.Is(err, ErrInvalid) {
+		t.Errorf("Add(fifo): %v, want ErrInvalid", err)
 	}
 	r.stop(t)
 }

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
+	"github.com/webswarm/webswarm/internal/testenv"
 	"github.com/webswarm/webswarm/seedctl/storage"
 )
 
@@ -109,22 +109,12 @@ func TestLoadNotRegular(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range []string{fifo, zero, dir} {
-		done := make(chan error, 1)
-		go func() {
+		err := testenv.NotBlockedByFIFO(t, fifo, func() error {
 			_, err := Load(p)
-			done <- err
-		}()
-		select {
-		case err := <-done:
-			if !errors.Is(err, storage.ErrNotRegular) {
-				t.Errorf("Load(%s): %v, want ErrNotRegular", filepath.Base(p), err)
-			}
-		case <-time.After(10 * time.Second):
-			if f, err := os.OpenFile(p, os.O_WRONLY, 0); err == nil {
-				f.Close() // lets the blocked open return, so the goroutine ends
-			}
-			<-done
-			t.Errorf("Load(%s) blocked", filepath.Base(p))
+			return err
+		})
+		if !errors.Is(err, storage.ErrNotRegular) {
+			t.Errorf("Load(%s): %v, want ErrNotRegular", filepath.Base(p), err)
 		}
 	}
 }

@@ -8,7 +8,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
-	"time"
+
+	"github.com/webswarm/webswarm/internal/testenv"
 )
 
 func TestReadFile(t *testing.T) {
@@ -98,22 +99,11 @@ func TestReadFileFIFO(t *testing.T) {
 	if err := syscall.Mkfifo(p, 0o644); err != nil {
 		t.Skipf("mkfifo: %v", err)
 	}
-	done := make(chan error, 1)
-	go func() {
+	err := testenv.NotBlockedByFIFO(t, p, func() error {
 		_, _, err := ReadFile(p, 100)
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		if !errors.Is(err, ErrNotRegular) {
-			t.Errorf("FIFO: %v, want ErrNotRegular", err)
-		}
-	case <-time.After(10 * time.Second):
-		// Unblock the open so that the goroutine ends with the test.
-		if f, err := os.OpenFile(p, os.O_WRONLY, 0); err == nil {
-			f.Close()
-		}
-		<-done
-		t.Fatal("ReadFile of a FIFO blocked in open")
+		return err
+	})
+	if !errors.Is(err, ErrNotRegular) {
+		t.Errorf("FIFO: %v, want ErrNotRegular", err)
 	}
 }
