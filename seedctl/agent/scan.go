@@ -141,7 +141,8 @@ func (a *Agent) scanFile(p string, info func() (fs.FileInfo, error)) {
 	if errors.Is(err, fs.ErrNotExist) {
 		return // gone meanwhile: the next scan or event forgets it
 	}
-	seen := seenFile{size: stamp.Size, modTime: time.Unix(0, stamp.ModTime), bad: err != nil, retry: err != nil && stamp.ModTime == 0}
+	// Only a file that could not be read has no stamp to wait on (see storage.ReadFile).
+	seen := seenFile{size: stamp.Size, modTime: time.Unix(0, stamp.ModTime), bad: err != nil, retry: err != nil && refusedReason(err) == RefusedUnreadable}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.seen[p] = seen
