@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -212,4 +213,33 @@ func TestAgentHostileFiles(t *testing.T) {
 	}
 
 	agSigterm(t, agent)
+}
+
+// Metadata fetched for a magnet link (BEP 9) comes from strangers too: it gets the limits of
+// a .torrent file. A libtorrent seeder serves the info of a 3-file torrent; seedctl get with
+// --max-torrent-files 2 refuses it, naming the limit, instead of downloading.
+func TestSeedctlGetMagnetLimits(t *testing.T) {
+	requireLibtorrent(t)
+	tp := startTracker(t, trackerTestArgs...)
+	src := t.TempDir()
+	for _, n := range []string{"a.bin", "b.bin", "c.bin"} {
+		writePayload(t, filepath.Join(src, "three"), n, 40<<10)
+	}
+	torrent := makeTorrent(t, filepath.Join(src, "three"), tp.Announce)
+	startLibtorrentSeed(t, torrent, src, "127.0.0.2")
+	ih := readTorrent(t, torrent).InfoHash
+	magnet := fmt.Sprintf("magnet:?xt=urn:btih:%x&dn=three&tr=%s", ih, url.QueryEscape(tp.Announce))
+	out := t.TempDir()
+	get := spStartSeedctl(t, t.TempDir(), "127.0.0.4", "get", magnet, "--out", out, "--exit-on-complete", "--max-torrent-files", "2")
+	select {
+	case <-get.Done():
+	case <-time.After(spTimeout):
+		t.Fatalf("seedctl get still running after %v:\n%s", spTimeout, testenv.Tail([]byte(get.Output()), 4000))
+	}
+	if _, err := get.Exited(); err == nil || !strings.Contains(get.Output(), "3 files, more than the limit of 2") {
+		t.Errorf("seedctl get of a 3-file magnet with --max-torrent-files 2: %v, want a refusal naming the limit:\n%s", err, testenv.Tail([]byte(get.Output()), 4000))
+	}
+	if _, err := os.Stat(filepath.Join(out, "three")); err == nil {
+		t.Errorf("the refused torrent's payload was written")
+	}
 }
