@@ -60,6 +60,16 @@ func (l Limits) WithDefaults() Limits {
 	return l
 }
 
+// valuesPerFile is how many bencoded values a torrent may hold per file it may list
+// (Limits.MaxFiles): a file entry is 5 values plus one per path component, so 30 leave room
+// for deep paths, BEP 47 attributes and the rest of the torrent. At the default 100,000
+// files that is 3,000,000 values, libtorrent's default token limit. Without such a bound, a
+// 20 MB torrent of 10M empty web seeds cost 1.25 GB to show.
+const valuesPerFile = 30
+
+// maxValues bounds the bencoded values of one torrent (see valuesPerFile).
+func (l Limits) maxValues() int { return valuesPerFile*l.MaxFiles + 1000 }
+
 // sizeError is the error for data of n bytes over l.MaxSize.
 func (l Limits) sizeError(n int64) error {
 	return fmt.Errorf("%w: %d bytes, larger than the %d-byte limit on .torrent files", ErrLimit, n, l.MaxSize)

@@ -63,6 +63,10 @@ func TestParseLimits(t *testing.T) {
 			"file tree": map[string]any{"d": tree("a", "b"), "e": tree("c", "d")}}), ErrLimit},
 		{"pieces over the limit", small, torrentBytes(t, map[string]any{"name": "x", "piece length": int64(16384), "pieces": strings.Repeat("a", 20*5), "length": int64(5 * 16384)}), ErrLimit},
 		{"size over the limit", Limits{MaxSize: 1 << 10}, torrentBytes(t, map[string]any{"name": strings.Repeat("x", 1<<10), "piece length": int64(16384), "pieces": strings.Repeat("a", 20), "length": int64(10)}), ErrLimit},
+		// Values outside the file list (10M empty web seeds cost 1.25 GB to show) are bounded
+		// too: 30 a file allowed, plus 1,000.
+		{"values over the limit", Limits{MaxFiles: 10}, []byte("d8:url-listl" + strings.Repeat("0:", 1300) + "e4:infod6:lengthi1e4:name1:x12:piece lengthi16384e6:pieces20:" + strings.Repeat("a", 20) + "ee"), ErrLimit},
+		{"values at the limit", Limits{MaxFiles: 10}, []byte("d8:url-listl" + strings.Repeat("0:", 1280) + "e4:infod6:lengthi1e4:name1:x12:piece lengthi16384e6:pieces20:" + strings.Repeat("a", 20) + "ee"), nil},
 		// A second "info" key that a decoder may keep instead of the first is counted too.
 		{"second info key", small, []byte("d4:infod6:lengthi1e4:name1:x12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaae" +
 			"4:infod5:filesld6:lengthi1e4:pathl1:aeed6:lengthi1e4:pathl1:beed6:lengthi1e4:pathl1:ceed6:lengthi1e4:pathl1:deee" +

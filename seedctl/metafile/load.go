@@ -115,7 +115,8 @@ func (l Limits) Parse(data []byte) (*Torrent, error) {
 	if len(data) == 0 || data[0] != 'd' {
 		return nil, fmt.Errorf("%w: not a bencoded dictionary", ErrMalformed)
 	}
-	if err := checkBencode(data); err != nil {
+	values, err := checkBencode(data)
+	if err != nil {
 		return nil, err
 	}
 	nfiles := 0
@@ -126,6 +127,9 @@ func (l Limits) Parse(data []byte) (*Torrent, error) {
 	})
 	if nfiles > l.MaxFiles {
 		return nil, fmt.Errorf("%w: %d files, more than the limit of %d", ErrLimit, nfiles, l.MaxFiles)
+	}
+	if limit := l.maxValues(); values > limit {
+		return nil, fmt.Errorf("%w: %d bencoded values, more than the limit of %d (%d a file the torrent may list)", ErrLimit, values, limit, valuesPerFile)
 	}
 	var mi metainfo.MetaInfo
 	if err := bencode.Unmarshal(data, &mi); err != nil {
