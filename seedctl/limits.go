@@ -20,7 +20,7 @@ type limitFlags struct {
 func (f *limitFlags) register(fl *pflag.FlagSet) {
 	f.maxSize = metafile.DefaultMaxSize
 	fl.Var(&f.maxSize, "max-torrent-size", "largest .torrent file read (bytes, or with a unit: 64MiB)")
-	fl.IntVar(&f.maxFiles, "max-torrent-files", metafile.DefaultMaxFiles, "most files a .torrent may list")
+	fl.IntVar(&f.maxFiles, "max-torrent-files", metafile.DefaultMaxFiles, "most files a .torrent may list (and 30 bencoded values a file in all)")
 	fl.IntVar(&f.maxPieces, "max-torrent-pieces", metafile.DefaultMaxPieces, "most pieces a .torrent may have")
 }
 

@@ -34,7 +34,9 @@ type Limits struct {
 	// MaxSize bounds the .torrent file (or fetched metadata plus its wrapper) in bytes
 	// (default DefaultMaxSize).
 	MaxSize int64
-	// MaxFiles bounds the files listed, pad files included (default DefaultMaxFiles).
+	// MaxFiles bounds the files listed, pad files included (default DefaultMaxFiles), and
+	// with them the bencoded values of the whole torrent (30 a file, plus 1,000), which is
+	// what a decoder allocates for.
 	MaxFiles int
 	// MaxPieces bounds the pieces (default DefaultMaxPieces).
 	MaxPieces int
