@@ -8,13 +8,9 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -54,30 +50,6 @@ func hoManyFiles(t testing.TB, path string, n int) {
 	}
 }
 
-// hoRun runs the built seedctl to completion (bounded) and returns its result and its peak
-// resident memory in bytes.
-func hoRun(t testing.TB, args ...string) (scResult, int64) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, testenv.Build(t, "./seedctl"), args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		t.Fatalf("seedctl %v: %v", args, err)
-	}
-	if ctx.Err() != nil {
-		t.Fatalf("seedctl %v: still running after 2 minutes", args)
-	}
-	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if !ok {
-		t.Fatalf("no rusage for seedctl %v", args)
-	}
-	return scResult{Stdout: out.String(), Stderr: errb.String(), Code: cmd.ProcessState.ExitCode()}, ru.Maxrss << 10 // KiB on Linux
-}
-
 // A torrent of 1M files cost 490 MB to show and 888 MB to verify: both now refuse it by its
 // file count, before decoding the list.
 func TestSeedctlHugeTorrentRefused(t *testing.T) {
@@ -95,14 +67,14 @@ func TestSeedctlHugeTorrentRefused(t *testing.T) {
 		{"show", huge},
 		{"verify", "-q", huge, dir},
 	} {
-		r, rss := hoRun(t, args...)
+		r := scSeedctl(t, "", args...)
 		if r.Code == 0 || !strings.Contains(r.Stderr, "1000000 files, more than the limit of 100000") {
 			t.Errorf("seedctl %s of %d MB, 1M files: exit %d, stderr %q; want a refusal naming the file limit", args[0], st.Size()>>20, r.Code, r.Stderr)
 		}
-		if rss > maxRSS {
-			t.Errorf("seedctl %s of 1M files: peak RSS %d MiB, want under %d MiB", args[0], rss>>20, maxRSS>>20)
+		if r.MaxRSS > maxRSS {
+			t.Errorf("seedctl %s of 1M files: peak RSS %d MiB, want under %d MiB", args[0], r.MaxRSS>>20, maxRSS>>20)
 		}
-		t.Logf("seedctl %s of %d MB, 1M files: refused, peak RSS %d MiB", args[0], st.Size()>>20, rss>>20)
+		t.Logf("seedctl %s of %d MB, 1M files: refused, peak RSS %d MiB", args[0], st.Size()>>20, r.MaxRSS>>20)
 	}
 	// The limit is a flag; a bad value stops start-up naming it.
 	scFails(t, "", 0, "--max-torrent-files", "show", "--max-torrent-files", "0", huge)
