@@ -70,6 +70,22 @@ func agWaitStates(t testing.TB, stateDir string, want map[string]string) []agTor
 	return got
 }
 
+// agSigterm sends SIGTERM to the agent and waits up to 10 s for a clean exit.
+func agSigterm(t testing.TB, agent *testenv.Proc) {
+	t.Helper()
+	if err := agent.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-agent.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("agent still running 10 s after SIGTERM")
+	}
+	if _, err := agent.Exited(); err != nil {
+		t.Errorf("agent exit: %v", err)
+	}
+}
+
 func TestAgentWithClientsAndControl(t *testing.T) {
 	requireLibtorrent(t)
 	tp := startTracker(t, trackerTestArgs...)
@@ -143,17 +159,7 @@ func TestAgentWithClientsAndControl(t *testing.T) {
 	if !spHandedOut(t, tp, ihA, me) {
 		t.Fatalf("tracker does not hand out the agent %s", me)
 	}
-	if err := agent.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-agent.Done():
-	case <-time.After(10 * time.Second):
-		t.Fatalf("agent still running 10 s after SIGTERM")
-	}
-	if _, err := agent.Exited(); err != nil {
-		t.Errorf("agent exit: %v", err)
-	}
+	agSigterm(t, agent)
 	if spHandedOut(t, tp, ihA, me) {
 		t.Errorf("tracker still hands out the stopped agent")
 	}

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,6 +31,9 @@ const scPython = "/usr/bin/python3"
 type scResult struct {
 	Stdout, Stderr string
 	Code           int
+	// MaxRSS is the run's peak resident memory in bytes (ru_maxrss; it counts the test
+	// process's pages at the fork too, so keep the test process small where it matters).
+	MaxRSS int64
 }
 
 // scRunProgram runs a program to completion with a bound, from dir ("" = the test's cwd).
@@ -43,6 +47,11 @@ func scRunProgram(t testing.TB, dir string, timeout time.Duration, name string, 
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	r := scResult{Stdout: out.String(), Stderr: errb.String()}
+	if cmd.ProcessState != nil {
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			r.MaxRSS = ru.Maxrss << 10 // KiB on Linux
+		}
+	}
 	var ee *exec.ExitError
 	switch {
 	case err == nil:

@@ -41,6 +41,7 @@ type agentRunFlags struct {
 	logLevel                  string
 	control, tokenFile        string
 	conns                     connFlags
+	limits                    limitFlags
 }
 
 func newAgentCmd() *cobra.Command {
@@ -54,7 +55,10 @@ func newAgentCmd() *cobra.Command {
 			"A torrent whose payload is missing or fails verification is in state error and retried; a missing\n" +
 			"data directory (an unmounted disk) pauses its torrents until it is back. All torrents share one\n" +
 			"listen port. SIGTERM announces \"stopped\" for every torrent and saves state within 10 s. Resume\n" +
-			"records in --state let a restart trust unchanged payloads without hashing them.",
+			"records in --state let a restart trust unchanged payloads without hashing them.\n\n" +
+			"A .torrent is read as untrusted input: only regular files (a FIFO or a link to a device is refused at\n" +
+			"once), within the --max-torrent-* limits. A refused file is logged once and read again only when its\n" +
+			"size or modification time changes (touch it to force a new look), not at every rescan.",
 		Example: "  seedctl agent --dir /var/www/html/iso --state /var/lib/webswarm --metrics 127.0.0.1:9301",
 		Args:    cobra.NoArgs,
 		RunE:    func(cmd *cobra.Command, _ []string) error { return runAgent(cmd, &f) },
@@ -85,6 +89,7 @@ func newAgentCmd() *cobra.Command {
 	fl.StringVar(&f.control, "control", "", "serve the control API on 127.0.0.1:PORT (with --token-file) instead of the unix socket STATE/agent.sock")
 	fl.StringVar(&f.tokenFile, "token-file", "", "bearer token file for --control")
 	f.conns.register(cmd)
+	f.limits.register(fl)
 	return cmd
 }
 
@@ -109,6 +114,9 @@ func (f *agentRunFlags) validate() error {
 		return fmt.Errorf("--announce-rate %g: want more than 0 (announces per second)", f.announceRate)
 	}
 	if err := f.conns.validate(); err != nil {
+		return err
+	}
+	if _, err := f.limits.limits(); err != nil {
 		return err
 	}
 	if st, err := os.Stat(f.dir); err != nil || !st.IsDir() {
@@ -140,6 +148,7 @@ func runAgent(cmd *cobra.Command, f *agentRunFlags) error {
 		maxSeries = -1 // 0 on the command line means none; the Config's zero is the default
 	}
 	dialer, httpClient := boundClients(f.bind)
+	limits, _ := f.limits.limits() // validated above
 	a, err := agent.New(agent.Config{
 		Dir:                f.dir,
 		Data:               f.data,
@@ -159,6 +168,7 @@ func runAgent(cmd *cobra.Command, f *agentRunFlags) error {
 		CheckWorkers:       f.checkWorkers,
 		NoWatch:            f.noWatch,
 		RescanInterval:     f.rescan,
+		TorrentLimits:      limits,
 		ScrapeInterval:     f.scrape,
 		AnnounceRate:       f.announceRate,
 		Announce:           announcer.Config{IP: f.ip, NumWant: f.numWant, Interval: f.rerequest, HTTP: httpClient},

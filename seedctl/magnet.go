@@ -69,7 +69,9 @@ func fetchMagnet(ctx context.Context, m *metainfo.Magnet, f *peerFlags, scfg ses
 	if err != nil {
 		return nil, fmt.Errorf("metadata of %x: %w", ih, err)
 	}
-	t, err := metafile.Parse(torrentFile(&metafile.Torrent{InfoBytes: info}, m.Trackers))
+	// The same limits as a .torrent file's: the metadata comes from strangers too.
+	lim, _ := f.limits.limits() // validated with the other flags
+	t, err := lim.Parse(torrentFile(&metafile.Torrent{InfoBytes: info}, m.Trackers))
 	if err != nil {
 		return nil, fmt.Errorf("metadata of %x: %w", ih, err)
 	}

@@ -67,6 +67,7 @@ type peerFlags struct {
 	saveAs          string
 	numWant         int
 	conns           connFlags
+	limits          limitFlags
 }
 
 func (f *peerFlags) register(cmd *cobra.Command, checkDefault string) {
@@ -93,6 +94,7 @@ func (f *peerFlags) register(cmd *cobra.Command, checkDefault string) {
 	fl.StringVar(&f.saveAs, "saveas", "", "the payload's path: file or top folder (mainline's --saveas)")
 	fl.IntVar(&f.numWant, "numwant", 50, "peers to ask the tracker for")
 	f.conns.register(cmd)
+	f.limits.register(fl)
 }
 
 // defaultStateDir is $XDG_STATE_HOME/webswarm, else ~/.local/state/webswarm.
@@ -129,6 +131,9 @@ func (f *peerFlags) validate() error {
 		return fmt.Errorf("--numwant %d: want 0 or more", f.numWant)
 	}
 	if err := f.conns.validate(); err != nil {
+		return err
+	}
+	if _, err := f.limits.limits(); err != nil {
 		return err
 	}
 	if f.bind != "" {
@@ -241,7 +246,7 @@ func isURL(src string) bool {
 }
 
 // fetchTorrent downloads and parses a .torrent, bounded in size and time.
-func fetchTorrent(ctx context.Context, c *http.Client, u string) (*metafile.Torrent, error) {
+func fetchTorrent(ctx context.Context, c *http.Client, u string, lim metafile.Limits) (*metafile.Torrent, error) {
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
@@ -257,14 +262,11 @@ func fetchTorrent(ctx context.Context, c *http.Client, u string) (*metafile.Torr
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("fetch %s: %s", u, resp.Status)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, metafile.MaxTorrentSize+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, lim.MaxSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", u, err)
 	}
-	if len(body) > metafile.MaxTorrentSize {
-		return nil, fmt.Errorf("fetch %s: larger than %d bytes, not a .torrent", u, metafile.MaxTorrentSize)
-	}
-	t, err := metafile.Parse(body)
+	t, err := lim.Parse(body) // refuses a body over lim.MaxSize
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", u, err)
 	}
@@ -310,7 +312,7 @@ type torrentSource struct {
 	dir    string // where the .torrent file is, for seed's default data dir
 }
 
-func resolveSource(ctx context.Context, c *http.Client, src string) (*torrentSource, error) {
+func resolveSource(ctx context.Context, c *http.Client, src string, lim metafile.Limits) (*torrentSource, error) {
 	switch {
 	case strings.HasPrefix(src, "magnet:"):
 		m, err := metainfo.ParseMagnetUri(src)
@@ -322,13 +324,13 @@ func resolveSource(ctx context.Context, c *http.Client, src string) (*torrentSou
 		}
 		return &torrentSource{magnet: &m}, nil
 	case isURL(src):
-		t, err := fetchTorrent(ctx, c, src)
+		t, err := fetchTorrent(ctx, c, src, lim)
 		if err != nil {
 			return nil, err
 		}
 		return &torrentSource{t: t, dir: "."}, nil
 	}
-	t, err := metafile.Load(src)
+	t, err := lim.Load(src)
 	if err != nil {
 		return nil, err
 	}
@@ -348,7 +350,8 @@ func runPeer(cmd *cobra.Command, f *peerFlags, src, dir string, download bool, g
 	bindHost := f.bind
 	dialer, httpClient := boundClients(f.bind)
 
-	source, err := resolveSource(ctx, httpClient, src)
+	limits, _ := f.limits.limits() // validated above
+	source, err := resolveSource(ctx, httpClient, src, limits)
 	if err != nil {
 		return err
 	}

@@ -11,14 +11,21 @@ import (
 
 func newShowCmd() *cobra.Command {
 	var asJSON bool
+	var lf limitFlags
 	cmd := &cobra.Command{
 		Use:   "show TORRENT",
 		Short: "Describe a .torrent: name, info hashes, size, pieces, files, trackers, web seeds, magnet",
 		Long: "Describe a .torrent file. The file is read as untrusted input: file names that could reach outside a\n" +
-			"save directory (absolute, '..', empty components, NUL) and absurd sizes are refused.",
+			"save directory (absolute, '..', empty components, NUL), two files at one path, piece lengths under 16 KiB\n" +
+			"and torrents over the --max-torrent-* limits are refused. Control characters in names, comments and\n" +
+			"URLs are printed escaped (\\x1b), so that a torrent cannot drive the terminal; --json escapes them too.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := metafile.Load(args[0])
+			lim, err := lf.limits()
+			if err != nil {
+				return err
+			}
+			t, err := lim.Load(args[0])
 			if err != nil {
 				return err
 			}
@@ -39,6 +46,7 @@ func newShowCmd() *cobra.Command {
 		return completeTorrent(c, args, s)
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	lf.register(cmd.Flags())
 	return cmd
 }
 

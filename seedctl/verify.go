@@ -18,6 +18,7 @@ func newVerifyCmd() *cobra.Command {
 	var asJSON, quiet bool
 	var workers int
 	var af agentFlags
+	var lf limitFlags
 	cmd := &cobra.Command{
 		Use:   "verify TORRENT DATA | verify NAME...",
 		Short: "Check a payload against a .torrent, piece by piece",
@@ -34,7 +35,11 @@ func newVerifyCmd() *cobra.Command {
 					return ctlAction(ctx, cmd, args, c, "verify", "queued for a re-check:")
 				})
 			}
-			t, err := metafile.Load(args[0])
+			lim, err := lf.limits()
+			if err != nil {
+				return &exitError{2, err}
+			}
+			t, err := lim.Load(args[0])
 			if err != nil {
 				return &exitError{2, err}
 			}
@@ -66,6 +71,7 @@ func newVerifyCmd() *cobra.Command {
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress output")
 	cmd.Flags().IntVar(&workers, "workers", 0, "hashing threads (default: one per CPU, at most 16)")
 	af.register(cmd)
+	lf.register(cmd.Flags())
 	return cmd
 }
 
@@ -91,20 +97,20 @@ func printReport(w io.Writer, t *metafile.Torrent, r *metafile.Report) {
 	for _, p := range r.Problems {
 		switch p.Problem {
 		case "short", "long":
-			fmt.Fprintf(w, "%-8s %s: %d bytes, torrent says %d\n", p.Problem, p.Path, p.Got, p.Want)
+			fmt.Fprintf(w, "%-8s %s: %d bytes, torrent says %d\n", p.Problem, metafile.Escape(p.Path), p.Got, p.Want)
 		default:
-			fmt.Fprintf(w, "%-8s %s (%d bytes) %s\n", p.Problem, p.Path, p.Want, p.Detail)
+			fmt.Fprintf(w, "%-8s %s (%d bytes) %s\n", p.Problem, metafile.Escape(p.Path), p.Want, p.Detail)
 		}
 	}
 	if len(r.Bad) > 0 {
 		fmt.Fprintf(w, "bad pieces: %s\n", r.BadRanges)
 		for _, f := range r.Files {
-			fmt.Fprintf(w, "  %s: %d bad pieces\n", f.Path, f.BadPieces)
+			fmt.Fprintf(w, "  %s: %d bad pieces\n", metafile.Escape(f.Path), f.BadPieces)
 		}
 	}
 	if r.OK {
-		fmt.Fprintf(w, "OK %s: all %d pieces match (%s)\n", t.Name, r.Pieces, metafile.FormatSize(r.Checked))
+		fmt.Fprintf(w, "OK %s: all %d pieces match (%s)\n", metafile.Escape(t.Name), r.Pieces, metafile.FormatSize(r.Checked))
 	} else {
-		fmt.Fprintf(w, "FAILED %s: %d of %d pieces good\n", t.Name, r.Good, r.Pieces)
+		fmt.Fprintf(w, "FAILED %s: %d of %d pieces good\n", metafile.Escape(t.Name), r.Good, r.Pieces)
 	}
 }

@@ -658,7 +658,7 @@ func (a *Agent) stopAll(anns []*announcer.Announcer) {
 
 // loadTorrent parses t's .torrent again (the agent keeps no parsed torrent while idle).
 func (a *Agent) loadTorrent(t *torrent) (*metafile.Torrent, error) {
-	mi, _, err := readTorrent(t.path)
+	mi, _, err := a.readTorrent(t.path)
 	if err != nil {
 		return nil, err
 	}

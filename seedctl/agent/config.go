@@ -13,6 +13,7 @@ import (
 
 	"github.com/webswarm/webswarm/internal/bittorrent"
 	"github.com/webswarm/webswarm/seedctl/announcer"
+	"github.com/webswarm/webswarm/seedctl/metafile"
 	"github.com/webswarm/webswarm/seedctl/session"
 	"github.com/webswarm/webswarm/seedctl/wire"
 )
@@ -99,6 +100,9 @@ type Config struct {
 	NoWatch bool
 	// RescanInterval is how often Dir is walked again (default DefaultRescanInterval).
 	RescanInterval time.Duration
+	// TorrentLimits bound each .torrent read, from Dir and through Add (zero fields: the
+	// metafile defaults).
+	TorrentLimits metafile.Limits
 	// ScrapeInterval is how often torrents that do not announce are scraped (default
 	// DefaultScrapeInterval).
 	ScrapeInterval time.Duration
@@ -150,6 +154,7 @@ func (c *Config) setDefaults() error {
 	if c.CheckWorkers == 0 {
 		c.CheckWorkers = max(2, runtime.GOMAXPROCS(0))
 	}
+	c.TorrentLimits = c.TorrentLimits.WithDefaults()
 	if c.RescanInterval <= 0 {
 		c.RescanInterval = DefaultRescanInterval
 	}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/webswarm/webswarm/internal/bittorrent"
-	"github.com/webswarm/webswarm/seedctl/metafile"
 )
 
 // Status summarises the agent.
@@ -146,9 +145,13 @@ func (a *Agent) Add(ctx context.Context, torrentPath, dataDir string) (TorrentIn
 		return TorrentInfo{}, fmt.Errorf("%w: no torrent path", ErrInvalid)
 	}
 	torrentPath = absPath(torrentPath)
-	mi, err := metafile.Load(torrentPath)
+	// Read without blocking: a FIFO must not pin the request (and an OS thread) for good.
+	mi, err := a.cfg.TorrentLimits.Load(torrentPath)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, metafile.ErrMalformed) || errors.Is(err, metafile.ErrUnsafe) {
+		if errors.Is(err, fs.ErrNotExist) {
+			return TorrentInfo{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		if reason := a.metrics.refused(err); reason != RefusedUnreadable {
 			return TorrentInfo{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 		return TorrentInfo{}, err

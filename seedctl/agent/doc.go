@@ -7,4 +7,10 @@
 // extension protocol via seedctl/session); trackers are spoken to over HTTP
 // (BEP 3, BEP 23 compact peers) and UDP (BEP 15) with multi-tracker tiers
 // (BEP 12) through seedctl/announcer.
+//
+// Every .torrent in the directory is untrusted input: it is read only when it is a regular
+// file (opened without blocking, so a FIFO cannot stall the scan), within Config.TorrentLimits
+// (see metafile.Limits). A file refused is remembered with the size and modification time it
+// was read with and skipped until they change, so a hostile file costs one parse, not one per
+// rescan (webswarm_seed_torrent_files_refused_total, _skipped_total, _bad).
 package agent

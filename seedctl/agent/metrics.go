@@ -12,7 +12,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/webswarm/webswarm/seedctl/announcer"
+	"github.com/webswarm/webswarm/seedctl/metafile"
 	"github.com/webswarm/webswarm/seedctl/session"
+	"github.com/webswarm/webswarm/seedctl/storage"
 )
 
 // Announce outcomes and error classes (webswarm_seed_announces_total{outcome,class}): a
@@ -90,6 +92,30 @@ var announceClasses = map[string][]string{
 	OutcomeError:   {ClassUnreachable, ClassTimeout, ClassHTTPStatus, ClassBadReply, ClassOther},
 }
 
+// Reasons a .torrent was refused (webswarm_seed_torrent_files_refused_total{reason}).
+const (
+	RefusedNotRegular = "not_regular" // a FIFO, device or directory (or a link to one)
+	RefusedLimit      = "limit"       // over --max-torrent-size, -files or -pieces
+	RefusedUnsafe     = "unsafe"      // a file path that leaves the data directory, or two files at one path
+	RefusedMalformed  = "malformed"   // not a valid torrent (or one still being written)
+	RefusedUnreadable = "unreadable"  // could not be read (permissions, I/O)
+)
+
+// refusedReason sorts a .torrent read's error into a refusal reason.
+func refusedReason(err error) string {
+	switch {
+	case errors.Is(err, storage.ErrNotRegular):
+		return RefusedNotRegular
+	case errors.Is(err, metafile.ErrLimit):
+		return RefusedLimit
+	case errors.Is(err, metafile.ErrUnsafe):
+		return RefusedUnsafe
+	case errors.Is(err, metafile.ErrMalformed):
+		return RefusedMalformed
+	}
+	return RefusedUnreadable
+}
+
 var allStates = []State{Checking, Queued, Seeding, Downloading, Paused, Error}
 
 // metrics are the agent's Prometheus metrics: counters kept as events happen, and a
@@ -99,6 +125,10 @@ type metrics struct {
 	announces         *prometheus.CounterVec
 	checks            *prometheus.CounterVec
 	stateSaveFailures *prometheus.CounterVec // {file="agent"|"resume"}
+	// torrentFilesRefused counts .torrent reads refused, by reason; torrentFilesSkipped the
+	// looks at a refused file that had not changed, so was not read again.
+	torrentFilesRefused *prometheus.CounterVec
+	torrentFilesSkipped prometheus.Counter
 }
 
 func newMetrics(a *Agent, reg prometheus.Registerer) *metrics {
@@ -117,6 +147,21 @@ func newMetrics(a *Agent, reg prometheus.Registerer) *metrics {
 			Help: "Failed saves of state: file=\"agent\" the agent's own state file, file=\"resume\" a torrent's resume record.",
 		}, []string{"file"}),
 	}
+	m.torrentFilesRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "webswarm_seed_torrent_files_refused_total",
+		Help: "Reads of .torrent files (in the directory, or added through the control API) refused, by reason: not_regular, limit, unsafe, malformed, unreadable.",
+	}, []string{"reason"})
+	for _, r := range []string{RefusedNotRegular, RefusedLimit, RefusedUnsafe, RefusedMalformed, RefusedUnreadable} {
+		m.torrentFilesRefused.WithLabelValues(r)
+	}
+	m.torrentFilesSkipped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "webswarm_seed_torrent_files_skipped_total",
+		Help: "Looks at a refused .torrent file that had not changed since (same size and time): not read again.",
+	})
+	badFiles := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "webswarm_seed_torrent_files_bad",
+		Help: ".torrent files in the directory refused at their last read, waiting for a change.",
+	}, a.badFiles)
 	m.stateSaveFailures.WithLabelValues("agent")
 	m.stateSaveFailures.WithLabelValues("resume")
 	for outcome, classes := range announceClasses {
@@ -127,9 +172,16 @@ func newMetrics(a *Agent, reg prometheus.Registerer) *metrics {
 	m.checks.WithLabelValues("trusted")
 	m.checks.WithLabelValues("hashed")
 	if reg != nil {
-		reg.MustRegister(m.announces, m.checks, m.stateSaveFailures, newCollector(a))
+		reg.MustRegister(m.announces, m.checks, m.stateSaveFailures, m.torrentFilesRefused, m.torrentFilesSkipped, badFiles, newCollector(a))
 	}
 	return m
+}
+
+// refused counts a refused .torrent read and returns its reason.
+func (m *metrics) refused(err error) string {
+	r := refusedReason(err)
+	m.torrentFilesRefused.WithLabelValues(r).Inc()
+	return r
 }
 
 func (m *metrics) announce(st announcer.Status) {

@@ -92,7 +92,7 @@ func (a *Agent) restoreAdded() {
 	list := slices.Clone(a.persist.Added)
 	a.mu.Unlock()
 	for _, ad := range list {
-		mi, err := metafile.Load(ad.Torrent)
+		mi, err := a.cfg.TorrentLimits.Load(ad.Torrent)
 		if err != nil {
 			a.log.Error("torrent added earlier cannot be read", "path", ad.Torrent, "err", err)
 			continue

@@ -22,7 +22,12 @@ import (
 type seenFile struct {
 	size    int64
 	modTime time.Time
-	bad     bool // it did not parse: retried when it changes, and at every rescan
+	// bad: refused (not a torrent, not a regular file, over a limit). It is read again only
+	// when its size or time changes: a hostile file must not cost a parse at every rescan.
+	bad bool
+	// retry: it could not be read at all (permissions, I/O): no stamp to wait on, so it is
+	// tried again at every look.
+	retry bool
 }
 
 // isTorrent reports whether name is a .torrent file's.
@@ -43,7 +48,12 @@ func (a *Agent) scan() {
 	for range a.cfg.CheckWorkers {
 		wg.Go(func() {
 			for f := range files {
-				a.scanFile(f.path, f.d.Info)
+				info := f.d.Info
+				if f.d.Type()&fs.ModeSymlink != 0 {
+					// The stamp to compare is the target's, as the read's fstat gives.
+					info = func() (fs.FileInfo, error) { return os.Stat(f.path) }
+				}
+				a.scanFile(f.path, info)
 			}
 		})
 	}
@@ -109,32 +119,37 @@ func (a *Agent) scanPath(p string) {
 	}
 }
 
-// scanFile takes the .torrent at p when it is new or changed since last seen. One that does
-// not parse (still being written) is remembered as bad and tried again when it changes and
-// at every rescan; it is never taken half-read.
+// scanFile takes the .torrent at p when it is new or changed since last seen. One that is
+// refused (still being written, or hostile) is remembered as bad with the stamp it was read
+// with, and read again only when it changes; it is never taken half-read.
 func (a *Agent) scanFile(p string, info func() (fs.FileInfo, error)) {
 	a.mu.Lock()
 	prev, ok := a.seen[p]
 	a.mu.Unlock()
-	if ok && !prev.bad {
+	if ok && !prev.retry {
 		// Only a file seen before needs a stat of its own: a new one is read at once, and
 		// the read's fstat gives its stamp.
 		fi, err := info()
 		if err != nil || prev.size == fi.Size() && prev.modTime.Equal(fi.ModTime()) {
+			if prev.bad && err == nil {
+				a.metrics.torrentFilesSkipped.Inc()
+			}
 			return
 		}
 	}
-	mi, stamp, err := readTorrent(p)
+	mi, stamp, err := a.readTorrent(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return // gone meanwhile: the next scan or event forgets it
 	}
-	seen := seenFile{size: stamp.Size, modTime: time.Unix(0, stamp.ModTime), bad: err != nil}
+	// Only a file that could not be read has no stamp to wait on (see storage.ReadFile).
+	seen := seenFile{size: stamp.Size, modTime: time.Unix(0, stamp.ModTime), bad: err != nil, retry: err != nil && refusedReason(err) == RefusedUnreadable}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.seen[p] = seen
 	if err != nil {
+		a.metrics.refused(err)
 		if !ok || !prev.bad {
-			a.log.Info("not a torrent (yet): will look again", "path", p, "err", err)
+			a.log.Warn("not a torrent (yet): will look again when it changes", "path", p, "err", err)
 		}
 		return
 	}
@@ -156,20 +171,34 @@ func (a *Agent) scanFile(p string, info func() (fs.FileInfo, error)) {
 	a.addTorrentLocked(mi, p, a.dataDirFor(p), false)
 }
 
-// readTorrent reads and parses the .torrent at p and returns the file's stamp as read.
-func readTorrent(p string) (*metafile.Torrent, storage.FileStamp, error) {
-	data, stamp, err := storage.ReadFile(p, metafile.MaxTorrentSize)
+// readTorrent reads and parses the .torrent at p and returns the file's stamp as read (also
+// with a refusal, when the file could be opened: see storage.ReadFile).
+func (a *Agent) readTorrent(p string) (*metafile.Torrent, storage.FileStamp, error) {
+	data, stamp, err := storage.ReadFile(p, a.cfg.TorrentLimits.MaxSize)
 	if errors.Is(err, storage.ErrTooLarge) {
-		err = fmt.Errorf("%w: %w", metafile.ErrMalformed, err)
+		err = fmt.Errorf("%w: %w", metafile.ErrLimit, err)
 	}
 	if err != nil {
 		return nil, stamp, err
 	}
-	mi, err := metafile.Parse(data)
+	mi, err := a.cfg.TorrentLimits.Parse(data)
 	if err != nil {
 		return nil, stamp, fmt.Errorf("%s: %w", p, err)
 	}
 	return mi, stamp, nil
+}
+
+// badFiles counts the .torrent files in Dir refused at their last read.
+func (a *Agent) badFiles() float64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for _, s := range a.seen {
+		if s.bad {
+			n++
+		}
+	}
+	return float64(n)
 }
 
 // forgetPath removes the torrent whose .torrent file at p is gone.

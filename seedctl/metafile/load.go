@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"slices"
 	"strings"
 
@@ -16,16 +14,9 @@ import (
 	"github.com/webswarm/webswarm/seedctl/storage"
 )
 
-// Limits on torrents we read. A torrent is read from strangers: every size is checked before
-// anything is allocated from it.
-const (
-	// MaxTorrentSize is the largest .torrent file Load reads (a 1 TiB payload in 16 KiB
-	// pieces needs 1.3 GB of hashes; real torrents stay far below this).
-	MaxTorrentSize = 64 << 20
-	// MaxLoadPieceLength is the largest piece length accepted (verify reads pieces in
-	// bounded chunks, but a larger value is not a real torrent).
-	MaxLoadPieceLength = 1 << 30
-)
+// MaxLoadPieceLength is the largest piece length accepted (verify reads pieces in bounded
+// chunks, but a larger value is not a real torrent).
+const MaxLoadPieceLength = 1 << 30
 
 // Torrent is a parsed, validated .torrent file.
 type Torrent struct {
@@ -79,21 +70,23 @@ type rawInfo struct {
 	FileTree    *bencode.Bytes `bencode:"file tree,omitempty"`
 }
 
-// Load reads and parses the .torrent file at path (see Parse).
-func Load(path string) (*Torrent, error) {
-	f, err := os.Open(path)
+// Load reads and parses the .torrent file at path with the default limits (see
+// Limits.Load).
+func Load(path string) (*Torrent, error) { return DefaultLimits().Load(path) }
+
+// Load reads and parses the .torrent file at path (see Limits.Parse). Only a regular file is
+// read (a FIFO, device or directory is refused without blocking, as is a symbolic link to
+// one), and only up to l.MaxSize bytes.
+func (l Limits) Load(path string) (*Torrent, error) {
+	l = l.WithDefaults()
+	data, _, err := storage.ReadFile(path, l.MaxSize)
+	if errors.Is(err, storage.ErrTooLarge) {
+		return nil, fmt.Errorf("%s: %w: %w", path, ErrLimit, err)
+	}
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxTorrentSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	}
-	if len(data) > MaxTorrentSize {
-		return nil, fmt.Errorf("%s: larger than %d MiB: %w", path, MaxTorrentSize>>20, ErrMalformed)
-	}
-	t, err := Parse(data)
+	t, err := l.Parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -104,18 +97,39 @@ func Load(path string) (*Torrent, error) {
 // directory it is saved in.
 var ErrUnsafe = errors.New("unsafe file name")
 
+// Parse parses a .torrent file from untrusted bytes with the default limits (see
+// Limits.Parse).
+func Parse(data []byte) (*Torrent, error) { return DefaultLimits().Parse(data) }
+
 // Parse parses a .torrent file from untrusted bytes. It refuses malformed bencode, file paths
-// that are absolute or hold "..", ".", empty components, "/" or NUL, piece counts that do not
-// match the total length, and a hybrid whose v1 and v2 file lists differ.
-func Parse(data []byte) (*Torrent, error) {
-	if len(data) > MaxTorrentSize {
-		return nil, fmt.Errorf("larger than %d MiB: %w", MaxTorrentSize>>20, ErrMalformed)
+// that are absolute or hold "..", ".", empty components, "/" or NUL, two files at one path
+// (or a file where another file's directory is), piece counts that do not match the total
+// length, piece lengths under MinLoadPieceLength, and a hybrid whose v1 and v2 file lists
+// differ. A torrent over l (size, files, pieces) is refused with ErrLimit, its file count
+// before its file list is decoded.
+func (l Limits) Parse(data []byte) (*Torrent, error) {
+	l = l.WithDefaults()
+	if int64(len(data)) > l.MaxSize {
+		return nil, l.sizeError(int64(len(data)))
 	}
 	if len(data) == 0 || data[0] != 'd' {
 		return nil, fmt.Errorf("%w: not a bencoded dictionary", ErrMalformed)
 	}
-	if err := checkBencode(data); err != nil {
+	values, err := checkBencode(data)
+	if err != nil {
 		return nil, err
+	}
+	nfiles := 0
+	forEachValue(data, "info", func(s int) {
+		if data[s] == 'd' {
+			nfiles = max(nfiles, countFiles(data[s:skipValue(data, s)]))
+		}
+	})
+	if nfiles > l.MaxFiles {
+		return nil, fmt.Errorf("%w: %d files, more than the limit of %d", ErrLimit, nfiles, l.MaxFiles)
+	}
+	if limit := l.maxValues(); values > limit {
+		return nil, fmt.Errorf("%w: %d bencoded values, more than the limit of %d (%d a file the torrent may list)", ErrLimit, values, limit, valuesPerFile)
 	}
 	var mi metainfo.MetaInfo
 	if err := bencode.Unmarshal(data, &mi); err != nil {
@@ -155,8 +169,8 @@ func Parse(data []byte) (*Torrent, error) {
 	if err := checkComponent(ri.Name); err != nil {
 		return nil, fmt.Errorf("torrent name: %w", err)
 	}
-	if ri.PieceLength <= 0 || ri.PieceLength > MaxLoadPieceLength {
-		return nil, fmt.Errorf("%w: piece length %d", ErrMalformed, ri.PieceLength)
+	if ri.PieceLength < MinLoadPieceLength || ri.PieceLength > MaxLoadPieceLength {
+		return nil, fmt.Errorf("%w: piece length %d (want %d KiB to %d MiB)", ErrMalformed, ri.PieceLength, MinLoadPieceLength>>10, MaxLoadPieceLength>>20)
 	}
 	t.HasV1 = ri.Pieces != nil
 	t.HasV2 = ri.MetaVersion == 2 && ri.FileTree != nil
@@ -231,6 +245,9 @@ func Parse(data []byte) (*Torrent, error) {
 	if layout.Total == 0 {
 		return nil, fmt.Errorf("%w: total length is zero", ErrMalformed)
 	}
+	if err := checkCollisions(layout.Files); err != nil {
+		return nil, err
+	}
 	if t.HasV1 {
 		if len(ri.Pieces)%20 != 0 {
 			return nil, fmt.Errorf("%w: pieces is %d bytes, not a multiple of 20", ErrMalformed, len(ri.Pieces))
@@ -239,6 +256,9 @@ func Parse(data []byte) (*Torrent, error) {
 			return nil, fmt.Errorf("%w: %d piece hashes for %d bytes in %d-byte pieces (want %d)", ErrMalformed, got, layout.Total, ri.PieceLength, want)
 		}
 		t.Pieces = ri.Pieces
+	}
+	if n := layout.NumPieces(); n > l.MaxPieces {
+		return nil, fmt.Errorf("%w: %d pieces, more than the limit of %d", ErrLimit, n, l.MaxPieces)
 	}
 	if t.HasV2 {
 		if err := t.attachV2(v2files, mi.PieceLayers); err != nil {
@@ -259,6 +279,27 @@ func checkComponent(c string) error {
 		return fmt.Errorf("%w: path component %q holds '/'", ErrUnsafe, c)
 	case strings.ContainsRune(c, 0):
 		return fmt.Errorf("%w: path component %q holds NUL", ErrUnsafe, c)
+	}
+	return nil
+}
+
+// checkCollisions refuses two files at one path, and a file where another file's directory
+// is ("a" and "a/b"): either makes two files write to one place. Pad files (BEP 47: many
+// share a path such as .pad/16384) hold no data and are left out.
+func checkCollisions(files []storage.File) error {
+	// Joined with NUL (never in a component), a directory's entries sort right after it.
+	paths := make([]string, 0, len(files))
+	for _, f := range files {
+		if !f.Pad {
+			paths = append(paths, strings.Join(f.Path, "\x00"))
+		}
+	}
+	slices.Sort(paths)
+	for i := 1; i < len(paths); i++ {
+		prev, p := paths[i-1], paths[i]
+		if p == prev || strings.HasPrefix(p, prev+"\x00") {
+			return fmt.Errorf("%w: files %q and %q collide", ErrUnsafe, strings.ReplaceAll(prev, "\x00", "/"), strings.ReplaceAll(p, "\x00", "/"))
+		}
 	}
 	return nil
 }

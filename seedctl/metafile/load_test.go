@@ -92,12 +92,12 @@ func TestParseHostile(t *testing.T) {
 
 func TestCheckBencode(t *testing.T) {
 	for _, ok := range []string{"i0e", "i-5e", "0:", "le", "de", "d1:ai1ee", "l1:a1:bd1:cleee"} {
-		if err := checkBencode([]byte(ok)); err != nil {
+		if _, err := checkBencode([]byte(ok)); err != nil {
 			t.Errorf("checkBencode(%q): %v", ok, err)
 		}
 	}
 	for _, bad := range []string{"", "i", "ie", "i1", "5:ab", "l", "d1:ae", "d1:a", "e", "x", "i1ei2e", "5a", "di1e1:ae"} {
-		if err := checkBencode([]byte(bad)); err == nil {
+		if _, err := checkBencode([]byte(bad)); err == nil {
 			t.Errorf("checkBencode(%q): no error", bad)
 		}
 	}

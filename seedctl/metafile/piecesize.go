@@ -34,15 +34,25 @@ func AutoPieceLength(total int64) int64 {
 // with a binary unit (K, KiB, M, MiB; case-insensitive). The result must be a power of two
 // between 16 KiB and 16 MiB.
 func ParsePieceLength(s string) (int64, error) {
-	t := strings.TrimSpace(strings.ToLower(s))
-	if t == "" || t == "auto" {
+	if t := strings.TrimSpace(strings.ToLower(s)); t == "" || t == "auto" {
 		return 0, nil
 	}
+	n, err := ParseSize(s)
+	if err != nil || n < MinPieceLength || n > MaxPieceLength || bits.OnesCount64(uint64(n)) != 1 {
+		return 0, fmt.Errorf("piece size %q: want auto, or a power of two from 16KiB to 16MiB", s)
+	}
+	return n, nil
+}
+
+// ParseSize parses a byte count, or a number with a binary unit (K, KiB, M, MiB, G, GiB;
+// case-insensitive; KB and MB are read as KiB and MiB), of at most 1 TiB.
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSpace(strings.ToLower(s))
 	mult := int64(1)
 	for _, u := range []struct {
 		suffix string
 		mult   int64
-	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"kb", 1 << 10}, {"mb", 1 << 20}, {"k", 1 << 10}, {"m", 1 << 20}, {"b", 1}} {
+	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"kb", 1 << 10}, {"mb", 1 << 20}, {"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"b", 1}} {
 		if strings.HasSuffix(t, u.suffix) {
 			t = strings.TrimSpace(strings.TrimSuffix(t, u.suffix))
 			mult = u.mult
@@ -50,14 +60,10 @@ func ParsePieceLength(s string) (int64, error) {
 		}
 	}
 	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n <= 0 || n > MaxPieceLength {
-		return 0, fmt.Errorf("piece size %q: want auto, or a power of two from 16KiB to 16MiB", s)
+	if err != nil || n < 0 || n > (1<<40)/mult {
+		return 0, fmt.Errorf("size %q: want a byte count, or a number with a unit (KiB, MiB, GiB), up to 1TiB", s)
 	}
-	n *= mult
-	if n < MinPieceLength || n > MaxPieceLength || bits.OnesCount64(uint64(n)) != 1 {
-		return 0, fmt.Errorf("piece size %q: want auto, or a power of two from 16KiB to 16MiB", s)
-	}
-	return n, nil
+	return n * mult, nil
 }
 
 // FormatSize renders n bytes with a binary unit ("1.5 GiB", "256 KiB", "17 B").

@@ -4,8 +4,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Summary is what `seedctl show` prints, in a form that encodes to stable JSON.
@@ -112,10 +115,39 @@ func (t *Torrent) Magnet() string {
 	return "magnet:?" + strings.Join(parts, "&")
 }
 
-// Text renders s for a terminal.
+// Escape makes a string from a torrent safe to print on a terminal: control characters (C0,
+// DEL, C1 — ESC and CSI start terminal escape sequences), other non-printable runes (such as
+// bidirectional overrides, which reorder what is shown) and invalid UTF-8 are written as Go
+// escapes (\x1b, \u202e), and a backslash as \\ so that the result is unambiguous.
+// Printable text, non-ASCII letters included, is kept as is.
+func Escape(s string) string {
+	i := strings.IndexFunc(s, func(r rune) bool { return r == '\\' || r == utf8.RuneError || !unicode.IsPrint(r) })
+	if i < 0 {
+		return s
+	}
+	b := []byte(s[:i])
+	for j := i; j < len(s); {
+		r, n := utf8.DecodeRuneInString(s[j:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			b = fmt.Appendf(b, "\\x%02x", s[j])
+		case r == '\\':
+			b = append(b, `\\`...)
+		case unicode.IsPrint(r):
+			b = append(b, s[j:j+n]...)
+		default:
+			q := strconv.QuoteRuneToASCII(r) // '\x1b', '\n', '\u202e'
+			b = append(b, q[1:len(q)-1]...)
+		}
+		j += n
+	}
+	return string(b)
+}
+
+// Text renders s for a terminal; every string from the torrent is escaped (see Escape).
 func (s *Summary) Text() string {
 	var b strings.Builder
-	row := func(k, v string) { fmt.Fprintf(&b, "%-14s %s\n", k+":", v) }
+	row := func(k, v string) { fmt.Fprintf(&b, "%-14s %s\n", k+":", Escape(v)) }
 	row("name", s.Name)
 	if s.InfoHash != "" {
 		row("info hash", s.InfoHash)
@@ -151,7 +183,7 @@ func (s *Summary) Text() string {
 	row("magnet", s.Magnet)
 	fmt.Fprintf(&b, "files (%d):\n", len(s.Files))
 	for _, f := range s.Files {
-		fmt.Fprintf(&b, "  %12d  %s\n", f.Length, f.Path)
+		fmt.Fprintf(&b, "  %12d  %s\n", f.Length, Escape(f.Path))
 	}
 	return b.String()
 }

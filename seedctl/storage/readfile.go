@@ -13,12 +13,14 @@ var ErrTooLarge = errors.New("file too large")
 // the many small files an agent reads at start-up (a .torrent and a resume record per
 // torrent): on Linux it opens, fstats, reads and closes with plain system calls, without
 // registering the descriptor with the runtime's poller, and sizes its buffer from the
-// fstat. A missing file is an error wrapping fs.ErrNotExist; a directory or device
-// ErrNotRegular; a file over limit ErrTooLarge.
+// fstat. A missing file is an error wrapping fs.ErrNotExist; a directory, device or FIFO
+// ErrNotRegular (a FIFO is opened without blocking, so no writer is waited for); a file
+// over limit ErrTooLarge. With ErrNotRegular and ErrTooLarge the stamp is the file's, so
+// that a caller can skip it until it changes.
 func ReadFile(path string, limit int64) ([]byte, FileStamp, error) {
 	data, st, err := readFile(path, limit)
 	if err != nil {
-		return nil, FileStamp{}, err
+		return nil, st, err
 	}
 	if int64(len(data)) > limit {
 		return nil, FileStamp{}, fmt.Errorf("%s: %w: over %d bytes", path, ErrTooLarge, limit)

@@ -12,7 +12,11 @@ func readFile(path string, limit int64) ([]byte, FileStamp, error) {
 	var fd int
 	var err error
 	for {
-		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		// O_NONBLOCK: opening a FIFO for reading blocks until a writer comes, which would
+		// pin the caller (the agent's scan, a control API request) for good; with it the
+		// open returns at once and the fstat below refuses the FIFO. Regular files ignore
+		// the flag.
+		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0)
 		if err != syscall.EINTR {
 			break
 		}
@@ -25,12 +29,12 @@ func readFile(path string, limit int64) ([]byte, FileStamp, error) {
 	if err := syscall.Fstat(fd, &st); err != nil {
 		return nil, FileStamp{}, &fs.PathError{Op: "stat", Path: path, Err: err}
 	}
-	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
-		return nil, FileStamp{}, fmt.Errorf("%s: %w", path, ErrNotRegular)
-	}
 	stamp := FileStamp{Size: int64(st.Size), ModTime: int64(st.Mtim.Sec)*1e9 + int64(st.Mtim.Nsec)}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		return nil, stamp, fmt.Errorf("%s: %w", path, ErrNotRegular)
+	}
 	if int64(st.Size) > limit {
-		return nil, FileStamp{}, fmt.Errorf("%s: %w: %d bytes, limit %d", path, ErrTooLarge, st.Size, limit)
+		return nil, stamp, fmt.Errorf("%s: %w: %d bytes, limit %d", path, ErrTooLarge, st.Size, limit)
 	}
 	// One byte more than the size: a file that grew since the fstat is still read to its
 	// end (or to limit+1, which the caller refuses), and a read returning less than the

@@ -9,6 +9,11 @@ import (
 )
 
 func readFile(path string, limit int64) ([]byte, FileStamp, error) {
+	// Opening a FIFO blocks until a writer comes: refuse what is not a regular file before
+	// opening it (the Linux version opens without blocking and needs no extra stat).
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		return nil, FileStamp{Size: st.Size(), ModTime: st.ModTime().UnixNano()}, fmt.Errorf("%s: %w", path, ErrNotRegular)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, FileStamp{}, err

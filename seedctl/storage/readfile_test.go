@@ -6,7 +6,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
+
+	"github.com/webswarm/webswarm/internal/testenv"
 )
 
 func TestReadFile(t *testing.T) {
@@ -87,4 +90,20 @@ func BenchmarkReadFile(b *testing.B) {
 			}
 		}
 	})
+}
+
+// A FIFO must be refused at once: opening one for reading blocks until a writer comes, and
+// the agent reads every *.torrent it finds.
+func TestReadFileFIFO(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "fifo.torrent")
+	if err := syscall.Mkfifo(p, 0o644); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	err := testenv.NotBlockedByFIFO(t, p, func() error {
+		_, _, err := ReadFile(p, 100)
+		return err
+	})
+	if !errors.Is(err, ErrNotRegular) {
+		t.Errorf("FIFO: %v, want ErrNotRegular", err)
+	}
 }
