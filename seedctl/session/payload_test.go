@@ -1,0 +1,168 @@
+package session
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/webswarm/webswarm/internal/testenv"
+	"github.com/webswarm/webswarm/seedctl/storage"
+	"github.com/webswarm/webswarm/seedctl/wire"
+)
+
+func counterValue(tb testing.TB, c prometheus.Counter) float64 {
+	tb.Helper()
+	var d dto.Metric
+	if err := c.Write(&d); err != nil {
+		tb.Fatal(err)
+	}
+	return d.GetCounter().GetValue()
+}
+
+// TestPayloadChangedWhileSeeding edits a seed's file in place (the admin's cp over it):
+// the seed must stop serving the file's pieces, hash them again, serve again those that
+// still match (with a HAVE), REJECT the changed one, count and report it.
+func TestPayloadChangedWhileSeeding(t *testing.T) {
+	const piece = 16 << 10
+	f := newFixture(t, 6*piece, piece)
+	// No polling: the change is found when PayloadChanged says so (as a file notification
+	// would), so the test decides when.
+	seed := startNode(t, f.mi, f.seedFiles(t), f.full(), nodeOpts{tag: 's', enc: wire.Off,
+		cfg: func(c *Config) { c.PayloadCheckInterval = -1 }})
+	p := dialRaw(t, seed.addr, f.mi, 'c', wire.DefaultReserved, wire.Off)
+	p.expect(wire.HaveAll, 5*time.Second)
+	p.w.Interested()
+	p.flush()
+	p.expect(wire.Unchoke, 5*time.Second)
+	block := func(i int) []byte { return f.payload[i*piece : (i+1)*piece] }
+	get := func(i int) *wire.Message {
+		t.Helper()
+		p.w.Request(uint32(i), 0, piece)
+		p.flush()
+		for {
+			m, err := p.next(5 * time.Second)
+			if err != nil {
+				t.Fatalf("request of piece %d: %v", i, err)
+			}
+			if (m.ID == wire.Piece || m.ID == wire.Reject) && m.Index == uint32(i) {
+				return m
+			}
+		}
+	}
+	if m := get(2); m.ID != wire.Piece || !bytes.Equal(m.Block, block(2)) {
+		t.Fatalf("before the change: %v", m.ID)
+	}
+
+	path := filepath.Join(f.srcDir, f.mi.Name)
+	changed := bytes.Clone(f.payload)
+	changed[2*piece+5] ^= 0xff
+	if err := os.WriteFile(path, changed, 0o644); err != nil { // truncate and write, as cp
+		t.Fatal(err)
+	}
+	seed.t.PayloadChanged()
+
+	pm := &seed.metrics.payload
+	testenv.WaitFor(t, 10*time.Second, "re-check of the changed file", func() error {
+		good, bad := counterValue(t, pm.good), counterValue(t, pm.bad)
+		if good != 5 || bad != 1 {
+			return fmt.Errorf("rechecked good %v bad %v", good, bad)
+		}
+		return nil
+	})
+	if c := counterValue(t, pm.changesBy[storage.Modified]) + counterValue(t, pm.changesBy[storage.Truncated]); c != 1 {
+		t.Fatalf("payload changes counted: %v", c)
+	}
+	if c := counterValue(t, pm.invalidated); c != 6 {
+		t.Fatalf("pieces invalidated: %v, want 6", c)
+	}
+	haves := map[uint32]bool{}
+	for len(haves) < 5 {
+		m := p.expect(wire.Have, 5*time.Second)
+		if m.Index == 2 {
+			t.Fatal("HAVE for the changed piece")
+		}
+		haves[m.Index] = true
+	}
+	if m := get(2); m.ID != wire.Reject {
+		t.Fatalf("changed piece: %v, want REJECT", m.ID)
+	}
+	if m := get(3); m.ID != wire.Piece || !bytes.Equal(m.Block, block(3)) {
+		t.Fatalf("unchanged piece after the re-check: %v", m.ID)
+	}
+	testenv.WaitFor(t, 5*time.Second, "stats", func() error {
+		if st := seed.t.Stats(); st.Have != 5 || st.Left != piece || st.Rechecking {
+			return fmt.Errorf("stats %+v", st)
+		}
+		return nil
+	})
+
+	// The admin puts the right file back: the piece is served again.
+	if err := os.WriteFile(path+".tmp", f.payload, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		t.Fatal(err)
+	}
+	seed.t.PayloadChanged()
+	if m := p.expect(wire.Have, 10*time.Second); m.Index != 2 {
+		// The whole file is hashed again: its first good piece is announced first.
+		for m.Index != 2 {
+			m = p.expect(wire.Have, 10*time.Second)
+		}
+	}
+	if c := counterValue(t, pm.changesBy[storage.Replaced]); c != 1 {
+		t.Fatalf("replaced counted %v", c)
+	}
+	if m := get(2); m.ID != wire.Piece || !bytes.Equal(m.Block, block(2)) {
+		t.Fatalf("restored piece: %v", m.ID)
+	}
+}
+
+// TestPayloadTruncatedWhileSeeding: a file cut short is found by the poll (no
+// notification), and its missing pieces are rejected rather than the connection reset.
+func TestPayloadTruncatedWhileSeeding(t *testing.T) {
+	const piece = 16 << 10
+	f := newFixture(t, 4*piece, piece)
+	seed := startNode(t, f.mi, f.seedFiles(t), f.full(), nodeOpts{tag: 's', enc: wire.Off,
+		cfg: func(c *Config) { c.PayloadCheckInterval = time.Millisecond }})
+	p := dialRaw(t, seed.addr, f.mi, 'c', wire.DefaultReserved, wire.Off)
+	p.expect(wire.HaveAll, 5*time.Second)
+	p.w.Interested()
+	p.flush()
+	p.expect(wire.Unchoke, 5*time.Second)
+	if err := os.Truncate(filepath.Join(f.srcDir, f.mi.Name), 2*piece); err != nil {
+		t.Fatal(err)
+	}
+	pm := &seed.metrics.payload
+	testenv.WaitFor(t, 10*time.Second, "re-check of the truncated file", func() error {
+		if good, bad := counterValue(t, pm.good), counterValue(t, pm.bad); good != 2 || bad != 2 {
+			return fmt.Errorf("rechecked good %v bad %v", good, bad)
+		}
+		return nil
+	})
+	if c := counterValue(t, pm.changesBy[storage.Truncated]); c != 1 {
+		t.Fatalf("truncations counted %v", c)
+	}
+	p.w.Request(3, 0, piece)
+	p.w.Request(1, 0, piece)
+	p.flush()
+	var rejected, served bool
+	for !rejected || !served {
+		m, err := p.next(5 * time.Second)
+		if err != nil {
+			t.Fatalf("rejected %v served %v: %v", rejected, served, err)
+		}
+		switch {
+		case m.ID == wire.Reject && m.Index == 3:
+			rejected = true
+		case m.ID == wire.Piece && m.Index == 1:
+			served = bytes.Equal(m.Block, f.payload[piece:2*piece])
+		}
+	}
+}
