@@ -124,13 +124,16 @@ func (f *Files) Changes(dst []Change) ([]Change, error) {
 		if file.Pad {
 			continue
 		}
+		// The flag is taken before the stat: a write after the stat sets it again for
+		// the next call, rather than passing for someone else's.
+		wrote := f.slots[i].wrote.Swap(false)
 		now, err := statPath(f.paths[i])
 		if err != nil {
+			f.slots[i].wrote.Store(wrote)
 			return dst, fmt.Errorf("stat %s: %w", f.paths[i], err)
 		}
 		f.baseMu.Lock()
 		b := f.base[i]
-		wrote := f.slots[i].wrote.Swap(false)
 		if now != b && wrote && now.exists && now.dev == b.dev && now.ino == b.ino && now.size >= file.Length {
 			f.base[i] = now // our own writes
 			b = now
