@@ -197,7 +197,7 @@ func (t *Torrent) onRechecked(r recheckResult) {
 		w.running = false
 		t.startRecheck()
 		if !w.running {
-			t.log.Info("changed payload hashed again", "pieces", t.have.count(), "of", t.numPieces)
+			t.log.Warn("changed payload hashed again", "pieces", t.have.count(), "of", t.numPieces)
 		}
 		t.updateStats(time.Now())
 		return
