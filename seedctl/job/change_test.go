@@ -120,8 +120,9 @@ func TestRunSeesPayloadChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.Have[0] != 0b1011_0000 || rec.Clean {
-		t.Fatalf("record holds %08b, clean %v; want 10110000, not clean", rec.Have[0], rec.Clean)
+	// Pieces 0, 2 and 3 (unless the stop came while they were hashed once more), never 1.
+	if rec.Have[0]&^0b1011_0000 != 0 || rec.Clean {
+		t.Fatalf("record holds %08b, clean %v; want at most 10110000, not clean", rec.Have[0], rec.Clean)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -85,9 +85,11 @@ func (t *Torrent) rechecked() <-chan recheckResult {
 	return t.pw.results
 }
 
-// pollPayload checks the payload when the poll interval has passed (loop, every tick).
+// pollPayload checks the payload when the poll interval has passed, or when a file
+// changed so recently that it must be looked at again (storage.Files.Racy); loop, every
+// tick.
 func (t *Torrent) pollPayload(now time.Time) {
-	if t.pw != nil && t.pw.every > 0 && now.Sub(t.pw.last) >= t.pw.every {
+	if t.pw != nil && (t.pw.every > 0 && now.Sub(t.pw.last) >= t.pw.every || t.pw.files.Racy()) {
 		t.checkPayload(now)
 	}
 }

@@ -25,6 +25,18 @@ func counterValue(tb testing.TB, c prometheus.Counter) float64 {
 	return d.GetCounter().GetValue()
 }
 
+// waitSettled waits until the seed holds have pieces, hashes nothing and has no file it
+// must look at again (storage.Files.Racy): what it serves then no longer moves.
+func waitSettled(tb testing.TB, n *node, have int) {
+	tb.Helper()
+	testenv.WaitFor(tb, 10*time.Second, "payload settled", func() error {
+		if st := n.t.Stats(); st.Have != have || st.Rechecking || n.t.pw.files.Racy() {
+			return fmt.Errorf("stats %+v, racy %v", st, n.t.pw.files.Racy())
+		}
+		return nil
+	})
+}
+
 // TestPayloadChangedWhileSeeding edits a seed's file in place (the admin's cp over it):
 // the seed must stop serving the file's pieces, hash them again, serve again those that
 // still match (with a HAVE), REJECT the changed one, count and report it.
@@ -67,20 +79,23 @@ func TestPayloadChangedWhileSeeding(t *testing.T) {
 	}
 	seed.t.PayloadChanged()
 
+	// The file may be hashed twice: once at once, once more when it has been quiet for
+	// storage's racy window (a write in the same clock tick would not show).
 	pm := &seed.metrics.payload
 	testenv.WaitFor(t, 10*time.Second, "re-check of the changed file", func() error {
 		good, bad := counterValue(t, pm.good), counterValue(t, pm.bad)
-		if good != 5 || bad != 1 {
+		if good < 5 || bad < 1 {
 			return fmt.Errorf("rechecked good %v bad %v", good, bad)
 		}
 		return nil
 	})
-	if c := counterValue(t, pm.changesBy[storage.Modified]) + counterValue(t, pm.changesBy[storage.Truncated]); c != 1 {
+	if c := counterValue(t, pm.changesBy[storage.Modified]) + counterValue(t, pm.changesBy[storage.Truncated]); c < 1 {
 		t.Fatalf("payload changes counted: %v", c)
 	}
-	if c := counterValue(t, pm.invalidated); c != 6 {
-		t.Fatalf("pieces invalidated: %v, want 6", c)
+	if c := counterValue(t, pm.invalidated); c < 6 {
+		t.Fatalf("pieces invalidated: %v, want at least 6", c)
 	}
+	waitSettled(t, seed, 5)
 	haves := map[uint32]bool{}
 	for len(haves) < 5 {
 		m := p.expect(wire.Have, 5*time.Second)
@@ -95,12 +110,9 @@ func TestPayloadChangedWhileSeeding(t *testing.T) {
 	if m := get(3); m.ID != wire.Piece || !bytes.Equal(m.Block, block(3)) {
 		t.Fatalf("unchanged piece after the re-check: %v", m.ID)
 	}
-	testenv.WaitFor(t, 5*time.Second, "stats", func() error {
-		if st := seed.t.Stats(); st.Have != 5 || st.Left != piece || st.Rechecking {
-			return fmt.Errorf("stats %+v", st)
-		}
-		return nil
-	})
+	if st := seed.t.Stats(); st.Left != piece {
+		t.Fatalf("stats %+v: want one piece left", st)
+	}
 
 	// The admin puts the right file back: the piece is served again.
 	if err := os.WriteFile(path+".tmp", f.payload, 0o644); err != nil {
@@ -116,6 +128,7 @@ func TestPayloadChangedWhileSeeding(t *testing.T) {
 			m = p.expect(wire.Have, 10*time.Second)
 		}
 	}
+	waitSettled(t, seed, 6)
 	if c := counterValue(t, pm.changesBy[storage.Replaced]); c != 1 {
 		t.Fatalf("replaced counted %v", c)
 	}
@@ -141,14 +154,15 @@ func TestPayloadTruncatedWhileSeeding(t *testing.T) {
 	}
 	pm := &seed.metrics.payload
 	testenv.WaitFor(t, 10*time.Second, "re-check of the truncated file", func() error {
-		if good, bad := counterValue(t, pm.good), counterValue(t, pm.bad); good != 2 || bad != 2 {
+		if good, bad := counterValue(t, pm.good), counterValue(t, pm.bad); good < 2 || bad < 2 {
 			return fmt.Errorf("rechecked good %v bad %v", good, bad)
 		}
 		return nil
 	})
-	if c := counterValue(t, pm.changesBy[storage.Truncated]); c != 1 {
+	if c := counterValue(t, pm.changesBy[storage.Truncated]); c < 1 {
 		t.Fatalf("truncations counted %v", c)
 	}
+	waitSettled(t, seed, 2)
 	p.w.Request(3, 0, piece)
 	p.w.Request(1, 0, piece)
 	p.flush()

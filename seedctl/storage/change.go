@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"time"
 )
 
 // ErrChanged: a payload file is not the file Files verified against (another inode, size,
@@ -44,7 +45,15 @@ type Change struct {
 	File int
 	Kind ChangeKind
 	now  fileState
+	at   int64 // Unix ns just before the stat that saw now
 }
+
+// racyWindow: a file whose last change (ctime) is this close to the stat that saw it may
+// be written again within the same tick of the file system's clock, a write no later stat
+// can tell apart. Such a baseline is "racy" (as git's index entries): once the file has
+// been quiet this long, Changes reports it once more, so that its pieces are hashed from
+// what is on disk for good. Coarse clocks tick every 1-10 ms.
+const racyWindow = 100 * time.Millisecond
 
 // fileState is what Files knows of a file on disk: enough to tell that it is not the file
 // it was (ctime moves on every write, even one that puts the mtime back; dev and inode
@@ -86,6 +95,7 @@ func statPath(path string) (fileState, error) {
 // snapshot records the baseline of every file: the state the verified pieces vouch for.
 func (f *Files) snapshot() error {
 	f.base = make([]fileState, len(f.l.Files))
+	f.racy = make([]bool, len(f.l.Files))
 	for i, file := range f.l.Files {
 		if file.Pad {
 			continue
@@ -127,6 +137,7 @@ func (f *Files) Changes(dst []Change) ([]Change, error) {
 		// The flag is taken before the stat: a write after the stat sets it again for
 		// the next call, rather than passing for someone else's.
 		wrote := f.slots[i].wrote.Swap(false)
+		at := time.Now().UnixNano()
 		now, err := statPath(f.paths[i])
 		if err != nil {
 			f.slots[i].wrote.Store(wrote)
@@ -134,15 +145,16 @@ func (f *Files) Changes(dst []Change) ([]Change, error) {
 		}
 		f.baseMu.Lock()
 		b := f.base[i]
+		racy := f.racy[i]
 		if now != b && wrote && now.exists && now.dev == b.dev && now.ino == b.ino && now.size >= file.Length {
 			f.base[i] = now // our own writes
 			b = now
 		}
 		f.baseMu.Unlock()
-		if now == b {
+		if now == b && (!racy || at-now.ctime < int64(racyWindow)) {
 			continue
 		}
-		c := Change{File: i, now: now}
+		c := Change{File: i, now: now, at: at}
 		switch {
 		case !now.exists || !now.regular:
 			c.Kind = Deleted
@@ -166,12 +178,26 @@ func (f *Files) Rebase(changes []Change) {
 	f.baseMu.Lock()
 	for _, c := range changes {
 		f.base[c.File] = c.now
+		racy := c.now.exists && c.at-c.now.ctime < int64(racyWindow)
+		if racy != f.racy[c.File] {
+			f.racy[c.File] = racy
+			if racy {
+				f.racyN.Add(1)
+			} else {
+				f.racyN.Add(-1)
+			}
+		}
 	}
 	f.baseMu.Unlock()
 	for _, c := range changes {
 		f.drop(c.File) // a handle opened between Changes and now is of the old file
 	}
 }
+
+// Racy reports whether a file changed so recently when Changes last saw it that it must be
+// looked at again once quiet (see racyWindow): the caller calls Changes again soon, even
+// without a notification.
+func (f *Files) Racy() bool { return f.racyN.Load() > 0 }
 
 // Stamps returns the baseline size and modification time of every layout file, in layout
 // order, as a resume record keeps them: what the files were when the pieces were verified,

@@ -2,10 +2,14 @@ package storage
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
+
+	"github.com/webswarm/webswarm/internal/testenv"
 )
 
 // TestChanges edits a payload behind an open Files the ways an admin does (write in place
@@ -160,6 +164,48 @@ func TestChangesOwnWrites(t *testing.T) {
 	}
 	if ch, err := f.Changes(nil); err != nil || len(ch) != 1 || ch[0].File != 3 || ch[0].Kind != Truncated {
 		t.Fatalf("Changes after a truncation = %+v, %v", ch, err)
+	}
+}
+
+// TestChangesRacy: a file seen changed within racyWindow of its last write is reported
+// once more when quiet (a write in the same clock tick as the stat would not show), then
+// no more.
+func TestChangesRacy(t *testing.T) {
+	l := testLayout(t, 1)
+	dir := t.TempDir()
+	writePayload(t, l, dir, "tor", stream(l, 5))
+	f, err := Open(l, dir, "tor", false, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if f.Racy() {
+		t.Fatal("racy at Open")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tor", "a"), []byte("0123456789"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := f.Changes(nil)
+	if err != nil || len(ch) != 1 {
+		t.Fatalf("Changes = %+v, %v", ch, err)
+	}
+	f.Rebase(ch)
+	if !f.Racy() {
+		t.Fatal("a file just written is not racy")
+	}
+	testenv.WaitFor(t, 10*time.Second, "the racy file reported again", func() error {
+		ch, err = f.Changes(ch[:0])
+		if err != nil || len(ch) != 1 || ch[0].Kind != Modified {
+			return fmt.Errorf("Changes = %+v, %v", ch, err)
+		}
+		return nil
+	})
+	f.Rebase(ch)
+	if f.Racy() {
+		t.Fatal("racy after the file was quiet")
+	}
+	if ch, err := f.Changes(nil); err != nil || len(ch) != 0 {
+		t.Fatalf("Changes of a settled file = %+v, %v", ch, err)
 	}
 }
 

@@ -74,6 +74,8 @@ type Files struct {
 	// refuse a handle that does not match it, and Stamps reports it.
 	baseMu sync.Mutex
 	base   []fileState
+	racy   []bool       // see racyWindow
+	racyN  atomic.Int32 // racy files
 	clock  atomic.Int64 // advanced on every open; the LRU's notion of time
 	bufs   sync.Pool    // *[]byte of copyChunk bytes for SendTo's copy path
 
