@@ -8,6 +8,7 @@ package e2e
 // "pc".
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -167,4 +168,111 @@ func TestSeedctlSeedPayloadChanged(t *testing.T) {
 			}
 		})
 	}
+}
+
+// pcAgentEntry is one torrent of `seedctl list --json` with its error.
+type pcAgentEntry struct {
+	Name     string  `json:"name"`
+	State    string  `json:"state"`
+	Error    string  `json:"error"`
+	Progress float64 `json:"progress"`
+}
+
+// pcWaitAgent waits until the agent of stateDir lists name in state with an error
+// containing errPart.
+func pcWaitAgent(t *testing.T, stateDir, name, state, errPart string) pcAgentEntry {
+	t.Helper()
+	var got pcAgentEntry
+	testenv.WaitFor(t, time.Minute, fmt.Sprintf("%s %s (%q)", name, state, errPart), func() error {
+		r := scSeedctl(t, "", "list", "--json", "--state", stateDir)
+		if r.Code != 0 {
+			return fmt.Errorf("list: exit %d: %s", r.Code, r.Stderr)
+		}
+		var l []pcAgentEntry
+		if err := json.Unmarshal([]byte(r.Stdout), &l); err != nil {
+			return err
+		}
+		for _, e := range l {
+			if e.Name == name {
+				if e.State != state || !strings.Contains(e.Error, errPart) {
+					return fmt.Errorf("%+v", e)
+				}
+				got = e
+				return nil
+			}
+		}
+		return fmt.Errorf("%s not listed: %s", name, r.Stdout)
+	})
+	return got
+}
+
+// TestAgentPayloadChanged: seedctl agent seeds two payloads. One is being served (its
+// session runs: a real downloader fetched it) when it is copied over; the other is idle
+// (no session) when a new file is renamed over it. Both must leave "seeding": the first
+// counts and logs the change and reports the pieces that no longer match, the second is
+// checked again; after a restart the agent's fast check must not trust either.
+func TestAgentPayloadChanged(t *testing.T) {
+	tp := startTracker(t, trackerTestArgs...)
+	docroot := t.TempDir()
+	var orig = map[string][]byte{}
+	for _, name := range []string{"served.iso", "idle.iso"} {
+		orig[name] = writePayload(t, docroot, name, pcSize)
+		tor := makeTorrent(t, filepath.Join(docroot, name), tp.Announce)
+		b, err := os.ReadFile(tor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(docroot, name+".torrent"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	state := t.TempDir()
+	port := testenv.FreePort(t, "127.0.0.2")
+	mport := testenv.FreePort(t, "127.0.0.1")
+	metrics := "http://127.0.0.1:" + strconv.Itoa(mport) + "/metrics"
+	start := func() *testenv.Proc {
+		return testenv.Start(t, testenv.Build(t, "./seedctl"), "agent", "--dir", docroot, "--state", state,
+			"--bind", "127.0.0.2", "--port", strconv.Itoa(port), "--rerequest-interval", "10s",
+			"--metrics", "127.0.0.1:"+strconv.Itoa(mport))
+	}
+	agent := start()
+	agWaitStates(t, state, map[string]string{"served.iso": "seeding", "idle.iso": "seeding"})
+
+	// A real downloader starts served.iso's session and checks the data.
+	out := t.TempDir()
+	get := spStartSeedctl(t, t.TempDir(), "127.0.0.3", "get", filepath.Join(docroot, "served.iso.torrent"), "--out", out, "--exit-on-complete")
+	spWaitExit(t, get, spTimeout)
+	sameFile(t, filepath.Join(out, "served.iso"), orig["served.iso"])
+
+	pcEdits[0].edit(t, filepath.Join(docroot, "served.iso"), orig["served.iso"]) // cp over it
+	e := pcWaitAgent(t, state, "served.iso", "error", "62 of 64 pieces match")
+	if e.Progress != 62.0/64 {
+		t.Errorf("served.iso progress %v, want %v", e.Progress, 62.0/64)
+	}
+	sample := `webswarm_seed_payload_changes_total{kind="modified"}`
+	if v := pcMetric(t, metrics, sample); v < 1 {
+		t.Errorf("%s = %v", sample, v)
+	}
+	if g := pcMetric(t, metrics, `webswarm_seed_pieces_rechecked_total{result="good"}`); g < 62 {
+		t.Errorf("pieces found good again: %v, want at least 62", g)
+	}
+
+	pcEdits[3].edit(t, filepath.Join(docroot, "idle.iso"), orig["idle.iso"]) // renamed over
+	pcWaitAgent(t, state, "idle.iso", "error", "62 of 64 pieces good")
+	if out := agent.Output(); !strings.Contains(out, "payload file changed") || !strings.Contains(out, "payload changed under an idle torrent") {
+		t.Errorf("changes not logged:\n%s", testenv.Tail([]byte(out), 3000))
+	}
+
+	// Restart: neither payload is trusted by the fast check.
+	if err := agent.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-agent.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("agent still running 10 s after SIGTERM")
+	}
+	start()
+	pcWaitAgent(t, state, "served.iso", "error", "62 of 64 pieces good")
+	pcWaitAgent(t, state, "idle.iso", "error", "62 of 64 pieces good")
 }

@@ -43,6 +43,7 @@ type Agent struct {
 	port    uint16
 	wcfg    *wire.Config
 	scfg    session.Config
+	pw      *job.Watcher // payload file notifications; nil with NoWatch
 	sched   *scheduler
 	metrics *metrics
 	started time.Time
@@ -128,6 +129,7 @@ func New(cfg Config) (*Agent, error) {
 		Metrics:           a.metrics.session,
 		Version:           cfg.Version,
 	}
+	a.scfg.PayloadCheckInterval = cfg.PayloadPoll
 	a.sched = newScheduler(cfg.AnnounceRate, cfg.AnnounceWorkers, a.announced)
 	return a, nil
 }
@@ -156,6 +158,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	a.ctx = runCtx
+	if !a.cfg.NoWatch {
+		// Running sessions learn of payload changes from it (job.Config.Watcher).
+		pw, err := job.NewWatcher(a.log)
+		if err != nil {
+			a.log.Warn("no file notifications for payloads; sessions poll them", "err", err)
+		} else {
+			a.pw = pw
+			defer pw.Close() // Run returns once every session has stopped
+		}
+	}
 
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
@@ -237,6 +249,7 @@ func (a *Agent) loop(ctx context.Context, events <-chan string, serveErr <-chan 
 			for p := range dirty {
 				a.scanPath(p)
 			}
+			a.payloadEvents(dirty)
 			clear(dirty)
 		case <-tick.C:
 			a.housekeep()
@@ -378,6 +391,7 @@ func (a *Agent) newJob(t *torrent, mi *metafile.Torrent, full bool) (*job.Job, e
 		},
 		OnSaveError: func(error) { a.metrics.stateSaveFailures.WithLabelValues("resume").Inc() },
 		Logger:      a.log,
+		Watcher:     a.pw,
 	})
 }
 
