@@ -8,7 +8,6 @@ package e2e
 // "pc".
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -170,26 +169,14 @@ func TestSeedctlSeedPayloadChanged(t *testing.T) {
 	}
 }
 
-// pcAgentEntry is one torrent of `seedctl list --json` with its error.
-type pcAgentEntry struct {
-	Name     string  `json:"name"`
-	State    string  `json:"state"`
-	Error    string  `json:"error"`
-	Progress float64 `json:"progress"`
-}
-
 // pcWaitAgent waits until the agent of stateDir lists name in state with an error
 // containing errPart.
-func pcWaitAgent(t *testing.T, stateDir, name, state, errPart string) pcAgentEntry {
+func pcWaitAgent(t *testing.T, stateDir, name, state, errPart string) agTorrent {
 	t.Helper()
-	var got pcAgentEntry
+	var got agTorrent
 	testenv.WaitFor(t, time.Minute, fmt.Sprintf("%s %s (%q)", name, state, errPart), func() error {
-		r := scSeedctl(t, "", "list", "--json", "--state", stateDir)
-		if r.Code != 0 {
-			return fmt.Errorf("list: exit %d: %s", r.Code, r.Stderr)
-		}
-		var l []pcAgentEntry
-		if err := json.Unmarshal([]byte(r.Stdout), &l); err != nil {
+		l, err := agList(t, stateDir)
+		if err != nil {
 			return err
 		}
 		for _, e := range l {
@@ -201,7 +188,7 @@ func pcWaitAgent(t *testing.T, stateDir, name, state, errPart string) pcAgentEnt
 				return nil
 			}
 		}
-		return fmt.Errorf("%s not listed: %s", name, r.Stdout)
+		return fmt.Errorf("%s not listed: %+v", name, l)
 	})
 	return got
 }

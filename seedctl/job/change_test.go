@@ -32,7 +32,8 @@ func editPayload(t *testing.T, dir string) {
 	}
 }
 
-// runSeed runs a seed job of dir until stop is called, which returns Run's error.
+// runSeed runs a seed-only job of cfg (fast check, no tracker client) until stop is
+// called, which returns Run's error.
 func runSeed(t *testing.T, cfg Config) (*Job, func() error) {
 	t.Helper()
 	cfg.Check, cfg.NoAnnounce, cfg.Logger = resume.Fast, true, slog.New(slog.DiscardHandler)

@@ -25,6 +25,23 @@ func counterValue(tb testing.TB, c prometheus.Counter) float64 {
 	return d.GetCounter().GetValue()
 }
 
+// answer requests the first length bytes of piece i and returns the PIECE or REJECT that
+// answers it.
+func (p *rawPeer) answer(i, length uint32) *wire.Message {
+	p.tb.Helper()
+	p.w.Request(i, 0, length)
+	p.flush()
+	for {
+		m, err := p.next(5 * time.Second)
+		if err != nil {
+			p.tb.Fatalf("request of piece %d: %v", i, err)
+		}
+		if (m.ID == wire.Piece || m.ID == wire.Reject) && m.Index == i {
+			return m
+		}
+	}
+}
+
 // waitSettled waits until the seed holds have pieces, hashes nothing and has no file it
 // must look at again (storage.Files.Racy): what it serves then no longer moves.
 func waitSettled(tb testing.TB, n *node, have int) {
@@ -53,20 +70,7 @@ func TestPayloadChangedWhileSeeding(t *testing.T) {
 	p.flush()
 	p.expect(wire.Unchoke, 5*time.Second)
 	block := func(i int) []byte { return f.payload[i*piece : (i+1)*piece] }
-	get := func(i int) *wire.Message {
-		t.Helper()
-		p.w.Request(uint32(i), 0, piece)
-		p.flush()
-		for {
-			m, err := p.next(5 * time.Second)
-			if err != nil {
-				t.Fatalf("request of piece %d: %v", i, err)
-			}
-			if (m.ID == wire.Piece || m.ID == wire.Reject) && m.Index == uint32(i) {
-				return m
-			}
-		}
-	}
+	get := func(i int) *wire.Message { return p.answer(uint32(i), piece) }
 	if m := get(2); m.ID != wire.Piece || !bytes.Equal(m.Block, block(2)) {
 		t.Fatalf("before the change: %v", m.ID)
 	}
@@ -163,20 +167,10 @@ func TestPayloadTruncatedWhileSeeding(t *testing.T) {
 		t.Fatalf("truncations counted %v", c)
 	}
 	waitSettled(t, seed, 2)
-	p.w.Request(3, 0, piece)
-	p.w.Request(1, 0, piece)
-	p.flush()
-	var rejected, served bool
-	for !rejected || !served {
-		m, err := p.next(5 * time.Second)
-		if err != nil {
-			t.Fatalf("rejected %v served %v: %v", rejected, served, err)
-		}
-		switch {
-		case m.ID == wire.Reject && m.Index == 3:
-			rejected = true
-		case m.ID == wire.Piece && m.Index == 1:
-			served = bytes.Equal(m.Block, f.payload[piece:2*piece])
-		}
+	if m := p.answer(3, piece); m.ID != wire.Reject {
+		t.Fatalf("piece past the end of the truncated file: %v, want REJECT", m.ID)
+	}
+	if m := p.answer(1, piece); m.ID != wire.Piece || !bytes.Equal(m.Block, f.payload[piece:2*piece]) {
+		t.Fatalf("piece before the cut: %v", m.ID)
 	}
 }
