@@ -7,4 +7,11 @@
 // extension protocol via seedctl/session); trackers are spoken to over HTTP
 // (BEP 3, BEP 23 compact peers) and UDP (BEP 15) with multi-tracker tiers
 // (BEP 12) through seedctl/announcer.
+//
+// Payload files changed while seeding: a running session learns of it from one inotify
+// watcher shared by every session (job.Watcher) and from its own poll, stops serving the
+// changed file's pieces and hashes them again; list shows it checking, then in error with
+// the pieces that still match. An idle torrent (no session) is checked again when a file
+// event names its payload. Resume records never vouch for a file changed since it was
+// hashed, so a restart's fast check hashes it.
 package agent
