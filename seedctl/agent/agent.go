@@ -693,7 +693,7 @@ func (a *Agent) newAnnouncer(t *torrent, mi *metafile.Torrent) (*announcer.Annou
 		a.mu.Lock()
 		startUp, startDown := t.startUp, t.startDown
 		a.mu.Unlock()
-		return announcer.Progress{Uploaded: up - startUp, Downloaded: down - startDown}
+		return announcer.Progress{Uploaded: up - startUp, Downloaded: down - startDown, Left: a.sessionLeft(t)}
 	}
 	ann, err := announcer.New(cfg)
 	if err != nil {

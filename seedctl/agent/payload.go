@@ -31,21 +31,39 @@ func (a *Agent) payloadEvents(paths map[string]bool) {
 	}
 }
 
-// sessionView corrects ti for a torrent whose running session lost pieces to a payload
-// change: checking while they are hashed again, error while some do not match.
-func (a *Agent) sessionView(t *torrent, ti *TorrentInfo) {
+// runningJob is t's job once its session started, else nil.
+func (a *Agent) runningJob(t *torrent) *job.Job {
 	a.mu.Lock()
 	r := t.run
 	a.mu.Unlock()
 	if r == nil {
-		return
+		return nil
 	}
 	select {
 	case <-r.started:
+		return r.job
 	default:
+		return nil
+	}
+}
+
+// sessionLeft is what t's running session misses (pieces lost to a payload change), for
+// the announce's left: 0 without a session (an idle torrent seeding is whole).
+func (a *Agent) sessionLeft(t *torrent) int64 {
+	if j := a.runningJob(t); j != nil {
+		return j.Stats().Session.Left
+	}
+	return 0
+}
+
+// sessionView corrects ti for a torrent whose running session lost pieces to a payload
+// change: checking while they are hashed again, error while some do not match.
+func (a *Agent) sessionView(t *torrent, ti *TorrentInfo) {
+	j := a.runningJob(t)
+	if j == nil {
 		return
 	}
-	st := r.job.Stats()
+	st := j.Stats()
 	if st.Session.NumPieces == 0 {
 		return
 	}
