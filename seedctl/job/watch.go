@@ -67,8 +67,10 @@ func (w *Watcher) add(paths []string, notify func()) (remove func()) {
 		dir := filepath.Dir(p)
 		if w.dirs[dir] == 0 {
 			if err := w.w.Add(dir); err != nil {
-				w.log.Warn("cannot watch payload directory; changes are found by polling", "dir", dir, "err", err)
-				continue
+				// Out of inotify watches (fs.inotify.max_user_watches), most likely: one
+				// line, not one a directory; the session's poll covers the rest.
+				w.log.Warn("cannot watch payload directory; its changes are found by polling", "dir", dir, "err", err)
+				break
 			}
 		}
 		w.dirs[dir]++
