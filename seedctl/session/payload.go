@@ -129,6 +129,12 @@ func (t *Torrent) checkPayload(now time.Time) {
 			}
 		}
 		invalid += lost
+		if c.Again {
+			t.cfg.Metrics.payloadChange(0, lost)
+			t.log.Info("payload file quiet after a change: hashing it once more",
+				"file", w.files.Path(c.File), "pieces", end-first, "were_held", lost)
+			continue
+		}
 		t.cfg.Metrics.payloadChange(c.Kind, lost)
 		t.log.Warn("payload file changed: its pieces are not served until hashed again",
 			"file", w.files.Path(c.File), "change", c.Kind.String(), "pieces", end-first, "were_held", lost)
@@ -308,9 +314,13 @@ func newPayloadMetrics(reg prometheus.Registerer) payloadMetrics {
 	return m
 }
 
+// payloadChange counts a change of kind k (0: a file looked at again, not a change) that
+// took invalidated pieces out of the have-set.
 func (m *Metrics) payloadChange(k storage.ChangeKind, invalidated int) {
 	if m != nil {
-		m.payload.changesBy[k].Inc()
+		if k != 0 {
+			m.payload.changesBy[k].Inc()
+		}
 		m.payload.invalidated.Add(float64(invalidated))
 	}
 }

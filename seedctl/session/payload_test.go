@@ -2,6 +2,7 @@ package session
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -172,5 +173,32 @@ func TestPayloadTruncatedWhileSeeding(t *testing.T) {
 	}
 	if m := p.answer(1, piece); m.ID != wire.Piece || !bytes.Equal(m.Block, f.payload[piece:2*piece]) {
 		t.Fatalf("piece before the cut: %v", m.ID)
+	}
+}
+
+// TestDropRequests: requests queued for pieces a payload change took away are dropped; a
+// Fast peer gets a REJECT for each, another a CHOKE and UNCHOKE, which makes it forget
+// them (BEP 3) and ask again for what we still have.
+func TestDropRequests(t *testing.T) {
+	f := newFixture(t, 64<<10, 16<<10)
+	tor, err := newTorrent(f.mi, f.seedFiles(t), f.full(), Config{PeerID: peerID('s')})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tor.have.clear(1)
+	for _, fast := range []bool{true, false} {
+		p := &peer{t: tor, fast: fast, wake: make(chan struct{}, 1), quit: make(chan struct{})}
+		kept, lost := request{0, 0, 16 << 10}, request{1, 0, 16 << 10}
+		p.queue = []request{kept, lost, {1, 16 << 10, 16 << 10}}
+		p.dropRequests(tor.have)
+		if len(p.queue) != 1 || p.queue[0] != kept {
+			t.Fatalf("fast %v: queue after the drop: %v", fast, p.queue)
+		}
+		switch {
+		case fast && (len(p.out) != 2*17 || wire.ID(p.out[4]) != wire.Reject || binary.BigEndian.Uint32(p.out[5:]) != 1):
+			t.Fatalf("fast peer: % x, want two REJECTs of piece 1", p.out)
+		case !fast && (len(p.out) != 10 || wire.ID(p.out[4]) != wire.Choke || wire.ID(p.out[9]) != wire.Unchoke):
+			t.Fatalf("peer without Fast: % x, want CHOKE, UNCHOKE", p.out)
+		}
 	}
 }

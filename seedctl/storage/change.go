@@ -44,8 +44,11 @@ var ChangeKinds = []ChangeKind{Modified, Truncated, Deleted, Replaced}
 type Change struct {
 	File int
 	Kind ChangeKind
-	now  fileState
-	at   int64 // Unix ns just before the stat that saw now
+	// Again: not seen to change, but reported once more now that it has been quiet since
+	// a change seen within racyWindow of its last write (Kind is Modified).
+	Again bool
+	now   fileState
+	at    int64 // Unix ns just before the stat that saw now
 }
 
 // racyWindow: a file whose last change (ctime) is this close to the stat that saw it may
@@ -154,7 +157,7 @@ func (f *Files) Changes(dst []Change) ([]Change, error) {
 		if now == b && (!racy || at-now.ctime < int64(racyWindow)) {
 			continue
 		}
-		c := Change{File: i, now: now, at: at}
+		c := Change{File: i, now: now, at: at, Again: now == b}
 		switch {
 		case !now.exists || !now.regular:
 			c.Kind = Deleted

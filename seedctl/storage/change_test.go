@@ -186,7 +186,7 @@ func TestChangesRacy(t *testing.T) {
 		t.Fatal(err)
 	}
 	ch, err := f.Changes(nil)
-	if err != nil || len(ch) != 1 {
+	if err != nil || len(ch) != 1 || ch[0].Again {
 		t.Fatalf("Changes = %+v, %v", ch, err)
 	}
 	f.Rebase(ch)
@@ -195,7 +195,7 @@ func TestChangesRacy(t *testing.T) {
 	}
 	testenv.WaitFor(t, 10*time.Second, "the racy file reported again", func() error {
 		ch, err = f.Changes(ch[:0])
-		if err != nil || len(ch) != 1 || ch[0].Kind != Modified {
+		if err != nil || len(ch) != 1 || ch[0].Kind != Modified || !ch[0].Again {
 			return fmt.Errorf("Changes = %+v, %v", ch, err)
 		}
 		return nil
