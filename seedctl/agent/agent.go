@@ -356,6 +356,12 @@ func (a *Agent) runSession(ctx context.Context, t *torrent, r *run) {
 	if j != nil {
 		st := j.Stats()
 		t.baseUp, t.baseDown = max(t.baseUp, st.Uploaded), max(t.baseDown, st.Downloaded)
+		if err == nil && st.PayloadChanged && t.state == Seeding && !a.closing {
+			// Idle or stopped with pieces lost to a payload change: it is not seeding a
+			// whole payload any more. The check hashes what the record does not vouch for.
+			a.log.Warn("session ended with pieces lost to a payload change: checking again", "torrent", t.name)
+			a.queueCheckLocked(t)
+		}
 	}
 	if err != nil && ctx.Err() == nil {
 		a.log.Error("torrent session failed", "torrent", t.name, "err", err)

@@ -106,6 +106,10 @@ type Stats struct {
 	Downloaded int64
 	Tracker    announcer.Status
 	Complete   bool
+	// PayloadChanged: payload files changed under the run, and pieces the check found are
+	// not verified any more (set while the session misses them, and for good once Run
+	// found so at its stop).
+	PayloadChanged bool
 }
 
 // Job is one torrent being seeded or downloaded. Create with New, run with Run.
@@ -122,6 +126,8 @@ type Job struct {
 	ann      atomic.Pointer[announcer.Announcer]
 
 	baseUp, baseDown int64 // totals of earlier runs; set before the session starts
+	// lost: Run stopped with pieces lost to a payload change.
+	lost atomic.Bool
 }
 
 // New validates cfg and returns a job ready to Run.
@@ -248,6 +254,7 @@ func (j *Job) Stats() Stats {
 			s.State = Missing
 		}
 	}
+	s.PayloadChanged = j.lost.Load() || s.State == Missing || s.State == Checking && s.Session.Rechecking
 	s.Uploaded = j.baseUp + s.Session.Uploaded
 	s.Downloaded = j.baseDown + s.Session.Downloaded
 	if a := j.ann.Load(); a != nil {
@@ -366,6 +373,7 @@ func (j *Job) Run(ctx context.Context) error {
 	have = sess.Have()
 	changed := j.settle(files, &have)
 	clean := !changed && (j.cfg.Download || have.Full())
+	j.lost.Store(!clean)
 	j.saveRecord(files, func() wire.Bitfield { return have }, clean, st.Uploaded, st.Downloaded)
 	return err
 }
