@@ -27,6 +27,7 @@ type payloadWatch struct {
 	last    time.Time
 	nudge   chan struct{} // cap 1: PayloadChanged
 	changes []storage.Change
+	failing bool // the last Changes failed (logged once)
 
 	// gen[i] counts invalidations of piece i: a result for an older generation is stale.
 	gen     []uint32
@@ -102,9 +103,13 @@ func (t *Torrent) checkPayload(now time.Time) {
 	var err error
 	w.changes, err = w.files.Changes(w.changes[:0])
 	if err != nil {
-		t.log.Warn("payload check", "err", err)
+		if !w.failing { // once, not at every poll
+			t.log.Warn("payload files cannot be checked for changes", "err", err)
+		}
+		w.failing = true
 		return
 	}
+	w.failing = false
 	if len(w.changes) == 0 {
 		return
 	}
