@@ -60,11 +60,7 @@ func TestChanges(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
 			writePayload(t, l, dir, "tor", data)
-			f, err := Open(l, dir, "tor", false, OpenOptions{MaxOpen: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
+			f := openTor(t, l, dir, OpenOptions{MaxOpen: 1})
 			before := f.Stamps()
 			buf := make([]byte, 4)
 			if _, err := f.ReadAt(buf, l.Files[3].Offset); err != nil { // dir/b cached
@@ -113,11 +109,7 @@ func TestChangesCachedHandleRenamedOver(t *testing.T) {
 	l := testLayout(t, 1)
 	dir := t.TempDir()
 	writePayload(t, l, dir, "tor", stream(l, 4))
-	f, err := Open(l, dir, "tor", false, OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := openTor(t, l, dir, OpenOptions{})
 	buf := make([]byte, 10)
 	if _, err := f.ReadAt(buf, 0); err != nil {
 		t.Fatal(err)
@@ -147,11 +139,7 @@ func TestChangesCachedHandleRenamedOver(t *testing.T) {
 func TestChangesOwnWrites(t *testing.T) {
 	l := testLayout(t, 1)
 	dir := t.TempDir()
-	f, err := Open(l, dir, "tor", false, OpenOptions{Write: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := openTor(t, l, dir, OpenOptions{Write: true})
 	if _, err := f.WriteAt([]byte("xyz"), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -174,11 +162,7 @@ func TestChangesRacy(t *testing.T) {
 	l := testLayout(t, 1)
 	dir := t.TempDir()
 	writePayload(t, l, dir, "tor", stream(l, 5))
-	f, err := Open(l, dir, "tor", false, OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := openTor(t, l, dir, OpenOptions{})
 	if f.Racy() {
 		t.Fatal("racy at Open")
 	}
@@ -207,6 +191,17 @@ func TestChangesRacy(t *testing.T) {
 	if ch, err := f.Changes(nil); err != nil || len(ch) != 0 {
 		t.Fatalf("Changes of a settled file = %+v, %v", ch, err)
 	}
+}
+
+// openTor opens the payload "tor" of l under dir until the test ends.
+func openTor(t *testing.T, l *Layout, dir string, o OpenOptions) *Files {
+	t.Helper()
+	f, err := Open(l, dir, "tor", false, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
 }
 
 func mustStat(t *testing.T, f *Files) []FileStamp {
