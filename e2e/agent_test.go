@@ -24,6 +24,7 @@ type agTorrent struct {
 	InfoHash string  `json:"info_hash"`
 	Name     string  `json:"name"`
 	State    string  `json:"state"`
+	Error    string  `json:"error"`
 	Uploaded int64   `json:"uploaded"`
 	Progress float64 `json:"progress"`
 }

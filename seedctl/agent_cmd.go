@@ -20,6 +20,7 @@ import (
 	"github.com/webswarm/webswarm/seedctl/agent"
 	"github.com/webswarm/webswarm/seedctl/agent/api"
 	"github.com/webswarm/webswarm/seedctl/announcer"
+	"github.com/webswarm/webswarm/seedctl/session"
 	"github.com/webswarm/webswarm/seedctl/wire"
 )
 
@@ -38,6 +39,7 @@ type agentRunFlags struct {
 	rerequest, rescan, scrape time.Duration
 	announceRate              float64
 	noWatch                   bool
+	payloadCheck              time.Duration
 	logLevel                  string
 	control, tokenFile        string
 	conns                     connFlags
@@ -85,6 +87,8 @@ func newAgentCmd() *cobra.Command {
 	fl.DurationVar(&f.scrape, "scrape-interval", agent.DefaultScrapeInterval, "how often paused, queued and failed torrents are scraped for the tracker's counts")
 	fl.Float64Var(&f.announceRate, "announce-rate", agent.DefaultAnnounceRate, "announces per second across all torrents (start-up is spread out at this rate)")
 	fl.BoolVar(&f.noWatch, "no-watch", false, "no inotify: find changes by the periodic rescan and SIGHUP only")
+	fl.DurationVar(&f.payloadCheck, "payload-check-interval", session.DefaultPayloadCheckInterval,
+		"how often a seeding session stats its payload files to find them changed (beside inotify; 0 = inotify only)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.control, "control", "", "serve the control API on 127.0.0.1:PORT (with --token-file) instead of the unix socket STATE/agent.sock")
 	fl.StringVar(&f.tokenFile, "token-file", "", "bearer token file for --control")
@@ -112,6 +116,8 @@ func (f *agentRunFlags) validate() error {
 		return errors.New("--rerequest-interval, --rescan-interval and --scrape-interval: want at least 1s")
 	case !(f.announceRate > 0) || f.announceRate > 1e6:
 		return fmt.Errorf("--announce-rate %g: want more than 0 (announces per second)", f.announceRate)
+	case f.payloadCheck < 0:
+		return fmt.Errorf("--payload-check-interval %s: want 0 (inotify only) or more", f.payloadCheck)
 	}
 	if err := f.conns.validate(); err != nil {
 		return err
@@ -167,6 +173,7 @@ func runAgent(cmd *cobra.Command, f *agentRunFlags) error {
 		TorrentUploadRate:  f.torrentUploadRate * 1024,
 		CheckWorkers:       f.checkWorkers,
 		NoWatch:            f.noWatch,
+		PayloadPoll:        payloadCheckInterval(f.payloadCheck),
 		RescanInterval:     f.rescan,
 		TorrentLimits:      limits,
 		ScrapeInterval:     f.scrape,

@@ -68,6 +68,7 @@ type peerFlags struct {
 	numWant         int
 	conns           connFlags
 	limits          limitFlags
+	payloadCheck    time.Duration
 }
 
 func (f *peerFlags) register(cmd *cobra.Command, checkDefault string) {
@@ -95,6 +96,8 @@ func (f *peerFlags) register(cmd *cobra.Command, checkDefault string) {
 	fl.IntVar(&f.numWant, "numwant", 50, "peers to ask the tracker for")
 	f.conns.register(cmd)
 	f.limits.register(fl)
+	fl.DurationVar(&f.payloadCheck, "payload-check-interval", session.DefaultPayloadCheckInterval,
+		"how often a seed stats its payload files to find them changed (beside file notifications; 0 = notifications only)")
 }
 
 // defaultStateDir is $XDG_STATE_HOME/webswarm, else ~/.local/state/webswarm.
@@ -129,6 +132,8 @@ func (f *peerFlags) validate() error {
 		return fmt.Errorf("--display-interval %s: want more than 0", f.display)
 	case f.numWant < 0:
 		return fmt.Errorf("--numwant %d: want 0 or more", f.numWant)
+	case f.payloadCheck < 0:
+		return fmt.Errorf("--payload-check-interval %s: want 0 (notifications only) or more", f.payloadCheck)
 	}
 	if err := f.conns.validate(); err != nil {
 		return err
@@ -408,6 +413,7 @@ func runPeer(cmd *cobra.Command, f *peerFlags, src, dir string, download bool, g
 		UploadStallTimeout: f.conns.uploadStallTimeout,
 	}
 	scfg.DownloadRate = rateLimiter(f.maxDownloadRate)
+	scfg.PayloadCheckInterval = payloadCheckInterval(f.payloadCheck)
 	acfg := announcer.Config{
 		Port:     port,
 		IP:       f.ip,
@@ -448,6 +454,14 @@ func runPeer(cmd *cobra.Command, f *peerFlags, src, dir string, download bool, g
 	scfg.Wire = wcfg
 	scfg.WebSeeds = t.WebSeeds
 
+	// inotify tells the seed at once that an admin changed its payload; without it (no
+	// inotify instance left) the poll finds out.
+	pw, err := job.NewWatcher(logger)
+	if err != nil {
+		logger.Warn("no file notifications for the payload; polling it", "every", f.payloadCheck, "err", err)
+	} else {
+		defer pw.Close()
+	}
 	j, err := job.New(job.Config{
 		Torrent:    t,
 		Name:       name,
@@ -458,6 +472,7 @@ func runPeer(cmd *cobra.Command, f *peerFlags, src, dir string, download bool, g
 		Session:    scfg,
 		Announce:   acfg,
 		Logger:     logger,
+		Watcher:    pw,
 	})
 	if err != nil {
 		return err
@@ -522,6 +537,15 @@ loop:
 	return runErr
 }
 
+// payloadCheckInterval turns --payload-check-interval into session.Config's: 0 there is the
+// default, negative is no polling.
+func payloadCheckInterval(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
 // outputMode picks the status form: JSON lines, in-place block on a terminal, else lines.
 func outputMode(w io.Writer, asJSON bool) string {
 	if asJSON {
@@ -550,7 +574,8 @@ func viewOf(t *metafile.Torrent, name, saveTo string, st job.Stats) statusView {
 		ETA:          -1,
 	}
 	switch {
-	case st.State == job.Checking && st.Check.Total > 0:
+	case st.State == job.Checking && st.Check.Total > 0 && st.Session.NumPieces == 0:
+		// The check at start; a seed re-checking changed files shows its verified pieces.
 		v.Percent = 100 * float64(st.Check.Done) / float64(st.Check.Total)
 	case st.Session.NumPieces > 0:
 		if t.Layout.Total > 0 {

@@ -17,7 +17,7 @@ type statusView struct {
 	Name         string  `json:"name"`
 	InfoHash     string  `json:"info_hash"`
 	Size         int64   `json:"size"`
-	State        string  `json:"state"` // checking, downloading, seeding, stopping
+	State        string  `json:"state"` // checking, downloading, seeding, missing, stopping
 	Percent      float64 `json:"percent_done"`
 	ETA          float64 `json:"eta_seconds"` // -1 unknown, 0 done
 	SaveTo       string  `json:"download_to"`

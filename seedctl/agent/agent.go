@@ -43,6 +43,7 @@ type Agent struct {
 	port    uint16
 	wcfg    *wire.Config
 	scfg    session.Config
+	pw      *job.Watcher // payload file notifications; nil with NoWatch
 	sched   *scheduler
 	metrics *metrics
 	started time.Time
@@ -131,6 +132,7 @@ func New(cfg Config) (*Agent, error) {
 		MaxConnsPerIP:      cfg.MaxConnsPerIP,
 		UploadStallTimeout: cfg.UploadStallTimeout,
 	}
+	a.scfg.PayloadCheckInterval = cfg.PayloadPoll
 	a.sched = newScheduler(cfg.AnnounceRate, cfg.AnnounceWorkers, a.announced)
 	return a, nil
 }
@@ -159,6 +161,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	a.ctx = runCtx
+	if !a.cfg.NoWatch {
+		// Running sessions learn of payload changes from it (job.Config.Watcher).
+		pw, err := job.NewWatcher(a.log)
+		if err != nil {
+			a.log.Warn("no file notifications for payloads; sessions poll them", "err", err)
+		} else {
+			a.pw = pw
+			defer pw.Close() // Run returns once every session has stopped
+		}
+	}
 
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
@@ -242,6 +254,7 @@ func (a *Agent) loop(ctx context.Context, events <-chan string, serveErr <-chan 
 			for p := range dirty {
 				a.scanPath(p)
 			}
+			a.payloadEvents(dirty)
 			clear(dirty)
 		case <-tick.C:
 			a.housekeep()
@@ -348,6 +361,12 @@ func (a *Agent) runSession(ctx context.Context, t *torrent, r *run) {
 	if j != nil {
 		st := j.Stats()
 		t.baseUp, t.baseDown = max(t.baseUp, st.Uploaded), max(t.baseDown, st.Downloaded)
+		if err == nil && st.PayloadChanged && t.state == Seeding && !a.closing {
+			// Idle or stopped with pieces lost to a payload change: it is not seeding a
+			// whole payload any more. The check hashes what the record does not vouch for.
+			a.log.Warn("session ended with pieces lost to a payload change: checking again", "torrent", t.name)
+			a.queueCheckLocked(t)
+		}
 	}
 	if err != nil && ctx.Err() == nil {
 		a.log.Error("torrent session failed", "torrent", t.name, "err", err)
@@ -383,6 +402,7 @@ func (a *Agent) newJob(t *torrent, mi *metafile.Torrent, full bool) (*job.Job, e
 		},
 		OnSaveError: func(error) { a.metrics.stateSaveFailures.WithLabelValues("resume").Inc() },
 		Logger:      a.log,
+		Watcher:     a.pw,
 	})
 }
 
@@ -684,7 +704,7 @@ func (a *Agent) newAnnouncer(t *torrent, mi *metafile.Torrent) (*announcer.Annou
 		a.mu.Lock()
 		startUp, startDown := t.startUp, t.startDown
 		a.mu.Unlock()
-		return announcer.Progress{Uploaded: up - startUp, Downloaded: down - startDown}
+		return announcer.Progress{Uploaded: up - startUp, Downloaded: down - startDown, Left: a.sessionLeft(t)}
 	}
 	ann, err := announcer.New(cfg)
 	if err != nil {

@@ -96,8 +96,13 @@ type Config struct {
 	// CheckWorkers bounds the torrents checked at once (default max(2, GOMAXPROCS));
 	// a full check of one torrent hashes with one goroutine per check worker.
 	CheckWorkers int
-	// NoWatch turns fsnotify off: only the periodic rescan (and SIGHUP) find changes.
+	// NoWatch turns fsnotify off: only the periodic rescan (and SIGHUP) find changes, and
+	// running sessions find payload changes by their poll alone.
 	NoWatch bool
+	// PayloadPoll is how often a running session stats its payload files to find them
+	// changed (session.Config.PayloadCheckInterval: 0 is
+	// session.DefaultPayloadCheckInterval, negative never: file notifications only).
+	PayloadPoll time.Duration
 	// RescanInterval is how often Dir is walked again (default DefaultRescanInterval).
 	RescanInterval time.Duration
 	// TorrentLimits bound each .torrent read, from Dir and through Add (zero fields: the

@@ -90,6 +90,9 @@ func (a *Agent) info(t *torrent) TorrentInfo {
 			ti.Progress = 1
 		}
 	}
+	if ti.State == Seeding {
+		a.sessionView(t, &ti)
+	}
 	if t.size > 0 {
 		ti.Ratio = float64(up) / float64(t.size)
 	}

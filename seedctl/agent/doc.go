@@ -13,4 +13,11 @@
 // (see metafile.Limits). A file refused is remembered with the size and modification time it
 // was read with and skipped until they change, so a hostile file costs one parse, not one per
 // rescan (webswarm_seed_torrent_files_refused_total, _skipped_total, _bad).
+//
+// Payload files changed while seeding: a running session learns of it from one inotify
+// watcher shared by every session (job.Watcher) and from its own poll, stops serving the
+// changed file's pieces and hashes them again; list shows it checking, then in error with
+// the pieces that still match. An idle torrent (no session) is checked again when a file
+// event names its payload. Resume records never vouch for a file changed since it was
+// hashed, so a restart's fast check hashes it.
 package agent

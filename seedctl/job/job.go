@@ -51,6 +51,9 @@ const (
 	Seeding     State = "seeding"
 	Stopping    State = "stopping"
 	Stopped     State = "stopped"
+	// Missing: seeding, but pieces are missing because payload files changed (or were
+	// deleted) under the job and no longer match the torrent; they are not served.
+	Missing State = "missing"
 )
 
 // Config is what a job needs. Torrent, DataDir and Session.PeerID are required.
@@ -87,6 +90,9 @@ type Config struct {
 	// OnSaveError, when set, is told of every failed save of the resume record (also
 	// logged), so that a caller can count them.
 	OnSaveError func(error)
+	// Watcher, when set, tells the running session at once that a payload file changed
+	// (without it the session finds out by its poll).
+	Watcher *Watcher
 	// Logger receives the job's events; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -100,6 +106,10 @@ type Stats struct {
 	Downloaded int64
 	Tracker    announcer.Status
 	Complete   bool
+	// PayloadChanged: payload files changed under the run, and pieces the check found are
+	// not verified any more (set while the session misses them, and for good once Run
+	// found so at its stop).
+	PayloadChanged bool
 }
 
 // Job is one torrent being seeded or downloaded. Create with New, run with Run.
@@ -116,6 +126,8 @@ type Job struct {
 	ann      atomic.Pointer[announcer.Announcer]
 
 	baseUp, baseDown int64 // totals of earlier runs; set before the session starts
+	// lost: Run stopped with pieces lost to a payload change.
+	lost atomic.Bool
 }
 
 // New validates cfg and returns a job ready to Run.
@@ -173,7 +185,7 @@ func (j *Job) Check(ctx context.Context) (have wire.Bitfield, hashed bool, err e
 		j.baseUp, j.baseDown = rec.Uploaded, rec.Downloaded
 	}
 	if hashed && have.Full() {
-		j.saveRecord(files, have, true, 0, 0)
+		j.saveRecord(files, func() wire.Bitfield { return have }, true, 0, 0)
 	}
 	return have, hashed, nil
 }
@@ -236,7 +248,13 @@ func (j *Job) Stats() Stats {
 	if t := j.sess.Load(); t != nil {
 		s.Session = t.Stats()
 		s.Complete = s.Session.Left == 0
+		if s.State == Seeding && s.Session.Rechecking {
+			s.State = Checking // payload files changed: their pieces are hashed again
+		} else if s.State == Seeding && !s.Complete {
+			s.State = Missing
+		}
 	}
+	s.PayloadChanged = j.lost.Load() || s.State == Missing || s.State == Checking && s.Session.Rechecking
 	s.Uploaded = j.baseUp + s.Session.Uploaded
 	s.Downloaded = j.baseDown + s.Session.Downloaded
 	if a := j.ann.Load(); a != nil {
@@ -291,11 +309,18 @@ func (j *Job) Run(ctx context.Context) error {
 	} else {
 		j.state.Store(Downloading)
 		// From here on the payload is being written: a crash must re-verify what changed.
-		j.saveRecord(files, sess.Have(), false, 0, 0)
+		j.saveRecord(files, sess.Have, false, 0, 0)
 	}
 	j.sess.Store(sess)
 	if ann != nil {
 		j.ann.Store(ann)
+	}
+	if j.cfg.Watcher != nil {
+		paths := make([]string, len(t.Layout.Files))
+		for i := range paths {
+			paths[i] = files.Path(i)
+		}
+		defer j.cfg.Watcher.add(paths, sess.PayloadChanged)()
 	}
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -341,8 +366,38 @@ func (j *Job) Run(ctx context.Context) error {
 		err = fmt.Errorf("sync %s: %w", t.Name, serr)
 	}
 	st := sess.Stats()
-	j.saveRecord(files, sess.Have(), true, st.Uploaded, st.Downloaded)
+	// The session has stopped: a change it had not yet seen is found here, and the record
+	// does not vouch for it. A seed that lost pieces to a change saves the record as not
+	// clean, so that the next check hashes the pieces it does not mark held rather than
+	// taking them as missing.
+	have = sess.Have()
+	changed := j.settle(files, &have)
+	clean := !changed && (j.cfg.Download || have.Full())
+	j.lost.Store(!clean)
+	j.saveRecord(files, func() wire.Bitfield { return have }, clean, st.Uploaded, st.Downloaded)
 	return err
+}
+
+// settle finds payload files changed since they were verified (or since the last call)
+// and takes their pieces out of have; the files' new states become their baselines. Our
+// own writes are not changes (storage.Files.Changes). It reports whether it found any.
+// Only when nothing else reads the baselines: the session has stopped, or it is not a
+// seed (a seed's session calls Changes itself).
+func (j *Job) settle(files *storage.Files, have *wire.Bitfield) bool {
+	changes, err := files.Changes(nil)
+	if err != nil {
+		j.log.Warn("payload check", "err", err)
+		return false
+	}
+	for _, c := range changes {
+		first, end := j.cfg.Torrent.Layout.FilePieces(c.File)
+		for i := first; i < end; i++ {
+			have.Clear(i)
+		}
+		j.log.Warn("payload file changed: its pieces are not recorded as verified", "file", files.Path(c.File), "change", c.Kind.String())
+	}
+	files.Rebase(changes)
+	return len(changes) > 0
 }
 
 // watch waits for the end, saving the resume record while downloading and reporting
@@ -374,13 +429,17 @@ func (j *Job) watch(ctx context.Context, files *storage.Files, sess *session.Tor
 			if err := files.Sync(); err != nil {
 				j.log.Warn("sync", "err", err)
 			}
-			j.saveRecord(files, sess.Have(), false, st.Uploaded, st.Downloaded)
+			have := sess.Have()
+			j.settle(files, &have)
+			j.saveRecord(files, func() wire.Bitfield { return have }, false, st.Uploaded, st.Downloaded)
 			j.state.Store(Seeding)
 			close(j.done)
 		case <-tick.C:
 			if j.state.Load().(State) == Downloading {
 				st := sess.Stats()
-				j.saveRecord(files, sess.Have(), false, st.Uploaded, st.Downloaded)
+				have := sess.Have()
+				j.settle(files, &have)
+				j.saveRecord(files, func() wire.Bitfield { return have }, false, st.Uploaded, st.Downloaded)
 			}
 		}
 	}
@@ -428,19 +487,19 @@ func (j *Job) loadRecord() *resume.Record {
 	}
 }
 
-// saveRecord writes the resume record; up and down are this run's totals.
-func (j *Job) saveRecord(files *storage.Files, have wire.Bitfield, clean bool, up, down int64) {
+// saveRecord writes the resume record; up and down are this run's totals. The files'
+// stamps are those they had when their pieces were verified (storage.Files.Stamps), never
+// what is on disk now: a file changed since is not vouched for, and the next check hashes
+// it. They are read before have, which a session clears before it moves a stamp.
+func (j *Job) saveRecord(files *storage.Files, have func() wire.Bitfield, clean bool, up, down int64) {
 	if j.cfg.ResumePath == "" {
 		return
 	}
-	stamps, err := files.Stat()
-	if err != nil {
-		j.saveFailed(fmt.Errorf("stat payload: %w", err))
-		return
-	}
+	stamps := files.Stamps()
+	held := have()
 	rec := &resume.Record{
 		InfoHash:   j.cfg.Torrent.InfoHash,
-		Have:       have.Bytes(),
+		Have:       held.Bytes(),
 		Files:      stamps,
 		Clean:      clean,
 		Uploaded:   j.baseUp + up,

@@ -89,36 +89,15 @@ func TestRunNoAnnounceReady(t *testing.T) {
 	dir := t.TempDir()
 	mt := makeTorrent(t, dir)
 	mt.Trackers = [][]string{{"http://127.0.0.1:1/announce"}}
-	j, err := New(Config{Torrent: mt, DataDir: dir, Check: resume.Fast, NoAnnounce: true,
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	j.cfg.Session.PeerID[0] = 'x'
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- j.Run(ctx) }()
-	select {
-	case <-j.Ready():
-	case err := <-done:
-		t.Fatalf("Run ended before Ready: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("not Ready after 10 s")
-	}
+	j, stop := runSeed(t, Config{Torrent: mt, DataDir: dir})
 	if j.Session() == nil {
 		t.Error("Ready but no Session")
 	}
 	if st := j.Stats(); st.Tracker.URL != "" || st.State != Seeding {
 		t.Errorf("stats %+v: want seeding without a tracker", st)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return")
+	if err := stop(); err != nil {
+		t.Errorf("Run: %v", err)
 	}
 }
 

@@ -25,4 +25,12 @@
 //   - None hashes nothing: every piece whose files all exist at full length counts as held
 //     (seed as is). It is for a payload known to be good: a payload opened for writing has
 //     every file allocated at full length, so None would claim every piece of it.
+//
+// A record's file stamps must be those the files had when the pieces it marks held were
+// hashed (storage.Files.Stamps), not what a stat returns at save time: a file changed in
+// between differs from its stamp, and Fast hashes it. A seed that lost pieces to such a
+// change saves its record not Clean, so that those pieces are hashed, not taken as
+// missing. Stamps are size and modification time: a content change that keeps both (a
+// copy with preserved times, or within one tick of a coarse clock) is not seen at start;
+// a running seed also compares change time and inode.
 package resume

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"math/bits"
 	"sync/atomic"
 
 	"github.com/webswarm/webswarm/seedctl/wire"
@@ -28,6 +29,17 @@ func (a *atomicBits) has(i uint32) bool {
 }
 
 func (a *atomicBits) set(i int) { a.w[i>>6].Or(1 << (uint(i) & 63)) }
+
+func (a *atomicBits) clear(i int) { a.w[i>>6].And(^(1 << (uint(i) & 63))) }
+
+// count returns the number of bits set.
+func (a *atomicBits) count() int {
+	n := 0
+	for i := range a.w {
+		n += bits.OnesCount64(a.w[i].Load())
+	}
+	return n
+}
 
 // bitfield returns a copy as a wire.Bitfield.
 func (a *atomicBits) bitfield() wire.Bitfield {

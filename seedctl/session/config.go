@@ -99,6 +99,10 @@ type Config struct {
 	Version string
 	// ChokerSeed fixes the choker's random source (tests); 0 is random.
 	ChokerSeed uint64
+	// PayloadCheckInterval is how often a seeding torrent stats its payload files to
+	// find them changed (DefaultPayloadCheckInterval when 0; negative: never, only when
+	// PayloadChanged says so). Files are also checked whenever one is opened again.
+	PayloadCheckInterval time.Duration
 }
 
 // ErrConfig is wrapped by every error about a Config.

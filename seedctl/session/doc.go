@@ -48,4 +48,17 @@
 // drains (WriteTimeout disconnects it after 60 s); a slot holder that asks for nothing for
 // as long gives its slot to a peer that waits; and a new peer queues for a seeding slot
 // behind those already waiting, so a hog that reconnects does not rank first.
+//
+// A payload changed under a seed (an admin copying a new big.iso over the old one, cutting
+// it short, deleting it, renaming another file over it) is never served as verified: the
+// torrent stats its files every Config.PayloadCheckInterval, at once when PayloadChanged is
+// called (a file notification) or a read fails, and whenever a file is opened again. The
+// pieces of a changed file leave the have-set at once (requests queued for them get a
+// REJECT, or a CHOKE and UNCHOKE for a peer without BEP 6), are hashed again off the loop,
+// and those that match come back with a HAVE to every peer; the others stay missing (Stats
+// shows Have and Left, and Rechecking while it hashes). Each change is logged and counted
+// (webswarm_seed_payload_changes_total{kind}, webswarm_seed_pieces_invalidated_total,
+// webswarm_seed_pieces_rechecked_total{result}). Bytes written in place between two looks
+// at the file can still go out: peers hash every piece, and the window is the poll interval
+// or the notification's latency.
 package session

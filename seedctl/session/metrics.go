@@ -74,6 +74,7 @@ type Metrics struct {
 	hostileBy    map[string]prometheus.Counter
 	webDroppedBy map[string]prometheus.Counter
 	connsBy      [2]prometheus.Counter // incoming, outgoing
+	payload      payloadMetrics
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not registered).
@@ -137,6 +138,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.webDroppedBy = byLabel(m.webDropped, webSeedDropReasons)
 	m.connsBy[0] = m.conns.WithLabelValues("incoming")
 	m.connsBy[1] = m.conns.WithLabelValues("outgoing")
+	m.payload = newPayloadMetrics(reg)
 	if reg != nil {
 		reg.MustRegister(m.uploaded, m.downloaded, m.peers, m.conns, m.refused, m.hostile, m.hashFails, m.bans, m.webBytes, m.webDropped, m.evicted, m.pending, m.stalls)
 	}

@@ -444,6 +444,10 @@ func (p *peer) send(ctrl []byte, batch []request, buf []byte) ([]byte, error) {
 	if p.sendfile && total > 0 {
 		out := ctrl
 		for _, r := range batch {
+			if !p.t.have.has(r.index) {
+				out = p.unheld(out, r) // invalidated since it was queued
+				continue
+			}
 			out = appendPieceHeader(out, r)
 			if _, err := p.w.Write(out); err != nil {
 				return buf, fmt.Errorf("session: write: %w", err)
@@ -451,20 +455,32 @@ func (p *peer) send(ctrl []byte, batch []request, buf []byte) ([]byte, error) {
 			out = ctrl[:0]
 			off := int64(r.index)*pl + int64(r.begin)
 			if _, err := p.t.data.SendTo(p.w, off, int64(r.length)); err != nil {
+				p.t.readFailed(err)
 				return buf, fmt.Errorf("session: send piece %d: %w", r.index, err)
 			}
 			p.sent(int64(r.length))
 			p.writing.Store(time.Now().UnixNano())
 		}
+		if len(out) > 0 {
+			if _, err := p.w.Write(out); err != nil {
+				return buf, fmt.Errorf("session: write: %w", err)
+			}
+		}
 		return buf, nil
 	}
 	b := append(buf[:0], ctrl...)
 	for _, r := range batch {
+		if !p.t.have.has(r.index) {
+			b = p.unheld(b, r)
+			total -= int64(r.length)
+			continue
+		}
 		b = appendPieceHeader(b, r)
 		l := len(b)
 		b = grow(b, int(r.length))
 		off := int64(r.index)*pl + int64(r.begin)
 		if _, err := p.t.data.ReadAt(b[l:], off); err != nil {
+			p.t.readFailed(err)
 			return b, fmt.Errorf("session: read piece %d: %w", r.index, err)
 		}
 	}

@@ -45,6 +45,9 @@ type Stats struct {
 	Peers, Seeds int
 	// HashFails is the number of downloaded pieces that failed their check.
 	HashFails int
+	// Rechecking: payload files changed while seeding and their pieces are being hashed
+	// again (Have counts only the pieces verified).
+	Rechecking bool
 }
 
 // Torrent is one torrent in a swarm: create it with New, run it with Run.
@@ -97,6 +100,7 @@ type Torrent struct {
 	upRate     rateMeter
 	downRate   rateMeter
 	dl         *download
+	pw         *payloadWatch // finds payload files changed under a seed; nil unless complete at start
 }
 
 // event is what a reader (or a web seed) reports to the loop.
@@ -183,6 +187,7 @@ func newTorrent(mi *metafile.Torrent, data payload, have wire.Bitfield, cfg Conf
 	}
 	if have.Full() {
 		t.markDone()
+		t.pw = newPayloadWatch(data, cfg.PayloadCheckInterval)
 	} else {
 		t.dlState = newBlockClaims()
 		t.dl = newDownload(t, &have)
@@ -305,6 +310,10 @@ loop:
 			t.dl.onRun(r)
 		case now := <-ticker.C:
 			t.tick(now)
+		case <-t.nudged():
+			t.checkPayload(time.Now())
+		case r := <-t.rechecked():
+			t.onRechecked(r)
 		}
 	}
 	close(t.quit)
@@ -628,6 +637,7 @@ func (t *Torrent) tick(now time.Time) {
 		t.rechoke(now)
 	}
 	t.dialMore()
+	t.pollPayload(now)
 	t.updateStats(now)
 }
 
@@ -784,7 +794,15 @@ func (t *Torrent) updateStats(now time.Time) {
 	if t.dl != nil {
 		s.Have, s.Left, s.HashFails = t.dl.progress()
 	} else {
-		s.Have = t.numPieces
+		s.Have = t.have.count()
+		if s.Have < t.numPieces {
+			for i := range t.numPieces {
+				if !t.have.has(uint32(i)) {
+					s.Left += t.mi.Layout.PieceSize(i)
+				}
+			}
+		}
+		s.Rechecking = t.rechecking()
 	}
 	t.statsMu.Lock()
 	t.stats = s

@@ -70,8 +70,14 @@ type Files struct {
 	maxOpen int
 
 	slots []slot
-	clock atomic.Int64 // advanced on every open; the LRU's notion of time
-	bufs  sync.Pool    // *[]byte of copyChunk bytes for SendTo's copy path
+	// base is every file's state when the pieces were verified (Open, then Rebase): reads
+	// refuse a handle that does not match it, and Stamps reports it.
+	baseMu sync.Mutex
+	base   []fileState
+	racy   []bool       // see racyWindow
+	racyN  atomic.Int32 // racy files
+	clock  atomic.Int64 // advanced on every open; the LRU's notion of time
+	bufs   sync.Pool    // *[]byte of copyChunk bytes for SendTo's copy path
 
 	mu     sync.Mutex // guards open, closed and closeErr; never held while reading
 	open   []int      // indexes of slots with a cached handle, at most maxOpen
@@ -86,6 +92,7 @@ type slot struct {
 	h     atomic.Pointer[handle]
 	used  atomic.Int64 // clock value at the last use
 	dirty atomic.Bool  // written since the last Sync
+	wrote atomic.Bool  // written since the last Changes
 }
 
 // handle is an open file shared by the cache and the reads in flight: the cache holds one
@@ -167,6 +174,9 @@ func Open(l *Layout, dir, name string, single bool, o OpenOptions) (*Files, erro
 		if err != nil {
 			return nil, err
 		}
+	}
+	if err := f.snapshot(); err != nil {
+		return nil, err
 	}
 	return f, nil
 }
@@ -265,6 +275,15 @@ func (f *Files) openSlot(i int) (*handle, error) {
 	file, err := os.OpenFile(f.paths[i], flag, 0)
 	if err != nil {
 		return nil, err // *fs.PathError: names the file, wraps fs.ErrNotExist
+	}
+	// One fstat an open (not a read): a file renamed over the path, or written while its
+	// handle was out of the cache, is not the one the pieces were verified against.
+	if fi, err := file.Stat(); err != nil || !f.sameFile(i, fi) {
+		file.Close()
+		if err == nil {
+			err = ErrChanged
+		}
+		return nil, fmt.Errorf("open %s: %w", f.paths[i], err)
 	}
 	for len(f.open) >= f.maxOpen {
 		f.evictLocked()
@@ -388,6 +407,7 @@ func (f *Files) WriteAt(p []byte, off int64) (int, error) {
 				return done, err
 			}
 			f.slots[sp.File].dirty.Store(true)
+			f.slots[sp.File].wrote.Store(true)
 			k, err := h.f.WriteAt(src, sp.Offset)
 			f.release(h)
 			if err != nil {

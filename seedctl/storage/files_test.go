@@ -285,11 +285,11 @@ func TestOpenReadOnlyMissingOrShort(t *testing.T) {
 		t.Fatalf("Stat = %+v", st)
 	}
 
-	// A file shortened after Open: ErrShort on read, naming it.
+	// A file created (short) after Open: not the file Open saw, ErrChanged on read, naming it.
 	if err := os.WriteFile(b, data[l.Files[3].Offset:l.Files[3].Offset+3], 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.ReadAt(p, l.Files[3].Offset); !errors.Is(err, ErrShort) || !strings.Contains(err.Error(), b) {
+	if _, err := f.ReadAt(p, l.Files[3].Offset); !errors.Is(err, ErrChanged) || !strings.Contains(err.Error(), b) {
 		t.Fatalf("reading a short file: %v", err)
 	}
 }

@@ -9,6 +9,17 @@
 // boundaries, BEP 47 pad files as zeros that never reach the disk, sparse allocation, a
 // bounded LRU of open handles that concurrent readers share without a lock, and SendTo, the
 // seeding hot path, which hands file bytes to a TCP socket with sendfile(2).
+//
+// Files remembers the state of every file when it was opened (size, modification and change
+// time, device and inode): the state its pieces were verified in. A handle opened again
+// (after eviction) is fstat-ed and refused with ErrChanged when it is not that file any
+// more, so a file renamed over the path or written meanwhile is never read as if verified.
+// Changes stats every file by path and says how each changed (modified, truncated, deleted,
+// replaced); Rebase accepts the new states once the caller has stopped counting their
+// pieces as verified, and Stamps gives the accepted states for a resume record, never what
+// is on disk now. A file seen changed within the clock tick of its last write stays racy
+// (Racy) and is reported once more when quiet, since a second write in that tick shows in
+// no stat. Writes through Files itself are not changes.
 package storage
 
 import (
