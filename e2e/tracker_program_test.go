@@ -74,7 +74,9 @@ func TestTrackerHelpListsEveryFlag(t *testing.T) {
 		"allowed_dir", "parse_allowed_interval", "show_names", "favicon", "only_local_override_ip", "logfile",
 		"allow_get", "keep_dead", "min_interval", "fcgi", "fcgi_socket_mode", "fcgi_socket_group",
 		"trusted_proxies", "prefix", "scrape", "max_peers", "max_torrents", "metrics_path", "max_announce_rate",
-		"udp_port", "udp_bind"} {
+		"udp_port", "udp_bind", "nat_check_mode", "nat_check_timeout", "nat_check_queue", "nat_check_per_ip",
+		"rate_ipv4_prefix", "rate_ipv6_prefix", "rate_table_size", "fcgi_max_params", "fcgi_max_connections",
+		"max_connections", "peer_ids", "max_total_peers", "max_peers_per_ip", "max_full_scrape"} {
 		if !strings.Contains(out, "-"+f+" ") && !strings.Contains(out, "-"+f+"\n") {
 			t.Errorf("--help does not document --%s", f)
 		}
