@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -31,9 +30,26 @@ const scPython = "/usr/bin/python3"
 type scResult struct {
 	Stdout, Stderr string
 	Code           int
-	// MaxRSS is the run's peak resident memory in bytes (ru_maxrss; it counts the test
-	// process's pages at the fork too, so keep the test process small where it matters).
+	// MaxRSS is the program's peak resident memory in bytes, set by scRunMeasured only.
 	MaxRSS int64
+}
+
+// scRunMeasured is scRunProgram with the program's own peak resident memory in MaxRSS. It
+// runs the program under internal/testenv/peakrss: a child this test process starts has the
+// test process's peak counted into its ru_maxrss (vfork), which would make the figure depend
+// on what other tests did before.
+func scRunMeasured(t testing.TB, dir string, timeout time.Duration, name string, args ...string) scResult {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "peakrss")
+	r := scRunProgram(t, dir, timeout, testenv.Build(t, "./internal/testenv/peakrss"), append([]string{out, name}, args...)...)
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatalf("%s %v: no peak RSS: %v", name, args, err)
+	}
+	if r.MaxRSS, err = strconv.ParseInt(string(b), 10, 64); err != nil {
+		t.Fatalf("%s %v: peak RSS %q: %v", name, args, b, err)
+	}
+	return r
 }
 
 // scRunProgram runs a program to completion with a bound, from dir ("" = the test's cwd).
@@ -47,11 +63,6 @@ func scRunProgram(t testing.TB, dir string, timeout time.Duration, name string, 
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	r := scResult{Stdout: out.String(), Stderr: errb.String()}
-	if cmd.ProcessState != nil {
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			r.MaxRSS = ru.Maxrss << 10 // KiB on Linux
-		}
-	}
 	var ee *exec.ExitError
 	switch {
 	case err == nil:

@@ -24,9 +24,7 @@ import (
 )
 
 // hoManyFiles writes a v1 torrent listing n one-byte files (issue 12's torrent of 1M files)
-// to path, by hand and streamed: the test process must stay small, since a child's ru_maxrss
-// counts the parent's pages at the fork (a 27 MB buffer here broke the RSS bounds of later
-// tests).
+// to path, by hand and streamed, so the test process stays small.
 func hoManyFiles(t testing.TB, path string, n int) {
 	t.Helper()
 	f, err := os.Create(path)
@@ -67,7 +65,7 @@ func TestSeedctlHugeTorrentRefused(t *testing.T) {
 		{"show", huge},
 		{"verify", "-q", huge, dir},
 	} {
-		r := scSeedctl(t, "", args...)
+		r := scRunMeasured(t, "", 2*time.Minute, testenv.Build(t, "./seedctl"), args...)
 		if r.Code == 0 || !strings.Contains(r.Stderr, "1000000 files, more than the limit of 100000") {
 			t.Errorf("seedctl %s of %d MB, 1M files: exit %d, stderr %q; want a refusal naming the file limit", args[0], st.Size()>>20, r.Code, r.Stderr)
 		}

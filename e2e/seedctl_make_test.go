@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -229,23 +228,17 @@ func TestSeedctlMakeMemoryBounded(t *testing.T) {
 		{"make", big, "-o", out},
 		{"verify", out, dir},
 	} {
-		var stderr bytes.Buffer
-		cmd := exec.Command(bin, args...)
-		cmd.Stderr = &stderr
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("seedctl %v: %v\n%s", args, err, stderr.String())
+		r := scRunMeasured(t, "", 2*time.Minute, bin, args...)
+		if r.Code != 0 {
+			t.Fatalf("seedctl %v: exit %d\n%s", args, r.Code, r.Stderr)
 		}
-		ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-		if !ok {
-			t.Skip("no rusage on this platform")
-		}
-		if rss := ru.Maxrss * 1024; rss > 64<<20 {
+		if rss := r.MaxRSS; rss > 64<<20 {
 			t.Errorf("seedctl %s of 4 GiB: max RSS %d MiB, want <= 64", args[0], rss>>20)
 		} else {
 			t.Logf("seedctl %s of 4 GiB: max RSS %d MiB", args[0], rss>>20)
 		}
 		// Not a terminal: progress comes as plain lines (if the run took long enough for one).
-		for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+		for _, line := range strings.Split(strings.TrimSpace(r.Stderr), "\n") {
 			if line != "" && !strings.Contains(line, "% ") && !strings.Contains(line, "of 4 GiB") {
 				t.Errorf("unexpected stderr line %q", line)
 			}

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/webswarm/webswarm/seedctl/session"
 )
 
@@ -17,8 +19,10 @@ func TestPayloadCheckIntervalFlag(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "--payload-check-interval") {
 		t.Errorf("agent with a negative interval: %v", err)
 	}
-	f := peerFlags{maxUploads: 1, minPort: 1, maxPort: 2, rerequest: time.Second, maxConns: 1, display: time.Second,
-		encryption: "prefer", check: "fast", payloadCheck: -time.Second}
+	// The flags as the seed command registers them, so every other flag has its default.
+	var f peerFlags
+	f.register(&cobra.Command{}, "fast")
+	f.payloadCheck = -time.Second
 	if err := f.validate(); err == nil || !strings.Contains(err.Error(), "--payload-check-interval") {
 		t.Errorf("seed with a negative interval: %v", err)
 	}
