@@ -276,8 +276,9 @@ func TestMonitoringLivePrometheus(t *testing.T) {
 }
 
 // monStartTracker starts the tracker for the live test: an --allowed_dir with one torrent,
-// NAT checking on, a state save every second, an announce rate limit, and a corrupt state
-// file to start from (which WebswarmTrackerStateLoadFailed must report).
+// NAT checking on, a state save every second, an announce rate limit, a FastCGI listener
+// beside HTTP, and a corrupt state file to start from (which WebswarmTrackerStateLoadFailed
+// must report).
 func monStartTracker(t *testing.T, _ map[string]*monProgram) *monProgram {
 	port := testenv.FreePort(t, "127.0.0.1")
 	announceURL := fmt.Sprintf("http://127.0.0.1:%d/announce", port)
@@ -289,9 +290,12 @@ func monStartTracker(t *testing.T, _ map[string]*monProgram) *monProgram {
 	if err := os.WriteFile(dfile, []byte("this is not bencode"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// FastCGI as well as HTTP, as a site behind Apache's mod_proxy_fcgi or nginx's
+	// fastcgi_pass runs it: the FastCGI limits' metrics exist only then.
+	fcgiAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(testenv.FreePort(t, "127.0.0.1")))
 	args := append(slices.Clone(trackerTestArgs), "--port", strconv.Itoa(port), "--dfile", dfile,
 		"--allowed_dir", filepath.Dir(torrent), "--nat_check", "1", "--save_dfile_interval", "1",
-		"--max_announce_rate", "1")
+		"--max_announce_rate", "1", "--fcgi", fcgiAddr)
 	tp := startTracker(t, args...)
 	allowedDir := filepath.Dir(torrent)
 
@@ -338,8 +342,9 @@ func monStartTracker(t *testing.T, _ map[string]*monProgram) *monProgram {
 		}
 		// Over --max_announce_rate (1/s, bursts of 10) from one address.
 		monRateLimited(t, tp.Announce, ti.InfoHash)
-		// BEP 15 connect, a full scrape, the stats page.
+		// BEP 15 connect, a FastCGI request, a full scrape, the stats page.
 		monUDPConnect(t, tp.UDPAddr())
+		fcgiHealthy(t, "tcp", fcgiAddr, "from the monitoring test")
 		for _, path := range []string{"/scrape", "/"} {
 			if _, err := trackerGet(tp.Base + path); err != nil {
 				t.Error(err)
