@@ -7,11 +7,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -46,26 +48,63 @@ func Missing(t testing.TB, reason string) {
 	t.Skip(reason)
 }
 
-// FreePort returns a TCP port on host that was free a moment ago (and, for UDP use, free
-// for UDP too).
+// FreePort returns a TCP port on host that was free a moment ago, on every address (a
+// program told to use it may bind the wildcard address) and for UDP too. It is picked at
+// random below the kernel's ephemeral range, so the outgoing connections of whatever else
+// runs on the machine (a load generator holding thousands) cannot take it between the pick
+// and its use, and it is never handed out twice by one test process.
 func FreePort(t testing.TB, host string) int {
 	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-		if err != nil {
-			t.Fatalf("free port on %s: %v", host, err)
+	lo, hi := portRange()
+	for range 200 {
+		port := lo + rand.IntN(hi-lo)
+		portsMu.Lock()
+		taken := portsGiven[port]
+		portsGiven[port] = true
+		portsMu.Unlock()
+		if !taken && portFree(host, port) {
+			return port
 		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		u, err := net.ListenPacket("udp", net.JoinHostPort(host, fmt.Sprint(port)))
-		if err != nil {
-			continue
-		}
-		u.Close()
-		return port
 	}
-	t.Fatalf("no free port on %s", host)
+	t.Fatalf("no free port on %s in %d-%d", host, lo, hi)
 	return 0
+}
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
+
+// portRange is where FreePort picks: from 10000 up to the start of the ephemeral range
+// (net.ipv4.ip_local_port_range), or 20000-30000 when that cannot be read or leaves too
+// little room.
+func portRange() (lo, hi int) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err == nil {
+		var elo, ehi int
+		if _, err := fmt.Sscan(string(b), &elo, &ehi); err == nil && elo > 12000 {
+			return 10000, elo
+		}
+	}
+	return 20000, 30000
+}
+
+// portFree reports whether port can be bound for TCP on host and on the wildcard address,
+// and for UDP on host.
+func portFree(host string, port int) bool {
+	for _, addr := range []string{net.JoinHostPort(host, strconv.Itoa(port)), net.JoinHostPort("", strconv.Itoa(port))} {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return false
+		}
+		l.Close()
+	}
+	u, err := net.ListenPacket("udp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		return false
+	}
+	u.Close()
+	return true
 }
 
 // WaitFor polls cond every 20 ms until it returns nil or timeout passes; then the test
