@@ -437,10 +437,6 @@ func (p *peer) send(ctrl []byte, batch []request, buf []byte) ([]byte, error) {
 		// The control messages and each PIECE header go with their block (MSG_MORE before
 		// sendfile): written alone, each header was a system call and, with TCP_NODELAY, a
 		// 13-byte segment of its own that the downloader had to wake up for.
-		if tc, ok := p.w.(*net.TCPConn); ok && len(batch) > 1 {
-			cork(tc, true)
-			defer cork(tc, false)
-		}
 		out := ctrl
 		for _, r := range batch {
 			out = appendPieceHeader(out, r)
