@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -54,19 +53,7 @@ func TestIdleTorrentHeap(t *testing.T) {
 	cfg.NoWatch = true
 	cfg.RescanInterval = 100 * time.Millisecond
 	cfg.AnnounceRate = 100000
-	a, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	a := start(t, cfg)
 	settled := func(want int) int64 {
 		t.Helper()
 		deadline := time.Now().Add(2 * time.Minute)
