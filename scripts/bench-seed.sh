@@ -12,6 +12,7 @@
 #   scripts/bench-seed.sh                     # 1 GiB payload, 3 rounds
 #   QUICK=1 scripts/bench-seed.sh             # smoke test: 256 MiB, 1 round
 #   QUICK=1 SIZE=64M SEEDERS="aria2 lt" GETTERS=lt scripts/bench-seed.sh   # peers only
+#   TRACKER=opentracker GETTER_IP=127.0.0.2 GETTERS="" scripts/bench-seed.sh  # the deployed setup
 #
 # Environment (defaults in brackets):
 #   SIZE [1G]        payload size (numfmt --from=iec: 64M, 256M, 1G); QUICK=1: 256M
@@ -19,6 +20,10 @@
 #   SEEDERS ["aria2 lt seedctl"]  seeders of the seed direction (downloader: libtorrent)
 #   GETTERS ["lt seedctl"]        downloaders of the get direction (seeder: aria2); "" = none
 #   PIECE [auto]     piece length as log2 (18 = 256 KiB); auto = seedctl make's rule (1 GiB: 1 MiB)
+#   TRACKER [mini]   each seeder's tracker: mini (bench/seed/minitracker.py, in the driver) or
+#                    opentracker (Debian's, one per seeder on a free port; installed when missing)
+#   GETTER_IP [127.0.0.1]  the libtorrent downloader's loopback address; 127.0.0.2 puts it on
+#                    "another host" (its own address at the tracker and on the seeder's socket)
 #   OUT              results directory [bench/results/seed-YYYYmmdd-HHMMSS]
 #   SEEDCTL_BIN      a prebuilt seedctl instead of `go build ./seedctl` (GOFLAGS passes through)
 #   GET_TIMEOUT      seconds per download [60 + SIZE / 5 MB/s]
@@ -46,8 +51,19 @@ PY=/usr/bin/python3 # the system Python: python3-libtorrent is a Debian package
 LT_PY=$REPO/e2e/testdata/clients/lt.py
 
 # Debian packages this benchmark runs, by the command that proves each is present.
+TRACKER=${TRACKER:-mini}
+GETTER_IP=${GETTER_IP:-127.0.0.1}
+if [[ $TRACKER != mini && $TRACKER != opentracker ]]; then
+  echo "bench-seed.sh: TRACKER=$TRACKER: want mini or opentracker" >&2
+  exit 2
+fi
+if ! [[ $GETTER_IP =~ ^127\.[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
+  echo "bench-seed.sh: GETTER_IP=$GETTER_IP: want a loopback address such as 127.0.0.2" >&2
+  exit 2
+fi
 declare -A need=([aria2]=aria2c [mktorrent]=mktorrent [time]=/usr/bin/time [diffutils]=cmp
   [coreutils]=numfmt [python3]=$PY)
+[[ $TRACKER == opentracker ]] && need[opentracker]=opentracker
 # shellcheck source=scripts/lib/apt.sh
 source scripts/lib/apt.sh # the scripts run from the repository root (cd above)
 mapfile -t missing < <(apt_missing; apt_missing_libtorrent "$PY")
@@ -153,11 +169,12 @@ ntransfers=$(($(wc -w <<<"${seeders//,/ }") + $(wc -w <<<"${getters//,/ }")))
 budget=$((600 + 4 * ready_timeout + ROUNDS * ntransfers * (get_timeout + 60)))
 
 echo "bench-seed.sh: SIZE=$SIZE ($bytes bytes) ROUNDS=$ROUNDS PIECE=$PIECE seeders=$seeders getters=$getters"
+echo "  tracker $TRACKER, libtorrent downloader at $GETTER_IP"
 echo "  $versions | nice $NICE | bound ${budget} s | results: $OUT"
 rc=0
 timeout -k 30 "$budget" "$PY" "$REPO/bench/seed/seedbench.py" --work "$WORK" --out "$OUT" \
   --size "$bytes" --rounds "$ROUNDS" --seeders "$seeders" --getters "$getters" \
-  --piece "$PIECE" --lt-py "$LT_PY" ${seedctl:+--seedctl "$seedctl"} \
+  --piece "$PIECE" --lt-py "$LT_PY" --tracker "$TRACKER" --getter-ip "$GETTER_IP" ${seedctl:+--seedctl "$seedctl"} \
   --get-timeout "$get_timeout" --ready-timeout "$ready_timeout" --budget "$budget" \
   --versions "$versions" &
 driver=$!

@@ -39,7 +39,8 @@ import sys
 import time
 
 from minitracker import Tracker
-from torrentfile import retrack, single_file
+from opentracker import OpenTracker
+from torrentfile import info_hash, retrack, single_file
 
 TICK = os.sysconf("SC_CLK_TCK")
 GIB = 1 << 30
@@ -272,7 +273,7 @@ class Bench:
         a = self.a
         if kind == "lt":
             return ["/usr/bin/python3", a.lt_py, "get", torrent, outdir, url, "--port", str(port),
-                    "--seconds", str(a.get_timeout), "--quiet", "--ip", LOOPBACK]
+                    "--seconds", str(a.get_timeout), "--quiet", "--ip", a.getter_ip]
         if kind == "aria2":
             return ["aria2c", "--dir=" + outdir, "--listen-port=%d" % port] + A2FLAGS + [
                 "--bt-exclude-tracker=*", "--bt-tracker=" + url, "--seed-ratio=0.0",
@@ -291,7 +292,11 @@ class Bench:
         os.makedirs(datadir)
         # A hard link: every seeder reads the same inode, so the same warm page cache.
         os.link(self.payload, os.path.join(datadir, self.name))
-        tr = Tracker(interval=a.interval, log_path=os.path.join(self.logs, "tracker-%s.jsonl" % kind))
+        if a.tracker == "opentracker":
+            tr = OpenTracker(bytes.fromhex(info_hash(self.base)), os.path.join(self.work, "ot-" + kind),
+                             os.path.join(self.logs, "opentracker-%s.log" % kind), a.budget, self.pgids)
+        else:
+            tr = Tracker(interval=a.interval, log_path=os.path.join(self.logs, "tracker-%s.jsonl" % kind))
         self.trackers.append(tr.start())
         torrent = os.path.join(self.work, kind + ".torrent")
         with open(torrent, "wb") as f:
@@ -523,6 +528,8 @@ def render(summary, meta):
     lines = ["# seedctl seeding benchmark, %s" % meta["when"], "",
              "%s payload, piece %s, %d round(s), loopback, warm cache; %s" % (
                  _size(meta["size"]), _size(1 << meta["piece_log2"]), meta["rounds"], meta["versions"]),
+             "tracker: %s; libtorrent downloader at %s" % (
+                 meta.get("tracker", "mini"), meta.get("getter_ip", LOOPBACK)),
              "MB/s = 10^6 bytes/s, median over the runs that completed and verified; "
              "HWM = peak RSS of the seeder's whole life", ""]
     for kind, title, who, cpu, mem in _TABLES:
@@ -589,6 +596,10 @@ def main():
     ap.add_argument("--lt-py", required=True, help="the libtorrent driver lt.py")
     ap.add_argument("--piece", default="auto", help="piece length as log2 (18 = 256 KiB) or auto")
     ap.add_argument("--interval", type=int, default=30, help="tracker announce interval")
+    ap.add_argument("--tracker", choices=["mini", "opentracker"], default="mini",
+                    help="each seeder's tracker: minitracker.py in process, or a real opentracker")
+    ap.add_argument("--getter-ip", default=LOOPBACK,
+                    help="loopback address of the libtorrent downloader (127.0.0.2: another host)")
     ap.add_argument("--get-timeout", type=int, default=None, help="seconds per download")
     ap.add_argument("--ready-timeout", type=int, default=None, help="seconds for a seeder's check")
     ap.add_argument("--budget", type=int, default=3600, help="bound on every seeder's life, seconds")
@@ -618,6 +629,7 @@ def main():
                         [g for g in a.getters if GET_SEEDER in b.seeders])
     meta = {"kind": "run", "when": time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime()), "size": a.size,
             "piece_log2": getattr(b, "piece_log2", 0), "rounds": a.rounds, "versions": a.versions,
+            "tracker": a.tracker, "getter_ip": a.getter_ip,
             "seeders": a.seeders, "getters": a.getters,
             "ready_s": {k: s.get("ready_s") for k, s in b.seeders.items()},
             "errors": {k: s["error"] for k, s in b.seeders.items() if "error" in s}}

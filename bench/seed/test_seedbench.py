@@ -4,6 +4,7 @@
 """
 import hashlib
 import os
+import shutil
 import tempfile
 import time
 import unittest
@@ -13,6 +14,7 @@ import urllib.request
 
 import seedbench
 from minitracker import Tracker, parse_query
+from opentracker import OpenTracker
 from torrentfile import BencodeError, bdecode, bencode, info_hash, retrack, single_file
 
 INFO = {b"name": b"f.bin", b"length": 5, b"piece length": 16384, b"pieces": b"\x01" * 20}
@@ -296,6 +298,31 @@ class HelpersTest(unittest.TestCase):
                 f.flush()
                 os.fsync(f.fileno())
             self.assertGreater(seedbench.disk_blocks(d), 0)
+
+
+@unittest.skipUnless(shutil.which("opentracker"), "opentracker is not installed (apt-get install opentracker)")
+class OpenTrackerTest(unittest.TestCase):
+    """The TRACKER=opentracker adapter against the real opentracker: a seeder is ready once
+    its left=0 announce shows in a scrape."""
+
+    def test_wait_seed_after_left_zero(self):
+        ih = hashlib.sha1(b"opentracker adapter test").digest()
+        with tempfile.TemporaryDirectory() as d:
+            tr = OpenTracker(ih, os.path.join(d, "ot"), os.path.join(d, "ot.log"), bound=60).start()
+            try:
+                self.assertEqual(tr.scrape(), (0, 0))
+                self.assertIsNone(tr.wait_seed(1, timeout=0.3))
+                q = urllib.parse.urlencode({"info_hash": ih, "peer_id": b"-XX0000-abcdefghijkl",
+                                            "port": 6881, "uploaded": 0, "downloaded": 0,
+                                            "left": 0, "event": "started", "compact": 1})
+                with urllib.request.urlopen(tr.url + "?" + q, timeout=5) as r:
+                    reply, _ = bdecode(r.read())
+                self.assertNotIn(b"failure reason", reply)
+                self.assertIsNotNone(tr.wait_seed(6881, timeout=10))
+                self.assertEqual(tr.scrape(), (1, 0))
+            finally:
+                tr.close()
+            self.assertIsNone(tr.p)
 
 
 if __name__ == "__main__":

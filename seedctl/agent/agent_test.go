@@ -294,6 +294,9 @@ func TestController(t *testing.T) {
 		t.Errorf("Add of a missing file: %v", err)
 	}
 
+	// Verify before the first announce went out would leave nothing to stop and one
+	// started in all (the test failed so about once in 20 runs).
+	waitUntil(t, "the first started", func() bool { return tr.events(ih, "started") == 1 })
 	if err := r.Verify(mustHash(t, ih)); err != nil {
 		t.Fatal(err)
 	}

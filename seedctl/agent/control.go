@@ -76,8 +76,8 @@ func (a *Agent) info(t *torrent) TorrentInfo {
 		Completed:  -1,
 	}
 	if t.scrapeOK {
-		ti.Seeders, ti.Leechers = t.scraped.Seeders, t.scraped.Leechers
-		ti.Completed = t.scraped.Downloaded
+		ti.Seeders, ti.Leechers = t.scraped.seeders, t.scraped.leechers
+		ti.Completed = t.scraped.downloaded
 	}
 	a.mu.Unlock()
 	switch ti.State {

@@ -125,17 +125,13 @@ func (s *scheduler) run(ctx context.Context, stopped func(*announcer.Announcer))
 			continue
 		}
 		if s.lim.Wait(ctx) != nil {
-			if a := s.putBack(next, next.due); a != nil {
-				stopped(a)
-			}
+			s.putBack(next, nil, time.Time{}, stopped)
 			return
 		}
 		select {
 		case s.work <- next:
 		case <-ctx.Done():
-			if a := s.putBack(next, next.due); a != nil {
-				stopped(a)
-			}
+			s.putBack(next, nil, time.Time{}, stopped)
 			return
 		}
 	}
@@ -150,33 +146,53 @@ func (s *scheduler) worker(ctx context.Context, stopped func(*announcer.Announce
 			return
 		case t = <-s.work:
 		}
-		before := t.ann.Status()
-		peers, next := t.ann.Step(ctx)
-		after := t.ann.Status()
+		// The announcer is read under mu: add may give t a new one while this one is
+		// stepped (a re-check during an announce).
+		s.mu.Lock()
+		ann := t.ann
+		s.mu.Unlock()
+		before := ann.Status()
+		peers, next := ann.Step(ctx)
+		after := ann.Status()
 		if ctx.Err() == nil && !after.LastAnnounce.Equal(before.LastAnnounce) {
 			s.result(t, before, after, peers)
 		}
-		if a := s.putBack(t, next); a != nil {
-			stopped(a)
-		}
+		s.putBack(t, ann, next, stopped)
 	}
 }
 
-// putBack ends a worker's hold on t: it goes back on the heap at due, or, when it was
-// removed meanwhile, its announcer is returned for the caller to stop.
-func (s *scheduler) putBack(t *torrent, due time.Time) *announcer.Announcer {
+// putBack ends a worker's hold on t, whose announcer was ann when the worker took it (nil:
+// not stepped, due unused). t goes back on the heap at due; or, when add gave it a new
+// announcer meanwhile, ann is stopped and the new one goes on the heap at the time add
+// gave it; or, when t was removed meanwhile, its announcers are stopped (stopped is called
+// after mu is released).
+func (s *scheduler) putBack(t *torrent, ann *announcer.Announcer, due time.Time, stopped func(*announcer.Announcer)) {
+	var stop [2]*announcer.Announcer
+	pushed := false
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	t.inFlight = false
-	if t.annStop || due.IsZero() {
-		t.annStop = false
-		a := t.ann
-		t.ann = nil
-		return a
+	if ann == nil {
+		due = t.due
+	} else if t.ann != ann {
+		stop[0], due = ann, t.due // replaced: the new one announces when add said
 	}
-	t.due = due
-	heap.Push(&s.h, t)
-	return nil
+	if t.annStop || due.IsZero() || t.ann == nil {
+		t.annStop = false
+		stop[1], t.ann = t.ann, nil
+	} else {
+		t.due = due
+		heap.Push(&s.h, t)
+		pushed = true
+	}
+	s.mu.Unlock()
+	if pushed {
+		s.signal() // it may be due before what the dispatcher sleeps for
+	}
+	for _, a := range stop {
+		if a != nil {
+			stopped(a)
+		}
+	}
 }
 
 // dueHeap orders torrents by their next announce.

@@ -37,7 +37,7 @@ func (a *Agent) scrapeLoop(ctx context.Context) {
 			a.mu.Lock()
 			t.scrapedAt = time.Now()
 			if err == nil {
-				t.scraped, t.scrapeOK = st, true
+				t.scraped, t.scrapeOK = scrapeCounts{st.Seeders, st.Leechers, st.Downloaded}, true
 			} else {
 				t.scrapeOK = false
 				a.log.Debug("scrape", "torrent", t.name, "err", err)

@@ -58,25 +58,31 @@ const (
 
 // An Announcer announces one torrent to its trackers. Its methods are safe for concurrent
 // use.
+//
+// An agent holds one for each of tens of thousands of idle torrents, driven by Step: the
+// channels only Run needs are made by Run or Peers (about 360 bytes), and the fields are in
+// an order that keeps the struct in the 512-byte size class.
 type Announcer struct {
-	cfg   Config
-	log   *slog.Logger
-	key   uint32
-	peers chan []netip.AddrPort
-	wake  chan struct{}
+	cfg Config
+	log *slog.Logger
 
-	mu                    sync.Mutex
+	mu sync.Mutex
+	// peers, wake and runDone are nil until Run or Peers makes them (under mu); then they
+	// never change.
+	peers                 chan []netip.AddrPort
+	wake                  chan struct{}
+	runDone               chan struct{}
 	rnd                   *rand.Rand
 	tiers                 [][]*tracker // order changes as trackers are promoted
 	st                    Status
 	interval, minInterval time.Duration // in force
 	last, next            time.Time     // end of the last attempt; when the next is due
-	early                 bool          // Announce was called
 	completed             int
+	cancelRun             context.CancelFunc
+	key                   uint32
+	early                 bool // Announce was called
 	completedNow          bool
 	running, stopped      bool
-	cancelRun             context.CancelFunc
-	runDone               chan struct{}
 }
 
 // New validates cfg and returns an Announcer; nothing is sent before Run. An unusable
@@ -94,9 +100,6 @@ func New(cfg Config) (*Announcer, error) {
 		cfg:      cfg,
 		log:      cfg.Logger,
 		rnd:      rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:]))),
-		peers:    make(chan []netip.AddrPort, 1),
-		wake:     make(chan struct{}, 1),
-		runDone:  make(chan struct{}),
 		interval: cfg.Interval,
 	}
 	a.key = a.rnd.Uint32()
@@ -113,6 +116,9 @@ func New(cfg Config) (*Announcer, error) {
 				return nil, fmt.Errorf("announcer: %w", err)
 			}
 			t := &tracker{raw: raw, u: u, name: redact(u)}
+			if t.name == raw {
+				t.name = raw // no secret to hide: share raw's bytes rather than keep a copy
+			}
 			if u.Scheme == "udp" {
 				t.udp = newUDPConn(u, cfg.UDPTimeout, cfg.UDPRetries)
 			}
@@ -134,7 +140,21 @@ func New(cfg Config) (*Announcer, error) {
 // Peers delivers the peers of each reply, never one of Config.Self; it is closed when Run
 // returns. Sending never blocks the Announcer: while a batch waits unread, later ones are
 // merged into it (at most 2000 peers, the newest kept).
-func (a *Announcer) Peers() <-chan []netip.AddrPort { return a.peers }
+func (a *Announcer) Peers() <-chan []netip.AddrPort {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.makeRunChans()
+	return a.peers
+}
+
+// makeRunChans makes the channels of Run once (under mu).
+func (a *Announcer) makeRunChans() {
+	if a.peers == nil {
+		a.peers = make(chan []netip.AddrPort, 1)
+		a.wake = make(chan struct{}, 1)
+		a.runDone = make(chan struct{})
+	}
+}
 
 // Status returns what the Announcer last heard.
 func (a *Announcer) Status() Status {
@@ -148,8 +168,9 @@ func (a *Announcer) Status() Status {
 func (a *Announcer) Announce() {
 	a.mu.Lock()
 	a.early = true
+	wake := a.wake
 	a.mu.Unlock()
-	a.signal()
+	signal(wake)
 }
 
 // Completed sends event=completed now (or as soon as the announce in progress ends). Only
@@ -159,13 +180,16 @@ func (a *Announcer) Completed() {
 	if a.completed == notCompleted {
 		a.completed, a.completedNow = completing, true
 	}
+	wake := a.wake
 	a.mu.Unlock()
-	a.signal()
+	signal(wake)
 }
 
-func (a *Announcer) signal() {
+// signal wakes Run, if it runs (wake is nil before Run: it looks at what is due when it
+// starts).
+func signal(wake chan struct{}) {
 	select {
-	case a.wake <- struct{}{}:
+	case wake <- struct{}{}:
 	default:
 	}
 }
@@ -179,6 +203,7 @@ func (a *Announcer) Run(ctx context.Context) {
 		return
 	}
 	a.running = true
+	a.makeRunChans()
 	if a.stopped {
 		a.mu.Unlock()
 		close(a.peers)
@@ -459,12 +484,12 @@ func (a *Announcer) Stop(ctx context.Context) error {
 		return nil
 	}
 	a.stopped = true
-	cancel := a.cancelRun
+	cancel, runDone := a.cancelRun, a.runDone
 	a.mu.Unlock()
 	if cancel != nil {
 		cancel()
 		select {
-		case <-a.runDone:
+		case <-runDone:
 		case <-ctx.Done():
 			return fmt.Errorf("announcer: stop: waiting for Run: %w", ctx.Err())
 		}

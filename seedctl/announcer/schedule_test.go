@@ -264,6 +264,7 @@ func TestStopWithoutRun(t *testing.T) {
 // Peers delivered while nobody reads are merged, never blocking the announcer.
 func TestDeliverMerges(t *testing.T) {
 	a := mustNew(t, testConfig([][]string{{"http://x.example/announce"}}, hash("deliver"), 1))
+	a.Peers() // makes the channel, as Run does before it delivers
 	p := func(s ...string) (out []netipAddrPort) {
 		for _, x := range s {
 			out = append(out, mustAddrPort(x))

@@ -26,7 +26,7 @@ import (
 type payload interface {
 	ReadAt(p []byte, off int64) (int, error)
 	WriteAt(p []byte, off int64) (int, error)
-	SendTo(w io.Writer, off, n int64) (int64, error)
+	SendWithPrefix(w io.Writer, prefix []byte, off, n int64) (int64, error)
 }
 
 var _ payload = (*storage.Files)(nil)
