@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -390,8 +391,9 @@ func TestPendingOffersBounded(t *testing.T) {
 
 // Expired offers are dropped and free their slot; silent peers leave their torrents.
 func TestSweep(t *testing.T) {
-	now := time.Unix(1_000_000, 0)
-	clock := func() time.Time { return now }
+	var sec atomic.Int64 // the clock, read by the server's goroutines
+	sec.Store(1_000_000)
+	clock := func() time.Time { return time.Unix(sec.Load(), 0) }
 	s, url := newTestServer(t, Config{Now: clock, OfferTTL: 10 * time.Second, PeerTimeout: 100 * time.Second, PingInterval: time.Hour, IdleTimeout: 2 * time.Hour})
 	ih := bin("sweep")
 	a, b := dial(t, url, nil), dial(t, url, nil)
@@ -401,16 +403,14 @@ func TestSweep(t *testing.T) {
 	b.sendJSON(announce(ih, bin("b"), 1, sdpOffer(oid)))
 	b.recv()
 	a.recv()
-	now = now.Add(11 * time.Second)
-	s.sweep(now.Unix())
+	s.sweep(sec.Add(11))
 	if got := testutil.ToFloat64(s.m.dropped.WithLabelValues(dropExpired)); got != 1 {
 		t.Fatalf("expired = %v", got)
 	}
 	a.sendJSON(map[string]any{"action": "announce", "info_hash": ih, "peer_id": bin("a"), "to_peer_id": bin("b"), "offer_id": oid, "answer": map[string]any{"type": "answer"}})
 	b.sendJSON(map[string]any{"action": "announce", "info_hash": ih, "peer_id": bin("b"), "left": 1})
 	b.recv()
-	now = now.Add(95 * time.Second) // B announced 0 s ago on this clock's terms, A 106 s ago
-	s.sweep(now.Unix())
+	s.sweep(sec.Add(95)) // B announced 95 s ago, A 106 s ago
 	c, ok := s.Counts(bittorrentHash(ih))
 	if !ok || c.Complete != 0 || c.Incomplete != 1 {
 		t.Fatalf("after sweep: %+v %v, want only B", c, ok)
