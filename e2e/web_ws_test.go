@@ -103,10 +103,11 @@ func wsFrontCmd(t *testing.T, p webPath, dir string, port int, be webBackend) *e
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Apache relays an upgraded connection until it is idle for ProxyTimeout; the
+		// Apache relays an upgraded connection until it is idle for Timeout (measured: not
+		// ProxyTimeout); the
 		// FastCGI snippets' WebSocket rule needs mod_rewrite and WEBSWARM_TRACKER defined.
 		extra := "LoadModule rewrite_module /usr/lib/apache2/modules/mod_rewrite.so\n" +
-			"ProxyTimeout " + strconv.Itoa(wsProxyTimeout) + "\n" +
+			"Timeout " + strconv.Itoa(wsProxyTimeout) + "\n" +
 			"Define WEBSWARM_TRACKER ${WEBSWARM_TRACKER}\n"
 		conf := strings.Replace(string(main), "Include ${WS_CONF}/webswarm.conf", extra+"Include ${WS_CONF}/webswarm.conf", 1)
 		confPath := filepath.Join(dir, "apache.conf")
