@@ -412,6 +412,21 @@ func wsTestRelay(t *testing.T, s *webSite, url string) {
 		t.Fatalf("idle peer's scrape: %v", f)
 	}
 
+	// An HTTP peer of the same torrent is in the same swarm view but never meets the
+	// browsers: its announce gets no WebSocket peer, and they get no offer from it.
+	var rawIH []byte
+	for _, r := range ih {
+		rawIH = append(rawIH, byte(r))
+	}
+	httpResp := webAnnounce(t, webClient("127.0.0.5"), s.Front.URL,
+		announceQuery([20]byte(rawIH), "-TR3000-httppeer0001", 6881, 0), nil)
+	if peers := webPeers(t, httpResp); len(peers) != 0 {
+		t.Errorf("HTTP announce got peers %v: WebSocket peers must not be handed to HTTP clients", peers)
+	}
+	if f := scrape(a); f["complete"] != 1.0 {
+		t.Errorf("WebSocket scrape counts an HTTP peer: %v", f)
+	}
+
 	// stopped removes a peer; a closed socket removes it at once.
 	c.send(map[string]any{"action": "announce", "info_hash": ih, "peer_id": wsBin("peer-c"), "event": "stopped", "left": 5})
 	c.recv()
@@ -422,4 +437,18 @@ func wsTestRelay(t *testing.T, s *webSite, url string) {
 		}
 		return nil
 	})
+
+	// The state file holds the HTTP peer, never the WebSocket ones: SIGTERM saves it with A
+	// still connected.
+	s.Tracker.Proc.Stop(10 * time.Second)
+	state, err := os.ReadFile(s.Tracker.Dfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(state), "-TR3000-httppeer0001") {
+		t.Errorf("state file lacks the HTTP peer:\n%q", state)
+	}
+	if strings.Contains(string(state), "peer-a") {
+		t.Errorf("state file holds a WebSocket peer:\n%q", state)
+	}
 }
