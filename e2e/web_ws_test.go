@@ -50,27 +50,7 @@ func wsStartSite(t *testing.T, p webPath, extra ...string) *webSite {
 	}
 	be.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", s.Tracker.Port)
 	port := webFreePort(t)
-	var cmd = wsFrontCmd(t, p, dir, port, be)
-	proc := testenv.StartCmd(t, cmd)
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Logf("--- %s error.log:\n%s", p.Server, testenv.Tail(b, 4000))
-		}
-	})
-	s.Front = &webFront{Path: p, Dir: dir, Port: port, Proc: proc,
-		URL: fmt.Sprintf("http://127.0.0.1:%d", port), URL6: fmt.Sprintf("http://[::1]:%d", port)}
-	testenv.WaitFor(t, 10*time.Second, p.Server+" to listen", func() error {
-		if done, err := proc.Exited(); done {
-			return fmt.Errorf("%s exited: %v\n%s", p.Server, err, proc.Output())
-		}
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
-		if err != nil {
-			return err
-		}
-		c.Close()
-		return nil
-	})
+	s.Front = webRunFront(t, p, dir, port, wsFrontCmd(t, p, dir, port, be))
 	return s
 }
 

@@ -177,21 +177,26 @@ func (c *conn) announce(req *request) {
 
 	c.send(c.reply(ih, complete, incomplete))
 	for i, to := range targets {
-		o := &req.Offers[i]
-		b := c.buf[:0]
-		b = append(b, `{"action":"announce","info_hash":`...)
-		b = appendBinary(b, ih[:])
-		b = append(b, `,"peer_id":`...)
-		b = appendBinary(b, id[:])
-		b = append(b, `,"offer_id":`...)
-		b = appendBinary(b, offerIDs[i][:])
-		b = append(b, `,"offer":`...)
-		b = append(b, o.Offer...)
-		b = append(b, '}')
-		c.buf = b
-		to.c.send(b)
+		to.c.send(c.relayed(ih, id, offerIDs[i], `,"offer":`, req.Offers[i].Offer))
 		s.m.offers.Inc()
 	}
+}
+
+// relayed is an offer or answer (key is `,"offer":` or `,"answer":`) as relayed: from peer
+// ID from, with its offer_id and SDP object as the client sent it.
+func (c *conn) relayed(ih bittorrent.InfoHash, from bittorrent.PeerID, offerID [20]byte, key string, sdp json.RawMessage) []byte {
+	b := c.buf[:0]
+	b = append(b, `{"action":"announce","info_hash":`...)
+	b = appendBinary(b, ih[:])
+	b = append(b, `,"peer_id":`...)
+	b = appendBinary(b, from[:])
+	b = append(b, `,"offer_id":`...)
+	b = appendBinary(b, offerID[:])
+	b = append(b, key...)
+	b = append(b, sdp...)
+	b = append(b, '}')
+	c.buf = b
+	return b
 }
 
 // lookup returns the member with peer ID id, if t exists and has one.
@@ -251,18 +256,7 @@ func (c *conn) answer(req *request) {
 	delete(sh.offers, k)
 	o.from.pending.Add(-1)
 	sh.mu.Unlock()
-	b := c.buf[:0]
-	b = append(b, `{"action":"announce","info_hash":`...)
-	b = appendBinary(b, ih[:])
-	b = append(b, `,"peer_id":`...)
-	b = appendBinary(b, id[:])
-	b = append(b, `,"offer_id":`...)
-	b = appendBinary(b, offerID[:])
-	b = append(b, `,"answer":`...)
-	b = append(b, req.Answer...)
-	b = append(b, '}')
-	c.buf = b
-	o.from.send(b)
+	o.from.send(c.relayed(ih, id, offerID, `,"answer":`, req.Answer))
 	s.m.answers.Inc()
 }
 
