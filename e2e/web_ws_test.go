@@ -432,3 +432,57 @@ func wsTestRelay(t *testing.T, s *webSite, url string) {
 		t.Errorf("state file holds a WebSocket peer:\n%q", state)
 	}
 }
+
+// The swarm limits and the connection cap apply to WebSocket peers of the built tracker:
+// --allowed_dir, --max_peers, --ws_max_connections; and an upgrade that comes over FastCGI is
+// answered 400 naming the HTTP port.
+func TestWebSocketTrackerLimits(t *testing.T) {
+	testenv.Require(t, "mktorrent", "mktorrent")
+	dir := t.TempDir()
+	allowed := filepath.Join(dir, "allowed")
+	if err := os.Mkdir(allowed, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writePayload(t, dir, "big.iso", 100_000)
+	tf := makeTorrent(t, filepath.Join(dir, "big.iso"), "http://127.0.0.1:9/announce")
+	data, err := os.ReadFile(tf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(allowed, "big.iso.torrent"), string(data))
+	var ihRunes []rune
+	for _, c := range readTorrent(t, tf).InfoHash {
+		ihRunes = append(ihRunes, rune(c))
+	}
+	ih := string(ihRunes)
+	tp := startTracker(t, "--allowed_dir", allowed, "--max_peers", "1", "--ws_max_connections", "3")
+	url := "ws" + strings.TrimPrefix(tp.Base, "http") + "/announce"
+	a := mustDial(t, url, "127.0.0.2")
+	a.send(wsAnnounce(wsBin("not-allowed"), wsBin("peer-a"), 0))
+	if r := a.recv(); !strings.Contains(fmt.Sprint(r["failure reason"]), "not authorized") {
+		t.Errorf("torrent outside --allowed_dir: %v", r)
+	}
+	// The torrent in the allowed directory: one peer fits (--max_peers 1), a second does not.
+	a.send(wsAnnounce(ih, wsBin("peer-a"), 0))
+	if r := a.recv(); r["complete"] != 1.0 {
+		t.Fatalf("allowed torrent: %v", r)
+	}
+	b := mustDial(t, url, "127.0.0.3")
+	b.send(wsAnnounce(ih, wsBin("peer-b"), 0))
+	if r := b.recv(); !strings.Contains(fmt.Sprint(r["failure reason"]), "torrent is full") {
+		t.Errorf("second peer over --max_peers 1: %v", r)
+	}
+	mustDial(t, url, "127.0.0.4")
+	if _, status, err := wsDial(t, url, "127.0.0.5"); err == nil || status != http.StatusServiceUnavailable {
+		t.Errorf("fourth connection over --ws_max_connections 3: %v, status %d, want 503", err, status)
+	}
+	metrics := string(webRaw(t, webClient("127.0.0.1"), tp.Base+"/metrics", nil))
+	for _, want := range []string{`webswarm_tracker_ws_rejected_total{reason="not_allowed"} 1`,
+		`webswarm_tracker_ws_rejected_total{reason="torrent_full"} 1`,
+		`webswarm_tracker_ws_connections_refused_total{reason="total"} 1`,
+		`webswarm_tracker_ws_connections 3`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
