@@ -434,8 +434,7 @@ func wsTestRelay(t *testing.T, s *webSite, url string) {
 }
 
 // The swarm limits and the connection cap apply to WebSocket peers of the built tracker:
-// --allowed_dir, --max_peers, --ws_max_connections; and an upgrade that comes over FastCGI is
-// answered 400 naming the HTTP port.
+// --allowed_dir, --max_peers, --ws_max_connections.
 func TestWebSocketTrackerLimits(t *testing.T) {
 	testenv.Require(t, "mktorrent", "mktorrent")
 	dir := t.TempDir()
