@@ -449,7 +449,10 @@ func (f *fakeWS) ServeWebSocket(w http.ResponseWriter, r *http.Request, client n
 // routes and other upgrades are served as before.
 func TestWebSocketRoute(t *testing.T) {
 	ws := &fakeWS{}
-	h := newHandler(t, func(c *Config) { c.WebSocket = ws; c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} })
+	h := newHandler(t, func(c *Config) {
+		c.WebSocket = ws
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	})
 	serve := func(handler http.Handler, path string, hdr map[string]string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest("GET", path, nil)
 		r.RemoteAddr = "127.0.0.1:5000"
