@@ -233,12 +233,15 @@ func (s *server) newWebSocket() (*wsapi.Server, error) {
 		}
 	}
 	cfg := wsapi.Config{
-		Interval:         time.Duration(o.wsInterval) * time.Second,
-		MaxOffers:        o.wsMaxOffers,
-		MaxMessage:       int64(o.wsMaxMessage),
-		OfferTTL:         time.Duration(o.wsOfferTTL) * time.Second,
-		IdleTimeout:      time.Duration(o.wsIdleTimeout) * time.Second,
-		PingInterval:     time.Duration(o.wsPingInterval) * time.Second,
+		Interval:     time.Duration(o.wsInterval) * time.Second,
+		MaxOffers:    o.wsMaxOffers,
+		MaxMessage:   int64(o.wsMaxMessage),
+		OfferTTL:     time.Duration(o.wsOfferTTL) * time.Second,
+		IdleTimeout:  time.Duration(o.wsIdleTimeout) * time.Second,
+		PingInterval: time.Duration(o.wsPingInterval) * time.Second,
+		// A peer that takes none of a message for --socket_timeout is closed, as a slow
+		// HTTP reader is.
+		WriteTimeout:     time.Duration(o.socketTimeout) * time.Second,
 		MaxConns:         cmp.Or(maxConns, -1), // 0: no limit
 		MaxConnsPerIP:    cmp.Or(o.wsMaxConnsPerIP, -1),
 		MaxBadMessages:   o.wsMaxBadMessages,
