@@ -189,6 +189,13 @@ func webStartFront(t testing.TB, p webPath, dir string, be webBackend) *webFront
 	default:
 		t.Fatalf("unknown server %q", p.Server)
 	}
+	return webRunFront(t, p, dir, port, cmd)
+}
+
+// webRunFront starts cmd, the front end of path p in dir listening on port, and waits until
+// it accepts connections.
+func webRunFront(t testing.TB, p webPath, dir string, port int, cmd *exec.Cmd) *webFront {
+	t.Helper()
 	proc := testenv.StartCmd(t, cmd)
 	t.Cleanup(func() {
 		if t.Failed() {

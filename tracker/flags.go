@@ -60,6 +60,18 @@ type options struct {
 	maxTotalPeers       int
 	maxPeersPerIP       int
 	maxFullScrape       int
+	websocket           int
+	wsInterval          int
+	wsMaxOffers         int
+	wsMaxMessage        int
+	wsOfferTTL          int
+	wsIdleTimeout       int
+	wsPingInterval      int
+	wsMaxConns          int
+	wsMaxConnsPerIP     int
+	wsMaxBadMessages    int
+	wsMaxPendingOffers  int
+	wsMaxSwarms         int
 
 	trusted  []netip.Prefix
 	sockMode uint32
@@ -131,6 +143,18 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.fcgiMaxConns, "fcgi_max_connections", 512, "FastCGI connections open at once; one more closes the connection idle longest (0 = no limit)")
 	fs.IntVar(&o.maxConns, "max_connections", -1, "HTTP connections open at once; one more closes the one waiting longest for a request (-1 = the file descriptor limit less an eighth and --fcgi_max_connections; 0 = no limit)")
 	fs.IntVar(&o.peerIDs, "peer_ids", 0, "1 = give peer IDs in compact=0 replies (unless no_peer_id=1), for very old clients; 0 = never hand them out")
+	fs.IntVar(&o.websocket, "websocket", 1, "1 = serve WebSocket (WebTorrent) announces on /announce over HTTP; 0 = answer them 400")
+	fs.IntVar(&o.wsInterval, "ws_interval", 120, "seconds WebSocket clients should wait between announces")
+	fs.IntVar(&o.wsMaxOffers, "ws_max_offers", 10, "most WebRTC offers in one WebSocket announce; more refuse the message")
+	fs.IntVar(&o.wsMaxMessage, "ws_max_message", 64<<10, "bytes of one WebSocket message; a larger one closes the connection")
+	fs.IntVar(&o.wsOfferTTL, "ws_offer_ttl", 120, "seconds a relayed offer waits for its answer")
+	fs.IntVar(&o.wsIdleTimeout, "ws_idle_timeout", 180, "seconds a WebSocket connection may send nothing (not even a pong) before it is closed")
+	fs.IntVar(&o.wsPingInterval, "ws_ping_interval", 30, "seconds between pings to each WebSocket connection; keep it below the proxy's read timeout (nginx proxy_read_timeout, Apache ProxyTimeout)")
+	fs.IntVar(&o.wsMaxConns, "ws_max_connections", -1, "WebSocket connections open at once (-1 = half of --max_connections, which they also count against; 0 = no limit)")
+	fs.IntVar(&o.wsMaxConnsPerIP, "ws_max_connections_per_ip", 32, "WebSocket connections from one IPv4 address or IPv6 /64 (0 = no limit)")
+	fs.IntVar(&o.wsMaxBadMessages, "ws_max_bad_messages", 5, "malformed WebSocket messages (each answered with a failure reason) before the connection is closed")
+	fs.IntVar(&o.wsMaxPendingOffers, "ws_max_pending_offers", 100, "offers of one WebSocket connection waiting for an answer; more are not relayed")
+	fs.IntVar(&o.wsMaxSwarms, "ws_max_swarms", 100, "torrents one WebSocket connection may announce at once")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -225,6 +249,28 @@ func (o *options) validate() error {
 	}
 	if o.maxConns < -1 {
 		bad("--max_connections %d: want -1 (from the file descriptor limit), 0 (no limit) or a count", o.maxConns)
+	}
+	if o.websocket != 0 && o.websocket != 1 {
+		bad("--websocket %d: want 0 or 1", o.websocket)
+	}
+	for name, v := range map[string]int{"--ws_interval": o.wsInterval, "--ws_max_offers": o.wsMaxOffers,
+		"--ws_offer_ttl": o.wsOfferTTL, "--ws_idle_timeout": o.wsIdleTimeout, "--ws_ping_interval": o.wsPingInterval,
+		"--ws_max_bad_messages": o.wsMaxBadMessages, "--ws_max_pending_offers": o.wsMaxPendingOffers, "--ws_max_swarms": o.wsMaxSwarms} {
+		if v <= 0 {
+			bad("%s %d: must be positive", name, v)
+		}
+	}
+	if o.wsPingInterval >= o.wsIdleTimeout {
+		bad("--ws_ping_interval %d: must be below --ws_idle_timeout %d, or live peers are closed as idle", o.wsPingInterval, o.wsIdleTimeout)
+	}
+	if o.wsMaxMessage < 1024 || o.wsMaxMessage > 16<<20 {
+		bad("--ws_max_message %d: want 1024 to 16777216 bytes", o.wsMaxMessage)
+	}
+	if o.wsMaxConns < -1 {
+		bad("--ws_max_connections %d: want -1 (half of --max_connections), 0 (no limit) or a count", o.wsMaxConns)
+	}
+	if o.wsMaxConnsPerIP < 0 {
+		bad("--ws_max_connections_per_ip %d: must not be negative (0 = no limit)", o.wsMaxConnsPerIP)
 	}
 	if o.fcgi != "" && !strings.HasPrefix(o.fcgi, "unix:") {
 		if _, err := netip.ParseAddrPort(o.fcgi); err != nil {

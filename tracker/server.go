@@ -28,6 +28,7 @@ import (
 	"github.com/webswarm/webswarm/tracker/stats"
 	"github.com/webswarm/webswarm/tracker/swarm"
 	"github.com/webswarm/webswarm/tracker/udpapi"
+	"github.com/webswarm/webswarm/tracker/wsapi"
 )
 
 // server is the wired tracker: store, core, frontends and the background savers.
@@ -42,6 +43,7 @@ type server struct {
 	access  *httpapi.AccessLog
 	handler *httpapi.Handler
 	udp     *udpapi.Server
+	ws      *wsapi.Server         // nil with --websocket 0
 	limit   *announce.RateLimiter // nil without --max_announce_rate; shared by HTTP and UDP
 	latency *prometheus.HistogramVec
 	// maxConns is the HTTP connection cap (--max_connections, resolved; 0: none).
@@ -148,7 +150,16 @@ func newServer(o *options, logger *slog.Logger) (_ *server, err error) {
 			return nil, err
 		}
 	}
+	if o.websocket == 1 {
+		if s.ws, err = s.newWebSocket(); err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, s.ws.Close)
+	}
 	pcfg := stats.Config{Store: s.store, ShowNames: o.showNames == 1, Version: version}
+	if s.ws != nil {
+		pcfg.WebTorrent = s.ws
+	}
 	if s.allowed != nil {
 		pcfg.Names = s.allowed
 		pcfg.FileLinks = o.allowGet == 1
@@ -173,6 +184,9 @@ func newServer(o *options, logger *slog.Logger) (_ *server, err error) {
 		Registerer:          s.reg,
 		WriteTimeout:        time.Duration(o.socketTimeout) * time.Second,
 		Logger:              logger,
+	}
+	if s.ws != nil {
+		hcfg.WebSocket = s.ws
 	}
 	if s.allowed != nil {
 		hcfg.Name = func(ih bittorrent.InfoHash) (string, bool) {
@@ -204,6 +218,47 @@ func newServer(o *options, logger *slog.Logger) (_ *server, err error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// newWebSocket sets up the WebTorrent frontend from the --ws_* flags. Its connections are
+// HTTP connections too (counted against --max_connections): by default they may take half
+// of that cap, so browsers cannot lock HTTP announces out.
+func (s *server) newWebSocket() (*wsapi.Server, error) {
+	o := s.o
+	maxConns := o.wsMaxConns
+	if maxConns == -1 {
+		maxConns = s.maxConns / 2
+		if s.maxConns == 0 {
+			maxConns = 0
+		}
+	}
+	cfg := wsapi.Config{
+		Interval:     time.Duration(o.wsInterval) * time.Second,
+		MaxOffers:    o.wsMaxOffers,
+		MaxMessage:   int64(o.wsMaxMessage),
+		OfferTTL:     time.Duration(o.wsOfferTTL) * time.Second,
+		IdleTimeout:  time.Duration(o.wsIdleTimeout) * time.Second,
+		PingInterval: time.Duration(o.wsPingInterval) * time.Second,
+		// A peer that takes none of a message for --socket_timeout is closed, as a slow
+		// HTTP reader is.
+		WriteTimeout:     time.Duration(o.socketTimeout) * time.Second,
+		MaxConns:         cmp.Or(maxConns, -1), // 0: no limit
+		MaxConnsPerIP:    cmp.Or(o.wsMaxConnsPerIP, -1),
+		MaxBadMessages:   o.wsMaxBadMessages,
+		MaxPendingOffers: o.wsMaxPendingOffers,
+		MaxSwarms:        o.wsMaxSwarms,
+		MaxPeers:         cmp.Or(o.maxPeers, -1),
+		Registerer:       s.reg,
+		Logger:           s.log,
+	}
+	if s.allowed != nil {
+		cfg.Allowed = s.allowed.Allowed
+	}
+	ws, err := wsapi.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("WebSocket tracker: %w", err)
+	}
+	return ws, nil
 }
 
 // close releases everything newServer set up, in reverse order.
@@ -319,6 +374,9 @@ loop:
 		}
 	}
 	s.log.Info("shutting down")
+	if s.ws != nil {
+		s.ws.Close() // hijacked connections: http.Server.Shutdown does not see them
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := fs.Shutdown(sctx); err != nil {

@@ -324,6 +324,9 @@ func TestFastPathAnswersAsNetHTTP(t *testing.T) {
 		{"pipelined three", rawGet(target("-TR3000-gggggggggggg", 7001, "3")) + rawGet("/scrape?info_hash="+esc(ihA)) + rawGet(target("-TR3000-gggggggggggg", 7001, "0")), 3, 0},
 		{"pipelined: fast then handed over", rawGet("/scrape?info_hash="+esc(ihA)) + rawGet("/stats") + rawGet("/scrape?info_hash="+esc(ihA)), 3, 1},
 		{"headers net/http ignores", rawGet("/scrape", "Accept-Encoding: gzip", "Cookie: a=b", "X-Empty:", "Connection: keep-alive, TE", "TE: trailers", "Upgrade: h2c"), 1, 0},
+		// A WebSocket announce goes to net/http, which hands it to Config.WebSocket (none here:
+		// it answers 400 itself).
+		{"websocket upgrade", rawGet("/announce?"+annQ(ihB, "-TR3000-hhhhhhhhhhhh", 1, "0"), "Upgrade: WebSocket", "Connection: Upgrade"), 1, 1},
 		{"user agent and referer with obs-text", rawGet("/scrape", "User-Agent: qBittorrent/4.5.2 \xc3\xa9", "Referer: http://x/\t", "User-Agent: second"), 1, 0},
 		// The proxy stripped its X-Forwarded-Prefix already: the tracker does not again.
 		{"trusted X-Forwarded-Prefix, announce", rawGet("/tracker/announce?"+annQ(ihB, "-TR3000-hhhhhhhhhhhh", 1, "0"), "X-Forwarded-Prefix: /tracker/"), 1, 1},

@@ -1,9 +1,11 @@
 package httpapi
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -75,10 +77,21 @@ type Config struct {
 	Latency *prometheus.HistogramVec
 	// Registerer receives the Handler's own counters (nil: not registered).
 	Registerer prometheus.Registerer
+	// WebSocket, when set, serves the announces that ask for "Upgrade: websocket" over
+	// plain HTTP (the WebTorrent tracker); nil answers them 400. FastCGI cannot carry a
+	// WebSocket: upgrades arriving that way are answered 400 naming the HTTP port.
+	WebSocket WebSocketHandler
 	// WriteTimeout bounds writing a large reply (a full scrape, the stats page, metrics) to a
 	// slow reader; small replies go into the socket buffer at once. 0: no deadline.
 	WriteTimeout time.Duration
 	Logger       *slog.Logger
+}
+
+// WebSocketHandler serves a WebSocket announce: it upgrades the request (taking the
+// connection over) or answers it with an error. client is the address resolved through the
+// trusted proxies.
+type WebSocketHandler interface {
+	ServeWebSocket(w http.ResponseWriter, r *http.Request, client netip.Addr)
 }
 
 // Handler serves the tracker over HTTP. FastCGI returns the same handler for net/http/fcgi.
@@ -236,6 +249,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, fcgi bool) {
 	var status, size int
 	switch path {
 	case "/announce", "/scrape":
+		if path == "/announce" && isUpgrade(r) {
+			status = h.upgrade(w, r, client, fcgi)
+			break
+		}
 		st := h.pool.Get().(*state)
 		var body []byte
 		if path == "/announce" {
@@ -282,6 +299,47 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, fcgi bool) {
 		}
 		h.cfg.AccessLog.Log(client, start, r.Method, uri, r.Proto, status, size, r.Referer(), r.UserAgent())
 	}
+}
+
+// isUpgrade reports whether r asks for a WebSocket ("Upgrade: websocket", any case).
+func isUpgrade(r *http.Request) bool {
+	for _, v := range r.Header["Upgrade"] {
+		for tok := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), "websocket") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// upgrade serves a WebSocket announce and returns the status for the access log (101 when
+// the connection was taken over).
+func (h *Handler) upgrade(w http.ResponseWriter, r *http.Request, client netip.Addr, fcgi bool) int {
+	switch {
+	case fcgi:
+		http.Error(w, "WebSocket announces need the tracker's HTTP port: FastCGI cannot carry a WebSocket (see the FastCGI snippets)", http.StatusBadRequest)
+		return http.StatusBadRequest
+	case h.cfg.WebSocket == nil:
+		http.Error(w, "this tracker serves no WebSocket announces", http.StatusBadRequest)
+		return http.StatusBadRequest
+	}
+	rec := &hijackRecorder{recorder{ResponseWriter: w, status: http.StatusOK}}
+	h.cfg.WebSocket.ServeWebSocket(rec, r, client)
+	return rec.status
+}
+
+// hijackRecorder is a recorder a WebSocket library can take the connection from; a
+// connection taken is logged as 101.
+type hijackRecorder struct{ recorder }
+
+// Hijack implements http.Hijacker.
+func (r *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(r.ResponseWriter).Hijack()
+	if err == nil {
+		r.status, r.wrote = http.StatusSwitchingProtocols, true
+	}
+	return c, rw, err
 }
 
 // Frontends: the first index of Handler.obs.

@@ -435,3 +435,49 @@ var discardHeader = http.Header{}
 func (discard) Header() http.Header         { return discardHeader }
 func (discard) Write(b []byte) (int, error) { return len(b), nil }
 func (discard) WriteHeader(int)             {}
+
+// fakeWS records the WebSocket announces handed to it.
+type fakeWS struct{ clients []netip.Addr }
+
+func (f *fakeWS) ServeWebSocket(w http.ResponseWriter, r *http.Request, client netip.Addr) {
+	f.clients = append(f.clients, client)
+	w.WriteHeader(http.StatusSwitchingProtocols)
+}
+
+// An announce with "Upgrade: websocket" goes to Config.WebSocket with the client address the
+// trusted proxy names; over FastCGI, or without a WebSocket handler, it is answered 400; other
+// routes and other upgrades are served as before.
+func TestWebSocketRoute(t *testing.T) {
+	ws := &fakeWS{}
+	h := newHandler(t, func(c *Config) {
+		c.WebSocket = ws
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	})
+	serve := func(handler http.Handler, path string, hdr map[string]string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", path, nil)
+		r.RemoteAddr = "127.0.0.1:5000"
+		for k, v := range hdr {
+			r.Header.Set(k, v)
+		}
+		w := httptest.NewRecorder()
+		handler.ServeHTTP(w, r)
+		return w
+	}
+	up := map[string]string{"Upgrade": "WebSocket", "Connection": "Upgrade", "X-Real-IP": "198.51.100.7"}
+	if w := serve(h, "/announce", up); w.Code != http.StatusSwitchingProtocols || len(ws.clients) != 1 || ws.clients[0] != netip.MustParseAddr("198.51.100.7") {
+		t.Errorf("WebSocket announce: %d, clients %v", w.Code, ws.clients)
+	}
+	if w := serve(h.FastCGI(), "/announce", up); w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "HTTP port") {
+		t.Errorf("over FastCGI: %d %q", w.Code, w.Body)
+	}
+	if w := serve(h, "/scrape", up); w.Code != http.StatusOK || len(ws.clients) != 1 {
+		t.Errorf("scrape with an upgrade: %d", w.Code)
+	}
+	if w := serve(h, "/announce", map[string]string{"Upgrade": "h2c"}); w.Code != http.StatusOK || len(ws.clients) != 1 {
+		t.Errorf("announce with another upgrade: %d", w.Code)
+	}
+	plain := newHandler(t, nil)
+	if w := serve(plain, "/announce", up); w.Code != http.StatusBadRequest {
+		t.Errorf("without a WebSocket handler: %d", w.Code)
+	}
+}

@@ -74,6 +74,9 @@ func (c *handedConn) Read(p []byte) (int, error) {
 	if len(c.pending) > 0 {
 		n := copy(p, c.pending)
 		c.pending = c.pending[n:]
+		if len(c.pending) == 0 {
+			c.pending = nil // a connection kept for long (a WebSocket) does not keep the copy
+		}
 		return n, nil
 	}
 	return c.Conn.Read(p)

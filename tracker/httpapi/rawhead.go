@@ -22,7 +22,8 @@ type head struct {
 // net/http: another method or protocol version, an absolute-form target, an escaped or
 // non-ASCII path, a body (Content-Length, Transfer-Encoding, Expect), header syntax net/http
 // reads differently or refuses (obs-fold, spaces before a colon, control bytes), an
-// HTTP/1.1 request without exactly one Host, repeated or contradictory Connection headers.
+// HTTP/1.1 request without exactly one Host, repeated or contradictory Connection headers,
+// an Upgrade to websocket (a WebSocket announce).
 func parseHead(s string, h *head) bool {
 	*h = head{}
 	line, s, ok := cutLine(s)
@@ -85,6 +86,8 @@ func parseHead(s string, h *head) bool {
 		case 7:
 			if !refSeen && strings.EqualFold(name, "Referer") {
 				h.ref, refSeen = value, true
+			} else if strings.EqualFold(name, "Upgrade") && upgradeWebSocket(value) {
+				return false // a WebSocket announce: net/http hijacks it for Config.WebSocket
 			}
 		case 9:
 			if strings.EqualFold(name, "X-Real-IP") {
@@ -168,6 +171,19 @@ func connectionTokens(v string) (closeTok, keepAlive, ok bool) {
 		}
 	}
 	return closeTok, keepAlive, true
+}
+
+// upgradeWebSocket reports whether an Upgrade value lists websocket (any case), as
+// isUpgrade does on net/http's side.
+func upgradeWebSocket(v string) bool {
+	for v != "" {
+		var el string
+		el, v, _ = strings.Cut(v, ",")
+		if strings.EqualFold(trimOWS(el), "websocket") {
+			return true
+		}
+	}
+	return false
 }
 
 // validTarget accepts an origin-form target of visible ASCII.

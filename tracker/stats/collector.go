@@ -39,7 +39,7 @@ func newCollector(store swarm.Store, pc *peerCache) *Collector {
 		torrents: prometheus.NewDesc("webswarm_tracker_torrents",
 			"Torrents the tracker knows (with peers, or with completions).", nil, nil),
 		peersDesc: prometheus.NewDesc("webswarm_tracker_peers",
-			"Peers by role (seeder, leecher) and address family (ipv4, ipv6).", []string{"role", "family"}, nil),
+			"Peers by role (seeder, leecher) and family (ipv4, ipv6; webtorrent: browsers on the WebSocket tracker).", []string{"role", "family"}, nil),
 		completed: prometheus.NewDesc("webswarm_tracker_completed_total",
 			"Completed downloads known (counted once per peer), over all torrents.", nil, nil),
 		clients: prometheus.NewDesc("webswarm_tracker_clients",
@@ -65,6 +65,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		for f, fam := range []string{familyV4, familyV6} {
 			ch <- prometheus.MustNewConstMetric(c.peersDesc, prometheus.GaugeValue, float64(pc.byRole[s][f]), role, fam)
 		}
+	}
+	for s, role := range []string{roleLeech, roleSeed} {
+		ch <- prometheus.MustNewConstMetric(c.peersDesc, prometheus.GaugeValue, float64(pc.ws[s]), role, familyWT)
 	}
 	for i, fam := range clientFamilies {
 		ch <- prometheus.MustNewConstMetric(c.clients, prometheus.GaugeValue, float64(pc.clients[i]), fam)

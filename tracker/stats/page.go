@@ -29,6 +29,9 @@ type Config struct {
 	// FileLinks links each name to file?info_hash=HEX (bttrack's --allow_get), relative to
 	// the page.
 	FileLinks bool
+	// WebTorrent is the WebSocket tracker (wsapi.Server), whose peers join every count under
+	// the "webtorrent" family; nil: none.
+	WebTorrent WebTorrentSource
 	// Version is shown as "tracker version".
 	Version string
 	// Now is the clock (default time.Now).
@@ -72,8 +75,8 @@ func New(cfg Config) *Page {
 	}
 	return &Page{
 		cfg:    cfg,
-		tables: &tableCache{store: cfg.Store, names: names, ttl: cfg.CacheFor, now: cfg.Now},
-		peers:  &peerCache{store: cfg.Store, ttl: cfg.PeerCacheFor, now: cfg.Now},
+		tables: &tableCache{store: cfg.Store, ws: cfg.WebTorrent, names: names, ttl: cfg.CacheFor, now: cfg.Now},
+		peers:  &peerCache{store: cfg.Store, ws: cfg.WebTorrent, ttl: cfg.PeerCacheFor, now: cfg.Now},
 	}
 }
 
@@ -182,6 +185,7 @@ type htmlPage struct {
 	Clients                       []htmlCount
 	V4Seeders, V4Leechers         int
 	V6Seeders, V6Leechers         int
+	WTSeeders, WTLeechers         int
 }
 
 // ServeHTML serves the stats page: ?sort=KEY&order=asc|desc&page=N.
@@ -209,6 +213,8 @@ func (p *Page) ServeHTML(w http.ResponseWriter, r *http.Request) {
 		V4Leechers:       pc.byRole[0][0],
 		V6Seeders:        pc.byRole[1][1],
 		V6Leechers:       pc.byRole[0][1],
+		WTSeeders:        pc.ws[1],
+		WTLeechers:       pc.ws[0],
 	}
 	order := v.order()
 	if v.page > 1 {
@@ -338,10 +344,11 @@ func (p *Page) ServeJSON(w http.ResponseWriter, r *http.Request) {
 		Peers: map[string]int{
 			familyV4: pc.byRole[0][0] + pc.byRole[1][0],
 			familyV6: pc.byRole[0][1] + pc.byRole[1][1],
+			familyWT: pc.ws[0] + pc.ws[1],
 		},
 		PeersByRole: map[string]map[string]int{
-			roleSeed:  {familyV4: pc.byRole[1][0], familyV6: pc.byRole[1][1]},
-			roleLeech: {familyV4: pc.byRole[0][0], familyV6: pc.byRole[0][1]},
+			roleSeed:  {familyV4: pc.byRole[1][0], familyV6: pc.byRole[1][1], familyWT: pc.ws[1]},
+			roleLeech: {familyV4: pc.byRole[0][0], familyV6: pc.byRole[0][1], familyWT: pc.ws[0]},
 		},
 		UniqueIPs: map[string]int{roleSeed: pc.uniqueIPs[1], roleLeech: pc.uniqueIPs[0]},
 		Clients:   make(map[string]int, len(clientFamilies)),
@@ -432,6 +439,7 @@ tr.totals td { font-weight: bold; }
 <tr><th></th><th>seeders</th><th>leechers</th></tr>
 <tr><td>IPv4</td><td class="n">{{.V4Seeders}}</td><td class="n">{{.V4Leechers}}</td></tr>
 <tr><td>IPv6</td><td class="n">{{.V6Seeders}}</td><td class="n">{{.V6Leechers}}</td></tr>
+<tr><td>WebTorrent (browsers, WebSocket)</td><td class="n">{{.WTSeeders}}</td><td class="n">{{.WTLeechers}}</td></tr>
 </table>
 <h4>peers by client</h4>
 <table summary="peers by client">

@@ -14,6 +14,7 @@ import (
 const (
 	familyV4  = "ipv4"
 	familyV6  = "ipv6"
+	familyWT  = "webtorrent" // WebSocket peers (browsers): no address family of their own
 	roleSeed  = "seeder"
 	roleLeech = "leecher"
 )
@@ -40,11 +41,20 @@ type peerCounts struct {
 	// "unique IPs"); only computed when withIPs (the page needs it, /metrics does not).
 	uniqueIPs [2]int
 	withIPs   bool
-	at        time.Time
+	// ws[seeder?1:0] counts the WebTorrent (WebSocket) peers.
+	ws [2]int
+	at time.Time
 }
 
-func (c *peerCounts) seeders() int  { return c.byRole[1][0] + c.byRole[1][1] }
-func (c *peerCounts) leechers() int { return c.byRole[0][0] + c.byRole[0][1] }
+func (c *peerCounts) seeders() int  { return c.byRole[1][0] + c.byRole[1][1] + c.ws[1] }
+func (c *peerCounts) leechers() int { return c.byRole[0][0] + c.byRole[0][1] + c.ws[0] }
+
+// WebTorrentSource is the WebSocket tracker's side of the one swarm view: its torrents'
+// counts and its totals (wsapi.Server implements it).
+type WebTorrentSource interface {
+	RangeTorrents(fn func(ih bittorrent.InfoHash, c swarm.Counts) bool)
+	Totals() (torrents, seeders, leechers int)
+}
 
 // countPeers walks the store. Distinct addresses are counted by sorting (4 bytes per IPv4
 // peer, 16 per IPv6) rather than in a map, which would cost several times that per peer.
@@ -100,6 +110,7 @@ func countPeers(store swarm.Store, now time.Time, withIPs bool) *peerCounts {
 // peerCache keeps the last peerCounts for ttl; concurrent callers share one Walk.
 type peerCache struct {
 	store swarm.Store
+	ws    WebTorrentSource // nil: none
 	ttl   time.Duration
 	now   func() time.Time
 
@@ -114,6 +125,9 @@ func (pc *peerCache) get(withIPs bool) *peerCounts {
 	now := pc.now()
 	if pc.last == nil || now.Sub(pc.last.at) >= pc.ttl || now.Before(pc.last.at) || (withIPs && !pc.last.withIPs) {
 		pc.last = countPeers(pc.store, now, withIPs)
+		if pc.ws != nil {
+			_, pc.last.ws[1], pc.last.ws[0] = pc.ws.Totals()
+		}
 	}
 	return pc.last
 }

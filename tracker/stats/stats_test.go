@@ -451,7 +451,7 @@ func BenchmarkSnapshot100kTorrents(b *testing.B) {
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		buildTable(s, nil, clk.Now()).order(SortComplete, true)
+		buildTable(s, nil, nil, clk.Now()).order(SortComplete, true)
 	}
 }
 
@@ -486,4 +486,76 @@ func BenchmarkCollect200kPeers(b *testing.B) {
 			countPeers(s, clk.Now(), true)
 		}
 	})
+}
+
+// fakeWT is a WebTorrentSource: WebSocket peers of torrents.
+type fakeWT map[bittorrent.InfoHash]swarm.Counts
+
+func (f fakeWT) RangeTorrents(fn func(bittorrent.InfoHash, swarm.Counts) bool) {
+	for ih, c := range f {
+		if !fn(ih, c) {
+			return
+		}
+	}
+}
+
+func (f fakeWT) Totals() (torrents, seeders, leechers int) {
+	for _, c := range f {
+		torrents++
+		seeders += int(c.Complete)
+		leechers += int(c.Incomplete)
+	}
+	return
+}
+
+// WebSocket peers join the one swarm view: their torrent's row, the totals, the "webtorrent"
+// family of stats.json and of the metrics; a torrent only browsers share gets a row.
+func TestWebTorrentPeersCounted(t *testing.T) {
+	s, n, clk := smallTracker(t)
+	wt := fakeWT{ih(1): {Complete: 1, Incomplete: 2}, ih(9): {Incomplete: 1}}
+	p := New(Config{Store: s, Names: n, ShowNames: true, Now: clk.Now, WebTorrent: wt})
+	j := serveJSON(t, p, "/stats.json?rows=1")
+	if j.Seeders != 3+1 || j.Leechers != 3+3 || j.Peers["webtorrent"] != 4 ||
+		j.PeersByRole["seeder"]["webtorrent"] != 1 || j.PeersByRole["leecher"]["webtorrent"] != 3 {
+		t.Errorf("stats.json totals %+v", j)
+	}
+	rows := map[string]JSONRow{}
+	for _, r := range j.Rows {
+		rows[r.InfoHash] = r
+	}
+	if r := rows[ih(1).String()]; r.Complete != 1+1 || r.Downloading != 3+2 {
+		t.Errorf("torrent 1 row %+v, want its HTTP and WebSocket peers", r)
+	}
+	if r, ok := rows[ih(9).String()]; !ok || r.Downloading != 1 {
+		t.Errorf("browser-only torrent row %+v %v", r, ok)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(p.Collector())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if mf.GetName() == "webswarm_tracker_peers" && labels["family"] == "webtorrent" {
+				want := map[string]float64{"seeder": 1, "leecher": 3}[labels["role"]]
+				if m.GetGauge().GetValue() != want {
+					t.Errorf("peers{%v} = %v, want %v", labels, m.GetGauge().GetValue(), want)
+				}
+				found++
+			}
+		}
+	}
+	if found != 2 {
+		t.Errorf("%d webtorrent series, want 2", found)
+	}
+	page := serveHTML(t, p, "/")
+	if !strings.Contains(page, "WebTorrent") {
+		t.Error("the page has no WebTorrent row")
+	}
 }

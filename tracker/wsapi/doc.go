@@ -1,0 +1,24 @@
+// Package wsapi is the tracker's WebTorrent frontend: the WebSocket tracker protocol that
+// browsers speak (the webtorrent client 3.x, bittorrent-tracker's WebSocket server and
+// aquatic_ws), served on the same /announce URL as HTTP announces.
+//
+// A browser cannot listen for connections, so the tracker introduces peers instead of
+// listing them: an announce carries up to MaxOffers WebRTC offers, and the tracker relays
+// each to a different random WebSocket peer of the swarm, with the sender's peer_id and the
+// offer's offer_id; the receiving peer's answer is relayed back only to the peer whose
+// outstanding offer it answers (anything else is dropped and counted). Messages are JSON text
+// frames; info_hash, peer_id and offer_id are 20-character strings of code points 0–255 (one
+// byte each). "scrape" takes one info_hash or an array and answers with "files".
+//
+// WebSocket peers have no address another client could dial, so they live here, not in
+// swarm.Store: they are never handed to HTTP or UDP clients, HTTP peers are never offered to
+// them, and they are never saved (a peer cannot outlive its socket: closing it removes the
+// peer at once). Their counts join the stats page, /stats.json and metrics through Counts,
+// RangeTorrents and Totals, under the "webtorrent" family.
+//
+// Limits (Config): offers per announce, message size, offer age, pending offers per
+// connection, swarms per connection, peers per torrent, connections per client (an IPv4
+// address or an IPv6 /64) and in all, an idle timeout kept from cutting live peers by pings
+// sent every PingInterval, and a close after MaxBadMessages malformed messages (each answered
+// with a JSON "failure reason").
+package wsapi

@@ -1,0 +1,310 @@
+package wsapi
+
+import (
+	"encoding/json"
+	"strconv"
+
+	"github.com/webswarm/webswarm/internal/bittorrent"
+)
+
+// notAuthorized is bttrack's reason for a torrent outside --allowed_dir.
+const notAuthorized = "Requested download is not authorized for use with this tracker."
+
+// handle serves one text message.
+func (c *conn) handle(data []byte) {
+	var req request
+	if err := json.Unmarshal(data, &req); err != nil {
+		c.refuse(rejBadJSON, "", nil, "malformed message: not a JSON object of the WebTorrent tracker protocol")
+		return
+	}
+	switch req.Action {
+	case "announce":
+		if req.Answer != nil {
+			c.s.m.messages.WithLabelValues("answer").Inc()
+			c.answer(&req)
+			return
+		}
+		c.s.m.messages.WithLabelValues("announce").Inc()
+		c.announce(&req)
+	case "scrape":
+		c.s.m.messages.WithLabelValues("scrape").Inc()
+		c.scrape(&req)
+	default:
+		c.refuse(rejBadAction, "", nil, "invalid action: want announce or scrape")
+	}
+}
+
+// infoHash reads a message's info_hash as one binary string.
+func infoHash(raw json.RawMessage) (bittorrent.InfoHash, error) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return bittorrent.InfoHash{}, &fieldError{"info_hash"}
+	}
+	b, err := binary20(s, "info_hash")
+	return bittorrent.InfoHash(b), err
+}
+
+// isObject reports whether raw is a JSON object (an SDP offer or answer: {type, sdp}).
+func isObject(raw json.RawMessage) bool { return len(raw) >= 2 && raw[0] == '{' }
+
+func (c *conn) announce(req *request) {
+	s := c.s
+	cfg := &s.cfg
+	ih, err := infoHash(req.InfoHash)
+	if err != nil {
+		c.refuse(rejBadField, "announce", nil, err.Error())
+		return
+	}
+	id, err := binary20(req.PeerID, "peer_id")
+	if err != nil {
+		c.refuse(rejBadField, "announce", ih[:], err.Error())
+		return
+	}
+	if cfg.Allowed != nil && !cfg.Allowed(ih) {
+		c.refuse(rejNotAllowed, "announce", ih[:], notAuthorized)
+		return
+	}
+	if len(req.Offers) > cfg.MaxOffers {
+		c.refuse(rejOffers, "announce", ih[:], "too many offers: at most "+strconv.Itoa(cfg.MaxOffers))
+		return
+	}
+	var offerIDs [][20]byte
+	if len(req.Offers) > 0 {
+		offerIDs = make([][20]byte, len(req.Offers))
+		for i := range req.Offers {
+			o := &req.Offers[i]
+			if offerIDs[i], err = binary20(o.OfferID, "offer_id"); err == nil && !isObject(o.Offer) {
+				err = &fieldError{"offer"}
+			}
+			if err != nil {
+				c.refuse(rejBadField, "announce", ih[:], err.Error())
+				return
+			}
+		}
+	}
+	numWant := cfg.DefaultNumWant
+	if req.NumWant != nil {
+		numWant = max(0, min(*req.NumWant, cfg.MaxOffers))
+	}
+	numWant = min(numWant, len(req.Offers))
+	seeder := req.Left != nil && *req.Left == 0
+	switch req.Event {
+	case "", "started", "completed", "stopped", "update", "paused":
+	default:
+		c.refuse(rejBadField, "announce", ih[:], "invalid event")
+		return
+	}
+
+	now := cfg.Now().Unix()
+	sh := s.shardOf(&ih)
+	sh.mu.Lock()
+	t := sh.torrents[ih]
+	m := c.members[ih]
+	if m != nil && m.removed {
+		delete(c.members, ih)
+		m = nil
+	}
+	if req.Event == "stopped" {
+		if m != nil {
+			s.remove(sh, m)
+			delete(c.members, ih)
+		}
+		var complete, incomplete int
+		if t = sh.torrents[ih]; t != nil {
+			complete, incomplete = t.seeders, len(t.peers)-t.seeders
+		}
+		sh.mu.Unlock()
+		c.send(c.reply(ih, complete, incomplete))
+		return
+	}
+	if other := t.lookup(id); other != nil && other.c != c {
+		sh.mu.Unlock()
+		c.refuse(rejPeerIDTaken, "announce", ih[:], "peer_id is in use on another connection")
+		return
+	}
+	if m == nil {
+		if len(c.members) >= cfg.MaxSwarms {
+			sh.mu.Unlock()
+			c.refuse(rejSwarmsFull, "announce", ih[:], "too many torrents on one connection: at most "+strconv.Itoa(cfg.MaxSwarms))
+			return
+		}
+		if t != nil && cfg.MaxPeers > 0 && len(t.peers) >= cfg.MaxPeers {
+			sh.mu.Unlock()
+			c.refuse(rejTorrentFull, "announce", ih[:], "torrent is full: too many peers")
+			return
+		}
+		if t == nil {
+			t = &torrent{byID: make(map[bittorrent.PeerID]*member)}
+			sh.torrents[ih] = t
+			s.torrents.Add(1)
+		}
+		m = &member{c: c, ih: ih, id: id, seeder: seeder}
+		s.add(t, m)
+		c.members[ih] = m
+	} else if m.id != id {
+		delete(t.byID, m.id)
+		m.id = id
+		t.byID[id] = m
+	}
+	s.setSeeder(t, m, seeder)
+	if req.Event == "completed" && !m.counted {
+		m.counted = true
+		t.downloaded++
+	}
+	m.seen = now
+	var targets []*member
+	if numWant > 0 {
+		targets = pick(make([]*member, 0, numWant), t, c, numWant)
+	}
+	relayed := 0
+	for i, to := range targets {
+		if int(c.pending.Load()) >= cfg.MaxPendingOffers {
+			s.m.dropped.WithLabelValues(dropPending).Add(float64(len(targets) - i))
+			break
+		}
+		k := offerKey{ih: ih, id: offerIDs[i]}
+		if old := sh.offers[k]; old != nil {
+			old.from.pending.Add(-1) // an offer_id used again replaces its offer
+		}
+		sh.offers[k] = &pendingOffer{from: c, to: to.c, fromID: id, toID: to.id, expires: now + int64(cfg.OfferTTL.Seconds())}
+		c.pending.Add(1)
+		targets[relayed] = to
+		relayed++
+	}
+	targets = targets[:relayed]
+	complete, incomplete := t.seeders, len(t.peers)-t.seeders
+	sh.mu.Unlock()
+
+	c.send(c.reply(ih, complete, incomplete))
+	for i, to := range targets {
+		to.c.send(c.relayed(ih, id, offerIDs[i], `,"offer":`, req.Offers[i].Offer))
+		s.m.offers.Inc()
+	}
+}
+
+// relayed is an offer or answer (key is `,"offer":` or `,"answer":`) as relayed: from peer
+// ID from, with its offer_id and SDP object as the client sent it.
+func (c *conn) relayed(ih bittorrent.InfoHash, from bittorrent.PeerID, offerID [20]byte, key string, sdp json.RawMessage) []byte {
+	b := c.buf[:0]
+	b = append(b, `{"action":"announce","info_hash":`...)
+	b = appendBinary(b, ih[:])
+	b = append(b, `,"peer_id":`...)
+	b = appendBinary(b, from[:])
+	b = append(b, `,"offer_id":`...)
+	b = appendBinary(b, offerID[:])
+	b = append(b, key...)
+	b = append(b, sdp...)
+	b = append(b, '}')
+	c.buf = b
+	return b
+}
+
+// lookup returns the member with peer ID id, if t exists and has one.
+func (t *torrent) lookup(id bittorrent.PeerID) *member {
+	if t == nil {
+		return nil
+	}
+	return t.byID[id]
+}
+
+// reply is the answer to an announce.
+func (c *conn) reply(ih bittorrent.InfoHash, complete, incomplete int) []byte {
+	b := c.buf[:0]
+	b = append(b, `{"action":"announce","interval":`...)
+	b = strconv.AppendInt(b, int64(c.s.cfg.Interval.Seconds()), 10)
+	b = append(b, `,"info_hash":`...)
+	b = appendBinary(b, ih[:])
+	b = append(b, ',')
+	b = appendCounts(b, complete, incomplete)
+	b = append(b, '}')
+	c.buf = b
+	return b
+}
+
+// answer relays an answer to the peer whose outstanding offer it answers, and drops it
+// otherwise.
+func (c *conn) answer(req *request) {
+	s := c.s
+	ih, err := infoHash(req.InfoHash)
+	if err != nil {
+		c.refuse(rejBadField, "announce", nil, err.Error())
+		return
+	}
+	var id, to bittorrent.PeerID
+	var offerID [20]byte
+	if id, err = binary20(req.PeerID, "peer_id"); err == nil {
+		if to, err = binary20(req.ToPeerID, "to_peer_id"); err == nil {
+			if offerID, err = binary20(req.OfferID, "offer_id"); err == nil && !isObject(req.Answer) {
+				err = &fieldError{"answer"}
+			}
+		}
+	}
+	if err != nil {
+		c.refuse(rejBadField, "announce", ih[:], err.Error())
+		return
+	}
+	now := s.cfg.Now().Unix()
+	sh := s.shardOf(&ih)
+	k := offerKey{ih: ih, id: offerID}
+	sh.mu.Lock()
+	o := sh.offers[k]
+	if o == nil || o.to != c || o.toID != id || o.fromID != to || o.expires <= now {
+		sh.mu.Unlock()
+		s.m.dropped.WithLabelValues(dropUnknown).Inc()
+		return
+	}
+	delete(sh.offers, k)
+	o.from.pending.Add(-1)
+	sh.mu.Unlock()
+	o.from.send(c.relayed(ih, id, offerID, `,"answer":`, req.Answer))
+	s.m.answers.Inc()
+}
+
+// scrape answers {"action":"scrape","info_hash": one or [many]} with the counts of each.
+// A scrape without info_hash (the full scrape) is refused: the HTTP /scrape serves it.
+func (c *conn) scrape(req *request) {
+	s := c.s
+	var hashes []string
+	var one string
+	if len(req.InfoHash) == 0 || string(req.InfoHash) == "null" {
+		c.refuse(rejBadField, "scrape", nil, "info_hash is required")
+		return
+	}
+	if err := json.Unmarshal(req.InfoHash, &one); err == nil {
+		hashes = []string{one}
+	} else if err := json.Unmarshal(req.InfoHash, &hashes); err != nil {
+		c.refuse(rejBadField, "scrape", nil, "invalid info_hash: want a string or an array of strings")
+		return
+	}
+	if len(hashes) == 0 || len(hashes) > s.cfg.MaxScrapeHashes {
+		c.refuse(rejBadField, "scrape", nil, "scrape between 1 and "+strconv.Itoa(s.cfg.MaxScrapeHashes)+" info_hash values")
+		return
+	}
+	b := append(c.buf[:0], `{"action":"scrape","files":{`...)
+	first := true
+	for _, h := range hashes {
+		raw, err := binary20(h, "info_hash")
+		if err != nil {
+			c.refuse(rejBadField, "scrape", nil, err.Error())
+			return
+		}
+		ih := bittorrent.InfoHash(raw)
+		if s.cfg.Allowed != nil && !s.cfg.Allowed(ih) {
+			continue
+		}
+		cn, _ := s.Counts(ih)
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = appendBinary(b, ih[:])
+		b = append(b, ':', '{')
+		b = appendCounts(b, int(cn.Complete), int(cn.Incomplete))
+		b = append(b, `,"downloaded":`...)
+		b = strconv.AppendUint(b, uint64(cn.Downloaded), 10)
+		b = append(b, '}')
+	}
+	b = append(b, '}', '}')
+	c.buf = b
+	c.send(b)
+}
