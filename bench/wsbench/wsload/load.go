@@ -9,14 +9,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gorilla/websocket"
 )
 
 // config is one run of the load generator; flags fill it (main.go).
@@ -76,6 +75,7 @@ type peer struct {
 	ih    []byte
 	left  int64
 	conn  *websocket.Conn
+	wmu   sync.Mutex // gorilla/websocket allows one writer at a time
 	reply chan kind
 	busy  atomic.Bool // an announcer owns it (or it timed out once and is left alone)
 
@@ -188,10 +188,13 @@ func source(k int) netip.Addr {
 // connect dials every peer (ConnectConc at a time) and has it announce "started"; a peer that
 // fails either is left out of the rounds. It returns how many failed.
 func (l *load) connect() (failed int, err error) {
-	clients := make([]*http.Client, l.cfg.Sources)
-	for k := range clients {
+	// One write buffer pool for all peers: an idle peer holds no write buffer.
+	pool := &sync.Pool{}
+	dialers := make([]*websocket.Dialer, l.cfg.Sources)
+	for k := range dialers {
 		d := &net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(source(k), 0)), Timeout: l.cfg.Timeout}
-		clients[k] = &http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
+		dialers[k] = &websocket.Dialer{NetDialContext: d.DialContext, HandshakeTimeout: l.cfg.Timeout,
+			ReadBufferSize: 4096, WriteBufferPool: pool}
 	}
 	ctx, cancel := context.WithTimeout(l.ctx, l.cfg.ConnectMax)
 	defer cancel()
@@ -207,7 +210,7 @@ func (l *load) connect() (failed int, err error) {
 				if i >= len(l.peers) {
 					return
 				}
-				if e := l.join(ctx, clients[i%len(clients)], l.peers[i], &buf); e != nil {
+				if e := l.join(ctx, dialers[i%len(dialers)], l.peers[i], &buf); e != nil {
 					nfailed.Add(1)
 					firstErr.CompareAndSwap(nil, &e)
 					continue
@@ -233,10 +236,10 @@ func (l *load) connect() (failed int, err error) {
 }
 
 // join connects p and announces it with event=started and no offers.
-func (l *load) join(ctx context.Context, client *http.Client, p *peer, buf *[]byte) error {
+func (l *load) join(ctx context.Context, d *websocket.Dialer, p *peer, buf *[]byte) error {
 	dctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
 	defer cancel()
-	c, resp, err := websocket.Dial(dctx, l.cfg.URL, &websocket.DialOptions{HTTPClient: client, CompressionMode: websocket.CompressionDisabled})
+	c, resp, err := d.DialContext(dctx, l.cfg.URL, nil)
 	if err != nil {
 		if resp != nil {
 			return fmt.Errorf("dial %s: HTTP %d: %w", l.cfg.URL, resp.StatusCode, err)
@@ -247,35 +250,45 @@ func (l *load) join(ctx context.Context, client *http.Client, p *peer, buf *[]by
 	p.conn = c
 	l.readers.Go(func() { l.read(p) })
 	*buf = announceMsg((*buf)[:0], p.ih, p.id[:], p.left, nil, nil, true)
-	if err := c.Write(dctx, websocket.MessageText, *buf); err != nil {
-		c.CloseNow()
+	if err := l.write(p, *buf); err != nil {
+		c.Close()
 		return fmt.Errorf("started announce: %w", err)
 	}
 	select {
 	case k := <-p.reply:
 		if k != kindReply {
-			c.CloseNow()
+			c.Close()
 			return errors.New("started announce: the tracker sent a failure reason")
 		}
 		return nil
 	case <-dctx.Done():
-		c.CloseNow()
+		c.Close()
 		return fmt.Errorf("started announce: no reply: %w", dctx.Err())
 	}
+}
+
+// write sends msg as one text message on p's connection, bounded by Timeout.
+func (l *load) write(p *peer, msg []byte) error {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	if err := p.conn.SetWriteDeadline(time.Now().Add(l.cfg.Timeout)); err != nil {
+		return err
+	}
+	return p.conn.WriteMessage(websocket.TextMessage, msg)
 }
 
 // read is p's reader: it runs until the connection closes.
 func (l *load) read(p *peer) {
 	var buf []byte
 	for {
-		typ, msg, err := p.conn.Read(l.ctx)
+		typ, msg, err := p.conn.ReadMessage()
 		if err != nil {
 			if !l.stopping.Load() {
 				l.c.closed.Add(1)
 			}
 			return
 		}
-		if typ != websocket.MessageText {
+		if typ != websocket.TextMessage {
 			l.c.other.Add(1)
 			continue
 		}
@@ -299,10 +312,7 @@ func (l *load) read(p *peer) {
 				continue
 			}
 			buf = answerMsg(buf[:0], ih, p.id[:], from, oid, l.ansSDP)
-			wctx, cancel := context.WithTimeout(l.ctx, l.cfg.Timeout)
-			err := p.conn.Write(wctx, websocket.MessageText, buf)
-			cancel()
-			if err != nil {
+			if err := l.write(p, buf); err != nil {
 				l.c.writeErrs.Add(1)
 				continue
 			}
@@ -370,11 +380,8 @@ func (l *load) announcer(deadline time.Time, rng *rand.Rand) {
 			p.remember([20]byte(id), now)
 		}
 		buf = announceMsg(buf[:0], p.ih, p.id[:], p.left, ids, l.offerSDP, false)
-		wctx, cancel := context.WithTimeout(l.ctx, l.cfg.Timeout)
 		t0 := time.Now()
-		err := p.conn.Write(wctx, websocket.MessageText, buf)
-		cancel()
-		if err != nil {
+		if err := l.write(p, buf); err != nil {
 			l.c.writeErrs.Add(1)
 			continue // p stays busy: its connection is gone
 		}
@@ -426,7 +433,7 @@ func (l *load) close() {
 	l.stopping.Store(true)
 	for _, p := range l.peers {
 		if p.conn != nil {
-			p.conn.CloseNow()
+			p.conn.Close()
 		}
 	}
 	l.stop()
