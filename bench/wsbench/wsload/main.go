@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -58,6 +59,7 @@ func main() {
 	flag.IntVar(&pid, "pid", 0, "tracker PID: report its RSS and CPU time from /proc")
 	flag.BoolVar(&control, "control", false, "wait for a line on stdin before each round")
 	flag.StringVar(&name, "name", "tracker", "label printed in every line")
+	cpuProfile := flag.String("cpuprofile", "", "write the load generator's CPU profile to this file")
 	flag.Parse()
 	if err := cfg.validate(); err != nil {
 		fmt.Fprintln(os.Stderr, "wsload:", err)
@@ -67,12 +69,26 @@ func main() {
 		fmt.Fprintln(os.Stderr, "wsload: -rounds must not be negative")
 		os.Exit(2)
 	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "wsload:", err)
+			os.Exit(2)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "wsload:", err)
+			os.Exit(2)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	var in io.Reader
 	if control {
 		in = os.Stdin
 	}
 	if err := run(cfg, name, pid, rounds, in, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "wsload:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }

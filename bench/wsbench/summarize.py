@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""The table of scripts/bench-ws.sh: medians over the rounds of each tracker's wsload output,
+ratios against the first (bittorrent-tracker), and the issue's goals checked.
+
+    summarize.py [--peers-asked N] BASE.txt OTHER.txt...
+
+Each file holds wsload's lines ("WSLOAD name=… ready …" then "WSLOAD name=… round=N …").
+A tracker whose core was not busy while the load generator's was is marked load-bound: its
+announces/s is then what the load generator could drive, and announces per tracker CPU-second
+(its capacity on one core, from /proc) is the fairer comparison; both are printed.
+"""
+import argparse
+import statistics
+import sys
+
+GOAL_RATIO = 5.0       # × bittorrent-tracker's announces/s with offers relayed
+GOAL_P99_MS = 10.0
+GOAL_RSS_PER_PEER = 4096  # bytes of tracker RSS per connected WebSocket peer
+GOAL_PEERS = 50000
+BUSY = 0.9             # a core counts as saturated above this share of the wall time
+
+
+def parse(path):
+    """Returns (ready, rounds): the ready line's fields and each round's, as dicts."""
+    ready, rounds = None, []
+    with open(path) as f:
+        for line in f:
+            words = line.split()
+            if not words or words[0] != "WSLOAD":
+                continue
+            kv = {}
+            for w in words[1:]:
+                k, sep, v = w.partition("=")
+                kv[k] = v if sep else True
+            if "ready" in kv:
+                ready = kv
+            elif "round" in kv:
+                rounds.append(kv)
+    return ready, rounds
+
+
+def num(kv, key):
+    try:
+        return float(kv.get(key, "nan"))
+    except ValueError:
+        return float("nan")
+
+
+def summary(path):
+    ready, rounds = parse(path)
+    if ready is None:
+        return None
+    name = ready.get("name", path)
+    s = {"name": name, "peers": int(num(ready, "connected")), "rss_per_peer": num(ready, "rss_per_peer_b"),
+         "rss_kb": num(ready, "rss_kb"), "connects_per_s": num(ready, "connects_per_s"), "rounds": len(rounds)}
+
+    def med(f):
+        vals = [f(r) for r in rounds]
+        vals = [v for v in vals if v == v]  # drop NaN
+        return statistics.median(vals) if vals else float("nan")
+
+    s["ann"] = med(lambda r: num(r, "announces_per_s"))
+    s["relayed"] = med(lambda r: num(r, "offers_relayed_per_s"))
+    s["answers"] = med(lambda r: num(r, "answers_matched") / num(r, "wall_s"))
+    s["p50"] = med(lambda r: num(r, "p50_ms"))
+    s["p99"] = med(lambda r: num(r, "p99_ms"))
+    s["ans_p99"] = med(lambda r: num(r, "answer_p99_ms"))
+    s["trk_util"] = med(lambda r: num(r, "tracker_cpu_s") / num(r, "wall_s"))
+    s["load_util"] = med(lambda r: num(r, "load_cpu_s") / num(r, "wall_s"))
+    s["ann_per_cpu"] = med(lambda r: num(r, "announces") / num(r, "tracker_cpu_s") if num(r, "tracker_cpu_s") > 0 else float("nan"))
+    s["errors"] = sum(int(num(r, k)) for r in rounds for k in ("failures", "timeouts", "write_errors", "closed"))
+    s["load_bound"] = s["trk_util"] < BUSY and s["load_util"] >= BUSY
+    return s
+
+
+def fmt(v, digits=0):
+    if v != v:
+        return "–"
+    return f"{v:,.{digits}f}"
+
+
+def ratio(a, b):
+    return "–" if not b or a != a or b != b else f"{a / b:.2f}×"
+
+
+def table(sums, peers_asked):
+    base = sums[0]
+    out = ["| tracker | peers | announces/s | offers relayed/s | answers delivered/s | p50 ms | p99 ms | offer→answer p99 ms "
+           "| tracker CPU | load CPU | announces per tracker CPU-s | RSS/peer | errors |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for s in sums:
+        out.append("| {} | {} | {}{} | {} | {} | {} | {} | {} | {:.0%} | {:.0%} | {} | {} B | {} |".format(
+            s["name"], fmt(s["peers"]), fmt(s["ann"]), " (load-bound)" if s["load_bound"] else "", fmt(s["relayed"]),
+            fmt(s["answers"]), fmt(s["p50"], 2), fmt(s["p99"], 2), fmt(s["ans_p99"], 2), s["trk_util"], s["load_util"],
+            fmt(s["ann_per_cpu"]), fmt(s["rss_per_peer"]), s["errors"]))
+    out.append("")
+    for s in sums[1:]:
+        out.append(f"### {s['name']} against {base['name']}")
+        r = s["ann"] / base["ann"] if base["ann"] else float("nan")
+        rc = s["ann_per_cpu"] / base["ann_per_cpu"] if base["ann_per_cpu"] else float("nan")
+        ok = "met" if r >= GOAL_RATIO else "NOT met"
+        note = ""
+        if s["load_bound"]:
+            ok = "not measurable here (load-bound)" if r < GOAL_RATIO else ok
+            note = (f" The load generator's core was saturated and {s['name']}'s was not: the rate is the load"
+                    f" generator's ceiling; per tracker CPU-second the ratio is {ratio(s['ann_per_cpu'], base['ann_per_cpu'])}"
+                    f" ({'≥' if rc >= GOAL_RATIO else '<'} {GOAL_RATIO:g}×).")
+        out.append(f"- announces/s with offers relayed: {ratio(s['ann'], base['ann'])} (goal ≥ {GOAL_RATIO:g}×: {ok}).{note}")
+        out.append(f"- announces per tracker CPU-second: {ratio(s['ann_per_cpu'], base['ann_per_cpu'])}")
+        out.append(f"- p99 announce→reply {fmt(s['p99'], 2)} ms (goal ≤ {GOAL_P99_MS:g} ms: "
+                   f"{'met' if s['p99'] <= GOAL_P99_MS else 'NOT met'}); {base['name']} {fmt(base['p99'], 2)} ms")
+        at = "" if s["peers"] >= GOAL_PEERS else f", measured at {s['peers']:,} peers, not {GOAL_PEERS:,}"
+        out.append(f"- RSS per connected peer {fmt(s['rss_per_peer'])} B (goal ≤ {GOAL_RSS_PER_PEER} B: "
+                   f"{'met' if s['rss_per_peer'] <= GOAL_RSS_PER_PEER else 'NOT met'}{at}); "
+                   f"{base['name']} {fmt(base['rss_per_peer'])} B ({ratio(base['rss_per_peer'], s['rss_per_peer'])} of it)")
+        out.append("")
+    if peers_asked and sums[0]["peers"] < peers_asked:
+        out.append(f"Note: {peers_asked:,} peers were asked for; the file descriptor limit allowed {sums[0]['peers']:,}.")
+    return "\n".join(out)
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--peers-asked", type=int, default=0)
+    ap.add_argument("files", nargs="+")
+    a = ap.parse_args(argv)
+    sums = []
+    for f in a.files:
+        s = summary(f)
+        if s is None:
+            print(f"summarize.py: {f}: no ready line (its peers never connected)", file=sys.stderr)
+            continue
+        sums.append(s)
+    if not sums:
+        return 1
+    print(table(sums, a.peers_asked))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
