@@ -8,6 +8,9 @@
 # elsewhere on the machine hits both alike; medians over the rounds; prints a table with the
 # ratios against bittorrent-tracker and the goals (≥ 5× its announces/s with offers
 # relayed, p99 ≤ 10 ms, ≤ 4 KB tracker RSS per connected WebSocket peer at 50,000 peers).
+# Each round has two scenarios: "max", a closed loop of CONC announces in flight (throughput:
+# the tracker's core saturated, where latency is only the queue), and "rate", RATE announces a
+# second (the latency at a load both trackers can serve).
 #
 #   scripts/bench-ws.sh                          # bittorrent-tracker and webswarm (≈ 3 min)
 #   QUICK=1 scripts/bench-ws.sh                  # smoke test: PEERS=2000 DUR=3 RUNS=1
@@ -19,7 +22,8 @@
 #                   file descriptor limit allows is lowered to fit, with a warning
 #   SWARMS [PEERS/100]  torrents the peers are spread over;  SOURCES [250] source addresses
 #   OFFERS [5]      offers per announce (what the webtorrent client sends); SDP_BYTES [500]
-#   CONC [64]       announces in flight (closed loop);  DUR [10] seconds per round;  RUNS [5]
+#   CONC [64]       announces in flight (closed loop);  DUR [10] seconds per scenario;  RUNS [5]
+#   RATE [1000]     announces a second of the "rate" scenario (0 skips it)
 #   TRACKER_BIN     webswarm's tracker binary [go build ./tracker]; TRACKER_ARGS extra flags
 #   NICE [-10]      priority of the whole benchmark on a shared machine, as bench-tracker.sh
 #   OUT             results directory [bench/wsbench/results/ws-YYYYmmdd-HHMMSS]
@@ -56,7 +60,9 @@ if [[ ${QUICK:-0} == 1 ]]; then
   : "${PEERS:=2000}" "${DUR:=3}" "${RUNS:=1}"
 fi
 PEERS=${PEERS:-50000} DUR=${DUR:-10} RUNS=${RUNS:-5} CONC=${CONC:-64} OFFERS=${OFFERS:-5}
-SOURCES=${SOURCES:-250} SDP_BYTES=${SDP_BYTES:-500}
+SOURCES=${SOURCES:-250} SDP_BYTES=${SDP_BYTES:-500} RATE=${RATE:-1000}
+scenarios=(0)
+[[ $RATE -gt 0 ]] && scenarios+=("$RATE")
 TRACKER_CPU=1 LOAD_CPU=0
 
 # Every peer is a socket in its tracker and in its load generator: both need PEERS file
@@ -147,7 +153,7 @@ for t in "${targets[@]}"; do
   L_FD[$t]=$fd
   taskset -c "$LOAD_CPU" "$OUT/wsload" -name "$t" -url "${T_URL[$t]}" -pid "${T_PID[$t]}" -control \
     -peers "$PEERS" -swarms "$SWARMS" -sources "$SOURCES" -offers "$OFFERS" -sdp-bytes "$SDP_BYTES" \
-    -conc "$CONC" -dur "${DUR}s" -rounds "$RUNS" -connect-max 10m \
+    -conc "$CONC" -dur "${DUR}s" -rounds $((RUNS * ${#scenarios[@]})) -connect-max 10m \
     <"$OUT/$t.ctl" >"$OUT/$t.txt" 2>"$OUT/$t.wsload.log" &
   L_PID[$t]=$!
   PIDS+=("${L_PID[$t]}")
@@ -166,21 +172,26 @@ done
 [[ ${#names[@]} -gt 0 ]] || { echo "bench-ws.sh: no tracker to measure" >&2; exit 1; }
 
 for t in "${names[@]}"; do taskset -a -p -c "$TRACKER_CPU" "${T_PID[$t]}" >/dev/null; done
+declare -A done_rounds
 for round in $(seq 1 "$RUNS"); do
   order=("${names[@]}")
   if ((round % 2 == 0)); then
     order=()
     for ((i = ${#names[@]} - 1; i >= 0; i--)); do order+=("${names[i]}"); done
   fi
-  for t in "${order[@]}"; do
-    echo go >&"${L_FD[$t]}"
-    # A round lasts DUR, then up to wsload's -timeout (5 s) for the last replies and answers.
-    for _ in $(seq $((10 * (DUR + 30)))); do
-      grep -q " round=$round " "$OUT/$t.txt" && break
-      [[ -d /proc/${L_PID[$t]} ]] || break
-      sleep 0.1
+  for rate in "${scenarios[@]}"; do
+    for t in "${order[@]}"; do
+      n=$((${done_rounds[$t]:-0} + 1))
+      done_rounds[$t]=$n
+      echo "go $rate" >&"${L_FD[$t]}"
+      # A scenario lasts DUR, then up to wsload's -timeout (5 s) for the last replies and answers.
+      for _ in $(seq $((10 * (DUR + 30)))); do
+        grep -q " round=$n " "$OUT/$t.txt" && break
+        [[ -d /proc/${L_PID[$t]} ]] || break
+        sleep 0.1
+      done
+      grep " round=$n " "$OUT/$t.txt" || echo "bench-ws.sh: $t: no result for round $round (rate $rate)" >&2
     done
-    grep " round=$round " "$OUT/$t.txt" || echo "bench-ws.sh: $t: no result for round $round" >&2
   done
 done
 for t in "${names[@]}"; do echo quit >&"${L_FD[$t]}"; done
@@ -189,7 +200,7 @@ for t in "${names[@]}"; do
 done
 
 echo
-echo "## WebSocket tracker benchmark ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, PEERS=$PEERS SWARMS=$SWARMS OFFERS=$OFFERS CONC=$CONC DUR=$DUR RUNS=$RUNS)"
+echo "## WebSocket tracker benchmark ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, PEERS=$PEERS SWARMS=$SWARMS OFFERS=$OFFERS CONC=$CONC RATE=$RATE DUR=$DUR RUNS=$RUNS)"
 echo
 files=()
 for t in "${names[@]}"; do files+=("$OUT/$t.txt"); done

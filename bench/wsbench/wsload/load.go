@@ -120,11 +120,12 @@ type counters struct {
 	writeErrs      atomic.Int64
 	closed         atomic.Int64 // connections the tracker closed
 	other          atomic.Int64 // messages of no known kind, binary frames, stray replies
+	missed         atomic.Int64 // paced starts lost because every announcer was waiting
 }
 
 func (c *counters) reset() {
 	for _, a := range []*atomic.Int64{&c.announces, &c.offersSent, &c.offersRelayed, &c.answersSent,
-		&c.answersRecv, &c.answersMatched, &c.failures, &c.timeouts, &c.writeErrs, &c.closed, &c.other} {
+		&c.answersRecv, &c.answersMatched, &c.failures, &c.timeouts, &c.writeErrs, &c.closed, &c.other, &c.missed} {
 		a.Store(0)
 	}
 }
@@ -337,25 +338,56 @@ func (l *load) read(p *peer) {
 	}
 }
 
-// round runs Conc announcers in a closed loop for Dur: each takes a random idle peer, sends an
-// announce with Offers offers and waits for its reply. An announce sent before the end is
-// waited for (up to Timeout), so the round ends when the last reply is in; the returned
+// round runs Conc announcers for Dur: each takes a random idle peer, sends an announce with
+// Offers offers and waits for its reply. With rate 0 they run in a closed loop (as fast as
+// the tracker answers: its capacity); with rate > 0 an announce starts at most rate times a
+// second (a fixed offered load: the latency at that load), and starts the announcers could
+// not make because all Conc were waiting are counted as missed. An announce sent before the
+// end is waited for (up to Timeout), so the round ends when the last reply is in; the returned
 // duration is that wall time.
-func (l *load) round(seed uint64) time.Duration {
+func (l *load) round(seed uint64, rate int) time.Duration {
 	l.c.reset()
 	l.lat.reset()
 	l.ansLat.reset()
 	start := time.Now()
 	deadline := start.Add(l.cfg.Dur)
+	var tokens chan struct{}
 	var wg sync.WaitGroup
+	if rate > 0 {
+		tokens = make(chan struct{}, l.cfg.Conc)
+		wg.Go(func() { l.pace(deadline, rate, tokens) })
+	}
 	for w := range l.cfg.Conc {
-		wg.Go(func() { l.announcer(deadline, rand.New(rand.NewPCG(seed, uint64(w)))) })
+		wg.Go(func() { l.announcer(deadline, tokens, rand.New(rand.NewPCG(seed, uint64(w)))) })
 	}
 	wg.Wait()
 	return time.Since(start)
 }
 
-func (l *load) announcer(deadline time.Time, rng *rand.Rand) {
+// pace puts rate tokens a second into tokens until deadline, then closes it; a token that
+// finds the channel full (every announcer busy) is a missed start.
+func (l *load) pace(deadline time.Time, rate int, tokens chan<- struct{}) {
+	defer close(tokens)
+	start := time.Now()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	sent := int64(0)
+	for now := range tick.C {
+		if !now.Before(deadline) || l.ctx.Err() != nil {
+			return
+		}
+		due := int64(now.Sub(start).Seconds() * float64(rate))
+		for ; sent < due; sent++ {
+			select {
+			case tokens <- struct{}{}:
+			default:
+				l.c.missed.Add(1)
+			}
+		}
+	}
+}
+
+func (l *load) announcer(deadline time.Time, tokens <-chan struct{}, rng *rand.Rand) {
 	ids := make([][]byte, l.cfg.Offers)
 	for i := range ids {
 		ids[i] = make([]byte, 20)
@@ -364,6 +396,11 @@ func (l *load) announcer(deadline time.Time, rng *rand.Rand) {
 	timer := time.NewTimer(l.cfg.Timeout)
 	defer timer.Stop()
 	for time.Now().Before(deadline) && l.ctx.Err() == nil {
+		if tokens != nil {
+			if _, ok := <-tokens; !ok {
+				return
+			}
+		}
 		p := l.pick(rng)
 		if p == nil {
 			return

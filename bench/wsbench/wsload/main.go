@@ -12,8 +12,13 @@
 // announce→reply and of offer→answer, failures, timeouts, and the CPU time the tracker and
 // the load generator used. Output lines start with "WSLOAD " and hold key=value pairs.
 //
-// With -control, each round waits for a line on stdin ("quit" or end of input stops the run):
-// scripts/bench-ws.sh runs one wsload per tracker and alternates their rounds that way.
+// -rate R paces the announces instead (at most R a second, still at most -conc in flight): the
+// latency at a fixed offered load, rather than at the tracker's saturation, where a closed
+// loop's latency is only its queue (Little's law: -conc / rate).
+//
+// With -control, each round waits for a line on stdin: "go" runs a round at -rate, "go R" at
+// rate R (0: closed loop); "quit" or end of input stops the run. scripts/bench-ws.sh runs one
+// wsload per tracker and alternates their rounds that way.
 //
 // Every phase is bounded: the connect phase by -connect-max, each dial, write and wait by
 // -timeout, each round by -dur (plus one -timeout for the last replies).
@@ -40,7 +45,7 @@ func main() {
 	var cfg config
 	var pid int
 	var control bool
-	var rounds int
+	var rounds, rate int
 	var name string
 	flag.StringVar(&cfg.URL, "url", "", "WebSocket announce URL, e.g. ws://127.0.0.1:8000/announce")
 	flag.IntVar(&cfg.Peers, "peers", 1000, "WebSocket peers kept connected")
@@ -56,6 +61,7 @@ func main() {
 	flag.Uint64Var(&cfg.Seed, "seed", 1, "seed of peer IDs and offer IDs")
 	flag.Int64Var(&cfg.ReadLimit, "read-limit", 1<<20, "largest message accepted from the tracker")
 	flag.IntVar(&rounds, "rounds", 1, "rounds to run")
+	flag.IntVar(&rate, "rate", 0, "announces a second (0: closed loop, as fast as the tracker answers)")
 	flag.IntVar(&pid, "pid", 0, "tracker PID: report its RSS and CPU time from /proc")
 	flag.BoolVar(&control, "control", false, "wait for a line on stdin before each round")
 	flag.StringVar(&name, "name", "tracker", "label printed in every line")
@@ -65,8 +71,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "wsload:", err)
 		os.Exit(2)
 	}
-	if rounds < 0 {
-		fmt.Fprintln(os.Stderr, "wsload: -rounds must not be negative")
+	if rounds < 0 || rate < 0 {
+		fmt.Fprintln(os.Stderr, "wsload: -rounds and -rate must not be negative")
 		os.Exit(2)
 	}
 	if *cpuProfile != "" {
@@ -86,7 +92,7 @@ func main() {
 	if control {
 		in = os.Stdin
 	}
-	if err := run(cfg, name, pid, rounds, in, os.Stdout); err != nil {
+	if err := run(cfg, name, pid, rounds, rate, in, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "wsload:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
@@ -94,8 +100,8 @@ func main() {
 }
 
 // run connects the population, reports it, runs the rounds and disconnects. With in non-nil
-// each round waits for a line from it.
-func run(cfg config, name string, pid, rounds int, in io.Reader, out io.Writer) error {
+// each round waits for a line from it ("go", "go RATE", "quit").
+func run(cfg config, name string, pid, rounds, rate int, in io.Reader, out io.Writer) error {
 	l := newLoad(cfg)
 	defer l.close()
 	rssStart := procRSS(pid)
@@ -121,22 +127,34 @@ func run(cfg config, name string, pid, rounds int, in io.Reader, out io.Writer) 
 		lines = bufio.NewScanner(in)
 	}
 	for r := 1; r <= rounds; r++ {
+		rrate := rate
 		if lines != nil {
-			if !lines.Scan() || strings.TrimSpace(lines.Text()) == "quit" {
+			if !lines.Scan() {
 				break
+			}
+			f := strings.Fields(lines.Text())
+			if len(f) == 0 || f[0] != "go" || len(f) > 2 {
+				break // "quit", or anything else
+			}
+			if len(f) == 2 {
+				v, err := strconv.Atoi(f[1])
+				if err != nil || v < 0 {
+					return fmt.Errorf("control line %q: want \"go\" or \"go RATE\"", lines.Text())
+				}
+				rrate = v
 			}
 		}
 		trk0, self0 := procCPU(pid), selfCPU()
-		wall := l.round(cfg.Seed + uint64(r)<<32)
+		wall := l.round(cfg.Seed+uint64(r)<<32, rrate)
 		l.settle()
 		trk, self := procCPU(pid)-trk0, selfCPU()-self0
 		c := &l.c
 		secs := wall.Seconds()
-		fmt.Fprintf(out, "WSLOAD name=%s round=%d peers=%d wall_s=%.2f announces=%d announces_per_s=%.0f offers_sent=%d offers_relayed=%d offers_relayed_per_s=%.0f answers_sent=%d answers_delivered=%d answers_matched=%d failures=%d timeouts=%d write_errors=%d closed=%d other=%d p50_ms=%s p90_ms=%s p99_ms=%s max_ms=%s answer_p50_ms=%s answer_p99_ms=%s tracker_cpu_s=%.2f load_cpu_s=%.2f rss_kb=%d\n",
-			name, r, len(l.live), secs, c.announces.Load(), float64(c.announces.Load())/secs,
+		fmt.Fprintf(out, "WSLOAD name=%s round=%d rate=%d peers=%d wall_s=%.2f announces=%d announces_per_s=%.0f offers_sent=%d offers_relayed=%d offers_relayed_per_s=%.0f answers_sent=%d answers_delivered=%d answers_matched=%d failures=%d timeouts=%d write_errors=%d closed=%d other=%d missed=%d p50_ms=%s p90_ms=%s p99_ms=%s max_ms=%s answer_p50_ms=%s answer_p99_ms=%s tracker_cpu_s=%.2f load_cpu_s=%.2f rss_kb=%d\n",
+			name, r, rrate, len(l.live), secs, c.announces.Load(), float64(c.announces.Load())/secs,
 			c.offersSent.Load(), c.offersRelayed.Load(), float64(c.offersRelayed.Load())/secs,
 			c.answersSent.Load(), c.answersRecv.Load(), c.answersMatched.Load(),
-			c.failures.Load(), c.timeouts.Load(), c.writeErrs.Load(), c.closed.Load(), c.other.Load(),
+			c.failures.Load(), c.timeouts.Load(), c.writeErrs.Load(), c.closed.Load(), c.other.Load(), c.missed.Load(),
 			ms(l.lat.quantile(0.5)), ms(l.lat.quantile(0.9)), ms(l.lat.quantile(0.99)), ms(time.Duration(l.lat.max.Load())),
 			ms(l.ansLat.quantile(0.5)), ms(l.ansLat.quantile(0.99)),
 			trk, self, procRSS(pid))

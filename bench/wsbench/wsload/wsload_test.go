@@ -214,7 +214,7 @@ func TestAgainstBittorrentTracker(t *testing.T) {
 	if len(l.live) != cfg.Peers {
 		t.Fatalf("%d peers live, want %d", len(l.live), cfg.Peers)
 	}
-	l.round(1)
+	l.round(1, 0)
 	c := &l.c
 	if c.announces.Load() == 0 || c.offersSent.Load() != int64(cfg.Offers)*c.announces.Load() {
 		t.Fatalf("%d announces with %d offers", c.announces.Load(), c.offersSent.Load())
@@ -237,13 +237,14 @@ func TestAgainstBittorrentTracker(t *testing.T) {
 }
 
 // The built program, as scripts/bench-ws.sh runs it: a ready line with the tracker's RSS, then
-// one round per line on stdin, until "quit"; each line's fields parse.
+// one round per line on stdin (a closed loop, then paced at 200 announces/s), until "quit";
+// each line's fields parse.
 func TestProgramControl(t *testing.T) {
 	url, pid := btTracker(t)
 	bin := testenv.Build(t, "./bench/wsbench/wsload")
 	cmd := exec.Command(bin, "-url", url, "-peers", "30", "-swarms", "3", "-sources", "2", "-conc", "4",
 		"-dur", "200ms", "-rounds", "5", "-control", "-name", "bt", "-pid", strconv.Itoa(pid))
-	cmd.Stdin = strings.NewReader("go\ngo\nquit\n")
+	cmd.Stdin = strings.NewReader("go\ngo 200\nquit\n")
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	done := make(chan error, 1)
@@ -275,6 +276,9 @@ func TestProgramControl(t *testing.T) {
 				t.Fatalf("ready line %q", line)
 			}
 			continue
+		}
+		if want := []string{"", "0", "200"}[i]; kv["rate"] != want {
+			t.Fatalf("round line %q: rate %q, want %s", line, kv["rate"], want)
 		}
 		if kv["round"] != strconv.Itoa(i) || num(t, kv, "announces") <= 0 || num(t, kv, "offers_relayed") <= 0 ||
 			num(t, kv, "p99_ms") <= 0 || num(t, kv, "tracker_cpu_s") < 0 || num(t, kv, "failures") != 0 {
@@ -317,7 +321,7 @@ func TestNoTracker(t *testing.T) {
 	cfg := testConfig("ws://" + addr + "/announce")
 	cfg.Peers = 4
 	cfg.Conc = 2
-	err = run(cfg, "none", 0, 1, nil, &bytes.Buffer{})
+	err = run(cfg, "none", 0, 1, 0, nil, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "0 of 4 peers connected") || !strings.Contains(err.Error(), "dial") {
 		t.Fatalf("run against a closed port: %v", err)
 	}
