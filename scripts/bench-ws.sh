@@ -12,7 +12,7 @@
 # the tracker's core saturated, where latency is only the queue), and "rate", RATE announces a
 # second (the latency at a load both trackers can serve).
 #
-#   scripts/bench-ws.sh                          # bittorrent-tracker and webswarm (≈ 3 min)
+#   scripts/bench-ws.sh                          # bittorrent-tracker and webswarm (≈ 5 min)
 #   QUICK=1 scripts/bench-ws.sh                  # smoke test: PEERS=2000 DUR=3 RUNS=1
 #   TRACKER_BIN=/tmp/tracker scripts/bench-ws.sh # a prebuilt tracker instead of go build ./tracker
 #   scripts/bench-ws.sh bittorrent-tracker       # one target alone (names: bittorrent-tracker webswarm)
@@ -23,7 +23,8 @@
 #   SWARMS [PEERS/100]  torrents the peers are spread over;  SOURCES [250] source addresses
 #   OFFERS [5]      offers per announce (what the webtorrent client sends); SDP_BYTES [500]
 #   CONC [64]       announces in flight (closed loop);  DUR [10] seconds per scenario;  RUNS [5]
-#   RATE [1000]     announces a second of the "rate" scenario (0 skips it)
+#   RATE [500]      announces a second of the "rate" scenario, about a third of what
+#                   bittorrent-tracker serves on one core here (0 skips it)
 #   TRACKER_BIN     webswarm's tracker binary [go build ./tracker]; TRACKER_ARGS extra flags
 #   NICE [-10]      priority of the whole benchmark on a shared machine, as bench-tracker.sh
 #   OUT             results directory [bench/wsbench/results/ws-YYYYmmdd-HHMMSS]
@@ -60,7 +61,7 @@ if [[ ${QUICK:-0} == 1 ]]; then
   : "${PEERS:=2000}" "${DUR:=3}" "${RUNS:=1}"
 fi
 PEERS=${PEERS:-50000} DUR=${DUR:-10} RUNS=${RUNS:-5} CONC=${CONC:-64} OFFERS=${OFFERS:-5}
-SOURCES=${SOURCES:-250} SDP_BYTES=${SDP_BYTES:-500} RATE=${RATE:-1000}
+SOURCES=${SOURCES:-250} SDP_BYTES=${SDP_BYTES:-500} RATE=${RATE:-500}
 scenarios=(0)
 [[ $RATE -gt 0 ]] && scenarios+=("$RATE")
 TRACKER_CPU=1 LOAD_CPU=0

@@ -128,7 +128,7 @@ def table(sums, peers_asked):
         if s["rate"] == s["rate"]:
             p99, bp99, at = s["rate_p99"], base["rate_p99"], f" at {fmt(s['rate'])} announces/s"
             if s["missed"]:
-                at += f", {s['missed']:,} paced starts missed: the tracker did not keep up"
+                at += f", {s['missed']:,} paced starts missed (every announcer was waiting: the tracker or the load generator fell behind)"
         else:
             p99, bp99, at = s["p99"], base["p99"], " in the closed loop (its latency is the queue)"
         out.append(f"- p99 announce→reply {fmt(p99, 2)} ms{at} (goal ≤ {GOAL_P99_MS:g} ms: "
