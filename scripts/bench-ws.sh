@@ -23,6 +23,7 @@
 #   SWARMS [PEERS/100]  torrents the peers are spread over;  SOURCES [250] source addresses
 #   OFFERS [5]      offers per announce (what the webtorrent client sends); SDP_BYTES [500]
 #   CONC [64]       announces in flight (closed loop);  DUR [10] seconds per scenario;  RUNS [5]
+#   SETTLE [5]      seconds the peers stay idle before the tracker's RSS is read again
 #   RATE [500]      announces a second of the "rate" scenario, about a third of what
 #                   bittorrent-tracker serves on one core here (0 skips it)
 #   TRACKER_BIN     webswarm's tracker binary [go build ./tracker]; TRACKER_ARGS extra flags
@@ -61,7 +62,7 @@ if [[ ${QUICK:-0} == 1 ]]; then
   : "${PEERS:=2000}" "${DUR:=3}" "${RUNS:=1}"
 fi
 PEERS=${PEERS:-50000} DUR=${DUR:-10} RUNS=${RUNS:-5} CONC=${CONC:-64} OFFERS=${OFFERS:-5}
-SOURCES=${SOURCES:-250} SDP_BYTES=${SDP_BYTES:-500} RATE=${RATE:-500}
+SOURCES=${SOURCES:-250} SDP_BYTES=${SDP_BYTES:-500} RATE=${RATE:-500} SETTLE=${SETTLE:-5}
 scenarios=(0)
 [[ $RATE -gt 0 ]] && scenarios+=("$RATE")
 TRACKER_CPU=1 LOAD_CPU=0
@@ -154,7 +155,7 @@ for t in "${targets[@]}"; do
   L_FD[$t]=$fd
   taskset -c "$LOAD_CPU" "$OUT/wsload" -name "$t" -url "${T_URL[$t]}" -pid "${T_PID[$t]}" -control \
     -peers "$PEERS" -swarms "$SWARMS" -sources "$SOURCES" -offers "$OFFERS" -sdp-bytes "$SDP_BYTES" \
-    -conc "$CONC" -dur "${DUR}s" -rounds $((RUNS * ${#scenarios[@]})) -connect-max 10m \
+    -conc "$CONC" -dur "${DUR}s" -settle "${SETTLE}s" -rounds $((RUNS * ${#scenarios[@]})) -connect-max 10m \
     <"$OUT/$t.ctl" >"$OUT/$t.txt" 2>"$OUT/$t.wsload.log" &
   L_PID[$t]=$!
   PIDS+=("${L_PID[$t]}")

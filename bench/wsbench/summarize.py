@@ -60,7 +60,13 @@ def summary(path):
     if ready is None:
         return None
     name = ready.get("name", path)
-    s = {"name": name, "peers": int(num(ready, "connected")), "rss_per_peer": num(ready, "rss_per_peer_b"),
+    # RSS per peer: after the settle time when wsload waited one (the steady state of idle
+    # connected peers), else right after the last connection.
+    rss_per_peer = num(ready, "rss_settled_per_peer_b")
+    if rss_per_peer != rss_per_peer:
+        rss_per_peer = num(ready, "rss_per_peer_b")
+    s = {"name": name, "peers": int(num(ready, "connected")), "rss_per_peer": rss_per_peer,
+         "rss_per_peer_now": num(ready, "rss_per_peer_b"),
          "rss_kb": num(ready, "rss_kb"), "connects_per_s": num(ready, "connects_per_s"), "rounds": len(rounds)}
 
     paced = [r for r in rounds if num(r, "rate") > 0]
@@ -103,14 +109,14 @@ def ratio(a, b):
 def table(sums, peers_asked):
     base = sums[0]
     out = ["| tracker | peers | announces/s | offers relayed/s | answers delivered/s | p50 / p99 ms | offer→answer p99 ms "
-           "| tracker CPU | load CPU | announces per tracker CPU-s | paced: announces/s | paced: p50 / p99 ms | RSS/peer | errors |",
+           "| tracker CPU | load CPU | announces per tracker CPU-s | paced: announces/s | paced: p50 / p99 ms | RSS/peer settled (at once) | errors |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for s in sums:
-        out.append("| {} | {} | {}{} | {} | {} | {} / {} | {} | {:.0%} | {:.0%} | {} | {} of {}{} | {} / {} | {} B | {} |".format(
+        out.append("| {} | {} | {}{} | {} | {} | {} / {} | {} | {:.0%} | {:.0%} | {} | {} of {}{} | {} / {} | {} B ({} B) | {} |".format(
             s["name"], fmt(s["peers"]), fmt(s["ann"]), " (load-bound)" if s["load_bound"] else "", fmt(s["relayed"]),
             fmt(s["answers"]), fmt(s["p50"], 2), fmt(s["p99"], 2), fmt(s["ans_p99"], 2), s["trk_util"], s["load_util"],
             fmt(s["ann_per_cpu"]), fmt(s["rate_got"]), fmt(s["rate"]), f" ({s['missed']:,} missed)" if s["missed"] else "",
-            fmt(s["rate_p50"], 2), fmt(s["rate_p99"], 2), fmt(s["rss_per_peer"]), s["errors"]))
+            fmt(s["rate_p50"], 2), fmt(s["rate_p99"], 2), fmt(s["rss_per_peer"]), fmt(s["rss_per_peer_now"]), s["errors"]))
     out.append("")
     for s in sums[1:]:
         out.append(f"### {s['name']} against {base['name']}")

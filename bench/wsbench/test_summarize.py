@@ -60,6 +60,12 @@ class SummarizeTest(unittest.TestCase):
         self.assertIn("p99 announce→reply 4.00 ms at 500 announces/s, 7 paced starts missed", out)
         self.assertIn("goal ≤ 10 ms: met); bittorrent-tracker 20.00 ms", out)
 
+    def test_settled_rss_is_the_figure(self):
+        text = lines("webswarm", 20000, [(1000, 5, 10, 3)]).replace(
+            "rss_per_peer_b=20000", "rss_per_peer_b=20000 rss_settled_per_peer_b=3500")
+        s = summarize.summary(self.write(text))
+        self.assertEqual((s["rss_per_peer"], s["rss_per_peer_now"]), (3500, 20000))
+
     def test_no_ready_line(self):
         empty = self.write("wsload: dial failed\n")
         self.assertIsNone(summarize.summary(empty))

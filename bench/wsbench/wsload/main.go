@@ -5,7 +5,9 @@
 // tracker relays to them, as the webtorrent client does.
 //
 // A run connects the peers (each announces event=started without offers), prints a "ready"
-// line with the tracker's RSS per connected peer when -pid is given, then runs -rounds rounds:
+// line with the tracker's RSS per connected peer when -pid is given (right after the last
+// connection, and again after -settle with the peers idle: a garbage-collected runtime gives
+// memory back late), then runs -rounds rounds:
 // -conc announcers in a closed loop, each taking a random idle peer, sending an announce with
 // -offers offers and waiting for its reply. Each round prints announces/s, offers relayed/s,
 // answers delivered (and how many matched an outstanding offer), p50/p90/p99/max of
@@ -46,6 +48,7 @@ func main() {
 	var pid int
 	var control bool
 	var rounds, rate int
+	var settle time.Duration
 	var name string
 	flag.StringVar(&cfg.URL, "url", "", "WebSocket announce URL, e.g. ws://127.0.0.1:8000/announce")
 	flag.IntVar(&cfg.Peers, "peers", 1000, "WebSocket peers kept connected")
@@ -63,6 +66,7 @@ func main() {
 	flag.IntVar(&rounds, "rounds", 1, "rounds to run")
 	flag.IntVar(&rate, "rate", 0, "announces a second (0: closed loop, as fast as the tracker answers)")
 	flag.IntVar(&pid, "pid", 0, "tracker PID: report its RSS and CPU time from /proc")
+	flag.DurationVar(&settle, "settle", 5*time.Second, "with -pid: idle time before the second RSS reading")
 	flag.BoolVar(&control, "control", false, "wait for a line on stdin before each round")
 	flag.StringVar(&name, "name", "tracker", "label printed in every line")
 	cpuProfile := flag.String("cpuprofile", "", "write the load generator's CPU profile to this file")
@@ -71,8 +75,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "wsload:", err)
 		os.Exit(2)
 	}
-	if rounds < 0 || rate < 0 {
-		fmt.Fprintln(os.Stderr, "wsload: -rounds and -rate must not be negative")
+	if rounds < 0 || rate < 0 || settle < 0 || settle > 10*time.Minute {
+		fmt.Fprintln(os.Stderr, "wsload: -rounds and -rate must not be negative, -settle from 0 to 10m")
 		os.Exit(2)
 	}
 	if *cpuProfile != "" {
@@ -92,7 +96,7 @@ func main() {
 	if control {
 		in = os.Stdin
 	}
-	if err := run(cfg, name, pid, rounds, rate, in, os.Stdout); err != nil {
+	if err := run(cfg, name, pid, rounds, rate, settle, in, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "wsload:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
@@ -101,7 +105,7 @@ func main() {
 
 // run connects the population, reports it, runs the rounds and disconnects. With in non-nil
 // each round waits for a line from it ("go", "go RATE", "quit").
-func run(cfg config, name string, pid, rounds, rate int, in io.Reader, out io.Writer) error {
+func run(cfg config, name string, pid, rounds, rate int, settle time.Duration, in io.Reader, out io.Writer) error {
 	l := newLoad(cfg)
 	defer l.close()
 	rssStart := procRSS(pid)
@@ -114,13 +118,20 @@ func run(cfg config, name string, pid, rounds, rate int, in io.Reader, out io.Wr
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "wsload: %d peers not connected, first error: %v\n", failed, err)
 	}
-	rss := procRSS(pid)
-	perPeer := 0.0
+	rss, rssSettled := procRSS(pid), int64(0)
 	if pid > 0 {
-		perPeer = float64(rss-rssStart) * 1024 / float64(len(l.live))
+		time.Sleep(settle) // bounded by the flag's check
+		rssSettled = procRSS(pid)
 	}
-	fmt.Fprintf(out, "WSLOAD name=%s ready peers=%d connected=%d connect_failed=%d connect_s=%.2f connects_per_s=%.0f swarms=%d sources=%d rss_start_kb=%d rss_kb=%d rss_per_peer_b=%.0f closed=%d\n",
-		name, cfg.Peers, len(l.live), failed, connectS, float64(len(l.live))/connectS, cfg.Swarms, cfg.Sources, rssStart, rss, perPeer, l.c.closed.Load())
+	perPeer := func(kb int64) float64 {
+		if pid <= 0 {
+			return 0
+		}
+		return float64(kb-rssStart) * 1024 / float64(len(l.live))
+	}
+	fmt.Fprintf(out, "WSLOAD name=%s ready peers=%d connected=%d connect_failed=%d connect_s=%.2f connects_per_s=%.0f swarms=%d sources=%d rss_start_kb=%d rss_kb=%d rss_per_peer_b=%.0f settle_s=%.1f rss_settled_kb=%d rss_settled_per_peer_b=%.0f closed=%d\n",
+		name, cfg.Peers, len(l.live), failed, connectS, float64(len(l.live))/connectS, cfg.Swarms, cfg.Sources,
+		rssStart, rss, perPeer(rss), settle.Seconds(), rssSettled, perPeer(rssSettled), l.c.closed.Load())
 
 	var lines *bufio.Scanner
 	if in != nil {

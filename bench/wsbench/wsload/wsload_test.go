@@ -243,7 +243,7 @@ func TestProgramControl(t *testing.T) {
 	url, pid := btTracker(t)
 	bin := testenv.Build(t, "./bench/wsbench/wsload")
 	cmd := exec.Command(bin, "-url", url, "-peers", "30", "-swarms", "3", "-sources", "2", "-conc", "4",
-		"-dur", "200ms", "-rounds", "5", "-control", "-name", "bt", "-pid", strconv.Itoa(pid))
+		"-dur", "200ms", "-rounds", "5", "-control", "-settle", "100ms", "-name", "bt", "-pid", strconv.Itoa(pid))
 	cmd.Stdin = strings.NewReader("go\ngo 200\nquit\n")
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -272,7 +272,7 @@ func TestProgramControl(t *testing.T) {
 			t.Fatalf("line %q: name %q", line, kv["name"])
 		}
 		if i == 0 {
-			if kv["connected"] != "30" || num(t, kv, "rss_kb") <= 0 || num(t, kv, "rss_per_peer_b") == 0 {
+			if kv["connected"] != "30" || num(t, kv, "rss_kb") <= 0 || num(t, kv, "rss_per_peer_b") == 0 || num(t, kv, "rss_settled_kb") <= 0 {
 				t.Fatalf("ready line %q", line)
 			}
 			continue
@@ -321,7 +321,7 @@ func TestNoTracker(t *testing.T) {
 	cfg := testConfig("ws://" + addr + "/announce")
 	cfg.Peers = 4
 	cfg.Conc = 2
-	err = run(cfg, "none", 0, 1, 0, nil, &bytes.Buffer{})
+	err = run(cfg, "none", 0, 1, 0, 0, nil, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "0 of 4 peers connected") || !strings.Contains(err.Error(), "dial") {
 		t.Fatalf("run against a closed port: %v", err)
 	}
