@@ -93,6 +93,8 @@ def summary(path):
     s["missed"] = sum(count(r, "missed") for r in paced)
     s["errors"] = sum(count(r, k) for r in rounds for k in ("failures", "timeouts", "write_errors", "closed"))
     s["load_bound"] = s["trk_util"] < BUSY and s["load_util"] >= BUSY
+    # Neither core busy in a closed loop: other programs on the machine took the time.
+    s["starved"] = s["trk_util"] < BUSY and s["load_util"] < BUSY
     return s
 
 
@@ -113,7 +115,7 @@ def table(sums, peers_asked):
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for s in sums:
         out.append("| {} | {} | {}{} | {} | {} | {} / {} | {} | {:.0%} | {:.0%} | {} | {} of {}{} | {} / {} | {} B ({} B) | {} |".format(
-            s["name"], fmt(s["peers"]), fmt(s["ann"]), " (load-bound)" if s["load_bound"] else "", fmt(s["relayed"]),
+            s["name"], fmt(s["peers"]), fmt(s["ann"]), " (load-bound)" if s["load_bound"] else " (starved)" if s["starved"] else "", fmt(s["relayed"]),
             fmt(s["answers"]), fmt(s["p50"], 2), fmt(s["p99"], 2), fmt(s["ans_p99"], 2), s["trk_util"], s["load_util"],
             fmt(s["ann_per_cpu"]), fmt(s["rate_got"]), fmt(s["rate"]), f" ({s['missed']:,} missed)" if s["missed"] else "",
             fmt(s["rate_p50"], 2), fmt(s["rate_p99"], 2), fmt(s["rss_per_peer"]), fmt(s["rss_per_peer_now"]), s["errors"]))
@@ -129,6 +131,10 @@ def table(sums, peers_asked):
             note = (f" The load generator's core was saturated and {s['name']}'s was not: the rate is the load"
                     f" generator's ceiling; per tracker CPU-second the ratio is {ratio(s['ann_per_cpu'], base['ann_per_cpu'])}"
                     f" ({'≥' if rc >= GOAL_RATIO else '<'} {GOAL_RATIO:g}×).")
+        if s["starved"] or base["starved"]:
+            note += (" Neither a tracker's core nor its load generator's was saturated: other programs"
+                     " on the machine took the time, so the rates are theirs to share; announces per tracker"
+                     " CPU-second is the figure to compare.")
         out.append(f"- announces/s with offers relayed: {ratio(s['ann'], base['ann'])} (goal ≥ {GOAL_RATIO:g}×: {ok}).{note}")
         out.append(f"- announces per tracker CPU-second: {ratio(s['ann_per_cpu'], base['ann_per_cpu'])}")
         if s["rate"] == s["rate"]:

@@ -39,6 +39,7 @@ class SummarizeTest(unittest.TestCase):
         self.assertIn("goal ≤ 10 ms: met", out)
         self.assertIn("RSS per connected peer 3,000 B (goal ≤ 4096 B: met)", out)
         self.assertNotIn("load-bound", out)
+        self.assertNotIn("starved", out)
 
     def test_load_bound_and_fewer_peers(self):
         base = self.write(lines("bittorrent-tracker", 12000, [(1000, 50, 10, 3)], peers=17000))
@@ -59,6 +60,13 @@ class SummarizeTest(unittest.TestCase):
         out = summarize.table(sums, 0)
         self.assertIn("p99 announce→reply 4.00 ms at 500 announces/s, 7 paced starts missed", out)
         self.assertIn("goal ≤ 10 ms: met); bittorrent-tracker 20.00 ms", out)
+
+    def test_starved(self):
+        base = self.write(lines("bittorrent-tracker", 12000, [(1000, 50, 7, 3)]))
+        ours = self.write(lines("webswarm", 3000, [(2000, 30, 5, 4)]))
+        out = summarize.table([summarize.summary(base), summarize.summary(ours)], 0)
+        self.assertIn("2,000 (starved)", out)
+        self.assertIn("other programs on the machine took the time", out)
 
     def test_settled_rss_is_the_figure(self):
         text = lines("webswarm", 20000, [(1000, 5, 10, 3)]).replace(
