@@ -111,6 +111,7 @@ cleanup() {
     for _ in $(seq 50); do [[ -d /proc/$p ]] || break; sleep 0.1; done
     [[ -d /proc/$p ]] && kill -KILL "$p" 2>/dev/null || true
   done
+  rm -f "$OUT"/*.ctl # the control FIFOs
 }
 trap cleanup EXIT
 
