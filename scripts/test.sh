@@ -21,6 +21,8 @@ declare -A need=(
   [transmission-daemon]=/usr/bin/transmission-daemon
   [prometheus]=/usr/bin/prometheus
   [buildah]=/usr/bin/buildah
+  [nodejs]=/usr/bin/node
+  [npm]=/usr/bin/npm
 )
 missing=()
 for pkg in "${!need[@]}"; do
@@ -31,6 +33,8 @@ done
 # shellcheck source=scripts/lib/apt.sh
 source scripts/lib/apt.sh # the scripts run from the repository root (cd above)
 apt_install test.sh "${missing[@]}"
+# npm bittorrent-tracker (pinned, --ignore-scripts) for wsload's test against it.
+bench/wsbench/btserver/install.sh
 
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [[ -n $unformatted ]]; then
@@ -39,7 +43,7 @@ if [[ -n $unformatted ]]; then
 fi
 go vet ./...
 # The benchmark drivers' own tests (stdlib Python): a broken driver would report wrong ratios.
-for d in bench/seed bench/agent; do
+for d in bench/seed bench/agent bench/wsbench; do
   python3 -m unittest discover -s "$d" -q
 done
 go test -count=1 -timeout 20m "$@" ./...
