@@ -181,4 +181,3 @@ func loadTorrent(t *testing.T, path string) *metafile.Torrent {
 func tiersEqual(a, b [][]string) bool {
 	return slices.EqualFunc(a, b, func(x, y []string) bool { return slices.Equal(x, y) })
 }
-
