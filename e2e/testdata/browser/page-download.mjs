@@ -1,0 +1,68 @@
+// Drives Debian's Chromium (puppeteer-core) through a download page of `seedctl publish --page`:
+// reaches the button with the keyboard, presses Enter, waits for the page to say it is done and
+// prints what the page reports as one line "RESULT {json}". Run by e2e/browser_page_test.go:
+//   node page-download.mjs NODE_MODULES CHROMIUM PAGE_URL PROFILE_DIR DOWNLOAD_DIR PID_FILE TIMEOUT_MS
+// Chromium's PID goes to PID_FILE as soon as it runs, so that the test can stop it by PID.
+import { createRequire } from 'node:module';
+import { writeFileSync } from 'node:fs';
+
+const [modules, chromium, url, profile, downloads, pidFile, timeoutMs] = process.argv.slice(2);
+const puppeteer = createRequire(modules + '/')('puppeteer-core');
+const timeout = Number(timeoutMs);
+
+const browser = await puppeteer.launch({
+  executablePath: chromium,
+  headless: true,
+  userDataDir: profile,
+  // The machine's notes: no sandbox as root, and nothing that reaches for the network.
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  protocolTimeout: timeout,
+});
+writeFileSync(pidFile, String(browser.process().pid));
+try {
+  const cdp = await browser.target().createCDPSession();
+  await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads, eventsEnabled: true });
+  // The Blob download the page starts when it is done: wait until Chromium has written it.
+  const saved = new Promise((resolve) => {
+    cdp.on('Browser.downloadProgress', (e) => { if (e.state !== 'inProgress') resolve(e.state); });
+  });
+  const page = await browser.newPage();
+  page.on('console', (m) => console.error('console.' + m.type() + ': ' + m.text()));
+  page.on('pageerror', (e) => console.error('pageerror: ' + e.message));
+  page.on('requestfailed', (r) => console.error('requestfailed: ' + r.url() + ' ' + (r.failure() && r.failure().errorText)));
+  await page.goto(url, { waitUntil: 'load', timeout });
+  await page.waitForSelector('button[data-ws="start"]:not([hidden])', { timeout });
+
+  // Keyboard only: Tab to the button, Enter.
+  let tabs = 0;
+  for (; tabs < 10; tabs++) {
+    await page.keyboard.press('Tab');
+    if (await page.evaluate(() => document.activeElement && document.activeElement.dataset.ws === 'start')) break;
+  }
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.querySelector('.webswarm-download').dataset.done === 'true', { timeout, polling: 200 });
+
+  const result = await page.evaluate(() => {
+    const root = document.querySelector('.webswarm-download');
+    const bar = root.querySelector('progress');
+    const save = root.querySelector('a[download]');
+    return {
+      sha1: save && save.dataset.sha1,
+      saveName: save && save.download,
+      saveFocused: document.activeElement === save,
+      fromWebSeed: Number(root.dataset.fromWebSeed),
+      fromPeers: Number(root.dataset.fromPeers),
+      progress: bar.value,
+      progressText: bar.getAttribute('aria-valuetext'),
+      percent: root.querySelector('[data-ws="percent"]').textContent,
+      status: root.querySelector('[data-ws="status"]').textContent,
+      buttonDisabled: root.querySelector('button').disabled,
+    };
+  });
+  result.tabs = tabs + 1;
+  result.saved = await Promise.race([saved, new Promise((resolve) => setTimeout(resolve, timeout, 'timeout'))]);
+  console.log('RESULT ' + JSON.stringify(result));
+} finally {
+  await browser.close();
+}
