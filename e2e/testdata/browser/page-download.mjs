@@ -9,6 +9,8 @@ import { writeFileSync } from 'node:fs';
 const [modules, chromium, url, profile, downloads, pidFile, timeoutMs] = process.argv.slice(2);
 const puppeteer = createRequire(modules + '/')('puppeteer-core');
 const timeout = Number(timeoutMs);
+const t0 = Date.now();
+const mark = (what) => console.error(((Date.now() - t0) / 1000).toFixed(1) + ' s: ' + what);
 
 const browser = await puppeteer.launch({
   executablePath: chromium,
@@ -20,6 +22,7 @@ const browser = await puppeteer.launch({
   protocolTimeout: timeout,
 });
 writeFileSync(pidFile, String(browser.process().pid));
+mark('chromium started, pid ' + browser.process().pid);
 try {
   const cdp = await browser.target().createCDPSession();
   await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads, eventsEnabled: true });
@@ -41,8 +44,10 @@ try {
     if (await page.evaluate(() => document.activeElement && document.activeElement.dataset.ws === 'start')) break;
   }
   await page.keyboard.press('Enter');
+  mark('page loaded, button pressed after ' + (tabs + 1) + ' Tab');
   await page.waitForFunction(() => document.querySelector('.webswarm-download').dataset.done === 'true', { timeout, polling: 200 });
 
+  mark('the page says done');
   const result = await page.evaluate(() => {
     const root = document.querySelector('.webswarm-download');
     const bar = root.querySelector('progress');
@@ -61,7 +66,10 @@ try {
     };
   });
   result.tabs = tabs + 1;
-  result.saved = await Promise.race([saved, new Promise((resolve) => setTimeout(resolve, timeout, 'timeout'))]);
+  let timer;
+  result.saved = await Promise.race([saved, new Promise((resolve) => { timer = setTimeout(resolve, timeout, 'timeout'); })]);
+  clearTimeout(timer); // or node waits for it after the browser is closed
+  mark('download ' + result.saved);
   console.log('RESULT ' + JSON.stringify(result));
 } finally {
   await browser.close();
