@@ -43,15 +43,18 @@ type browserResult struct {
 	ProgressText   string  `json:"progressText"`
 	Percent        string  `json:"percent"`
 	Status         string  `json:"status"`
+	ButtonHidden   bool    `json:"buttonHidden"`
 	ButtonDisabled bool    `json:"buttonDisabled"`
+	Direct         string  `json:"direct"` // the plain link's href
+	DirectFocused  bool    `json:"directFocused"`
 	Tabs           int     `json:"tabs"`
 	Saved          string  `json:"saved"` // Chromium's last download state: completed, canceled
 }
 
-// browserDownload opens pageURL in a fresh headless Chromium, downloads with the page's button
-// and returns what the page reports. The browser saves the page's Blob download into
-// downloads.
-func browserDownload(t *testing.T, pageURL, downloads string) browserResult {
+// browserRun opens pageURL in a fresh headless Chromium, does what mode says (see
+// page-download.mjs: download, no-webrtc, press) and returns what the page shows. The browser
+// saves the page's Blob download into downloads.
+func browserRun(t *testing.T, mode, pageURL, downloads string) browserResult {
 	t.Helper()
 	chromium := testenv.Require(t, "chromium", "chromium")
 	node := testenv.Require(t, "node", "nodejs")
@@ -73,7 +76,7 @@ func browserDownload(t *testing.T, pageURL, downloads string) browserResult {
 	})
 	const timeout = 4 * time.Minute // a bound, not a goal: the machine may be busy
 	cmd := exec.Command(node, filepath.Join(testenv.RepoRoot(t), "e2e", "testdata", "browser", "page-download.mjs"),
-		modules, chromium, pageURL, filepath.Join(dir, "profile"), downloads, pidFile, strconv.Itoa(int(timeout/time.Millisecond)))
+		mode, modules, chromium, pageURL, filepath.Join(dir, "profile"), downloads, pidFile, strconv.Itoa(int(timeout/time.Millisecond)))
 	cmd.Env = append(os.Environ(), "HOME="+dir) // Chromium writes under $HOME
 	p := testenv.StartCmd(t, cmd)
 	select {
@@ -140,7 +143,7 @@ func TestBrowserPageWebSeed(t *testing.T) {
 
 			downloads := t.TempDir()
 			pageURL := fmt.Sprintf("http://localhost:%d/pub/big%%20file%%20%%231.iso.html", s.Port)
-			res := browserDownload(t, pageURL, downloads)
+			res := browserRun(t, "download", pageURL, downloads)
 			if res.SHA1 != want {
 				t.Errorf("the page's SHA-1 %q, the file's %s", res.SHA1, want)
 			}
@@ -169,5 +172,36 @@ func TestBrowserPageWebSeed(t *testing.T) {
 				t.Errorf("no 206 for the web seed in the access log:\n%s", testenv.Tail(acc, 3000))
 			}
 		})
+	}
+}
+
+// TestBrowserPageFallback: where the browser cannot download (no WebRTC, or the webtorrent
+// bundle is not on the site), the page offers the plain HTTP link instead, and says so.
+func TestBrowserPageFallback(t *testing.T) {
+	browserModules(t)
+	testenv.Require(t, "chromium", "chromium")
+	seedctl := testenv.Build(t, "./seedctl")
+	s := wsdStart(t, "nginx")
+	htdocs := filepath.Join(s.Dir, "htdocs")
+	file := filepath.Join(htdocs, "pub", "f.bin")
+	wsWriteFile(t, file, wsdRandom(100_000))
+	// No bundle under /webtorrent/: publish warns, and the page must cope.
+	r := scRunProgram(t, "", 2*time.Minute, seedctl, "publish", file, "--site", s.URL, "--docroot", htdocs, "--page", "--no-agent")
+	if r.Code != 0 || !strings.Contains(r.Stderr, "warning: "+s.URL+"/webtorrent/webtorrent.min.js answers 404 Not Found: the download page needs the webtorrent bundle there: npm install --ignore-scripts webtorrent@3") {
+		t.Fatalf("publish without the bundle on the site: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if err := os.Chmod(file+".html", 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pageURL := s.URL + "/pub/f.bin.html"
+	direct := s.URL + "/pub/f.bin"
+
+	res := browserRun(t, "no-webrtc", pageURL, t.TempDir())
+	if !res.ButtonHidden || !strings.Contains(res.Status, "no WebRTC") || res.Direct != direct {
+		t.Errorf("without WebRTC: button hidden %v, status %q, link %q", res.ButtonHidden, res.Status, res.Direct)
+	}
+	res = browserRun(t, "press", pageURL, t.TempDir())
+	if !strings.Contains(res.Status, "failed") || !res.DirectFocused || res.Direct != direct {
+		t.Errorf("without the bundle: status %q, plain link %q focused %v", res.Status, res.Direct, res.DirectFocused)
 	}
 }
