@@ -18,6 +18,11 @@ import (
 // on the admin's own site (npm webtorrent 3.x, dist/webtorrent.min.js), never a CDN.
 const DefaultBundleURL = "/webtorrent/webtorrent.min.js"
 
+// DefaultPageMaxSize is the largest payload the download page offers to download inside the
+// browser: webtorrent keeps a browser download in memory, and the page copies it once more
+// into the Blob it hands over. Above it the page offers the plain link and the .torrent only.
+const DefaultPageMaxSize = 1 << 30
+
 //go:embed page.tmpl
 var pageTemplateText string
 
@@ -33,12 +38,13 @@ type pageInfo struct {
 	FileURL    string // the plain HTTP download, the fallback
 	BundleURL  string
 	ICE        string // JSON list of RTCIceServer for webtorrent's rtcConfig
+	Browser    bool   // offer the download inside the browser (not above --page-max-size)
 }
 
 // newPageInfo describes the page for made, published at torrentURL with fileURL as its
 // plain download. stun lists STUN/TURN URLs for WebRTC; none keeps every connection on
 // addresses the browser knows itself (no third-party server is asked).
-func newPageInfo(made *metafile.Made, torrentURL, fileURL, bundleURL string, stun []string) (pageInfo, error) {
+func newPageInfo(made *metafile.Made, torrentURL, fileURL, bundleURL string, stun []string, maxSize int64) (pageInfo, error) {
 	tu, err := url.Parse(torrentURL)
 	if err != nil {
 		return pageInfo{}, fmt.Errorf("page: torrent URL %q: %w", torrentURL, err)
@@ -61,6 +67,7 @@ func newPageInfo(made *metafile.Made, torrentURL, fileURL, bundleURL string, stu
 		FileURL:    fileURL,
 		BundleURL:  bundleURL,
 		ICE:        string(iceJSON),
+		Browser:    made.TotalLength <= maxSize,
 	}, nil
 }
 
@@ -100,6 +107,7 @@ type pageFlags struct {
 	html      bool
 	bundleURL string
 	stun      []string
+	maxSize   byteSize
 }
 
 func (pf *pageFlags) register(cmd *cobra.Command) {
@@ -108,6 +116,8 @@ func (pf *pageFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&pf.page, "page", false, "also write FILE.html beside FILE: a download page for browsers (WebTorrent, falling back to the plain link)")
 	fl.BoolVar(&pf.html, "html", false, "print the download page's box, to paste into a page of the site")
 	fl.StringVar(&pf.bundleURL, "bundle-url", DefaultBundleURL, "where the page loads webtorrent.min.js (npm webtorrent 3.x, dist/): a path on the site, never a CDN")
+	pf.maxSize = DefaultPageMaxSize
+	fl.Var(&pf.maxSize, "page-max-size", "largest payload the page downloads inside the browser, which holds it in memory (bytes, or with a unit: 2GiB); above it the page offers the plain link and the .torrent only")
 	fl.StringArrayVar(&pf.stun, "stun", nil, "STUN server the page's WebRTC may ask for its public address (stun:host:port; repeatable; default none: only addresses the browser knows)")
 }
 
@@ -118,6 +128,9 @@ func (pf *pageFlags) check() error {
 	}
 	if err := checkSTUN(pf.stun); err != nil {
 		return err
+	}
+	if pf.maxSize < 0 {
+		return fmt.Errorf("--page-max-size %d: want 0 (never in the browser) or more", pf.maxSize)
 	}
 	if pf.wsTracker != "" && pf.wsTracker != "none" {
 		u, err := url.Parse(pf.wsTracker)

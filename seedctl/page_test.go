@@ -16,7 +16,7 @@ const hostileName = `a<script>alert(1)</script> "quote" 'apos' & </section><img 
 
 func TestPageEscapesTheName(t *testing.T) {
 	made := &metafile.Made{Name: hostileName, TotalLength: 32 << 20, InfoHash: [20]byte{0xab, 0xcd}}
-	info, err := newPageInfo(made, "http://example.org/pub/a%3Cscript%3E.iso.torrent", "http://example.org/pub/a%3Cscript%3E.iso", DefaultBundleURL, nil)
+	info, err := newPageInfo(made, "http://example.org/pub/a%3Cscript%3E.iso.torrent", "http://example.org/pub/a%3Cscript%3E.iso", DefaultBundleURL, nil, DefaultPageMaxSize)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,9 +66,41 @@ func TestPageEscapesTheName(t *testing.T) {
 	}
 }
 
+// TestPageMaxSize: above --page-max-size the page offers no download in the browser, which
+// would hold the whole file in memory.
+func TestPageMaxSize(t *testing.T) {
+	for _, tc := range []struct {
+		size, max int64
+		browser   bool
+	}{
+		{1 << 30, DefaultPageMaxSize, true},
+		{1<<30 + 1, DefaultPageMaxSize, false},
+		{1, 0, false},
+	} {
+		made := &metafile.Made{Name: "x.iso", TotalLength: tc.size}
+		info, err := newPageInfo(made, "http://example.org/x.iso.torrent", "http://example.org/x.iso", DefaultBundleURL, nil, tc.max)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, err := info.render("page")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(doc, "<script") && strings.Contains(doc, "<button"); got != tc.browser {
+			t.Errorf("%d bytes, max %d: download in the browser %v, want %v", tc.size, tc.max, got, tc.browser)
+		}
+		if !strings.Contains(doc, `href="http://example.org/x.iso"`) || !strings.Contains(doc, `href="/x.iso.torrent"`) {
+			t.Errorf("%d bytes, max %d: no plain link or .torrent:\n%s", tc.size, tc.max, doc)
+		}
+		if !tc.browser && !strings.Contains(doc, "too large to download inside a browser tab") {
+			t.Errorf("%d bytes, max %d: does not say why", tc.size, tc.max)
+		}
+	}
+}
+
 func TestPageSTUN(t *testing.T) {
 	made := &metafile.Made{Name: "x.iso", InfoHash: [20]byte{1}}
-	info, err := newPageInfo(made, "https://example.org/x.iso.torrent", "https://example.org/x.iso", "/js/wt.js", []string{"stun:stun.example.org:3478"})
+	info, err := newPageInfo(made, "https://example.org/x.iso.torrent", "https://example.org/x.iso", "/js/wt.js", []string{"stun:stun.example.org:3478"}, DefaultPageMaxSize)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,6 +183,8 @@ func TestPublishPageFlagsRefused(t *testing.T) {
 		{[]string{"--stun", "http://stun.example.org"}, "--stun"},
 		{[]string{"--stun", "stun:"}, "--stun"},
 		{[]string{"--ws-tracker", "http://example.org/announce"}, "--ws-tracker"},
+		{[]string{"--page-max-size", "-1"}, "--page-max-size"},
+		{[]string{"--page-max-size", "lots"}, "page-max-size"},
 		{[]string{"--page", "-o", "/tmp/outside-the-docroot.torrent"}, "document root"},
 	} {
 		docroot, file := publishFixture(t)

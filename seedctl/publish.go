@@ -205,7 +205,7 @@ func runPublish(cmd *cobra.Command, f *makeFlags, file, site, docroot, trackerPa
 	}
 	var pageURL, box string
 	if pf.page || pf.html {
-		info, err := newPageInfo(made, torrentURL, fileURL, pf.bundleURL, pf.stun)
+		info, err := newPageInfo(made, torrentURL, fileURL, pf.bundleURL, pf.stun, int64(pf.maxSize))
 		if err != nil {
 			return err
 		}
