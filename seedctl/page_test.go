@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -147,6 +148,39 @@ func TestPublishPage(t *testing.T) {
 	// Again without --force: the page is not overwritten, nor the torrent.
 	if _, _, err := runPublishCmd(t, file, "--docroot", docroot, "--no-agent", "--page"); err == nil || !strings.Contains(err.Error(), "exists") {
 		t.Errorf("publish over an existing page: %v", err)
+	}
+}
+
+// TestPublishPageDirectory: a directory's page is DIR.html beside it, and offers a Save link a
+// file (the script hands over every file of a multi-file torrent).
+func TestPublishPageDirectory(t *testing.T) {
+	docroot := t.TempDir()
+	dir := filepath.Join(docroot, "pub", "my set")
+	for _, f := range []string{"a.bin", "b.bin"} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(strings.Repeat(f, 5000)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, errOut, err := runPublishCmd(t, dir, "--docroot", docroot, "--no-agent", "--page", "--json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	var j madeJSON
+	if err := json.Unmarshal([]byte(out), &j); err != nil {
+		t.Fatal(err)
+	}
+	if j.Page != dir+".html" || j.PageURL != "http://127.0.0.1:1/pub/my%20set.html" {
+		t.Errorf("page %q at %q", j.Page, j.PageURL)
+	}
+	page, err := os.ReadFile(dir + ".html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(page), `data-torrent="/pub/my%20set.torrent"`) || !strings.Contains(string(page), "for (const f of torrent.files)") {
+		t.Errorf("page:\n%s", page)
 	}
 }
 
