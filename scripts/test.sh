@@ -21,6 +21,7 @@ declare -A need=(
   [transmission-daemon]=/usr/bin/transmission-daemon
   [prometheus]=/usr/bin/prometheus
   [buildah]=/usr/bin/buildah
+  [chromium]=/usr/bin/chromium
   [nodejs]=/usr/bin/node
   [npm]=/usr/bin/npm
 )
@@ -35,6 +36,22 @@ source scripts/lib/apt.sh # the scripts run from the repository root (cd above)
 apt_install test.sh "${missing[@]}"
 # npm bittorrent-tracker (pinned, --ignore-scripts) for wsload's test against it.
 bench/wsbench/btserver/install.sh
+
+# npm packages the browser tests use (e2e/browser_page_test.go), pinned, into the git-ignored
+# .cache/e2e-node: puppeteer-core drives the Debian chromium above (it downloads no browser);
+# webtorrent's dist/webtorrent.min.js is the bundle the download page loads. --ignore-scripts:
+# a webtorrent dependency's install script runs `npx only-allow pnpm` and fails, and none is needed.
+npm_dir=.cache/e2e-node
+npm_pkgs="puppeteer-core@24.43.1 webtorrent@3.0.21"
+if [[ $(cat "$npm_dir/installed" 2>/dev/null) != "$npm_pkgs" ]]; then
+  echo "test.sh: npm install $npm_pkgs"
+  rm -rf "$npm_dir"
+  mkdir -p "$npm_dir"
+  echo '{"private": true}' >"$npm_dir/package.json"
+  # shellcheck disable=SC2086 # one word a package
+  (cd "$npm_dir" && timeout 600 npm install --ignore-scripts --no-audit --no-fund --loglevel=error $npm_pkgs)
+  echo "$npm_pkgs" >"$npm_dir/installed"
+fi
 
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [[ -n $unformatted ]]; then

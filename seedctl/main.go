@@ -5,7 +5,7 @@
 //	seedctl make PATH... [-o OUT.torrent] [--tracker URL]... [--web-seed URL]...
 //	seedctl verify TORRENT DATA
 //	seedctl show TORRENT
-//	seedctl publish FILE --site https://example.org [--docroot DIR]
+//	seedctl publish FILE --site https://example.org [--docroot DIR] [--page] [--html]
 //	seedctl seed TORRENT [--data DIR]
 //	seedctl get TORRENT|URL|MAGNET [--out DIR]
 //	seedctl agent --dir DIR [--state DIR] [--metrics ADDR]

@@ -194,6 +194,10 @@ type madeJSON struct {
 	WebSeed    string   `json:"web_seed,omitempty"`
 	Tracker    string   `json:"tracker,omitempty"`
 	HTML       string   `json:"html,omitempty"`
+	WSTracker  string   `json:"ws_tracker,omitempty"`
+	Page       string   `json:"page,omitempty"`     // --page: the file written
+	PageURL    string   `json:"page_url,omitempty"` // --page: its URL
+	Box        string   `json:"box,omitempty"`      // --html: the download box
 	Warnings   []string `json:"warnings,omitempty"`
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,7 @@ func newPublishCmd() *cobra.Command {
 	var site, docroot, trackerPath string
 	var noCheck, noAgent bool
 	var af agentFlags
+	var pf pageFlags
 	cmd := &cobra.Command{
 		Use:   "publish FILE --site https://example.org [--docroot DIR]",
 		Short: "Make FILE.torrent beside a file under the web server's document root",
@@ -39,6 +41,12 @@ func newPublishCmd() *cobra.Command {
 			"206 with the file's length: Transmission cannot use a web seed without Range support.\n\n" +
 			"If an agent is running (on the socket under --state, or at --agent), the new torrent is added to it, so\n" +
 			"that it is seeded at once; --no-agent skips that. No agent running is not an error.\n\n" +
+			"Browsers: the torrent also lists the site's WebSocket (WebTorrent) announce URL, in a tier after the HTTP\n" +
+			"one so that desktop clients are not slowed (--ws-tracker). --page writes FILE.html beside FILE, a download\n" +
+			"page: a button downloads the file in the browser with the webtorrent bundle (--bundle-url, a path on the\n" +
+			"site: npm install --ignore-scripts webtorrent@3 and copy node_modules/webtorrent/dist/webtorrent.min.js\n" +
+			"there) from other visitors and from the web seed (see webswarm-webseed.conf), and falls back to the plain\n" +
+			"link. --html prints the same download box to paste into a page of the site.\n\n" +
 			"Piece size " + metafile.PieceSizeRule + ".",
 		Example: "  seedctl publish /var/www/html/iso/big.iso --site https://example.org",
 		Args:    cobra.ExactArgs(1),
@@ -47,7 +55,7 @@ func newPublishCmd() *cobra.Command {
 			if noAgent {
 				ag = nil
 			}
-			return runPublish(cmd, &f, args[0], site, docroot, trackerPath, noCheck, ag)
+			return runPublish(cmd, &f, args[0], site, docroot, trackerPath, noCheck, ag, &pf)
 		},
 	}
 	f.register(cmd, true)
@@ -58,16 +66,20 @@ func newPublishCmd() *cobra.Command {
 	fl.BoolVar(&noCheck, "no-check", false, "do not ask the web server whether it serves the file with Range support")
 	fl.BoolVar(&noAgent, "no-agent", false, "do not add the new torrent to a running agent")
 	af.register(cmd)
+	pf.register(cmd)
 	_ = cmd.MarkFlagRequired("site")
 	return cmd
 }
 
 // runPublish makes and writes the torrent, checks the web server, and adds the torrent to the
 // agent ag names (nil: none).
-func runPublish(cmd *cobra.Command, f *makeFlags, file, site, docroot, trackerPath string, noCheck bool, ag *agentFlags) error {
+func runPublish(cmd *cobra.Command, f *makeFlags, file, site, docroot, trackerPath string, noCheck bool, ag *agentFlags, pf *pageFlags) error {
 	siteURL, err := url.Parse(site)
 	if err != nil || (siteURL.Scheme != "http" && siteURL.Scheme != "https") || siteURL.Host == "" || siteURL.RawQuery != "" || siteURL.Fragment != "" {
 		return fmt.Errorf("--site %q: want the site's base URL, like https://example.org", site)
+	}
+	if err := pf.check(); err != nil {
+		return err
 	}
 	st, err := os.Stat(file)
 	if err != nil {
@@ -92,7 +104,17 @@ func runPublish(cmd *cobra.Command, f *makeFlags, file, site, docroot, trackerPa
 		// BEP 19: for a multi-file torrent the client appends name/path to a URL ending in '/'.
 		webSeed = fileURL[:strings.LastIndexByte(fileURL, '/')+1]
 	}
-	f.trackers = append([]string{tracker}, f.trackers...)
+	wsTracker, err := pf.wsTrackerFor(tracker)
+	if err != nil {
+		return err
+	}
+	if wsTracker != "" {
+		// A tier of its own after the HTTP one: BEP 12 clients try the next tier only when a
+		// whole tier fails, so desktop clients never wait for a URL they cannot use.
+		f.trackers = append([]string{tracker, wsTracker}, f.trackers...)
+	} else {
+		f.trackers = append([]string{tracker}, f.trackers...)
+	}
 	f.webSeeds = append([]string{webSeed}, f.webSeeds...)
 	o, err := f.options([]string{file})
 	if err != nil {
@@ -104,6 +126,18 @@ func runPublish(cmd *cobra.Command, f *makeFlags, file, site, docroot, trackerPa
 	}
 	if err := preflightOutput(out, f.force); err != nil {
 		return err
+	}
+	if pf.page || pf.html {
+		if _, err := pathUnder(out, docroot); err != nil {
+			return fmt.Errorf("--page and --html need the .torrent under the document root: %w", err)
+		}
+	}
+	pageOut := ""
+	if pf.page {
+		pageOut = filepath.Clean(file) + ".html"
+		if err := preflightOutput(pageOut, f.force); err != nil {
+			return err
+		}
 	}
 	// A single file's URL is known now: ask the web server while hashing runs, so that a
 	// wrong --site is reported with the rest and costs no extra wait.
@@ -165,8 +199,39 @@ func runPublish(cmd *cobra.Command, f *makeFlags, file, site, docroot, trackerPa
 		}
 	}
 	if !noCheck && torrentURL != "" {
-		if w := checkTorrentType(cmd.Context(), torrentURL); w != "" {
+		if w := checkType(cmd.Context(), torrentURL, "add the .torrent type (see httpd-conf/ or nginx-conf/)", "application/x-bittorrent"); w != "" {
 			warn("%s", w)
+		}
+	}
+	var pageURL, box string
+	if pf.page || pf.html {
+		info, err := newPageInfo(made, torrentURL, fileURL, pf.bundleURL, pf.stun, int64(pf.maxSize))
+		if err != nil {
+			return err
+		}
+		if pf.page {
+			doc, err := info.render("page")
+			if err != nil {
+				return err
+			}
+			if err := metafile.WriteFile(pageOut, []byte(doc), f.force); err != nil {
+				return err
+			}
+			pageURL = fileURL + ".html"
+		}
+		if pf.html {
+			if box, err = info.render("box"); err != nil {
+				return err
+			}
+		}
+		if !noCheck {
+			bundle := pf.bundleURL
+			if strings.HasPrefix(bundle, "/") {
+				bundle = siteURL.Scheme + "://" + siteURL.Host + bundle
+			}
+			if w := checkType(cmd.Context(), bundle, "the download page needs the webtorrent bundle there: npm install --ignore-scripts webtorrent@3, then copy node_modules/webtorrent/dist/webtorrent.min.js", "text/javascript", "application/javascript"); w != "" {
+				warn("%s", w)
+			}
 		}
 	}
 	agentLine := ""
@@ -188,6 +253,10 @@ func runPublish(cmd *cobra.Command, f *makeFlags, file, site, docroot, trackerPa
 	}
 	err = printMade(cmd.OutOrStdout(), f, made, out, func(j *madeJSON) {
 		j.TorrentURL, j.WebSeed, j.Tracker, j.HTML, j.Warnings = torrentURL, webSeed, tracker, snippet, warnings
+		j.WSTracker, j.PageURL, j.Box = wsTracker, pageURL, box
+		if pageURL != "" {
+			j.Page = pageOut
+		}
 	})
 	if err != nil {
 		return err
@@ -201,14 +270,23 @@ func runPublish(cmd *cobra.Command, f *makeFlags, file, site, docroot, trackerPa
 	w := cmd.OutOrStdout()
 	fmt.Fprintf(w, "torrent URL:  %s\n", torrentURL)
 	fmt.Fprintf(w, "tracker:      %s\n", tracker)
+	if wsTracker != "" {
+		fmt.Fprintf(w, "ws tracker:   %s\n", wsTracker)
+	}
 	fmt.Fprintf(w, "web seed:     %s\n", webSeed)
 	if snippet != "" {
 		fmt.Fprintf(w, "HTML:         %s\n", snippet)
+	}
+	if pageURL != "" {
+		fmt.Fprintf(w, "page:         %s (%s)\n", pageURL, pageOut)
 	}
 	if agentLine != "" {
 		fmt.Fprintln(w, agentLine)
 	}
 	fmt.Fprintf(w, "If tracker runs with --allowed_dir %s, it accepts this torrent at its next rescan of that directory.\n", docroot)
+	if box != "" {
+		fmt.Fprintf(w, "Download box to paste into a page of the site:\n%s", box)
+	}
 	return nil
 }
 
@@ -296,8 +374,9 @@ func checkRange(ctx context.Context, u string, size int64) string {
 	return ""
 }
 
-// checkTorrentType returns a warning unless the server serves u as application/x-bittorrent.
-func checkTorrentType(ctx context.Context, u string) string {
+// checkType returns a warning unless the server serves u with one of the media types want;
+// fix tells the admin what to do.
+func checkType(ctx context.Context, u, fix string, want ...string) string {
 	ctx, cancel := context.WithTimeout(ctx, rangeCheckTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodHead, u, nil)
@@ -310,11 +389,11 @@ func checkTorrentType(ctx context.Context, u string) string {
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Sprintf("%s answers %s", u, resp.Status)
+		return fmt.Sprintf("%s answers %s: %s", u, resp.Status, fix)
 	}
 	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	if mt != "application/x-bittorrent" {
-		return fmt.Sprintf("%s is served as %q, not application/x-bittorrent: add the .torrent type (see httpd-conf/ or nginx-conf/)", u, resp.Header.Get("Content-Type"))
+	if !slices.Contains(want, mt) {
+		return fmt.Sprintf("%s is served as %q, not %s: %s", u, resp.Header.Get("Content-Type"), want[0], fix)
 	}
 	return ""
 }

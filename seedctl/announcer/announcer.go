@@ -86,7 +86,9 @@ type Announcer struct {
 }
 
 // New validates cfg and returns an Announcer; nothing is sent before Run. An unusable
-// tracker URL is an error wrapping ErrBadURL that names it.
+// tracker URL is an error wrapping ErrBadURL that names it. WebSocket trackers (ws://,
+// wss://: WebTorrent's, which torrents published for browsers list in a tier of their own)
+// are skipped; a torrent that lists nothing else has no tracker URL for an Announcer.
 func New(cfg Config) (*Announcer, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
@@ -111,6 +113,9 @@ func New(cfg Config) (*Announcer, error) {
 				continue
 			}
 			seen[raw] = true
+			if isWebSocketTracker(raw) {
+				continue // for browsers (WebTorrent): seedctl has no WebRTC to offer yet
+			}
 			u, err := parseTrackerURL(raw)
 			if err != nil {
 				return nil, fmt.Errorf("announcer: %w", err)

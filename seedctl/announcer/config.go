@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/webswarm/webswarm/internal/bittorrent"
@@ -143,6 +144,12 @@ func (c *Config) setDefaults() error {
 		c.Self[i] = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 	}
 	return nil
+}
+
+// isWebSocketTracker reports whether raw is a ws:// or wss:// (WebTorrent) tracker URL.
+func isWebSocketTracker(raw string) bool {
+	scheme, _, ok := strings.Cut(raw, "://")
+	return ok && (strings.EqualFold(scheme, "ws") || strings.EqualFold(scheme, "wss"))
 }
 
 // parseTrackerURL checks that raw is an http, https or udp URL with a host (and, for udp,

@@ -22,6 +22,7 @@ func TestNewValidates(t *testing.T) {
 		{name: "udp without port", edit: func(c *Config) { c.Tiers = [][]string{{"udp://t.example"}} }, bad: "udp://t.example", isURL: true},
 		{name: "no host", edit: func(c *Config) { c.Tiers = [][]string{{"http:///announce"}} }, bad: "http:///announce", isURL: true},
 		{name: "unparsable", edit: func(c *Config) { c.Tiers = [][]string{{"http://t.example/%zz"}} }, bad: "http://t.example/%zz", isURL: true},
+		{name: "only WebSocket trackers", edit: func(c *Config) { c.Tiers = [][]string{{"wss://t.example/announce"}, {"WS://t.example/announce"}} }, isURL: true},
 		{name: "no trackers", edit: func(c *Config) { c.Tiers = [][]string{{}, nil} }, isURL: true},
 		{name: "port 0", edit: func(c *Config) { c.Port = 0 }},
 		{name: "negative numwant", edit: func(c *Config) { c.NumWant = -1 }},
@@ -58,6 +59,16 @@ func TestNewDefaultsAndDuplicates(t *testing.T) {
 	b := mustNew(t, cfg)
 	if a.key == b.key {
 		t.Errorf("two announcers drew the same key %08X", a.key)
+	}
+}
+
+// TestNewSkipsWebSocketTrackers: the tier of WebSocket trackers publish writes for browsers
+// is left out, so that the agent seeds a published torrent over HTTP and UDP.
+func TestNewSkipsWebSocketTrackers(t *testing.T) {
+	cfg := testConfig([][]string{{"http://a.example/announce"}, {"wss://a.example/announce", "ws://b.example/announce"}, {"udp://a.example:1"}}, hash("ws"), 1)
+	a := mustNew(t, cfg)
+	if len(a.tiers) != 2 || a.tiers[0][0].raw != "http://a.example/announce" || a.tiers[1][0].raw != "udp://a.example:1" {
+		t.Errorf("tiers %v: want the WebSocket tier dropped", a.tiers)
 	}
 }
 

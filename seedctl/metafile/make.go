@@ -334,13 +334,14 @@ func checkName(name string) error {
 	return nil
 }
 
-// checkURLs accepts http(s) and udp trackers and http(s) web seeds.
+// checkURLs accepts http(s), udp and ws(s) (WebTorrent, for browsers) trackers and http(s)
+// web seeds.
 func checkURLs(trackers [][]string, webSeeds []string) error {
 	for _, tier := range trackers {
 		for _, t := range tier {
 			u, err := url.Parse(t)
-			if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "udp") {
-				return fmt.Errorf("tracker %q: want an http://, https:// or udp:// URL", t)
+			if err != nil || u.Host == "" || !trackerScheme(u.Scheme) {
+				return fmt.Errorf("tracker %q: want an http://, https://, udp://, ws:// or wss:// URL", t)
 			}
 		}
 	}
@@ -351,6 +352,15 @@ func checkURLs(trackers [][]string, webSeeds []string) error {
 		}
 	}
 	return nil
+}
+
+// trackerScheme reports whether a torrent may list a tracker URL of scheme s.
+func trackerScheme(s string) bool {
+	switch s {
+	case "http", "https", "udp", "ws", "wss":
+		return true
+	}
+	return false
 }
 
 // WriteFile writes data to path atomically: a temporary file in the same directory, synced,
