@@ -116,6 +116,17 @@ func TestNewcomerPortInUse(t *testing.T) {
 	}
 }
 
+// TestNewcomerMissingSocketDirectory: a FastCGI socket in a directory that does not exist
+// stops start-up saying which directory to create.
+func TestNewcomerMissingSocketDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run", "webswarm")
+	out, code := tpRun(t, "--port", strconv.Itoa(testenv.FreePort(t, "127.0.0.1")), "--bind", "127.0.0.1",
+		"--udp_port", "0", "--logfile", "", "--fcgi", "unix:"+filepath.Join(dir, "tracker.sock"))
+	if code == 0 || !strings.Contains(out, "create "+dir+" first") {
+		t.Errorf("tracker --fcgi in a missing directory: exit %d, output %q", code, testenv.Tail([]byte(out), 500))
+	}
+}
+
 // TestNewcomerDidYouMean: cobra's suggestion for a mistyped command stays on its own lines.
 func TestNewcomerDidYouMean(t *testing.T) {
 	r := scSeedctl(t, t.TempDir(), "publsh", "x")

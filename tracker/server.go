@@ -11,6 +11,7 @@ import (
 	"net/http/fcgi"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -474,6 +475,9 @@ func (s *server) listenFCGI() (net.Listener, error) {
 	}
 	l, err := net.Listen("unix", path)
 	if err != nil {
+		if errors.Is(err, syscall.ENOENT) {
+			return nil, fmt.Errorf("listen FastCGI: %w (create %s first, e.g. with systemd's RuntimeDirectory=)", err, filepath.Dir(path))
+		}
 		return nil, fmt.Errorf("listen FastCGI: %w", err)
 	}
 	if o.fcgiSocketGroup != "" {
