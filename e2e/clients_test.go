@@ -5,7 +5,7 @@ package e2e
 // address (bindIP, 127.0.0.x), DHT/LSD/PEX/UPnP are off so the tracker is the only peer
 // source, and each process is bounded and stopped by PID at the end of the test.
 //
-// Why each client gets its own 127.0.0.x (INTEROP.md): ctorrent refuses every peer with its
+// Why each client gets its own 127.0.0.x: ctorrent refuses every peer with its
 // own IP; Transmission serves one leecher per source IP; and the tracker must be seen to hand
 // out the address a peer really connects from.
 

@@ -190,7 +190,7 @@ func TestMonitoringLivePrometheus(t *testing.T) {
 		_, err := trackerGet(base + "/-/ready")
 		return err
 	})
-	// The first scrape lands >= 5 s after start even at a 1 s interval (INTEROP.md).
+	// The first scrape lands >= 5 s after start even at a 1 s interval (measured with Debian's Prometheus).
 	for _, j := range monJobs {
 		testenv.WaitFor(t, 30*time.Second, "job "+j.name+" scraped and up", func() error {
 			return monWantData(base, fmt.Sprintf(`up{job=%q} == 1`, j.name))

@@ -1,7 +1,7 @@
 package e2e
 
 // End-to-end tests of seedctl seed and seedctl get against real BitTorrent clients, all on
-// loopback, each client on its own 127.0.0.x (INTEROP.md): seedctl seeds to aria2, libtorrent,
+// loopback, each client on its own 127.0.0.x (why: clients_test.go): seedctl seeds to aria2, libtorrent,
 // Transmission (which never connects out to loopback: seedctl must dial it) and ctorrent;
 // aria2 and libtorrent seed to seedctl get; get from a web seed alone (nginx) and with a peer;
 // a magnet link; encrypted-only peers; SIGINT and kill -9 with resume. Helpers start with "sp".

@@ -22,7 +22,7 @@ import (
 // every min interval). The tracker warns about intervals under 5 minutes; that is expected.
 var trackerTestArgs = []string{"--reannounce_interval", "10", "--min_interval", "5"}
 
-// Client addresses: each client its own loopback IP (INTEROP.md).
+// Client addresses: each client its own loopback IP (why: clients_test.go).
 const (
 	ipSeeder  = "127.0.0.2"
 	ipGetter  = "127.0.0.3"

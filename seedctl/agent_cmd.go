@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"github.com/webswarm/webswarm/internal/version"
 	"github.com/webswarm/webswarm/seedctl/agent"
 	"github.com/webswarm/webswarm/seedctl/agent/api"
 	"github.com/webswarm/webswarm/seedctl/announcer"
@@ -181,11 +182,11 @@ func runAgent(cmd *cobra.Command, f *agentRunFlags) error {
 		Announce:           announcer.Config{IP: f.ip, NumWant: f.numWant, Interval: f.rerequest, HTTP: httpClient},
 		Registry:           reg,
 		MetricsMaxTorrents: maxSeries,
-		Version:            version,
+		Version:            version.Version,
 		Logger:             logger,
 	})
 	if err != nil {
-		return err
+		return inUse(err, "--port (or --bind)")
 	}
 	if f.metrics != "" {
 		stop, err := serveMetrics(f.metrics, reg)
@@ -200,7 +201,7 @@ func runAgent(cmd *cobra.Command, f *agentRunFlags) error {
 	ctl, err := api.Start(a, api.Config{StateDir: f.state, TCP: f.control, TokenFile: f.tokenFile, Logger: logger})
 	if err != nil {
 		a.Close()
-		return fmt.Errorf("control API: %w", err)
+		return fmt.Errorf("control API: %w", inUse(err, "--control"))
 	}
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -11,7 +11,8 @@
 //	seedctl agent --dir DIR [--state DIR] [--metrics ADDR]
 //	seedctl status | list | add | remove | pause | resume | verify | rescan
 //
-// Flags may be spelled with dashes or underscores (--web-seed, --web_seed).
+// Flags may be spelled with dashes or underscores (--web-seed, --web_seed); seedctl --version
+// prints the version.
 package main
 
 import (
@@ -25,6 +26,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/webswarm/webswarm/internal/version"
 )
 
 // exitError carries a specific exit status (verify: 1 = data does not match).
@@ -41,9 +44,11 @@ func newRoot() *cobra.Command {
 		Use:           "seedctl",
 		Short:         "Make, check, publish, seed and download .torrent files",
 		Long:          "seedctl makes, shows, verifies and publishes .torrent files for the webswarm tracker, seeds and\ndownloads them headlessly, and runs an agent seeding a whole directory.",
+		Version:       version.Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetVersionTemplate("seedctl (webswarm) {{.Version}}\n")
 	root.SetGlobalNormalizationFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
 		return pflag.NormalizedName(strings.ReplaceAll(name, "_", "-"))
 	})
@@ -67,12 +72,39 @@ func main() {
 		fmt.Fprintln(os.Stderr, "seedctl: interrupted, nothing written")
 		os.Exit(130)
 	}
-	fmt.Fprintf(os.Stderr, "seedctl: %s\n", oneLine(err.Error()))
+	fmt.Fprintf(os.Stderr, "seedctl: %s\n", errorText(err.Error()))
 	var ee *exitError
 	if errors.As(err, &ee) {
 		os.Exit(ee.code)
 	}
 	os.Exit(1)
+}
+
+// inUse says which flag moves a listener whose address another program already holds.
+func inUse(err error, flags string) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%w (another program listens there; choose another address with %s)", err, flags)
+	}
+	return err
+}
+
+// didYouMean starts cobra's suggestions for a mistyped command.
+const didYouMean = "\n\nDid you mean this?\n"
+
+// errorText is an error message for stderr: one line, except that cobra's "Did you mean
+// this?" and its suggestions stay on lines of their own below it, where a reader sees them.
+func errorText(msg string) string {
+	first, suggestions, ok := strings.Cut(msg, didYouMean)
+	if !ok {
+		return oneLine(msg)
+	}
+	var b strings.Builder
+	b.WriteString(oneLine(first))
+	b.WriteString("\nDid you mean this?")
+	for _, s := range strings.Fields(suggestions) {
+		b.WriteString("\n\t" + s)
+	}
+	return b.String()
 }
 
 // oneLine keeps an error message on one line.

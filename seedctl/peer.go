@@ -26,6 +26,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/webswarm/webswarm/internal/bittorrent"
+	"github.com/webswarm/webswarm/internal/version"
 	"github.com/webswarm/webswarm/seedctl/announcer"
 	"github.com/webswarm/webswarm/seedctl/job"
 	"github.com/webswarm/webswarm/seedctl/metafile"
@@ -33,9 +34,6 @@ import (
 	"github.com/webswarm/webswarm/seedctl/session"
 	"github.com/webswarm/webswarm/seedctl/wire"
 )
-
-// version is what seedctl calls itself in peer ids, the extended handshake and user agents.
-const version = "0.1"
 
 // peerIDPrefix is the Azureus-style client id of BEP 20: WS, version 0100.
 const peerIDPrefix = "-WS0100-"
@@ -258,7 +256,7 @@ func fetchTorrent(ctx context.Context, c *http.Client, u string, lim metafile.Li
 	if err != nil {
 		return nil, fmt.Errorf("torrent URL %q: %w", u, err)
 	}
-	req.Header.Set("User-Agent", "webswarm-seedctl/"+version)
+	req.Header.Set("User-Agent", "webswarm-seedctl/"+version.Version)
 	resp, err := c.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", u, err)
@@ -297,7 +295,7 @@ func listenFirstFree(ctx context.Context, addr string, min, max int) (net.Listen
 		}
 		last = err
 	}
-	return nil, fmt.Errorf("no free port in %d-%d on %q: %w", min, max, addr, last)
+	return nil, fmt.Errorf("no free port in %d-%d on %q: %w", min, max, addr, inUse(last, "--minport and --maxport (or --bind)"))
 }
 
 // rateLimiter is a token bucket for kib KiB/s, nil when unlimited. The burst holds a
@@ -602,7 +600,7 @@ func viewOf(t *metafile.Torrent, name, saveTo string, st job.Stats) statusView {
 func serveMetrics(addr string, reg *prometheus.Registry) (stop func(), err error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("--metrics %s: %w", addr, err)
+		return nil, fmt.Errorf("--metrics %s: %w", addr, inUse(err, "--metrics"))
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
@@ -634,8 +632,10 @@ func trackerProblem(err error) string {
 
 // boundClients are the peer dialer and the HTTP client (trackers, web seeds, .torrent URLs),
 // both connecting from bind when it is set (--bind: listen on and connect from one address).
+// Without bind, LocalAddr stays a nil interface: a nil *net.TCPAddr in it would make every
+// dial error read "dial tcp <nil>->HOST:PORT".
 func boundClients(bind string) (*net.Dialer, *http.Client) {
-	var local *net.TCPAddr
+	var local net.Addr
 	if bind != "" {
 		local = &net.TCPAddr{IP: net.ParseIP(bind)}
 	}

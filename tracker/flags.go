@@ -11,6 +11,9 @@ import (
 	"time"
 )
 
+// errVersion is what parseFlags returns for --version: print the version and exit 0.
+var errVersion = errors.New("version requested")
+
 // options are the command line, with bttrack 3.4.2's flag names and defaults (Go's flag
 // package accepts both -flag and --flag, as bttrack did).
 type options struct {
@@ -81,6 +84,7 @@ const usageHead = `tracker — a BitTorrent tracker (successor of mainline bttra
 Apache httpd or nginx: HTTP and FastCGI announce/scrape, UDP (BEP 15), stats page, Prometheus.
 
 Usage: tracker [--flag value]...   (-flag and --flag are the same)
+       tracker --version
 
 Routes: /announce /scrape /  /stats  /stats.json  /healthz  /metrics  /favicon.ico  /file
 Signals: SIGTERM/SIGINT save the state file and exit; SIGHUP reopens the log file and rescans
@@ -95,8 +99,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usageHead)
-		fs.PrintDefaults()
+		printFlags(stderr, fs)
 	}
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.IntVar(&o.port, "port", 6969, "port to listen on for HTTP (and UDP, see --udp_port)")
 	fs.StringVar(&o.bind, "bind", "", "address to bind to (default: all addresses)")
 	fs.IntVar(&o.udpPort, "udp_port", -1, "UDP (BEP 15) port; -1 = same as --port, 0 = no UDP")
@@ -158,10 +163,36 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	if *showVersion {
+		return nil, errVersion
+	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (flags are --name value)", fs.Arg(0))
 	}
 	return o, o.validate()
+}
+
+// printFlags lists the flags as flag.PrintDefaults does, but spelled --name, the spelling
+// the documentation and bttrack use (the flag package accepts -name and --name alike).
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		line += "\n    \t" + strings.ReplaceAll(usage, "\n", "\n    \t")
+		switch f.DefValue {
+		case "", "0", "false":
+		default:
+			if name == "string" {
+				line += fmt.Sprintf(" (default %q)", f.DefValue)
+			} else {
+				line += fmt.Sprintf(" (default %s)", f.DefValue)
+			}
+		}
+		fmt.Fprintln(w, line)
+	})
 }
 
 func (o *options) validate() error {

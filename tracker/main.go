@@ -1,6 +1,7 @@
 // Command tracker is webswarm's BitTorrent tracker: the successor of mainline bttrack 3.4.2,
 // built to run behind Apache httpd or nginx (HTTP proxy or FastCGI), with UDP (BEP 15), a
-// stats page and Prometheus metrics. Run `tracker --help` for the flags.
+// stats page and Prometheus metrics. Run `tracker --help` for the flags (spelled --name or
+// -name), `tracker --version` for the version.
 package main
 
 import (
@@ -13,10 +14,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-)
 
-// version is the tracker's version, shown on the stats page and by --version.
-const version = "0.1.0"
+	"github.com/webswarm/webswarm/internal/version"
+)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -25,6 +25,10 @@ func main() {
 	signal.Notify(hup, syscall.SIGHUP)
 	err := run(ctx, os.Args[1:], hup, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if errors.Is(err, errVersion) {
+		fmt.Println("tracker (webswarm) " + version.Version)
 		os.Exit(0)
 	}
 	if err != nil {

@@ -11,9 +11,11 @@ import (
 	"net/http/fcgi"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/webswarm/webswarm/internal/bittorrent"
+	"github.com/webswarm/webswarm/internal/version"
 	"github.com/webswarm/webswarm/tracker/allowlist"
 	"github.com/webswarm/webswarm/tracker/announce"
 	"github.com/webswarm/webswarm/tracker/dfile"
@@ -156,7 +159,7 @@ func newServer(o *options, logger *slog.Logger) (_ *server, err error) {
 		}
 		s.closers = append(s.closers, s.ws.Close)
 	}
-	pcfg := stats.Config{Store: s.store, ShowNames: o.showNames == 1, Version: version}
+	pcfg := stats.Config{Store: s.store, ShowNames: o.showNames == 1, Version: version.Version}
 	if s.ws != nil {
 		pcfg.WebTorrent = s.ws
 	}
@@ -282,7 +285,7 @@ func (s *server) serve(ctx context.Context, hup <-chan os.Signal) error {
 	lc := net.ListenConfig{KeepAlive: -1}
 	hl, err := lc.Listen(context.Background(), "tcp", net.JoinHostPort(o.bind, strconv.Itoa(o.port)))
 	if err != nil {
-		return fmt.Errorf("listen HTTP: %w", err)
+		return fmt.Errorf("listen HTTP: %w", inUse(err, "--port (or --bind)"))
 	}
 	var fl net.Listener
 	if o.fcgi != "" {
@@ -351,7 +354,7 @@ func (s *server) serve(ctx context.Context, hup <-chan os.Signal) error {
 			errc <- fmt.Errorf("HTTP: %w", err)
 		}
 	}()
-	s.log.Info("tracker listening", "http", hl.Addr().String(), "max_connections", s.maxConns, "version", version)
+	s.log.Info("tracker listening", "http", hl.Addr().String(), "max_connections", s.maxConns, "version", version.Version)
 	s.saver.Start()
 	memCtx, stopMem := context.WithCancel(context.Background())
 	wg.Add(1)
@@ -437,6 +440,16 @@ func (s *server) limitFCGI(l net.Listener) (net.Listener, error) {
 	return ll, nil
 }
 
+// inUse says which flag moves a listener whose address another program holds: a newcomer's
+// first "address already in use" (a second tracker, bttrack, another service on 6969) then
+// names its own fix.
+func inUse(err error, flags string) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%w (another program listens there; choose another address with %s)", err, flags)
+	}
+	return err
+}
+
 // listenFCGI opens the FastCGI listener; a unix socket gets --fcgi_socket_mode and
 // --fcgi_socket_group so the web server's user can connect (net.Listen creates it 0755).
 func (s *server) listenFCGI() (net.Listener, error) {
@@ -445,7 +458,7 @@ func (s *server) listenFCGI() (net.Listener, error) {
 	if !isUnix {
 		l, err := net.Listen("tcp", o.fcgi)
 		if err != nil {
-			return nil, fmt.Errorf("listen FastCGI: %w", err)
+			return nil, fmt.Errorf("listen FastCGI: %w", inUse(err, "--fcgi"))
 		}
 		return l, nil
 	}
@@ -462,6 +475,9 @@ func (s *server) listenFCGI() (net.Listener, error) {
 	}
 	l, err := net.Listen("unix", path)
 	if err != nil {
+		if errors.Is(err, syscall.ENOENT) {
+			return nil, fmt.Errorf("listen FastCGI: %w (create %s first, e.g. with systemd's RuntimeDirectory=)", err, filepath.Dir(path))
+		}
 		return nil, fmt.Errorf("listen FastCGI: %w", err)
 	}
 	if o.fcgiSocketGroup != "" {

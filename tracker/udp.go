@@ -34,7 +34,7 @@ func (s *server) listenUDP() (net.PacketConn, error) {
 	}
 	conn, err := net.ListenPacket("udp", net.JoinHostPort(o.udpBind, strconv.Itoa(o.udpPort)))
 	if err != nil {
-		return nil, fmt.Errorf("listen UDP: %w", err)
+		return nil, fmt.Errorf("listen UDP: %w", inUse(err, "--udp_port (or --udp_bind; --udp_port 0 turns UDP off)"))
 	}
 	s.udp = srv
 	return conn, nil

@@ -16,7 +16,7 @@ const (
 	TargetMaxPieces = 2000
 )
 
-// PieceSizeRule says how AutoPieceLength chooses, for --help and the README.
+// PieceSizeRule says how AutoPieceLength chooses, for --help and docs/seedctl.md.
 const PieceSizeRule = "auto: the smallest power of two from 16 KiB to 16 MiB that cuts the payload into at most 2,000 pieces " +
 	"(so a large payload gets 1,000-2,000 pieces; above ~32 GB pieces stay at 16 MiB and the count grows)"
 

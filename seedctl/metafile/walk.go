@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// WalkRule states, for --help and the README, which files a torrent gets.
+// WalkRule states, for --help and docs/seedctl.md, which files a torrent gets.
 const WalkRule = "Files are taken in byte order of their path (as mktorrent does; --hybrid orders by path component, as BEP 52 requires). " +
 	"Hidden files and directories (name starting with '.') are skipped unless --include-hidden, except a PATH named on the command line. " +
 	"Symbolic links are followed, as mktorrent does: a link to a file adds the target's bytes under the link's name, a link to a " +

@@ -28,11 +28,11 @@
 // count each kind and drop the connection; a message with an unknown id is skipped,
 // counted and returned as just its id, never an error.
 //
-// Why a codec of our own rather than github.com/anacrolix/torrent/peer_protocol (DESIGN.md
-// asks for the reason): its Decoder allocates per message (a BITFIELD becomes a []bool, an
-// extended payload a new slice), fails on an unknown message id, has no per-kind limits to
-// count, cannot read a block into the caller's piece buffer, and imports anacrolix/dht,
-// which this module does not otherwise need. The benchmarks here show 0 allocations for
+// Why a codec of our own rather than github.com/anacrolix/torrent/peer_protocol (a library
+// is preferred unless there is a reason, docs/design.md): its Decoder allocates per message
+// (a BITFIELD becomes a []bool, an extended payload a new slice), fails on an unknown
+// message id, has no per-kind limits to count, cannot read a block into the caller's piece
+// buffer, and imports anacrolix/dht, which this module does not otherwise need. The benchmarks here show 0 allocations for
 // HAVE, REQUEST and PIECE.
 //
 // MSE through anacrolix/torrent/mse fits, with four things to know: the receiver finds the
