@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/webswarm/webswarm/tracker/dfile"
@@ -57,6 +58,9 @@ func (s *server) openRedisStore(cfg swarm.Config) error {
 	}
 	s.store = st
 	s.closers = append(s.closers, st.Close)
+	if strings.HasPrefix(o.store, "redis-cluster://") && (o.maxTorrents > 0 || o.maxTotalPeers > 0 || o.maxPeersPerIP > 0) {
+		s.log.Warn("on a Redis Cluster --max_torrents, --max_total_peers and --max_peers_per_ip are not enforced (--max_peers is); bound the cluster's memory with maxmemory")
+	}
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		s.log.Error("REDIS STORE NOT REACHABLE: announces fail until it answers", "store", redisstore.Redact(o.store), "err", err)
 	} else {

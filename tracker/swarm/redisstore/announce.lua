@@ -23,6 +23,15 @@ local keepDead = ARGV[10] == "1"
 
 local SEED, HIDDEN, COUNTED, KEYED = 1, 2, 4, 8
 
+-- On a Redis Cluster only the swarm's seven keys are passed (one slot): the totals, per-IP
+-- counts and dead set are not kept, and the caller updates the torrent index itself, told by
+-- indexed (1: this torrent was created, -1: dropped).
+local indexed = 0
+
+local function gadd(f, d)
+  if KG then redis.call("HINCRBY", KG, f, d) end
+end
+
 local function has(f, bit) return f % (bit + bit) >= bit end
 local function setbit(f, bit, on)
   if has(f, bit) then f = f - bit end
@@ -45,6 +54,7 @@ local function ipOf(addr)
 end
 
 local function ipAdd(addr, d)
+  if not KIP then return end
   local n = redis.call("HINCRBY", KIP, ipOf(addr), d)
   if n <= 0 then redis.call("HDEL", KIP, ipOf(addr)) end
 end
@@ -65,9 +75,9 @@ local function removePeer(field, rec)
   local sl = seeder and "s" or "l"
   redis.call("HINCRBY", KM, sl, -1)
   redis.call("HINCRBY", KM, "n" .. fam, -1)
-  redis.call("HINCRBY", KG, sl, -1)
-  redis.call("HINCRBY", KG, famTotal(fam), -1)
-  redis.call("HINCRBY", KG, "n", -1)
+  gadd(sl, -1)
+  gadd(famTotal(fam), -1)
+  gadd("n", -1)
   ipAdd(addr, -1)
 end
 
@@ -81,10 +91,14 @@ local function dropTorrent(h)
   local m = swarmKeys(h)
   local d = tonumber(redis.call("HGET", m, "d") or "0")
   redis.call("DEL", swarmKeys(h))
-  redis.call("SREM", prefix .. "idx:" .. h:sub(1, 1), h) -- the index shard (see Store.indexKey)
-  redis.call("SREM", KDEAD, h)
-  redis.call("HINCRBY", KG, "t", -1)
-  if d > 0 then redis.call("HINCRBY", KG, "d", -d) end -- (-0 is not an integer to Redis)
+  if KIDX then
+    redis.call("SREM", prefix .. "idx:" .. h:sub(1, 1), h) -- the index shard (see Store.indexKey)
+    redis.call("SREM", KDEAD, h)
+  else
+    indexed = -1
+  end
+  gadd("t", -1)
+  if d > 0 then gadd("d", -d) end -- (-0 is not an integer to Redis)
 end
 
 -- settle drops this torrent when it has no peers and no completions, or files it as dead
@@ -97,7 +111,7 @@ local function settle()
   if tonumber(v[3] or "0") == 0 then
     dropTorrent(ih)
   else
-    redis.call("SADD", KDEAD, ih)
+    if KDEAD then redis.call("SADD", KDEAD, ih) end
   end
 end
 
@@ -118,15 +132,15 @@ end
 
 local function newTorrent()
   redis.call("HSET", KM, "s", 0, "l", 0, "d", 0, "n4", 0, "n6", 0)
-  redis.call("SADD", KIDX, ih)
-  redis.call("HINCRBY", KG, "t", 1)
+  if KIDX then redis.call("SADD", KIDX, ih) else indexed = 1 end
+  gadd("t", 1)
 end
 
 -- room reports whether a new torrent fits, evicting a dead one if that makes room.
 local function room()
   if maxT <= 0 then return true end
   if tonumber(redis.call("HGET", KG, "t") or "0") < maxT then return true end
-  if keepDead then return false end
+  if keepDead or not KDEAD then return false end
   local victim = redis.call("SPOP", KDEAD)
   if not victim then return false end
   redis.call("SADD", KDEAD, victim) -- dropTorrent removes it again
@@ -146,11 +160,11 @@ local function insert(field, flags, key, addr, seen)
   local sl = seeder and "s" or "l"
   redis.call("HINCRBY", KM, sl, 1)
   redis.call("HINCRBY", KM, "n" .. fam, 1)
-  redis.call("HINCRBY", KG, sl, 1)
-  redis.call("HINCRBY", KG, famTotal(fam), 1)
-  redis.call("HINCRBY", KG, "n", 1)
+  gadd(sl, 1)
+  gadd(famTotal(fam), 1)
+  gadd("n", 1)
   ipAdd(addr, 1)
-  if tonumber(redis.call("HGET", KM, "n4")) + tonumber(redis.call("HGET", KM, "n6")) == 1 then
+  if KDEAD and tonumber(redis.call("HGET", KM, "n4")) + tonumber(redis.call("HGET", KM, "n6")) == 1 then
     redis.call("SREM", KDEAD, ih) -- its first peer: no longer dead
   end
 end
@@ -196,7 +210,7 @@ end
 
 local function result(code, hidden, peers)
   local s, l, d = counts()
-  local r = { code, s, l, d, hidden and 1 or 0 }
+  local r = { code, s, l, d, hidden and 1 or 0, indexed }
   if peers then
     for _, p in ipairs(peers) do r[#r + 1] = p end
   end
@@ -207,7 +221,7 @@ if op == "x" then
   -- ARGV 11: how many peers at most to prune.
   local n = prune(tonumber(ARGV[11]))
   settle()
-  return { n }
+  return { n, indexed }
 end
 
 if op == "r" then
@@ -225,14 +239,14 @@ end
 if op == "R" then
   -- ARGV 11 downloaded, then (field, flags, address, last seen) per peer.
   if redis.call("EXISTS", KM) == 0 then
-    if not room() then return { 1 } end
+    if not room() then return { 1, 0 } end
     newTorrent()
   end
   local d = tonumber(ARGV[11])
   local cur = tonumber(redis.call("HGET", KM, "d") or "0")
   if d > cur then
     redis.call("HSET", KM, "d", d)
-    redis.call("HINCRBY", KG, "d", d - cur)
+    gadd("d", d - cur)
   end
   local nokey = string.rep("\0", 8)
   for i = 12, #ARGV, 4 do
@@ -245,7 +259,7 @@ if op == "R" then
     end
   end
   settle()
-  return { 0 }
+  return { 0, indexed }
 end
 
 -- op "a": ARGV 11 field, 12 address, 13 key hash ("" for none), 14 seeder ("1"),
@@ -268,9 +282,9 @@ if not rec then
     return result(0, false)
   end
   if redis.call("EXISTS", KM) == 0 then
-    if not room() then return { 1, 0, 0, 0, 0 } end
+    if not room() then return { 1, 0, 0, 0, 0, 0 } end
     local c = admit(addr)
-    if c ~= 0 then return { c, 0, 0, 0, 0 } end
+    if c ~= 0 then return { c, 0, 0, 0, 0, 0 } end
     newTorrent()
   else
     if tonumber(redis.call("HGET", KM, "n" .. fam) or "0") >= maxP then return result(2, false) end
@@ -284,7 +298,7 @@ if not rec then
     -- A peer whose first announce says completed finished while we did not know it.
     flags = flags + COUNTED
     redis.call("HINCRBY", KM, "d", 1)
-    redis.call("HINCRBY", KG, "d", 1)
+    gadd("d", 1)
   end
   if key ~= "" then flags = flags + KEYED else key = string.rep("\0", 8) end
   insert(field, flags, key, addr, now)
@@ -321,13 +335,13 @@ else
     if wasSeeder then from, to = "s", "l" end
     redis.call("HINCRBY", KM, from, -1)
     redis.call("HINCRBY", KM, to, 1)
-    redis.call("HINCRBY", KG, from, -1)
-    redis.call("HINCRBY", KG, to, 1)
+    gadd(from, -1)
+    gadd(to, 1)
   end
   if (event == COMPLETED or (seeder and not wasSeeder)) and not has(f, COUNTED) then
     f = f + COUNTED
     redis.call("HINCRBY", KM, "d", 1)
-    redis.call("HINCRBY", KG, "d", 1)
+    gadd("d", 1)
   end
   f = setbit(f, SEED, seeder)
   f = setbit(f, KEYED, key ~= "")

@@ -90,12 +90,12 @@ func BenchmarkClientRueidis(b *testing.B) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			vals, err := script.Exec(ctx, c, s.keys(h), args).ToArray()
 			cancel()
-			if err != nil || len(vals) < 5 {
+			if err != nil || len(vals) < 6 {
 				b.Error(fmt.Errorf("exec: %w (%d values)", err, len(vals)))
 				return
 			}
 			out.Reset()
-			for _, v := range vals[5:] {
+			for _, v := range vals[6:] {
 				p, _ := v.ToString()
 				if len(p) == 26 {
 					out.V4 = append(out.V4, p[:6]...)

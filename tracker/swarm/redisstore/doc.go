@@ -15,8 +15,15 @@
 // bounded work and by a background sweep that walks a torrent index split in 16 sets
 // (SSCAN, never KEYS).
 //
-// Totals, the per-IP counts and the dead-torrent set are global keys that the script updates
-// in the same call, so counts stay exact with any number of instances; this needs the
-// script's keys on one node (a single Redis). Key hashes are keyed with a secret the
-// instances share (created once in Redis), so a peer may move between instances.
+// On a single Redis, the totals, the per-IP counts and the dead-torrent set are global keys
+// that the script updates in the same call, so counts and the store-wide limits stay exact
+// with any number of instances. On a Redis Cluster (redis-cluster:// seed nodes; the client
+// follows MOVED/ASK) the script gets only the swarm's keys, which share one slot: the index
+// is updated by a second call only when a torrent is born or dropped, Totals sums the swarms'
+// own counts (exact with any number of instances, its cost growing with the torrents), and
+// the store-wide limits (torrents, total peers, peers per IP) are not enforced; the
+// per-torrent limit is.
+//
+// Key hashes are keyed with a secret the instances share (created once in Redis), so a peer
+// may move between instances.
 package redisstore

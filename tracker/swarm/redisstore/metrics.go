@@ -20,7 +20,7 @@ type metrics struct {
 
 // Bounded label values.
 var (
-	storeOps   = []string{"announce", "reveal", "scrape", "walk", "restore", "expire", "totals", "secret", "health"}
+	storeOps   = []string{"announce", "reveal", "scrape", "walk", "restore", "expire", "totals", "secret", "health", "index"}
 	errorKinds = []string{"timeout", "connection", "server"}
 )
 

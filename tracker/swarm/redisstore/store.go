@@ -74,6 +74,11 @@ type Store struct {
 	ipKey   string                 // peers per IP
 	deadKey string                 // torrents that have completions only
 	m       *metrics
+	// cluster: rdb is a Redis Cluster client. The script then gets only the swarm's keys
+	// (one slot), the index is updated in a second call when a torrent is created or
+	// dropped, Totals are summed over the swarms, and the store-wide limits (torrents, total
+	// peers, peers per IP) are not enforced.
+	cluster bool
 
 	stop chan struct{}
 	done chan struct{}
@@ -123,6 +128,7 @@ func New(ctx context.Context, rdb redis.UniversalClient, cfg swarm.Config, opt O
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+	_, s.cluster = rdb.(*redis.ClusterClient)
 	if s.m, err = newMetrics(opt.Registerer); err != nil {
 		return nil, err
 	}
@@ -183,8 +189,27 @@ func (s *Store) ctx() (context.Context, context.CancelFunc) {
 // keys returns the script's KEYS for a swarm (hex info-hash h).
 func (s *Store) keys(h string) []string {
 	b := s.opt.Prefix + "{" + h + "}:"
-	return []string{b + "m", b + "p", b + "z", b + "s4", b + "l4", b + "s6", b + "l6",
+	k := []string{b + "m", b + "p", b + "z", b + "s4", b + "l4", b + "s6", b + "l6",
 		s.gKey, s.ipKey, s.indexKey(h), s.deadKey}
+	if s.cluster {
+		return k[:7]
+	}
+	return k
+}
+
+// reindex applies what the script reports of a torrent's birth (1) or death (-1) to the
+// index, on a cluster, where the script cannot reach the index's slot.
+func (s *Store) reindex(ctx context.Context, h string, indexed int64) {
+	var err error
+	switch indexed {
+	case 1:
+		err = s.rdb.SAdd(ctx, s.indexKey(h), h).Err()
+	case -1:
+		err = s.rdb.SRem(ctx, s.indexKey(h), h).Err()
+	}
+	if err != nil {
+		_ = s.m.fail("index", err)
+	}
 }
 
 func (s *Store) indexKey(h string) string { return s.opt.Prefix + "idx:" + h[:1] }
@@ -195,8 +220,11 @@ func (s *Store) args(op, h string, extra ...any) []any {
 	if s.cfg.KeepDead {
 		keepDead = "1"
 	}
-	a := []any{op, s.opt.Prefix, h, s.cfg.Now().Unix(), s.timeout, s.cfg.MaxTorrents, s.cfg.MaxPeers,
-		s.cfg.MaxTotalPeers, s.cfg.MaxPeersPerIP, keepDead}
+	maxT, maxTotal, maxIP := s.cfg.MaxTorrents, s.cfg.MaxTotalPeers, s.cfg.MaxPeersPerIP
+	if s.cluster {
+		maxT, maxTotal, maxIP = 0, 0, 0
+	}
+	a := []any{op, s.opt.Prefix, h, s.cfg.Now().Unix(), s.timeout, maxT, s.cfg.MaxPeers, maxTotal, maxIP, keepDead}
 	return append(a, extra...)
 }
 
@@ -257,10 +285,13 @@ func (s *Store) Announce(a *swarm.Announce, out *swarm.PeerList) (swarm.Result, 
 	if err != nil {
 		return swarm.Result{}, s.m.fail("announce", err)
 	}
-	if len(reply) < 5 {
+	if len(reply) < 6 {
 		return swarm.Result{}, s.m.fail("announce", fmt.Errorf("short reply %v", reply))
 	}
 	s.m.ok()
+	if s.cluster {
+		s.reindex(ctx, h, asInt(reply[5]))
+	}
 	var res swarm.Result
 	res.Complete = uint32(asInt(reply[1]))
 	res.Incomplete = uint32(asInt(reply[2]))
@@ -272,7 +303,7 @@ func (s *Store) Announce(a *swarm.Announce, out *swarm.PeerList) (swarm.Result, 
 		}
 		return res, refusals[code]
 	}
-	for _, r := range reply[5:] {
+	for _, r := range reply[6:] {
 		p, _ := r.(string)
 		n := len(p)
 		if out.Format == swarm.Compact {
@@ -469,8 +500,14 @@ func (s *Store) Restore(ih bittorrent.InfoHash, downloaded uint32, peers []swarm
 	if err != nil {
 		return s.m.fail("restore", err)
 	}
-	if len(reply) > 0 && asInt(reply[0]) == 1 {
+	if len(reply) < 2 {
+		return s.m.fail("restore", fmt.Errorf("short reply %v", reply))
+	}
+	if asInt(reply[0]) == 1 {
 		return swarm.ErrTooManyTorrents
+	}
+	if s.cluster {
+		s.reindex(ctx, h, asInt(reply[1]))
 	}
 	return nil
 }
@@ -482,11 +519,18 @@ func (s *Store) Expire() {
 		for {
 			ctx, cancel := s.ctx()
 			reply, err := s.script.Run(ctx, s.rdb, s.keys(h), s.args("x", h, sweepBatch)...).Slice()
-			cancel()
+			if err == nil && len(reply) < 2 {
+				err = fmt.Errorf("short reply %v", reply)
+			}
 			if err != nil {
+				cancel()
 				_ = s.m.fail("expire", err)
 				return false // the next sweep tries again
 			}
+			if s.cluster {
+				s.reindex(ctx, h, asInt(reply[1]))
+			}
+			cancel()
 			if len(reply) == 0 || asInt(reply[0]) < sweepBatch {
 				return true
 			}
@@ -494,8 +538,12 @@ func (s *Store) Expire() {
 	})
 }
 
-// Totals implements swarm.Store.
+// Totals implements swarm.Store. On a cluster it sums the swarms' own counts (one call per
+// torrent): exact with any number of instances, and its cost grows with the torrents.
 func (s *Store) Totals() swarm.Totals {
+	if s.cluster {
+		return s.sumTotals()
+	}
 	ctx, cancel := s.ctx()
 	defer cancel()
 	v, err := s.rdb.HGetAll(ctx, s.gKey).Result()
@@ -524,4 +572,28 @@ func (s *Store) Health() error {
 	}
 	s.m.ok()
 	return nil
+}
+
+func (s *Store) sumTotals() swarm.Totals {
+	var tot swarm.Totals
+	s.rangeIndex(func(h string) bool {
+		ctx, cancel := s.ctx()
+		v, err := s.rdb.HMGet(ctx, s.keys(h)[0], "s", "l", "d", "n4", "n6").Result()
+		cancel()
+		if err != nil {
+			_ = s.m.fail("totals", err)
+			return true
+		}
+		if v[2] == nil {
+			return true // dropped since the index was read
+		}
+		tot.Torrents++
+		tot.Seeders += int(asInt(v[0]))
+		tot.Leechers += int(asInt(v[1]))
+		tot.Downloaded += uint64(asInt(v[2]))
+		tot.PeersV4 += int(asInt(v[3]))
+		tot.PeersV6 += int(asInt(v[4]))
+		return true
+	})
+	return tot
 }

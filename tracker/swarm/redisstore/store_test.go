@@ -53,8 +53,9 @@ func TestStoreSuiteSingleRedis(t *testing.T) {
 // TestTwoInstancesOneRedis: two stores (as two tracker processes would have) announcing the
 // same swarms at once keep exact counts: Totals and every Scrape equal a recount of the
 // stored peers.
-func TestTwoInstancesOneRedis(t *testing.T) {
-	url := "redis://" + startRedis(t)
+func TestTwoInstancesOneRedis(t *testing.T) { twoInstances(t, "redis://"+startRedis(t)) }
+
+func twoInstances(t *testing.T, url string) {
 	clk := swarm.NewFakeClock(time.Unix(1_800_000_000, 0))
 	cfg := swarm.Config{PeerTimeout: 30 * time.Minute, Now: clk.Now}
 	a := newStore(t, url, cfg, "shared:")
@@ -179,3 +180,27 @@ func TestDialURLs(t *testing.T) {
 		}
 	}
 }
+
+// TestStoreSuiteRedisCluster runs the conformance suite against a real Redis Cluster of 3
+// masters and 3 replicas. The store-wide limits (torrents, total peers, peers per IP) are
+// not enforced on a cluster (their counters would sit in another slot than the swarm), so
+// the cases that set them are skipped, saying so.
+func TestStoreSuiteRedisCluster(t *testing.T) {
+	addrs := startCluster(t)
+	url := "redis-cluster://" + strings.Join(addrs[:3], ",")
+	swarm.StoreSuite(t, func(t *testing.T, cfg swarm.Config) swarm.Store {
+		if cfg.MaxTorrents > 0 || cfg.MaxTotalPeers > 0 || cfg.MaxPeersPerIP > 0 {
+			t.Skip("store-wide limits are not enforced on a Redis Cluster")
+		}
+		return newStore(t, url, cfg, fmt.Sprintf("c%d:", prefixes.Add(1)))
+	})
+}
+
+// TestTwoInstancesCluster: two stores on one cluster keep exact counts, swarms spread over
+// the three masters.
+func TestTwoInstancesCluster(t *testing.T) {
+	addrs := startCluster(t)
+	twoInstances(t, "redis-cluster://"+strings.Join(addrs[:3], ","))
+}
+
+func startCluster(t testing.TB) []string { return testenv.StartRedisCluster(t) }
