@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"bufio"
 	"fmt"
 	"net"
 	"strconv"
@@ -27,23 +26,31 @@ func StartRedis(t testing.TB) string {
 
 // RedisPing sends PING to the Redis at addr and checks for PONG.
 func RedisPing(addr string) error {
+	reply, err := redisInline(addr, "PING")
+	if err == nil && reply != "+PONG\r\n" {
+		err = fmt.Errorf("PING answered %q", reply)
+	}
+	return err
+}
+
+// redisInline sends one inline command to the Redis at addr and returns the start of its
+// reply (up to 4 KiB).
+func redisInline(addr, cmd string) (string, error) {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return err
+	if _, err := c.Write([]byte(cmd + "\r\n")); err != nil {
+		return "", err
 	}
-	line, err := bufio.NewReader(c).ReadString('\n')
+	buf := make([]byte, 4096)
+	n, err := c.Read(buf)
 	if err != nil {
-		return err
+		return "", err
 	}
-	if line != "+PONG\r\n" {
-		return fmt.Errorf("PING answered %q", line)
-	}
-	return nil
+	return string(buf[:n]), nil
 }
 
 // StartRedisCluster starts a Redis Cluster of 3 masters and 3 replicas on free ports of
@@ -85,22 +92,9 @@ func StartRedisCluster(t testing.TB) []string {
 
 // clusterOK asks the node at addr for CLUSTER INFO and checks cluster_state:ok.
 func clusterOK(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return err
+	info, err := redisInline(addr, "CLUSTER INFO")
+	if err == nil && !strings.Contains(info, "cluster_state:ok") {
+		err = fmt.Errorf("cluster not ready: %.80q", info)
 	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("CLUSTER INFO\r\n")); err != nil {
-		return err
-	}
-	buf := make([]byte, 4096)
-	n, err := c.Read(buf)
-	if err != nil {
-		return err
-	}
-	if !strings.Contains(string(buf[:n]), "cluster_state:ok") {
-		return fmt.Errorf("cluster not ready: %.80q", buf[:n])
-	}
-	return nil
+	return err
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,6 +24,14 @@ import (
 //	go test -run '^$' -bench Client -benchmem -cpu 1,8 ./tracker/swarm/redisstore/
 
 const benchTorrents, benchPeers = 1000, 20
+
+// benchStore starts a redis-server and fills a Store's swarms; it returns both.
+func benchStore(b *testing.B) (string, *Store) {
+	addr := startRedis(b)
+	s := newStore(b, "redis://"+addr, swarm.Config{}, "bench:")
+	benchPopulate(b, s)
+	return addr, s
+}
 
 func benchPopulate(b *testing.B, s *Store) {
 	var out swarm.PeerList
@@ -42,9 +51,7 @@ func benchAnnounce(i int) *swarm.Announce {
 
 // BenchmarkClientGoRedis measures Store.Announce (go-redis) per announce.
 func BenchmarkClientGoRedis(b *testing.B) {
-	addr := startRedis(b)
-	s := newStore(b, "redis://"+addr, swarm.Config{}, "bench:")
-	benchPopulate(b, s)
+	_, s := benchStore(b)
 	var n atomic.Int64
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -62,9 +69,7 @@ func BenchmarkClientGoRedis(b *testing.B) {
 
 // BenchmarkClientRueidis runs the same script with the same arguments through rueidis.
 func BenchmarkClientRueidis(b *testing.B) {
-	addr := startRedis(b)
-	s := newStore(b, "redis://"+addr, swarm.Config{}, "bench:")
-	benchPopulate(b, s)
+	addr, s := benchStore(b)
 	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true})
 	if err != nil {
 		b.Fatal(err)
@@ -103,4 +108,42 @@ func BenchmarkClientRueidis(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkRedisMemoryPerPeer reports Redis's used_memory per IPv4 peer (bytes/peer) after
+// 100,000 peers in 1,000 swarms (100 a swarm: every structure still listpack-encoded)
+// announced through 8 goroutines. b.N is ignored: run with -benchtime 1x.
+func BenchmarkRedisMemoryPerPeer(b *testing.B) {
+	const torrents, perSwarm = 1000, 100
+	addr := startRedis(b)
+	s := newStore(b, "redis://"+addr, swarm.Config{}, "mem:")
+	used := func() float64 {
+		info, err := s.rdb.InfoMap(context.Background(), "memory").Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		v, _ := strconv.ParseFloat(info["Memory"]["used_memory"], 64)
+		return v
+	}
+	before := used()
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var out swarm.PeerList
+			for i := int(n.Add(1)); i <= torrents*perSwarm; i = int(n.Add(1)) {
+				a := &swarm.Announce{InfoHash: swarm.SuiteInfoHash(i % torrents), PeerID: swarm.SuitePeerID(i),
+					Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 6881),
+					Key:  []byte{byte(i)}, Left: uint64(i % 2), NumWant: 0}
+				if _, err := s.Announce(a, &out); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric((used()-before)/(torrents*perSwarm), "bytes/peer")
 }
