@@ -270,9 +270,7 @@ local STOPPED, COMPLETED = 3, 2
 local fam = field:sub(1, 1)
 local id = field:sub(2)
 
-if redis.call("EXISTS", KM) == 1 then
-  prune(16)
-end
+prune(16) -- nothing to do (and cheap) for a swarm that does not exist
 local rec = redis.call("HGET", KP, field)
 local hidden
 
@@ -350,15 +348,21 @@ else
   redis.call("ZADD", KZ, now, field)
 end
 
+-- One read of the swarm's figures serves the reply and tells whether the other family has
+-- peers at all (each call from the script costs more than the command itself).
+local v = redis.call("HMGET", KM, "s", "l", "d", "n4", "n6")
 local peers = {}
 if want > 0 then
   local own, other = "4", "6"
-  if fam == "6" then own, other = "6", "4" end
+  local otherN = tonumber(v[5] or "0")
+  if fam == "6" then own, other, otherN = "6", "4", tonumber(v[4] or "0") end
   local function sets(fm)
     if seeder then return { visibleKey(fm, false) } end
     return { visibleKey(fm, true), visibleKey(fm, false) }
   end
   local got = pick(peers, want, sets(own), addr .. id)
-  pick(peers, want - got, sets(other), "")
+  if otherN > 0 then pick(peers, want - got, sets(other), "") end
 end
-return result(0, hidden, peers)
+local r = { 0, tonumber(v[1] or "0"), tonumber(v[2] or "0"), tonumber(v[3] or "0"), hidden and 1 or 0, indexed }
+for _, p in ipairs(peers) do r[#r + 1] = p end
+return r
