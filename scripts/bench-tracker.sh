@@ -43,7 +43,7 @@ REPO=$(pwd)
 TB=$REPO/bench/trackerbench
 
 # Debian packages this benchmark runs, by the command that proves each is present.
-declare -A need=([wrk]=wrk [opentracker]=opentracker [bc]=bc [iproute2]=ss [util-linux]=taskset [curl]=curl)
+declare -A need=([wrk]=wrk [opentracker]=opentracker [bc]=bc [iproute2]=ss [util-linux]=taskset [curl]=curl [redis-server]=redis-server [redis-tools]=redis-cli)
 [[ ${PROFILE:-0} == 1 ]] && need[linux-perf]=perf
 # shellcheck source=scripts/lib/apt.sh
 source scripts/lib/apt.sh # the scripts run from the repository root (cd above)

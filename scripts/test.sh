@@ -24,6 +24,8 @@ declare -A need=(
   [chromium]=/usr/bin/chromium
   [nodejs]=/usr/bin/node
   [npm]=/usr/bin/npm
+  [redis-server]=/usr/bin/redis-server
+  [redis-tools]=/usr/bin/redis-cli
 )
 missing=()
 for pkg in "${!need[@]}"; do

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/webswarm/webswarm/tracker/swarm/redisstore"
 )
 
 // errVersion is what parseFlags returns for --version: print the version and exit 0.
@@ -63,6 +65,9 @@ type options struct {
 	maxTotalPeers       int
 	maxPeersPerIP       int
 	maxFullScrape       int
+	store               string
+	storePrefix         string
+	storeTimeoutMS      int
 	websocket           int
 	wsInterval          int
 	wsMaxOffers         int
@@ -133,6 +138,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.maxTorrents, "max_torrents", 100_000, "most torrents (0 = no limit)")
 	fs.IntVar(&o.maxTotalPeers, "max_total_peers", 2_000_000, "most peers of all torrents together, the tracker's main memory bound (0 = no limit)")
 	fs.IntVar(&o.maxPeersPerIP, "max_peers_per_ip", 20_000, "most peers (so torrents too) registered from one IPv4 address or IPv6 /64, over all torrents (0 = no limit)")
+	fs.StringVar(&o.store, "store", "memory", "peer store: memory (this process), or a Redis shared by several trackers: redis://[user:pass@]host:port[/db], rediss://… (TLS), unix:///path/redis.sock, redis-cluster://h1:p1,h2:p2 (seed nodes)")
+	fs.StringVar(&o.storePrefix, "store_prefix", "webswarm:", "prefix of every Redis key (trackers sharing a Redis share the swarms of one prefix)")
+	fs.IntVar(&o.storeTimeoutMS, "store_timeout_ms", 250, "milliseconds an announce may wait on the Redis store before it fails (a failure reason, retried by the client)")
 	fs.IntVar(&o.maxFullScrape, "max_full_scrape", 10_000, "full scrape (no info_hash) only while the tracker has at most this many torrents (0 = no limit)")
 	fs.StringVar(&o.metricsPath, "metrics_path", "/metrics", "path of the Prometheus metrics")
 	fs.Float64Var(&o.maxAnnounceRate, "max_announce_rate", 0, "announces per second allowed per source (an IPv4 address, an IPv6 /64: see --rate_ipv4_prefix, --rate_ipv6_prefix), bursts of 10× (0 = no limit)")
@@ -252,6 +260,17 @@ func (o *options) validate() error {
 	}
 	if o.onlyLocalOverrideIP < 0 || o.onlyLocalOverrideIP > 2 {
 		bad("--only_local_override_ip %d: want 0, 1 or 2", o.onlyLocalOverrideIP)
+	}
+	if o.store != "memory" {
+		if err := redisstore.CheckURL(o.store); err != nil {
+			bad("--store: %v (want memory or a redis://, rediss://, unix:// or redis-cluster:// URL)", err)
+		}
+		if o.storePrefix == "" {
+			bad("--store_prefix must not be empty with a Redis store")
+		}
+	}
+	if o.storeTimeoutMS < 1 || o.storeTimeoutMS > 60_000 {
+		bad("--store_timeout_ms %d: want 1..60000", o.storeTimeoutMS)
 	}
 	if o.allowGet == 1 && o.allowedDir == "" {
 		bad("--allow_get 1 needs --allowed_dir")

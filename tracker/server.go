@@ -39,7 +39,7 @@ type server struct {
 	o       *options
 	log     *slog.Logger
 	reg     *prometheus.Registry
-	store   *swarm.Memory
+	store   swarm.Store
 	tracker *announce.Tracker
 	saver   *dfile.Saver
 	allowed *allowlist.List // nil without --allowed_dir
@@ -74,34 +74,20 @@ func newServer(o *options, logger *slog.Logger) (_ *server, err error) {
 		return nil, err
 	}
 
-	s.store, err = swarm.NewMemory(swarm.Config{
+	scfg := swarm.Config{
 		PeerTimeout:   time.Duration(o.timeoutDownloaders) * time.Second,
 		MaxTorrents:   o.maxTorrents,
 		MaxPeers:      o.maxPeers,
 		MaxTotalPeers: o.maxTotalPeers,
 		MaxPeersPerIP: o.maxPeersPerIP,
 		KeepDead:      o.keepDead == 1,
-	})
-	if err != nil {
+	}
+	if o.store != "memory" {
+		if err := s.openRedisStore(scfg); err != nil {
+			return nil, err
+		}
+	} else if err := s.openMemoryStore(scfg); err != nil {
 		return nil, err
-	}
-	s.closers = append(s.closers, s.store.Close)
-
-	s.saver, err = dfile.NewSaver(dfile.SaverConfig{
-		Path:       o.dfile,
-		Store:      s.store,
-		Interval:   time.Duration(o.saveDfileInterval) * time.Second,
-		Registerer: s.reg,
-		Logger:     logger,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("--dfile %s: %w", o.dfile, err)
-	}
-	if st, err := s.saver.Load(); err != nil {
-		// A corrupt file has been moved aside; the tracker starts empty rather than not at all.
-		logger.Error("STATE FILE NOT LOADED: starting with an empty state", "dfile", o.dfile, "err", err)
-	} else {
-		logger.Info("state loaded", "dfile", o.dfile, "torrents", st.Torrents, "peers", st.Peers)
 	}
 
 	if o.allowedDir != "" {
@@ -190,6 +176,9 @@ func newServer(o *options, logger *slog.Logger) (_ *server, err error) {
 	}
 	if s.ws != nil {
 		hcfg.WebSocket = s.ws
+	}
+	if h, ok := s.store.(interface{ Health() error }); ok {
+		hcfg.Health = h.Health
 	}
 	if s.allowed != nil {
 		hcfg.Name = func(ih bittorrent.InfoHash) (string, bool) {
@@ -355,7 +344,9 @@ func (s *server) serve(ctx context.Context, hup <-chan os.Signal) error {
 		}
 	}()
 	s.log.Info("tracker listening", "http", hl.Addr().String(), "max_connections", s.maxConns, "version", version.Version)
-	s.saver.Start()
+	if s.saver != nil {
+		s.saver.Start()
+	}
 	memCtx, stopMem := context.WithCancel(context.Background())
 	wg.Add(1)
 	go func() {
@@ -395,7 +386,9 @@ loop:
 	s.stopUDP()
 	stopMem()
 	wg.Wait()
-	if err := s.saver.Close(); err != nil {
+	if s.saver == nil {
+		// A shared store is saved by Redis itself (its persistence is the admin's choice).
+	} else if err := s.saver.Close(); err != nil {
 		s.log.Error("final state save failed", "dfile", o.dfile, "err", err)
 		if runErr == nil {
 			runErr = fmt.Errorf("final state save: %w", err)

@@ -100,6 +100,34 @@ start_webswarm() {
   WEBSWARM_PORT=$port
 }
 
+# webswarm-redis: webswarm's tracker on a shared store, Debian's redis-server (no persistence) on
+# another free port, started here and stopped by PID with the tracker. TARGET_PID holds both, so
+# RSS and CPU per request count the store's share (and pinning puts both on the tracker's core).
+start_webswarm-redis() {
+  local d=$TB_WORK/webswarm-redis rport
+  mkdir -p "$d"
+  rport=$(free_port)
+  redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --daemonize no --dir "$d" \
+    >"$d/redis.log" 2>&1 &
+  local rpid=$!
+  for _ in $(seq 100); do
+    redis-cli -p "$rport" ping 2>/dev/null | grep -q PONG && break
+    sleep 0.1
+  done
+  TB_WORK=$TB_WORK/redis-tracker WEBSWARM_ARGS="--store redis://127.0.0.1:$rport ${WEBSWARM_ARGS:-}" start_webswarm
+  TARGET_PID="$TARGET_PID $rpid"
+  REDIS_PORT=$rport
+}
+
+stop_webswarm-redis() {
+  [[ -n ${REDIS_PORT:-} ]] && redis-cli -p "$REDIS_PORT" info memory >"$TB_WORK/webswarm-redis/redis-memory.txt" 2>/dev/null
+  local p
+  for p in $TARGET_PID; do kill -TERM "$p" 2>/dev/null; done
+  for p in $TARGET_PID; do
+    for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  done
+}
+
 # webswarm-b: a second build of webswarm's tracker beside the first, for A/B runs of a change
 # (./interleave.sh webswarm webswarm-b): WEBSWARM_B_BIN is the binary [required], WEBSWARM_B_ARGS
 # its extra flags.

@@ -51,3 +51,14 @@ func Failure(dst []byte, reason string) []byte {
 	dst = String(dst, reason)
 	return append(dst, 'e')
 }
+
+// FailureRetry appends a failure reply with BEP 31's "retry in" (minutes before the client
+// should announce again).
+func FailureRetry(dst []byte, reason string, minutes int) []byte {
+	dst = append(dst, 'd')
+	dst = String(dst, "failure reason")
+	dst = String(dst, reason)
+	dst = String(dst, "retry in")
+	dst = Int(dst, int64(minutes))
+	return append(dst, 'e')
+}

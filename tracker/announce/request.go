@@ -52,6 +52,9 @@ type Response struct {
 type ClientError struct {
 	Code   string
 	Reason string
+	// RetryIn, when positive, is BEP 31's "retry in": minutes before the client should try
+	// again (a temporary condition on the tracker's side).
+	RetryIn int
 }
 
 func (e *ClientError) Error() string { return e.Reason }
@@ -83,13 +86,14 @@ const (
 	CodeTooLong       = "request_too_long"
 	CodeScrapeOff     = "scrape_disabled"
 	CodeTooManyHashes = "too_many_hashes"
+	CodeStoreDown     = "store_unavailable"
 )
 
 // FailureCodes lists every code, for pre-creating metric series.
 func FailureCodes() []string {
 	return []string{CodeBadInfoHash, CodeBadPeerID, CodeBadPort, CodeBadEvent, CodeBadNumber, CodeBadIP,
 		CodeBadRequest, CodeNotAllowed, CodePeerIDTaken, CodeIPChanged, CodeTrackerFull, CodeTorrentFull, CodePeersFull, CodeIPFull,
-		CodeRateLimited, CodeTooLong, CodeScrapeOff, CodeScrapeTooBig, CodeScrapeBusy, CodeTooManyHashes}
+		CodeRateLimited, CodeTooLong, CodeScrapeOff, CodeScrapeTooBig, CodeScrapeBusy, CodeTooManyHashes, CodeStoreDown}
 }
 
 // NotAuthorized is bttrack's reason for a torrent outside the allowed list (clients and users

@@ -198,6 +198,9 @@ func (t *Tracker) announce(req *Request, resp *Response) error {
 		return &ClientError{Code: CodePeersFull, Reason: err.Error()}
 	case errors.Is(err, swarm.ErrTooManyPeersFromIP):
 		return &ClientError{Code: CodeIPFull, Reason: err.Error()}
+	case errors.Is(err, swarm.ErrUnavailable):
+		// A shared store that is down or failing over: the client retries in a minute (BEP 31).
+		return &ClientError{Code: CodeStoreDown, Reason: swarm.ErrUnavailable.Error(), RetryIn: 1}
 	case err != nil:
 		return fmt.Errorf("announce %v: %w", req.InfoHash, err)
 	}

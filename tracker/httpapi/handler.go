@@ -35,6 +35,9 @@ const (
 // Config configures a Handler.
 type Config struct {
 	Tracker *announce.Tracker
+	// Health, if set, is asked by /healthz: an error answers 503 with its text (a shared
+	// store that is down), so a load balancer sends clients to another instance.
+	Health func() error
 	// TrustedProxies are the addresses whose X-Real-IP / X-Forwarded-For are believed.
 	TrustedProxies []netip.Prefix
 	// OnlyLocalOverrideIP is bttrack's only_local_override_ip (0, 1 or 2).
@@ -213,6 +216,13 @@ func (h *Handler) routes() {
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
+		if h.cfg.Health != nil {
+			if err := h.cfg.Health(); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				fmt.Fprintln(w, err)
+				return
+			}
+		}
 		fmt.Fprintln(w, "ok")
 	})
 	r.HandleFunc("/favicon.ico", func(w http.ResponseWriter, r *http.Request) {
@@ -435,6 +445,10 @@ func (h *Handler) write(w http.ResponseWriter, body []byte) int {
 
 // failure encodes ce's failure reason into st.buf.
 func failure(st *state, ce *announce.ClientError) []byte {
+	if ce.RetryIn > 0 {
+		st.buf = benc.FailureRetry(st.buf[:0], ce.Reason, ce.RetryIn)
+		return st.buf
+	}
 	st.buf = benc.Failure(st.buf[:0], ce.Reason)
 	return st.buf
 }

@@ -50,6 +50,9 @@ var (
 	// ErrTooManyPeersFromIP: the announcer's IP address (IPv6: its /64) has its maximum
 	// number of peers registered, over all torrents.
 	ErrTooManyPeersFromIP = errors.New("too many peers registered from your IP address")
+	// ErrUnavailable: a shared store (Redis) did not answer in time. Nothing was refused:
+	// the announce may be retried later. Store errors wrap it.
+	ErrUnavailable = errors.New("tracker storage unavailable, retry later")
 )
 
 // Announce is what a store needs of one announce.

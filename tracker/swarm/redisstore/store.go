@@ -1,0 +1,599 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/webswarm/webswarm/internal/bittorrent"
+	"github.com/webswarm/webswarm/tracker/swarm"
+)
+
+//go:embed announce.lua
+var scriptSrc string
+
+// ErrUnavailable wraps every failure to reach the store or to get an answer from it in time:
+// the announce may be retried later, nothing was refused. It is swarm.ErrUnavailable.
+var ErrUnavailable = swarm.ErrUnavailable
+
+// Refusal codes the script returns in the first element of its reply.
+var refusals = [...]error{
+	1: swarm.ErrTooManyTorrents,
+	2: swarm.ErrTooManyPeers,
+	3: swarm.ErrTrackerPeersFull,
+	4: swarm.ErrTooManyPeersFromIP,
+	5: swarm.ErrPeerIDTaken,
+	6: swarm.ErrIPChanged,
+}
+
+// Defaults of Options.
+const (
+	DefaultPrefix  = "webswarm:"
+	DefaultTimeout = 250 * time.Millisecond
+	// indexShards is how many sets the torrent index is split into (by the info-hash's first
+	// hex digit), so that no one key holds every torrent.
+	indexShards = 16
+	// sweepBatch bounds the peers one expiry call removes from one swarm.
+	sweepBatch = 1000
+)
+
+// Options are the Redis-specific settings of a Store.
+type Options struct {
+	// Prefix starts every key (default DefaultPrefix): several trackers can share one Redis
+	// with different prefixes.
+	Prefix string
+	// Timeout bounds each call to Redis (default DefaultTimeout).
+	Timeout time.Duration
+	// Registerer receives the store's metrics (none if nil).
+	Registerer prometheus.Registerer
+}
+
+// Store is a swarm.Store kept in Redis. Any number of Stores (in any number of processes)
+// with the same prefix share the same swarms.
+type Store struct {
+	rdb     redis.UniversalClient
+	cfg     swarm.Config
+	opt     Options
+	script  *redis.Script
+	secret  atomic.Pointer[[]byte] // the shared key-hash secret, read from Redis once
+	timeout int64                  // PeerTimeout in seconds
+	gKey    string                 // totals hash
+	ipKey   string                 // peers per IP
+	deadKey string                 // torrents that have completions only
+	m       *metrics
+	// cluster: rdb is a Redis Cluster client. The script then gets only the swarm's keys
+	// (one slot), the index is updated in a second call when a torrent is created or
+	// dropped, Totals are summed over the swarms, and the store-wide limits (torrents, total
+	// peers, peers per IP) are not enforced.
+	cluster bool
+
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+var _ swarm.Store = (*Store)(nil)
+
+// New returns a Store on rdb and starts its expiry sweep; Close stops it (and does not close
+// rdb). A store that cannot be reached is not an error here: calls fail with ErrUnavailable
+// until it answers.
+func New(ctx context.Context, rdb redis.UniversalClient, cfg swarm.Config, opt Options) (*Store, error) {
+	if cfg.PeerTimeout == 0 {
+		cfg.PeerTimeout = 45 * time.Minute
+	}
+	if cfg.PeerTimeout < time.Second || cfg.PeerTimeout > swarm.MaxPeerTimeout {
+		return nil, fmt.Errorf("redisstore: peer timeout %v outside 1s..%v", cfg.PeerTimeout, swarm.MaxPeerTimeout)
+	}
+	if cfg.GCInterval == 0 {
+		cfg.GCInterval = min(cfg.PeerTimeout/4, time.Minute)
+	}
+	if cfg.MaxTorrents < 0 || cfg.MaxPeers < 0 || cfg.MaxTotalPeers < 0 || cfg.MaxPeersPerIP < 0 {
+		return nil, errors.New("redisstore: negative limit")
+	}
+	if cfg.MaxPeers == 0 {
+		cfg.MaxPeers = 1 << 30
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if opt.Prefix == "" {
+		opt.Prefix = DefaultPrefix
+	}
+	if opt.Timeout <= 0 {
+		opt.Timeout = DefaultTimeout
+	}
+	var err error
+	s := &Store{
+		rdb:     rdb,
+		cfg:     cfg,
+		opt:     opt,
+		script:  redis.NewScript(scriptSrc),
+		timeout: int64(cfg.PeerTimeout / time.Second),
+		gKey:    opt.Prefix + "totals",
+		ipKey:   opt.Prefix + "ip",
+		deadKey: opt.Prefix + "dead",
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	_, s.cluster = rdb.(*redis.ClusterClient)
+	if s.m, err = newMetrics(opt.Registerer); err != nil {
+		return nil, err
+	}
+	_, _ = s.loadSecret(ctx) // retried by the first announce with a key if Redis is down
+	go s.run()
+	return s, nil
+}
+
+// loadSecret reads the secret that key hashes are keyed with, creating it if no instance
+// has: every instance must hash a peer's key alike, or a peer could not move between them.
+func (s *Store) loadSecret(ctx context.Context) ([]byte, error) {
+	if b := s.secret.Load(); b != nil {
+		return *b, nil
+	}
+	var fresh [32]byte
+	_, _ = rand.Read(fresh[:]) // never fails (crypto/rand)
+	k := s.opt.Prefix + "secret"
+	if err := s.rdb.SetNX(ctx, k, fresh[:], 0).Err(); err != nil {
+		return nil, s.m.fail("secret", err)
+	}
+	b, err := s.rdb.Get(ctx, k).Bytes()
+	if err != nil {
+		return nil, s.m.fail("secret", err)
+	}
+	s.secret.Store(&b)
+	return b, nil
+}
+
+func (s *Store) run() {
+	defer close(s.done)
+	if s.cfg.GCInterval < 0 {
+		<-s.stop
+		return
+	}
+	tick := time.NewTicker(s.cfg.GCInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-tick.C:
+			s.Expire()
+		}
+	}
+}
+
+// Close stops the expiry sweep.
+func (s *Store) Close() error {
+	s.once.Do(func() { close(s.stop) })
+	<-s.done
+	return nil
+}
+
+func (s *Store) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), s.opt.Timeout)
+}
+
+// keys returns the script's KEYS for a swarm (hex info-hash h).
+func (s *Store) keys(h string) []string {
+	b := s.opt.Prefix + "{" + h + "}:"
+	k := []string{b + "m", b + "p", b + "z", b + "s4", b + "l4", b + "s6", b + "l6",
+		s.gKey, s.ipKey, s.indexKey(h), s.deadKey}
+	if s.cluster {
+		return k[:7]
+	}
+	return k
+}
+
+// reindex applies what the script reports of a torrent's birth (1) or death (-1) to the
+// index, on a cluster, where the script cannot reach the index's slot.
+func (s *Store) reindex(ctx context.Context, h string, indexed int64) {
+	var err error
+	switch indexed {
+	case 1:
+		err = s.rdb.SAdd(ctx, s.indexKey(h), h).Err()
+	case -1:
+		err = s.rdb.SRem(ctx, s.indexKey(h), h).Err()
+	}
+	if err != nil {
+		_ = s.m.fail("index", err)
+	}
+}
+
+func (s *Store) indexKey(h string) string { return s.opt.Prefix + "idx:" + h[:1] }
+
+// args returns the script's leading ARGV for op on swarm h.
+func (s *Store) args(op, h string, extra ...any) []any {
+	keepDead := "0"
+	if s.cfg.KeepDead {
+		keepDead = "1"
+	}
+	maxT, maxTotal, maxIP := s.cfg.MaxTorrents, s.cfg.MaxTotalPeers, s.cfg.MaxPeersPerIP
+	if s.cluster {
+		maxT, maxTotal, maxIP = 0, 0, 0
+	}
+	a := []any{op, s.opt.Prefix, h, s.cfg.Now().Unix(), s.timeout, maxT, s.cfg.MaxPeers, maxTotal, maxIP, keepDead}
+	return append(a, extra...)
+}
+
+// keyHash is a keyed hash of a client's key (HMAC-SHA-256 truncated to 64 bits), keyed with
+// the secret the instances share: it cannot be searched offline.
+func keyHash(secret, key []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write(key)
+	return string(m.Sum(nil)[:8])
+}
+
+// field is a peer's name inside its swarm: its family ('4' or '6') and peer ID. The two
+// families are separate peers, as in the memory store.
+func field(id *bittorrent.PeerID, addr netip.Addr) string {
+	fam := "6"
+	if addr.Is4() {
+		fam = "4"
+	}
+	return fam + string(id[:])
+}
+
+func compact(a netip.Addr, port uint16) string {
+	var buf [18]byte
+	var b []byte
+	if a.Is4() {
+		v := a.As4()
+		b = append(buf[:0], v[:]...)
+	} else {
+		v := a.As16()
+		b = append(buf[:0], v[:]...)
+	}
+	return string(append(b, byte(port>>8), byte(port)))
+}
+
+// Announce implements swarm.Store in one round trip.
+func (s *Store) Announce(a *swarm.Announce, out *swarm.PeerList) (swarm.Result, error) {
+	addr := a.Addr.Addr().Unmap()
+	h := hex.EncodeToString(a.InfoHash[:])
+	ctx, cancel := s.ctx()
+	defer cancel()
+	key := ""
+	if len(a.Key) > 0 {
+		secret, err := s.loadSecret(ctx)
+		if err != nil {
+			return swarm.Result{}, err
+		}
+		key = keyHash(secret, a.Key)
+	}
+	seeder, hidden := "0", "0"
+	if a.Left == 0 {
+		seeder = "1"
+	}
+	if a.Hidden {
+		hidden = "1"
+	}
+	reply, err := s.script.Run(ctx, s.rdb, s.keys(h), s.args("a", h,
+		field(&a.PeerID, addr), compact(addr, a.Addr.Port()), key, seeder, int(a.Event), a.NumWant, hidden)...).Slice()
+	if err != nil {
+		return swarm.Result{}, s.m.fail("announce", err)
+	}
+	if len(reply) < 6 {
+		return swarm.Result{}, s.m.fail("announce", fmt.Errorf("short reply %v", reply))
+	}
+	s.m.ok()
+	if s.cluster {
+		s.reindex(ctx, h, asInt(reply[5]))
+	}
+	var res swarm.Result
+	res.Complete = uint32(asInt(reply[1]))
+	res.Incomplete = uint32(asInt(reply[2]))
+	res.Downloaded = uint32(asInt(reply[3]))
+	res.Hidden = asInt(reply[4]) == 1
+	if code := asInt(reply[0]); code != 0 {
+		if code < 0 || int(code) >= len(refusals) || refusals[code] == nil {
+			return res, s.m.fail("announce", fmt.Errorf("unknown reply code %d", code))
+		}
+		return res, refusals[code]
+	}
+	for _, r := range reply[6:] {
+		p, _ := r.(string)
+		n := len(p)
+		if out.Format == swarm.Compact {
+			n -= 20
+		}
+		switch len(p) {
+		case 6 + 20:
+			out.V4 = append(out.V4, p[:n]...)
+		case 18 + 20:
+			out.V6 = append(out.V6, p[:n]...)
+		}
+	}
+	return res, nil
+}
+
+func asInt(v any) int64 {
+	switch x := v.(type) {
+	case int64:
+		return x
+	case string:
+		n, _ := strconv.ParseInt(x, 10, 64)
+		return n
+	}
+	return 0
+}
+
+// Reveal implements swarm.Store.
+func (s *Store) Reveal(ih bittorrent.InfoHash, id bittorrent.PeerID, addrPort netip.AddrPort) {
+	addr := addrPort.Addr().Unmap()
+	h := hex.EncodeToString(ih[:])
+	ctx, cancel := s.ctx()
+	defer cancel()
+	// A failed reveal leaves the peer hidden until it announces again: nothing to report.
+	if err := s.script.Run(ctx, s.rdb, s.keys(h), s.args("r", h, field(&id, addr), compact(addr, addrPort.Port()))...).Err(); err != nil {
+		_ = s.m.fail("reveal", err)
+	}
+}
+
+// Scrape implements swarm.Store.
+func (s *Store) Scrape(ih bittorrent.InfoHash) (swarm.Counts, bool) {
+	h := hex.EncodeToString(ih[:])
+	ctx, cancel := s.ctx()
+	defer cancel()
+	v, err := s.rdb.HMGet(ctx, s.keys(h)[0], "s", "l", "d").Result()
+	if err != nil {
+		_ = s.m.fail("scrape", err)
+		return swarm.Counts{}, false
+	}
+	if v[2] == nil {
+		return swarm.Counts{}, false
+	}
+	return swarm.Counts{Complete: uint32(asInt(v[0])), Incomplete: uint32(asInt(v[1])), Downloaded: uint32(asInt(v[2]))}, true
+}
+
+// rangeIndex calls fn with every torrent's hex info-hash until fn returns false, reading the
+// index shard by shard with SSCAN (bounded work a call, no KEYS).
+func (s *Store) rangeIndex(fn func(h string) bool) {
+	for i := range indexShards {
+		k := s.indexKey(strconv.FormatInt(int64(i), 16))
+		var cursor uint64
+		for {
+			ctx, cancel := s.ctx()
+			hs, next, err := s.rdb.SScan(ctx, k, cursor, "", 256).Result()
+			cancel()
+			if err != nil {
+				_ = s.m.fail("walk", err)
+				return
+			}
+			for _, h := range hs {
+				if !fn(h) {
+					return
+				}
+			}
+			if cursor = next; cursor == 0 {
+				break
+			}
+		}
+	}
+}
+
+func parseIH(h string) (bittorrent.InfoHash, bool) {
+	var ih bittorrent.InfoHash
+	n, err := hex.Decode(ih[:], []byte(h))
+	return ih, err == nil && n == len(ih)
+}
+
+// RangeTorrents implements swarm.Store.
+func (s *Store) RangeTorrents(fn func(ih bittorrent.InfoHash, c swarm.Counts) bool) {
+	s.rangeIndex(func(h string) bool {
+		ih, ok := parseIH(h)
+		if !ok {
+			return true
+		}
+		c, ok := s.Scrape(ih)
+		if !ok {
+			return true
+		}
+		return fn(ih, c)
+	})
+}
+
+// Walk implements swarm.Store.
+func (s *Store) Walk(fn func(ih bittorrent.InfoHash, downloaded uint32, peers []swarm.PeerRecord) bool) {
+	s.rangeIndex(func(h string) bool {
+		ih, ok := parseIH(h)
+		if !ok {
+			return true
+		}
+		cont := true
+		s.Peers(ih, func(d uint32, peers []swarm.PeerRecord) { cont = fn(ih, d, peers) })
+		return cont
+	})
+}
+
+// Peers implements swarm.Store: one pipelined round trip for the torrent.
+func (s *Store) Peers(ih bittorrent.InfoHash, fn func(downloaded uint32, peers []swarm.PeerRecord)) bool {
+	h := hex.EncodeToString(ih[:])
+	k := s.keys(h)
+	ctx, cancel := s.ctx()
+	defer cancel()
+	var d *redis.StringCmd
+	var recs *redis.MapStringStringCmd
+	var seen *redis.ZSliceCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		d = p.HGet(ctx, k[0], "d")
+		recs = p.HGetAll(ctx, k[1])
+		seen = p.ZRangeWithScores(ctx, k[2], 0, -1)
+		return nil
+	})
+	if errors.Is(err, redis.Nil) {
+		return false
+	}
+	if err != nil {
+		_ = s.m.fail("walk", err)
+		return false
+	}
+	down, _ := d.Uint64()
+	when := make(map[string]int64, len(seen.Val()))
+	for _, z := range seen.Val() {
+		m, _ := z.Member.(string)
+		when[m] = int64(z.Score)
+	}
+	peers := make([]swarm.PeerRecord, 0, len(recs.Val()))
+	for f, rec := range recs.Val() {
+		if len(f) != 21 || (len(rec) != 9+6 && len(rec) != 9+18) {
+			continue
+		}
+		var p swarm.PeerRecord
+		copy(p.ID[:], f[1:])
+		a := rec[9:]
+		var ip netip.Addr
+		if len(a) == 6 {
+			ip = netip.AddrFrom4([4]byte([]byte(a[:4])))
+		} else {
+			ip = netip.AddrFrom16([16]byte([]byte(a[:16])))
+		}
+		port := uint16(a[len(a)-2])<<8 | uint16(a[len(a)-1])
+		p.Addr = netip.AddrPortFrom(ip, port)
+		fl := rec[0]
+		p.Seeder, p.Hidden, p.Counted = fl&1 != 0, fl&2 != 0, fl&4 != 0
+		p.LastSeen = time.Unix(when[f], 0)
+		peers = append(peers, p)
+	}
+	fn(uint32(down), peers)
+	return true
+}
+
+// Restore implements swarm.Store.
+func (s *Store) Restore(ih bittorrent.InfoHash, downloaded uint32, peers []swarm.PeerRecord) error {
+	h := hex.EncodeToString(ih[:])
+	extra := make([]any, 0, 1+4*len(peers))
+	extra = append(extra, downloaded)
+	for i := range peers {
+		p := &peers[i]
+		if !p.Addr.IsValid() {
+			continue
+		}
+		a := p.Addr.Addr().Unmap()
+		flags := 0
+		if p.Seeder {
+			flags |= 1
+		}
+		if p.Hidden {
+			flags |= 2
+		}
+		if p.Counted {
+			flags |= 4
+		}
+		extra = append(extra, field(&p.ID, a), flags, compact(a, p.Addr.Port()), p.LastSeen.Unix())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*s.opt.Timeout)
+	defer cancel()
+	reply, err := s.script.Run(ctx, s.rdb, s.keys(h), s.args("R", h, extra...)...).Slice()
+	if err != nil {
+		return s.m.fail("restore", err)
+	}
+	if len(reply) < 2 {
+		return s.m.fail("restore", fmt.Errorf("short reply %v", reply))
+	}
+	if asInt(reply[0]) == 1 {
+		return swarm.ErrTooManyTorrents
+	}
+	if s.cluster {
+		s.reindex(ctx, h, asInt(reply[1]))
+	}
+	return nil
+}
+
+// Expire implements swarm.Store: it walks the torrent index and prunes each swarm in bounded
+// batches.
+func (s *Store) Expire() {
+	s.rangeIndex(func(h string) bool {
+		for {
+			ctx, cancel := s.ctx()
+			reply, err := s.script.Run(ctx, s.rdb, s.keys(h), s.args("x", h, sweepBatch)...).Slice()
+			if err == nil && len(reply) < 2 {
+				err = fmt.Errorf("short reply %v", reply)
+			}
+			if err != nil {
+				cancel()
+				_ = s.m.fail("expire", err)
+				return false // the next sweep tries again
+			}
+			if s.cluster {
+				s.reindex(ctx, h, asInt(reply[1]))
+			}
+			cancel()
+			if len(reply) == 0 || asInt(reply[0]) < sweepBatch {
+				return true
+			}
+		}
+	})
+}
+
+// Totals implements swarm.Store. On a cluster it sums the swarms' own counts (one call per
+// torrent): exact with any number of instances, and its cost grows with the torrents.
+func (s *Store) Totals() swarm.Totals {
+	if s.cluster {
+		return s.sumTotals()
+	}
+	ctx, cancel := s.ctx()
+	defer cancel()
+	v, err := s.rdb.HGetAll(ctx, s.gKey).Result()
+	if err != nil {
+		_ = s.m.fail("totals", err)
+		return swarm.Totals{}
+	}
+	n := func(k string) int { x, _ := strconv.Atoi(v[k]); return x }
+	return swarm.Totals{
+		Torrents:   n("t"),
+		Seeders:    n("s"),
+		Leechers:   n("l"),
+		Downloaded: uint64(n("d")),
+		PeersV4:    n("p4"),
+		PeersV6:    n("p6"),
+	}
+}
+
+// Health pings Redis (within the store's timeout) and returns why the store is unusable, or
+// nil. /healthz answers 503 with it.
+func (s *Store) Health() error {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return s.m.fail("health", err)
+	}
+	s.m.ok()
+	return nil
+}
+
+func (s *Store) sumTotals() swarm.Totals {
+	var tot swarm.Totals
+	s.rangeIndex(func(h string) bool {
+		ctx, cancel := s.ctx()
+		v, err := s.rdb.HMGet(ctx, s.keys(h)[0], "s", "l", "d", "n4", "n6").Result()
+		cancel()
+		if err != nil {
+			_ = s.m.fail("totals", err)
+			return true
+		}
+		if v[2] == nil {
+			return true // dropped since the index was read
+		}
+		tot.Torrents++
+		tot.Seeders += int(asInt(v[0]))
+		tot.Leechers += int(asInt(v[1]))
+		tot.Downloaded += uint64(asInt(v[2]))
+		tot.PeersV4 += int(asInt(v[3]))
+		tot.PeersV6 += int(asInt(v[4]))
+		return true
+	})
+	return tot
+}

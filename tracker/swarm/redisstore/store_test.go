@@ -1,0 +1,206 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/webswarm/webswarm/internal/bittorrent"
+	"github.com/webswarm/webswarm/internal/testenv"
+	"github.com/webswarm/webswarm/tracker/swarm"
+)
+
+// startRedis starts a real redis-server for the test and returns its address.
+func startRedis(t testing.TB) string { return testenv.StartRedis(t) }
+
+var prefixes atomic.Int64
+
+// storeFactory returns a constructor of Stores on url, each with a prefix of its own (so the
+// suite's cases do not see each other's swarms).
+func storeFactory(url string) func(t *testing.T, cfg swarm.Config) swarm.Store {
+	return func(t *testing.T, cfg swarm.Config) swarm.Store {
+		return newStore(t, url, cfg, fmt.Sprintf("t%d:", prefixes.Add(1)))
+	}
+}
+
+func newStore(t testing.TB, url string, cfg swarm.Config, prefix string) *Store {
+	t.Helper()
+	rdb, err := Dial(url, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	s, err := New(context.Background(), rdb, cfg, Options{Prefix: prefix, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestStoreSuiteSingleRedis(t *testing.T) {
+	addr := startRedis(t)
+	swarm.StoreSuite(t, storeFactory("redis://"+addr))
+}
+
+// TestTwoInstancesOneRedis: two stores (as two tracker processes would have) announcing the
+// same swarms at once keep exact counts: Totals and every Scrape equal a recount of the
+// stored peers.
+func TestTwoInstancesOneRedis(t *testing.T) { twoInstances(t, "redis://"+startRedis(t)) }
+
+func twoInstances(t *testing.T, url string) {
+	clk := swarm.NewFakeClock(time.Unix(1_800_000_000, 0))
+	cfg := swarm.Config{PeerTimeout: 30 * time.Minute, Now: clk.Now}
+	a := newStore(t, url, cfg, "shared:")
+	b := newStore(t, url, cfg, "shared:")
+	const workers, peers, torrents = 8, 400, 10
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := a
+			if w%2 == 1 {
+				s = b
+			}
+			var out swarm.PeerList
+			for i := range peers {
+				n := i*workers + w
+				// Each peer goes through both instances: started, completed, some stopped.
+				for step, ev := range []swarm.Event{swarm.Started, swarm.Completed, swarm.Stopped} {
+					if ev == swarm.Stopped && n%3 != 0 {
+						continue
+					}
+					left := uint64(1)
+					if ev != swarm.Started {
+						left = 0
+					}
+					st := s
+					if step == 1 {
+						st = map[*Store]*Store{a: b, b: a}[s]
+					}
+					out.Reset()
+					ann := &swarm.Announce{InfoHash: swarm.SuiteInfoHash(n % torrents), PeerID: swarm.SuitePeerID(n),
+						Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(n >> 8), byte(n)}), 6881),
+						Key:  []byte{byte(n), byte(n >> 8)}, Left: left, Event: ev, NumWant: 20}
+					if _, err := st.Announce(ann, &out); err != nil {
+						t.Errorf("peer %d %v: %v", n, ev, err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	total := workers * peers
+	stopped := (total + 2) / 3
+	var re swarm.Totals
+	a.Walk(func(ih bittorrent.InfoHash, down uint32, ps []swarm.PeerRecord) bool {
+		re.Torrents++
+		re.Downloaded += uint64(down)
+		var c swarm.Counts
+		c.Downloaded = down
+		for _, p := range ps {
+			if p.Seeder {
+				re.Seeders++
+				c.Complete++
+			} else {
+				re.Leechers++
+				c.Incomplete++
+			}
+			re.PeersV4++
+		}
+		if sc, ok := b.Scrape(ih); !ok || sc != c {
+			t.Errorf("scrape %x: %+v %v, recount %+v", ih, sc, ok, c)
+		}
+		return true
+	})
+	for _, s := range []*Store{a, b} {
+		if got := s.Totals(); got != re {
+			t.Errorf("totals %+v, recount %+v", got, re)
+		}
+	}
+	if re.Seeders != total-stopped || re.Leechers != 0 || re.Downloaded != uint64(total) || re.Torrents != torrents {
+		t.Errorf("recount %+v, want %d seeders, %d completions, %d torrents", re, total-stopped, total, torrents)
+	}
+}
+
+// TestKeysCarryHashTag: every key a swarm's announce writes carries the swarm's hash tag,
+// so a swarm sits in one cluster slot.
+func TestKeysCarryHashTag(t *testing.T) {
+	url := "redis://" + startRedis(t)
+	s := newStore(t, url, swarm.Config{}, "tag:")
+	ih := swarm.SuiteInfoHash(1)
+	var out swarm.PeerList
+	if _, err := s.Announce(&swarm.Announce{InfoHash: ih, PeerID: swarm.SuitePeerID(1),
+		Addr: netip.MustParseAddrPort("10.0.0.1:1"), Left: 1, Event: swarm.Started}, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range s.keys(fmt.Sprintf("%x", ih[:]))[:7] {
+		if want := fmt.Sprintf("{%x}", ih[:]); !strings.Contains(k, want) {
+			t.Errorf("swarm key %q lacks the hash tag %s", k, want)
+		}
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: url[len("redis://"):]})
+	defer rdb.Close()
+	keys, _, err := rdb.Scan(context.Background(), 0, "tag:{*", 100).Result()
+	if err != nil || len(keys) < 3 {
+		t.Fatalf("swarm keys %v, %v", keys, err)
+	}
+}
+
+func TestDialURLs(t *testing.T) {
+	for _, tc := range []struct {
+		url string
+		ok  bool
+	}{
+		{"redis://127.0.0.1:6379", true},
+		{"redis://user:pw@127.0.0.1:6379/2", true},
+		{"rediss://127.0.0.1:6380", true},
+		{"unix:///run/redis/redis.sock", true},
+		{"redis-cluster://127.0.0.1:7000,127.0.0.1:7001", true},
+		{"redis-cluster://127.0.0.1:7000,nohost", false},
+		{"redis-cluster://127.0.0.1:7000/3", false},
+		{"http://127.0.0.1:6379", false},
+		{"redis://127.0.0.1:6379/notadb", false},
+	} {
+		c, err := Dial(tc.url, 0)
+		if (err == nil) != tc.ok {
+			t.Errorf("Dial(%q): err %v, want ok=%v", tc.url, err, tc.ok)
+		}
+		if c != nil {
+			c.Close()
+		}
+	}
+}
+
+// TestStoreSuiteRedisCluster runs the conformance suite against a real Redis Cluster of 3
+// masters and 3 replicas. The store-wide limits (torrents, total peers, peers per IP) are
+// not enforced on a cluster (their counters would sit in another slot than the swarm), so
+// the cases that set them are skipped, saying so.
+func TestStoreSuiteRedisCluster(t *testing.T) {
+	addrs := startCluster(t)
+	url := "redis-cluster://" + strings.Join(addrs[:3], ",")
+	swarm.StoreSuite(t, func(t *testing.T, cfg swarm.Config) swarm.Store {
+		if cfg.MaxTorrents > 0 || cfg.MaxTotalPeers > 0 || cfg.MaxPeersPerIP > 0 {
+			t.Skip("store-wide limits are not enforced on a Redis Cluster")
+		}
+		return newStore(t, url, cfg, fmt.Sprintf("c%d:", prefixes.Add(1)))
+	})
+}
+
+// TestTwoInstancesCluster: two stores on one cluster keep exact counts, swarms spread over
+// the three masters.
+func TestTwoInstancesCluster(t *testing.T) {
+	addrs := startCluster(t)
+	twoInstances(t, "redis-cluster://"+strings.Join(addrs[:3], ","))
+}
+
+func startCluster(t testing.TB) []string { return testenv.StartRedisCluster(t) }
