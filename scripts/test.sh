@@ -24,6 +24,9 @@ declare -A need=(
   [chromium]=/usr/bin/chromium
   [nodejs]=/usr/bin/node
   [npm]=/usr/bin/npm
+  # e2e/browser_swarm_test.go: WebRTC in a private network namespace (unshare -n, a veth pair).
+  [iproute2]=/usr/sbin/ip
+  [util-linux]=/usr/bin/unshare
 )
 missing=()
 for pkg in "${!need[@]}"; do
