@@ -51,6 +51,21 @@ type browserResult struct {
 	Saved          string  `json:"saved"` // Chromium's last download state: completed, canceled
 }
 
+// stopGroupFromPIDFile stops the process group of the PID in pidFile, if the file exists:
+// puppeteer starts Chromium in a process group of its own, which the driver may not have
+// closed.
+func stopGroupFromPIDFile(t *testing.T, pidFile string) {
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		return
+	}
+	if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
+		if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+			t.Logf("stopping chromium %d: %v", pid, err)
+		}
+	}
+}
+
 // browserRun opens pageURL in a fresh headless Chromium, does what mode says (see
 // page-download.mjs: download, no-webrtc, press) and returns what the page shows. The browser
 // saves the page's Blob download into downloads.
@@ -61,19 +76,7 @@ func browserRun(t *testing.T, mode, pageURL, downloads string) browserResult {
 	modules := browserModules(t)
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "chromium.pid")
-	// puppeteer starts Chromium in a process group of its own: stop that group by its PID if
-	// the driver did not close it.
-	t.Cleanup(func() {
-		b, err := os.ReadFile(pidFile)
-		if err != nil {
-			return
-		}
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
-			if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-				t.Logf("stopping chromium %d: %v", pid, err)
-			}
-		}
-	})
+	t.Cleanup(func() { stopGroupFromPIDFile(t, pidFile) })
 	const timeout = 4 * time.Minute // a bound, not a goal: the machine may be busy
 	cmd := exec.Command(node, filepath.Join(testenv.RepoRoot(t), "e2e", "testdata", "browser", "page-download.mjs"),
 		mode, modules, chromium, pageURL, filepath.Join(dir, "profile"), downloads, pidFile, strconv.Itoa(int(timeout/time.Millisecond)))

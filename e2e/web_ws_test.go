@@ -392,8 +392,9 @@ func wsTestRelay(t *testing.T, s *webSite, url string) {
 		t.Fatalf("idle peer's scrape: %v", f)
 	}
 
-	// An HTTP peer of the same torrent is in the same swarm view but never meets the
-	// browsers: its announce gets no WebSocket peer, and they get no offer from it.
+	// An HTTP peer of the same torrent is in the same swarm view (each side's counts include
+	// the other) but never meets the browsers: its announce gets no WebSocket peer, and they
+	// get no offer from it.
 	var rawIH []byte
 	for _, r := range ih {
 		rawIH = append(rawIH, byte(r))
@@ -403,8 +404,11 @@ func wsTestRelay(t *testing.T, s *webSite, url string) {
 	if peers := webPeers(t, httpResp); len(peers) != 0 {
 		t.Errorf("HTTP announce got peers %v: WebSocket peers must not be handed to HTTP clients", peers)
 	}
-	if f := scrape(a); f["complete"] != 1.0 {
-		t.Errorf("WebSocket scrape counts an HTTP peer: %v", f)
+	if httpResp.Complete != 2 || httpResp.Incomplete != 2 {
+		t.Errorf("HTTP announce reply: %d seeders, %d leechers; want A and itself, B and C", httpResp.Complete, httpResp.Incomplete)
+	}
+	if f := scrape(a); f["complete"] != 2.0 || f["incomplete"] != 2.0 {
+		t.Errorf("WebSocket scrape does not count the HTTP peer: %v", f)
 	}
 
 	// stopped removes a peer; a closed socket removes it at once.
@@ -412,7 +416,7 @@ func wsTestRelay(t *testing.T, s *webSite, url string) {
 	c.recv()
 	b.ws.Close()
 	testenv.WaitFor(t, 10*time.Second, "B's peer to leave with its socket", func() error {
-		if f := scrape(a); f["incomplete"] != 0.0 || f["complete"] != 1.0 {
+		if f := scrape(a); f["incomplete"] != 0.0 || f["complete"] != 2.0 {
 			return fmt.Errorf("scrape %v", f)
 		}
 		return nil

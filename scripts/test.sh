@@ -21,6 +21,9 @@ declare -A need=(
   [transmission-daemon]=/usr/bin/transmission-daemon
   [prometheus]=/usr/bin/prometheus
   [buildah]=/usr/bin/buildah
+  # e2e/browser_swarm_test.go: WebRTC in a private network namespace (unshare -n, a veth pair).
+  [iproute2]=/usr/sbin/ip
+  [util-linux]=/usr/bin/unshare
   [chromium]=/usr/bin/chromium
   [nodejs]=/usr/bin/node
   [npm]=/usr/bin/npm

@@ -127,7 +127,19 @@ func newServer(o *options, logger *slog.Logger) (_ *server, err error) {
 	if o.maxGive == 0 {
 		cfg.MaxNumWant = -1
 	}
-	s.tracker, err = announce.New(cfg, s.store, metrics)
+	if o.websocket == 1 {
+		if s.ws, err = s.newWebSocket(); err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, s.ws.Close)
+	}
+	// HTTP and UDP announces and scrapes count the browsers too (the one swarm view); the
+	// state file is written from s.store alone, so WebSocket peers are never saved.
+	var store swarm.Store = s.store
+	if s.ws != nil {
+		store = swarm.WithOverlay(s.store, s.ws)
+	}
+	s.tracker, err = announce.New(cfg, store, metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -138,12 +150,6 @@ func newServer(o *options, logger *slog.Logger) (_ *server, err error) {
 		if err != nil {
 			return nil, err
 		}
-	}
-	if o.websocket == 1 {
-		if s.ws, err = s.newWebSocket(); err != nil {
-			return nil, err
-		}
-		s.closers = append(s.closers, s.ws.Close)
 	}
 	pcfg := stats.Config{Store: s.store, ShowNames: o.showNames == 1, Version: version.Version}
 	if s.ws != nil {
@@ -242,6 +248,11 @@ func (s *server) newWebSocket() (*wsapi.Server, error) {
 		MaxPeers:         cmp.Or(o.maxPeers, -1),
 		Registerer:       s.reg,
 		Logger:           s.log,
+	}
+	// Browsers' completions are counted in the store (both stores can; a store that cannot
+	// leaves them to the WebSocket tracker's own counts).
+	if st, ok := s.store.(wsapi.Store); ok {
+		cfg.Store = st
 	}
 	if s.allowed != nil {
 		cfg.Allowed = s.allowed.Allowed

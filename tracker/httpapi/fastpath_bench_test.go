@@ -7,9 +7,14 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/webswarm/webswarm/internal/bittorrent"
+	"github.com/webswarm/webswarm/tracker/announce"
+	"github.com/webswarm/webswarm/tracker/swarm"
 )
 
 // BenchmarkServe measures an announce (numwant 50, 100 torrents × 100 peers) over loopback,
@@ -18,7 +23,53 @@ import (
 // the accepting goroutine ("fast", on Linux), on a kept-alive connection and with a
 // connection per request ("Connection: close").
 func BenchmarkServe(b *testing.B) {
-	h := newHandlerTB(b)
+	benchServe(b, newHandlerTB(b), "nethttp", "goroutine", "fast")
+}
+
+// BenchmarkServeOverlay is BenchmarkServe's fast path with the tracker's store WithOverlay,
+// as the tracker runs with WebSocket peers: every torrent has some, and each announce reply
+// counts them. It must allocate no more than BenchmarkServe's "fast" runs.
+func BenchmarkServeOverlay(b *testing.B) {
+	st, err := swarm.NewMemory(swarm.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	o := benchOverlay{}
+	for i := range 100 {
+		o[bittorrent.InfoHash([]byte(fmt.Sprintf("%020d", i)))] = swarm.Counts{Complete: 1, Incomplete: 2}
+	}
+	tr, err := announce.New(announce.Config{}, swarm.WithOverlay(st, o), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { tr.Close(); st.Close() })
+	h, err := New(Config{Tracker: tr, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, OnlyLocalOverrideIP: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchServe(b, h, "fast")
+}
+
+// benchOverlay is a swarm.Overlay of fixed counts.
+type benchOverlay map[bittorrent.InfoHash]swarm.Counts
+
+func (o benchOverlay) Counts(ih bittorrent.InfoHash) (swarm.Counts, bool) {
+	c, ok := o[ih]
+	return c, ok
+}
+
+func (o benchOverlay) RangeTorrents(fn func(bittorrent.InfoHash, swarm.Counts) bool) {
+	for ih, c := range o {
+		if !fn(ih, c) {
+			return
+		}
+	}
+}
+
+func (o benchOverlay) Totals() (torrents, seeders, leechers int) { return len(o), len(o), 2 * len(o) }
+
+// benchServe runs the announce benchmark against h with each server in names.
+func benchServe(b *testing.B, h *Handler, names ...string) {
 	var reqs []string
 	for i := range 10_000 {
 		ih := fmt.Sprintf("%020d", i%100)
@@ -36,7 +87,7 @@ func BenchmarkServe(b *testing.B) {
 		keep[i] = []byte("GET " + q + " HTTP/1.1\r\nHost: t\r\n\r\n")
 		closing[i] = []byte("GET " + q + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
 	}
-	for _, name := range []string{"nethttp", "goroutine", "fast"} {
+	for _, name := range names {
 		fast := name != "nethttp"
 		hs := &http.Server{Handler: h, ErrorLog: log.New(io.Discard, "", 0)}
 		l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -73,9 +73,13 @@ func New(cfg Config) *Page {
 	if !cfg.ShowNames {
 		names = nil
 	}
+	if cfg.WebTorrent != nil {
+		// One swarm view: every count the page and the metrics show includes the browsers.
+		cfg.Store = swarm.WithOverlay(cfg.Store, cfg.WebTorrent)
+	}
 	return &Page{
 		cfg:    cfg,
-		tables: &tableCache{store: cfg.Store, ws: cfg.WebTorrent, names: names, ttl: cfg.CacheFor, now: cfg.Now},
+		tables: &tableCache{store: cfg.Store, names: names, ttl: cfg.CacheFor, now: cfg.Now},
 		peers:  &peerCache{store: cfg.Store, ws: cfg.WebTorrent, ttl: cfg.PeerCacheFor, now: cfg.Now},
 	}
 }

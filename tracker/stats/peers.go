@@ -51,10 +51,7 @@ func (c *peerCounts) leechers() int { return c.byRole[0][0] + c.byRole[0][1] + c
 
 // WebTorrentSource is the WebSocket tracker's side of the one swarm view: its torrents'
 // counts and its totals (wsapi.Server implements it).
-type WebTorrentSource interface {
-	RangeTorrents(fn func(ih bittorrent.InfoHash, c swarm.Counts) bool)
-	Totals() (torrents, seeders, leechers int)
-}
+type WebTorrentSource = swarm.Overlay
 
 // countPeers walks the store. Distinct addresses are counted by sorting (4 bytes per IPv4
 // peer, 16 per IPv6) rather than in a map, which would cost several times that per peer.

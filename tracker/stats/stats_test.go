@@ -451,7 +451,7 @@ func BenchmarkSnapshot100kTorrents(b *testing.B) {
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		buildTable(s, nil, nil, clk.Now()).order(SortComplete, true)
+		buildTable(s, nil, clk.Now()).order(SortComplete, true)
 	}
 }
 
@@ -499,6 +499,11 @@ func (f fakeWT) RangeTorrents(fn func(bittorrent.InfoHash, swarm.Counts) bool) {
 	}
 }
 
+func (f fakeWT) Counts(ih bittorrent.InfoHash) (swarm.Counts, bool) {
+	c, ok := f[ih]
+	return c, ok
+}
+
 func (f fakeWT) Totals() (torrents, seeders, leechers int) {
 	for _, c := range f {
 		torrents++
@@ -513,8 +518,12 @@ func (f fakeWT) Totals() (torrents, seeders, leechers int) {
 func TestWebTorrentPeersCounted(t *testing.T) {
 	s, n, clk := smallTracker(t)
 	wt := fakeWT{ih(1): {Complete: 1, Incomplete: 2}, ih(9): {Incomplete: 1}}
+	torrents := s.Totals().Torrents
 	p := New(Config{Store: s, Names: n, ShowNames: true, Now: clk.Now, WebTorrent: wt})
 	j := serveJSON(t, p, "/stats.json?rows=1")
+	if j.Torrents != torrents+1 {
+		t.Errorf("stats.json torrents %d, want %d: the store's and the browser-only one", j.Torrents, torrents+1)
+	}
 	if j.Seeders != 3+1 || j.Leechers != 3+3 || j.Peers["webtorrent"] != 4 ||
 		j.PeersByRole["seeder"]["webtorrent"] != 1 || j.PeersByRole["leecher"]["webtorrent"] != 3 {
 		t.Errorf("stats.json totals %+v", j)

@@ -77,36 +77,15 @@ type Ranger interface {
 	Range(fn func(ih bittorrent.InfoHash, name string, size int64) bool)
 }
 
-func buildTable(store swarm.Store, ws WebTorrentSource, names NameSource, now time.Time) *table {
+// buildTable lists store's torrents (with the WebSocket peers joined, store being the
+// page's store WithOverlay) and, with names, the allowed torrents without peers.
+func buildTable(store swarm.Store, names NameSource, now time.Time) *table {
 	t := &table{at: now, named: names != nil, orders: map[string][]int32{}}
 	t.rows = make([]row, 0, store.Totals().Torrents+16)
 	store.RangeTorrents(func(ih bittorrent.InfoHash, c swarm.Counts) bool {
 		t.rows = append(t.rows, row{ih: ih, counts: c, size: -1})
 		return true
 	})
-	if ws != nil {
-		// WebSocket peers join their torrent's seeders and leechers (completions are the
-		// store's: the only ones that are saved).
-		var wsRows []row
-		ws.RangeTorrents(func(ih bittorrent.InfoHash, c swarm.Counts) bool {
-			wsRows = append(wsRows, row{ih: ih, counts: swarm.Counts{Complete: c.Complete, Incomplete: c.Incomplete}, size: -1})
-			return true
-		})
-		if len(wsRows) > 0 {
-			at := make(map[bittorrent.InfoHash]int, len(t.rows))
-			for i := range t.rows {
-				at[t.rows[i].ih] = i
-			}
-			for _, w := range wsRows {
-				if i, ok := at[w.ih]; ok {
-					t.rows[i].counts.Complete += w.counts.Complete
-					t.rows[i].counts.Incomplete += w.counts.Incomplete
-				} else {
-					t.rows = append(t.rows, w)
-				}
-			}
-		}
-	}
 	if names != nil {
 		// Names are looked up outside the store's locks.
 		for i := range t.rows {
@@ -212,7 +191,6 @@ func (t *table) order(key string, desc bool) []int32 {
 // tableCache rebuilds the table at most once per ttl; concurrent callers share one build.
 type tableCache struct {
 	store swarm.Store
-	ws    WebTorrentSource // nil: none
 	names NameSource
 	ttl   time.Duration
 	now   func() time.Time
@@ -226,7 +204,7 @@ func (tc *tableCache) get() *table {
 	defer tc.mu.Unlock()
 	now := tc.now()
 	if tc.last == nil || now.Sub(tc.last.at) >= tc.ttl || now.Before(tc.last.at) {
-		tc.last = buildTable(tc.store, tc.ws, tc.names, now)
+		tc.last = buildTable(tc.store, tc.names, now)
 	}
 	return tc.last
 }

@@ -15,6 +15,10 @@
 // leave its IP address at all (bttrack's "ip changed"). Key hashes are never saved: Restore
 // brings peers back keyless, and each learns its key again from its own address.
 //
+// WithOverlay adds the counts of peers kept outside a Store (the WebSocket tracker's
+// browsers) to everything the Store reports, while its peer lists and what it saves stay
+// its own; Memory.CountCompletion counts such a peer's completion where it is saved.
+//
 // Limits (Config): torrents, peers per torrent and family, peers in all, and peers per IPv4
 // address or IPv6 /64 over all torrents. A peer the limits refuse creates no torrent; stops,
 // expiry and moves give its per-IP slot back.

@@ -500,6 +500,27 @@ func (m *Memory) Reveal(ih bittorrent.InfoHash, id bittorrent.PeerID, addr netip
 	}
 }
 
+// CountCompletion counts one completed download of the torrent without a peer: the
+// WebSocket tracker's browsers, which live outside the store, complete downloads that are
+// counted and saved with the others. The torrent is added if the store does not hold it
+// (ErrTooManyTorrents when it holds MaxTorrents).
+func (m *Memory) CountCompletion(ih bittorrent.InfoHash) error {
+	sh := m.shardOf(&ih)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	t := sh.torrents[ih]
+	if t == nil {
+		if m.cfg.MaxTorrents > 0 && m.torrents.Load() >= int64(m.cfg.MaxTorrents) && !m.evictDead(sh) {
+			return ErrTooManyTorrents
+		}
+		t = &torrent{}
+		sh.torrents[ih] = t
+		m.torrents.Add(1)
+	}
+	t.downloaded++
+	return nil
+}
+
 // Scrape implements Store.
 func (m *Memory) Scrape(ih bittorrent.InfoHash) (Counts, bool) {
 	sh := m.shardOf(&ih)

@@ -54,6 +54,10 @@ type Config struct {
 	MaxBadMessages int
 	// MaxScrapeHashes bounds the info-hashes of one scrape (default 1000).
 	MaxScrapeHashes int
+	// Store is the tracker's store of HTTP and UDP peers: its counts join every WebSocket
+	// reply, and WebSocket completions are counted there, once per peer, so that they are
+	// saved with the others. Nil: WebSocket peers and completions alone.
+	Store Store
 	// Allowed, when set, restricts the torrents served (--allowed_dir).
 	Allowed func(ih bittorrent.InfoHash) bool
 	// Registerer receives the metrics (nil: not registered).

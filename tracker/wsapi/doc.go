@@ -13,8 +13,16 @@
 // WebSocket peers have no address another client could dial, so they live here, not in
 // swarm.Store: they are never handed to HTTP or UDP clients, HTTP peers are never offered to
 // them, and they are never saved (a peer cannot outlive its socket: closing it removes the
-// peer at once). Their counts join the stats page, /stats.json and metrics through Counts,
-// RangeTorrents and Totals, under the "webtorrent" family.
+// peer at once). The swarm is one all the same: every count a client or an admin sees
+// includes both kinds of peers. WebSocket replies and scrapes add the Store's (HTTP and UDP)
+// counts to their own; HTTP and UDP announces, scrapes, the stats page, /stats.json and
+// metrics add the WebSocket ones through swarm.WithOverlay, which Server satisfies (Counts,
+// RangeTorrents, Totals; the metrics' "webtorrent" family). Counts is read on every HTTP and
+// UDP announce, so it takes none of the locks WebSocket messages hold: a read lock on one of
+// 64 maps of per-torrent atomic counters, and nothing while no torrent has WebSocket peers.
+// A WebSocket "completed" is counted once per peer in the Store (Store.CountCompletion), so
+// that it joins the "downloaded" figures and is saved in the state file with the HTTP and
+// UDP completions.
 //
 // Limits (Config): offers per announce, message size, offer age, pending offers per
 // connection, swarms per connection, peers per torrent, connections per client (an IPv4

@@ -109,12 +109,8 @@ func (c *conn) announce(req *request) {
 			s.remove(sh, m)
 			delete(c.members, ih)
 		}
-		var complete, incomplete int
-		if t = sh.torrents[ih]; t != nil {
-			complete, incomplete = t.seeders, len(t.peers)-t.seeders
-		}
 		sh.mu.Unlock()
-		c.send(c.reply(ih, complete, incomplete))
+		c.send(c.reply(ih))
 		return
 	}
 	if other := t.lookup(id); other != nil && other.c != c {
@@ -147,10 +143,8 @@ func (c *conn) announce(req *request) {
 		t.byID[id] = m
 	}
 	s.setSeeder(t, m, seeder)
-	if req.Event == "completed" && !m.counted {
-		m.counted = true
-		t.downloaded++
-	}
+	completed := req.Event == "completed" && !m.counted
+	m.counted = m.counted || completed
 	m.seen = now
 	var targets []*member
 	if numWant > 0 {
@@ -172,10 +166,12 @@ func (c *conn) announce(req *request) {
 		relayed++
 	}
 	targets = targets[:relayed]
-	complete, incomplete := t.seeders, len(t.peers)-t.seeders
 	sh.mu.Unlock()
 
-	c.send(c.reply(ih, complete, incomplete))
+	if completed {
+		s.completed(ih)
+	}
+	c.send(c.reply(ih))
 	for i, to := range targets {
 		to.c.send(c.relayed(ih, id, offerIDs[i], `,"offer":`, req.Offers[i].Offer))
 		s.m.offers.Inc()
@@ -207,15 +203,16 @@ func (t *torrent) lookup(id bittorrent.PeerID) *member {
 	return t.byID[id]
 }
 
-// reply is the answer to an announce.
-func (c *conn) reply(ih bittorrent.InfoHash, complete, incomplete int) []byte {
+// reply is the answer to an announce, with the torrent's counts of every kind of peer.
+func (c *conn) reply(ih bittorrent.InfoHash) []byte {
+	cn := c.s.swarmCounts(ih)
 	b := c.buf[:0]
 	b = append(b, `{"action":"announce","interval":`...)
 	b = strconv.AppendInt(b, int64(c.s.cfg.Interval.Seconds()), 10)
 	b = append(b, `,"info_hash":`...)
 	b = appendBinary(b, ih[:])
 	b = append(b, ',')
-	b = appendCounts(b, complete, incomplete)
+	b = appendCounts(b, int(cn.Complete), int(cn.Incomplete))
 	b = append(b, '}')
 	c.buf = b
 	return b
@@ -292,7 +289,7 @@ func (c *conn) scrape(req *request) {
 		if s.cfg.Allowed != nil && !s.cfg.Allowed(ih) {
 			continue
 		}
-		cn, _ := s.Counts(ih)
+		cn := s.swarmCounts(ih)
 		if !first {
 			b = append(b, ',')
 		}

@@ -20,6 +20,7 @@ type Server struct {
 	m      *metrics
 	up     websocket.Upgrader
 	shards [numShards]shard
+	counts countTable // read by HTTP and UDP announces (Counts)
 
 	open                        atomic.Int64 // connections admitted and not yet gone
 	torrents, seeders, leechers atomic.Int64
@@ -47,6 +48,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	var err error
 	if s.m, err = newMetrics(s, cfg.Registerer); err != nil {
+		return nil, err
+	}
+	if s.counts.lost, err = newLostCounter(cfg.Registerer); err != nil {
 		return nil, err
 	}
 	for i := range s.shards {

@@ -21,10 +21,9 @@ type shard struct {
 
 // torrent is one swarm's WebSocket peers.
 type torrent struct {
-	peers      []*member // for random picks; member.idx is its index
-	byID       map[bittorrent.PeerID]*member
-	seeders    int
-	downloaded uint32
+	peers   []*member // for random picks; member.idx is its index
+	byID    map[bittorrent.PeerID]*member
+	seeders int
 }
 
 // member is a connection's peer in one torrent. Its fields are guarded by the shard's lock,
@@ -62,6 +61,7 @@ func (s *Server) add(t *torrent, m *member) {
 	m.idx = len(t.peers)
 	t.peers = append(t.peers, m)
 	t.byID[m.id] = m
+	s.counts.counted(&m.ih, m.seeder, 1)
 	if m.seeder {
 		t.seeders++
 		s.seeders.Add(1)
@@ -89,6 +89,7 @@ func (s *Server) remove(sh *shard, m *member) {
 	if t.byID[m.id] == m {
 		delete(t.byID, m.id)
 	}
+	s.counts.counted(&m.ih, m.seeder, -1)
 	if m.seeder {
 		t.seeders--
 		s.seeders.Add(-1)
@@ -97,6 +98,7 @@ func (s *Server) remove(sh *shard, m *member) {
 	}
 	if len(t.peers) == 0 {
 		delete(sh.torrents, m.ih)
+		s.counts.drop(&m.ih)
 		s.torrents.Add(-1)
 	}
 }
@@ -107,6 +109,7 @@ func (s *Server) setSeeder(t *torrent, m *member, seeder bool) {
 		return
 	}
 	m.seeder = seeder
+	s.counts.moved(&m.ih, seeder)
 	if seeder {
 		t.seeders++
 		s.seeders.Add(1)
@@ -135,31 +138,15 @@ func pick(dst []*member, t *torrent, c *conn, n int) []*member {
 	return dst
 }
 
-// Counts returns a torrent's WebSocket seeders and leechers (Downloaded: completions
-// counted while it has had WebSocket peers), and whether it has any.
-func (s *Server) Counts(ih bittorrent.InfoHash) (swarm.Counts, bool) {
-	sh := s.shardOf(&ih)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	t := sh.torrents[ih]
-	if t == nil {
-		return swarm.Counts{}, false
-	}
-	return t.counts(), true
-}
-
-func (t *torrent) counts() swarm.Counts {
-	return swarm.Counts{Complete: uint32(t.seeders), Incomplete: uint32(len(t.peers) - t.seeders), Downloaded: t.downloaded}
-}
-
 // RangeTorrents calls fn with every torrent that has WebSocket peers, until fn returns false.
 // fn must not call back into s.
 func (s *Server) RangeTorrents(fn func(ih bittorrent.InfoHash, c swarm.Counts) bool) {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		for ih, t := range sh.torrents {
-			if !fn(ih, t.counts()) {
+		for ih := range sh.torrents {
+			c, _ := s.Counts(ih)
+			if !fn(ih, c) {
 				sh.mu.Unlock()
 				return
 			}

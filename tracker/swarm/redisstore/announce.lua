@@ -236,6 +236,19 @@ if op == "r" then
   return { 0 }
 end
 
+if op == "c" then
+  -- One completed download counted without a peer (a browser's, kept by the WebSocket
+  -- tracker): the torrent is created if it fits, like a restored one.
+  if redis.call("EXISTS", KM) == 0 then
+    if not room() then return { 1, 0 } end
+    newTorrent()
+  end
+  redis.call("HINCRBY", KM, "d", 1)
+  gadd("d", 1)
+  settle()
+  return { 0, indexed }
+end
+
 if op == "R" then
   -- ARGV 11 downloaded, then (field, flags, address, last seen) per peer.
   if redis.call("EXISTS", KM) == 0 then

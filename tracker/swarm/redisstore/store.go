@@ -471,6 +471,29 @@ func (s *Store) Peers(ih bittorrent.InfoHash, fn func(downloaded uint32, peers [
 	return true
 }
 
+// CountCompletion counts one completed download of the torrent without a peer: the
+// WebSocket tracker's browsers are counted this way (they are not in the store). It fails
+// with swarm.ErrTooManyTorrents when the torrent is new and does not fit.
+func (s *Store) CountCompletion(ih bittorrent.InfoHash) error {
+	h := hex.EncodeToString(ih[:])
+	ctx, cancel := s.ctx()
+	defer cancel()
+	reply, err := s.script.Run(ctx, s.rdb, s.keys(h), s.args("c", h)...).Slice()
+	if err != nil {
+		return s.m.fail("completion", err)
+	}
+	if len(reply) < 2 {
+		return s.m.fail("completion", fmt.Errorf("short reply %v", reply))
+	}
+	if asInt(reply[0]) == 1 {
+		return swarm.ErrTooManyTorrents
+	}
+	if s.cluster {
+		s.reindex(ctx, h, asInt(reply[1]))
+	}
+	return nil
+}
+
 // Restore implements swarm.Store.
 func (s *Store) Restore(ih bittorrent.InfoHash, downloaded uint32, peers []swarm.PeerRecord) error {
 	h := hex.EncodeToString(ih[:])

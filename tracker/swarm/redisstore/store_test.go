@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -204,3 +205,33 @@ func TestTwoInstancesCluster(t *testing.T) {
 }
 
 func startCluster(t testing.TB) []string { return testenv.StartRedisCluster(t) }
+
+// TestCountCompletion: a completion counted without a peer (a browser's) creates its torrent,
+// adds to the torrent's and the store's downloaded count once a call, and is refused when a
+// new torrent does not fit.
+func TestCountCompletion(t *testing.T) {
+	s := newStore(t, "redis://"+startRedis(t), swarm.Config{MaxTorrents: 1}, "cc:")
+	ih := swarm.SuiteInfoHash(7)
+	for range 2 {
+		if err := s.CountCompletion(ih); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c, ok := s.Scrape(ih); !ok || c.Downloaded != 2 {
+		t.Errorf("scrape after two completions: %+v, %v; want downloaded 2", c, ok)
+	}
+	if tot := s.Totals(); tot.Torrents != 1 || tot.Downloaded != 2 {
+		t.Errorf("totals %+v, want 1 torrent and 2 downloaded", tot)
+	}
+	// The store holds one torrent, and it has completions: a dead torrent gives way.
+	if err := s.CountCompletion(swarm.SuiteInfoHash(8)); err != nil {
+		t.Errorf("a second torrent with a dead one to evict: %v", err)
+	}
+	s2 := newStore(t, "redis://"+startRedis(t), swarm.Config{MaxTorrents: 1, KeepDead: true}, "cc2:")
+	if err := s2.CountCompletion(ih); err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.CountCompletion(swarm.SuiteInfoHash(8)); !errors.Is(err, swarm.ErrTooManyTorrents) {
+		t.Errorf("a new torrent in a full store that keeps dead ones: %v, want ErrTooManyTorrents", err)
+	}
+}
