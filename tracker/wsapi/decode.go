@@ -19,14 +19,14 @@ import (
 // are the bytes (0–255), as JavaScript's binary strings; they are kept as raw JSON values and
 // read with binary20. The slices point into the message.
 type request struct {
-	Action     []byte // decoded
+	Action     string
 	InfoHash   []byte // raw JSON value: a string, or for scrape an array of them; nil if absent
 	PeerID     []byte // raw JSON string; nil if absent or null
 	NumWant    int
 	HasNumWant bool
 	Left       float64
 	HasLeft    bool
-	Event      []byte // decoded
+	Event      string
 	Offers     []offer
 	ToPeerID   []byte // raw JSON string
 	OfferID    []byte // raw JSON string
@@ -95,9 +95,9 @@ func (req *request) decode(b []byte) error {
 func (req *request) field(key []byte, d *decoder) error {
 	switch k := matchKey(key, requestKeys); k {
 	case "action":
-		return d.stringInto(&req.Action)
+		return d.wordInto(&req.Action, actions)
 	case "event":
-		return d.stringInto(&req.Event)
+		return d.wordInto(&req.Event, events)
 	case "info_hash":
 		return d.rawInto(&req.InfoHash)
 	case "answer":
@@ -140,6 +140,8 @@ func (req *request) field(key []byte, d *decoder) error {
 }
 
 var (
+	actions     = []string{"announce", "scrape"}
+	events      = []string{"started", "completed", "stopped", "update", "paused"}
 	requestKeys = []string{"action", "event", "info_hash", "answer", "peer_id", "to_peer_id", "offer_id", "numwant", "left", "offers"}
 	offerKeys   = []string{"offer", "offer_id"}
 )
@@ -279,19 +281,29 @@ func (d *decoder) rawStringInto(dst *[]byte) error {
 	return errJSON
 }
 
-// stringInto stores the next value, a string, decoded in *dst; null leaves it.
-func (d *decoder) stringInto(dst *[]byte) error {
+// wordInto stores the next value, a string, decoded in *dst; null leaves it. One of words
+// costs no allocation.
+func (d *decoder) wordInto(dst *string, words []string) error {
 	d.space()
 	switch d.peek() {
 	case 'n':
 		return d.literal("null")
 	case '"':
 		s, escaped, err := d.str()
-		if err == nil && (escaped || !utf8.Valid(s)) {
+		if err != nil {
+			return err
+		}
+		if escaped || !utf8.Valid(s) {
 			s = unescape(nil, s)
 		}
-		*dst = s
-		return err
+		for _, w := range words {
+			if string(s) == w {
+				*dst = w
+				return nil
+			}
+		}
+		*dst = string(s)
+		return nil
 	}
 	return errJSON
 }

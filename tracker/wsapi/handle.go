@@ -17,7 +17,7 @@ func (c *conn) handle(data []byte) {
 		c.refuse(rejBadJSON, "", nil, "malformed message: not a JSON object of the WebTorrent tracker protocol")
 		return
 	}
-	switch string(req.Action) {
+	switch req.Action {
 	case "announce":
 		if req.Answer != nil {
 			c.s.m.msgAnswer.Inc()
@@ -89,7 +89,7 @@ func (c *conn) announce(req *request) {
 	}
 	numWant = min(numWant, len(req.Offers))
 	seeder := req.HasLeft && req.Left == 0
-	switch string(req.Event) {
+	switch req.Event {
 	case "", "started", "completed", "stopped", "update", "paused":
 	default:
 		c.refuse(rejBadField, "announce", ih[:], "invalid event")
@@ -105,7 +105,7 @@ func (c *conn) announce(req *request) {
 		delete(c.members, ih)
 		m = nil
 	}
-	if string(req.Event) == "stopped" {
+	if req.Event == "stopped" {
 		if m != nil {
 			s.remove(sh, m)
 			delete(c.members, ih)
@@ -148,7 +148,7 @@ func (c *conn) announce(req *request) {
 		t.byID[id] = m
 	}
 	s.setSeeder(t, m, seeder)
-	if string(req.Event) == "completed" && !m.counted {
+	if req.Event == "completed" && !m.counted {
 		m.counted = true
 		t.downloaded++
 	}
