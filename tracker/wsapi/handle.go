@@ -1,7 +1,6 @@
 package wsapi
 
 import (
-	"encoding/json"
 	"strconv"
 
 	"github.com/webswarm/webswarm/internal/bittorrent"
@@ -12,22 +11,23 @@ const notAuthorized = "Requested download is not authorized for use with this tr
 
 // handle serves one text message.
 func (c *conn) handle(data []byte) {
-	var req request
-	if err := json.Unmarshal(data, &req); err != nil {
+	var backing [10]offer // the offers of a usual announce, without an allocation
+	req := request{Offers: backing[:0]}
+	if err := req.decode(data); err != nil {
 		c.refuse(rejBadJSON, "", nil, "malformed message: not a JSON object of the WebTorrent tracker protocol")
 		return
 	}
 	switch req.Action {
 	case "announce":
 		if req.Answer != nil {
-			c.s.m.messages.WithLabelValues("answer").Inc()
+			c.s.m.msgAnswer.Inc()
 			c.answer(&req)
 			return
 		}
-		c.s.m.messages.WithLabelValues("announce").Inc()
+		c.s.m.msgAnnounce.Inc()
 		c.announce(&req)
 	case "scrape":
-		c.s.m.messages.WithLabelValues("scrape").Inc()
+		c.s.m.msgScrape.Inc()
 		c.scrape(&req)
 	default:
 		c.refuse(rejBadAction, "", nil, "invalid action: want announce or scrape")
@@ -35,17 +35,13 @@ func (c *conn) handle(data []byte) {
 }
 
 // infoHash reads a message's info_hash as one binary string.
-func infoHash(raw json.RawMessage) (bittorrent.InfoHash, error) {
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return bittorrent.InfoHash{}, &fieldError{"info_hash"}
-	}
-	b, err := binary20(s, "info_hash")
+func infoHash(raw []byte) (bittorrent.InfoHash, error) {
+	b, err := binary20(raw, "info_hash")
 	return bittorrent.InfoHash(b), err
 }
 
 // isObject reports whether raw is a JSON object (an SDP offer or answer: {type, sdp}).
-func isObject(raw json.RawMessage) bool { return len(raw) >= 2 && raw[0] == '{' }
+func isObject(raw []byte) bool { return len(raw) >= 2 && raw[0] == '{' }
 
 func (c *conn) announce(req *request) {
 	s := c.s
@@ -68,9 +64,14 @@ func (c *conn) announce(req *request) {
 		c.refuse(rejOffers, "announce", ih[:], "too many offers: at most "+strconv.Itoa(cfg.MaxOffers))
 		return
 	}
-	var offerIDs [][20]byte
-	if len(req.Offers) > 0 {
-		offerIDs = make([][20]byte, len(req.Offers))
+	var idBacking [10][20]byte
+	offerIDs := idBacking[:0]
+	if n := len(req.Offers); n > 0 {
+		if n <= len(idBacking) {
+			offerIDs = idBacking[:n]
+		} else {
+			offerIDs = make([][20]byte, n)
+		}
 		for i := range req.Offers {
 			o := &req.Offers[i]
 			if offerIDs[i], err = binary20(o.OfferID, "offer_id"); err == nil && !isObject(o.Offer) {
@@ -83,11 +84,11 @@ func (c *conn) announce(req *request) {
 		}
 	}
 	numWant := cfg.DefaultNumWant
-	if req.NumWant != nil {
-		numWant = max(0, min(*req.NumWant, cfg.MaxOffers))
+	if req.HasNumWant {
+		numWant = max(0, min(req.NumWant, cfg.MaxOffers))
 	}
 	numWant = min(numWant, len(req.Offers))
-	seeder := req.Left != nil && *req.Left == 0
+	seeder := req.HasLeft && req.Left == 0
 	switch req.Event {
 	case "", "started", "completed", "stopped", "update", "paused":
 	default:
@@ -148,7 +149,8 @@ func (c *conn) announce(req *request) {
 	m.seen = now
 	var targets []*member
 	if numWant > 0 {
-		targets = pick(make([]*member, 0, numWant), t, c, numWant)
+		var backing [10]*member
+		targets = pick(backing[:0], t, c, numWant)
 	}
 	relayed := 0
 	for i, to := range targets {
@@ -180,7 +182,7 @@ func (c *conn) announce(req *request) {
 
 // relayed is an offer or answer (key is `,"offer":` or `,"answer":`) as relayed: from peer
 // ID from, with its offer_id and SDP object as the client sent it.
-func (c *conn) relayed(ih bittorrent.InfoHash, from bittorrent.PeerID, offerID [20]byte, key string, sdp json.RawMessage) []byte {
+func (c *conn) relayed(ih bittorrent.InfoHash, from bittorrent.PeerID, offerID [20]byte, key string, sdp []byte) []byte {
 	b := c.buf[:0]
 	b = append(b, `{"action":"announce","info_hash":`...)
 	b = appendBinary(b, ih[:])
@@ -261,15 +263,33 @@ func (c *conn) answer(req *request) {
 // A scrape without info_hash (the full scrape) is refused: the HTTP /scrape serves it.
 func (c *conn) scrape(req *request) {
 	s := c.s
-	var hashes []string
-	var one string
-	if len(req.InfoHash) == 0 || string(req.InfoHash) == "null" {
+	var hashes [][]byte
+	switch raw := req.InfoHash; {
+	case len(raw) == 0 || string(raw) == "null":
 		c.refuse(rejBadField, "scrape", nil, "info_hash is required")
 		return
-	}
-	if err := json.Unmarshal(req.InfoHash, &one); err == nil {
-		hashes = []string{one}
-	} else if err := json.Unmarshal(req.InfoHash, &hashes); err != nil {
+	case raw[0] == '"':
+		hashes = [][]byte{raw}
+	case raw[0] == '[':
+		d := decoder{b: raw} // checked by req.decode
+		d.enter()
+		var err error
+		for n := 0; err == nil; {
+			var ok bool
+			if ok, err = d.nextElem(&n); !ok {
+				break
+			}
+			var v []byte
+			if v, err = d.value(); err == nil && v[0] != '"' && string(v) != "null" {
+				err = errJSON
+			}
+			hashes = append(hashes, v)
+		}
+		if err == nil {
+			break
+		}
+		fallthrough
+	default:
 		c.refuse(rejBadField, "scrape", nil, "invalid info_hash: want a string or an array of strings")
 		return
 	}

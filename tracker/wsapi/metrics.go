@@ -43,6 +43,8 @@ type metrics struct {
 	dropped  *prometheus.CounterVec
 	offers   prometheus.Counter
 	answers  prometheus.Counter
+	// The messages counters, looked up once: WithLabelValues hashes its labels each call.
+	msgAnnounce, msgAnswer, msgScrape prometheus.Counter
 }
 
 func newMetrics(s *Server, reg prometheus.Registerer) (*metrics, error) {
@@ -83,9 +85,9 @@ func newMetrics(s *Server, reg prometheus.Registerer) (*metrics, error) {
 	for _, r := range []string{closedClient, closedIdle, closedTooLarge, closedAbuse, closedStuck, closedShutdown} {
 		m.closed.WithLabelValues(r)
 	}
-	for _, a := range []string{"announce", "answer", "scrape"} {
-		m.messages.WithLabelValues(a)
-	}
+	m.msgAnnounce = m.messages.WithLabelValues("announce")
+	m.msgAnswer = m.messages.WithLabelValues("answer")
+	m.msgScrape = m.messages.WithLabelValues("scrape")
 	for _, r := range []string{rejBadJSON, rejBadAction, rejBadField, rejBinary, rejOffers, rejNotAllowed, rejTorrentFull, rejSwarmsFull, rejPeerIDTaken} {
 		m.rejected.WithLabelValues(r)
 	}

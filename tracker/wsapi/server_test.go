@@ -19,7 +19,7 @@ import (
 
 // newTestServer serves s on a loopback HTTP server; every client is 127.0.0.1 unless the
 // request carries X-Test-Client.
-func newTestServer(t *testing.T, cfg Config) (*Server, string) {
+func newTestServer(t testing.TB, cfg Config) (*Server, string) {
 	t.Helper()
 	if cfg.Registerer == nil {
 		cfg.Registerer = prometheus.NewRegistry()
@@ -418,14 +418,15 @@ func TestSweep(t *testing.T) {
 }
 
 func bittorrentHash(s string) [20]byte {
-	b, err := binary20(s, "x")
+	raw, _ := json.Marshal(s)
+	b, err := binary20(raw, "x")
 	if err != nil {
 		panic(err)
 	}
 	return b
 }
 
-func waitFor(t *testing.T, cond func() bool) {
+func waitFor(t testing.TB, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -452,9 +453,12 @@ func TestBinaryStrings(t *testing.T) {
 		if err := json.Unmarshal(enc, &s); err != nil {
 			t.Fatalf("%q: %v", enc, err)
 		}
-		got, err := binary20(s, "x")
-		if err != nil || got != b {
-			t.Fatalf("round trip of %x: %x %v", b, got, err)
+		again, _ := json.Marshal(s) // escaped as encoding/json escapes
+		for _, raw := range [][]byte{enc, again} {
+			got, err := binary20(raw, "x")
+			if err != nil || got != b {
+				t.Fatalf("round trip of %x through %q: %x %v", b, raw, got, err)
+			}
 		}
 	}
 }
