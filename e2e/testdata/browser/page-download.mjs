@@ -6,26 +6,11 @@
 // MODE no-webrtc: the page in a browser without RTCPeerConnection: what it offers instead.
 // MODE press: press the button and wait for the page's status to change (a failure path).
 // Chromium's PID goes to PID_FILE as soon as it runs, so that the test can stop it by PID.
-import { createRequire } from 'node:module';
-import { writeFileSync } from 'node:fs';
+import { launch } from './launch.mjs';
 
 const [mode, modules, chromium, url, profile, downloads, pidFile, timeoutMs] = process.argv.slice(2);
-const puppeteer = createRequire(modules + '/')('puppeteer-core');
 const timeout = Number(timeoutMs);
-const t0 = Date.now();
-const mark = (what) => console.error(((Date.now() - t0) / 1000).toFixed(1) + ' s: ' + what);
-
-const browser = await puppeteer.launch({
-  executablePath: chromium,
-  headless: true,
-  userDataDir: profile,
-  // The machine's notes: no sandbox as root, and nothing that reaches for the network.
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  protocolTimeout: timeout,
-});
-writeFileSync(pidFile, String(browser.process().pid));
-mark('chromium started, pid ' + browser.process().pid);
+const { browser, mark } = await launch({ modules, chromium, profile, pidFile, timeout });
 
 // What the page shows, read in the page.
 const show = () => {

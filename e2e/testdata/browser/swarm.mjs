@@ -4,28 +4,15 @@
 // network namespace (WebRTC needs an address other than lo):
 //   node swarm.mjs NODE_MODULES CHROMIUM PAGE_URL PROFILE_DIR PID_FILE TIMEOUT_MS N RELEASE_FILE
 // Prints "RESULT [{sha1, fromWebSeed, fromPeers, status}, ...]" once every page says it is done.
-import { createRequire } from 'node:module';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { launch } from './launch.mjs';
 
 const [modules, chromium, url, profile, pidFile, timeoutMs, n, release] = process.argv.slice(2);
-const puppeteer = createRequire(modules + '/')('puppeteer-core');
 const timeout = Number(timeoutMs);
 const t0 = Date.now();
-const mark = (what) => console.error(((Date.now() - t0) / 1000).toFixed(1) + ' s: ' + what);
-
-const browser = await puppeteer.launch({
-  executablePath: chromium,
-  headless: true,
-  userDataDir: profile,
-  // No sandbox as root; nothing that reaches for the network; host candidates as real
-  // addresses (10.77.0.1 in the test's namespace), not mDNS names.
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--disable-features=WebRtcHideLocalIpsWithMdns'],
-  protocolTimeout: timeout,
-});
-writeFileSync(pidFile, String(browser.process().pid));
-mark('chromium started, pid ' + browser.process().pid);
+// Host candidates as real addresses (10.77.0.1 in the test's namespace), not mDNS names.
+const { browser, mark } = await launch({ modules, chromium, profile, pidFile, timeout,
+  extraArgs: ['--disable-features=WebRtcHideLocalIpsWithMdns'] });
 
 const read = () => {
   const root = document.querySelector('.webswarm-download');

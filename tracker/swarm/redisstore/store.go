@@ -475,15 +475,22 @@ func (s *Store) Peers(ih bittorrent.InfoHash, fn func(downloaded uint32, peers [
 // WebSocket tracker's browsers are counted this way (they are not in the store). It fails
 // with swarm.ErrTooManyTorrents when the torrent is new and does not fit.
 func (s *Store) CountCompletion(ih bittorrent.InfoHash) error {
-	h := hex.EncodeToString(ih[:])
 	ctx, cancel := s.ctx()
 	defer cancel()
-	reply, err := s.script.Run(ctx, s.rdb, s.keys(h), s.args("c", h)...).Slice()
+	return s.fill(ctx, "completion", "c", hex.EncodeToString(ih[:]))
+}
+
+// fill runs one of the script's operations that may create a torrent without an announce
+// (op "c", a completion; "R", a restore) and reads its reply: swarm.ErrTooManyTorrents when
+// the torrent did not fit, and on a cluster the torrent index updated (it sits in another
+// slot, so the script cannot).
+func (s *Store) fill(ctx context.Context, what, op, h string, extra ...any) error {
+	reply, err := s.script.Run(ctx, s.rdb, s.keys(h), s.args(op, h, extra...)...).Slice()
 	if err != nil {
-		return s.m.fail("completion", err)
+		return s.m.fail(what, err)
 	}
 	if len(reply) < 2 {
-		return s.m.fail("completion", fmt.Errorf("short reply %v", reply))
+		return s.m.fail(what, fmt.Errorf("short reply %v", reply))
 	}
 	if asInt(reply[0]) == 1 {
 		return swarm.ErrTooManyTorrents
@@ -519,20 +526,7 @@ func (s *Store) Restore(ih bittorrent.InfoHash, downloaded uint32, peers []swarm
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*s.opt.Timeout)
 	defer cancel()
-	reply, err := s.script.Run(ctx, s.rdb, s.keys(h), s.args("R", h, extra...)...).Slice()
-	if err != nil {
-		return s.m.fail("restore", err)
-	}
-	if len(reply) < 2 {
-		return s.m.fail("restore", fmt.Errorf("short reply %v", reply))
-	}
-	if asInt(reply[0]) == 1 {
-		return swarm.ErrTooManyTorrents
-	}
-	if s.cluster {
-		s.reindex(ctx, h, asInt(reply[1]))
-	}
-	return nil
+	return s.fill(ctx, "restore", "R", h, extra...)
 }
 
 // Expire implements swarm.Store: it walks the torrent index and prunes each swarm in bounded
