@@ -29,7 +29,7 @@
 // counted and returned as just its id, never an error.
 //
 // Why a codec of our own rather than github.com/anacrolix/torrent/peer_protocol (a library
-// is preferred unless there is a reason, docs/design.md): its Decoder allocates per message
+// is preferred unless there is a reason, docs/architecture.md): its Decoder allocates per message
 // (a BITFIELD becomes a []bool, an extended payload a new slice), fails on an unknown
 // message id, has no per-kind limits to count, cannot read a block into the caller's piece
 // buffer, and imports anacrolix/dht, which this module does not otherwise need. The benchmarks here show 0 allocations for
