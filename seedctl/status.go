@@ -2,12 +2,18 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
+	"net/url"
+	"os"
 	"strings"
 	"time"
 
+	"golang.org/x/term"
+
+	"github.com/webswarm/webswarm/seedctl/job"
 	"github.com/webswarm/webswarm/seedctl/metafile"
 )
 
@@ -126,4 +132,70 @@ func (p *statusPrinter) Print(v *statusView) error {
 		_, err := fmt.Fprintln(p.w, statusLine(v))
 		return err
 	}
+}
+
+// outputMode picks the status form: JSON lines, in-place block on a terminal, else lines.
+func outputMode(w io.Writer, asJSON bool) string {
+	if asJSON {
+		return "json"
+	}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return "tty"
+	}
+	return "plain"
+}
+
+// viewOf turns a job's stats into the status view.
+func viewOf(t *metafile.Torrent, name, saveTo string, st job.Stats) statusView {
+	v := statusView{
+		Name:         name,
+		InfoHash:     fmt.Sprintf("%x", t.InfoHash),
+		Size:         t.Layout.Total,
+		State:        string(st.State),
+		SaveTo:       saveTo,
+		DownloadRate: float64(st.Session.DownloadRate),
+		UploadRate:   float64(st.Session.UploadRate),
+		Downloaded:   st.Downloaded,
+		Uploaded:     st.Uploaded,
+		Peers:        st.Session.Peers,
+		Seeds:        st.Session.Seeds,
+		ETA:          -1,
+	}
+	switch {
+	case st.State == job.Checking && st.Check.Total > 0 && st.Session.NumPieces == 0:
+		// The check at start; a seed re-checking changed files shows its verified pieces.
+		v.Percent = 100 * float64(st.Check.Done) / float64(st.Check.Total)
+	case st.Session.NumPieces > 0:
+		if t.Layout.Total > 0 {
+			v.Percent = 100 * float64(t.Layout.Total-st.Session.Left) / float64(t.Layout.Total)
+		}
+		if st.Session.Left == 0 {
+			v.Percent, v.ETA = 100, 0
+		} else if st.Session.DownloadRate > 0 {
+			v.ETA = float64(st.Session.Left) / float64(st.Session.DownloadRate)
+		}
+	}
+	switch {
+	case st.Tracker.Failure != "":
+		v.Tracker = "failure: " + st.Tracker.Failure
+	case st.Tracker.Err != nil:
+		v.Tracker = "error: " + trackerProblem(st.Tracker.Err)
+	case st.Tracker.Warning != "":
+		v.Tracker = "warning: " + st.Tracker.Warning
+	}
+	return v
+}
+
+// trackerProblem shortens an announce error for the status line: a failed HTTP request
+// names the tracker's host and the cause, not the whole announce URL with its query.
+func trackerProblem(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		host := ue.URL
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			host = u.Host
+		}
+		return host + ": " + ue.Err.Error()
+	}
+	return err.Error()
 }
