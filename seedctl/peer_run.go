@@ -214,7 +214,7 @@ func runPeer(cmd *cobra.Command, f *peerFlags, src, dir string, download bool, g
 	jobDone := make(chan error, 1)
 	go func() { jobDone <- j.Run(runCtx) }()
 
-	printer := newStatusPrinter(cmd.OutOrStdout(), outputMode(cmd.OutOrStdout(), f.asJSON))
+	printer := newTransferPrinter(cmd.OutOrStdout(), outputMode(cmd.OutOrStdout(), f.asJSON))
 	tick := time.NewTicker(f.display)
 	defer tick.Stop()
 	abs, _ := filepath.Abs(filepath.Join(dir, name))
