@@ -53,3 +53,12 @@ type getOptions struct {
 	seedRatio      float64
 	exitOnComplete bool
 }
+
+// seededEnough reports whether a download completed at completedAt has been seeded as long
+// (--seed-time) or as much (--seed-ratio of size uploaded) as asked.
+func (g getOptions) seededEnough(completedAt time.Time, uploaded, size int64) bool {
+	if g.seedTime > 0 && time.Since(completedAt) >= g.seedTime {
+		return true
+	}
+	return g.seedRatio > 0 && size > 0 && float64(uploaded)/float64(size) >= g.seedRatio
+}

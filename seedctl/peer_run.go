@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -64,7 +65,8 @@ func rateLimiter(kib int) *rate.Limiter {
 	return rate.NewLimiter(rate.Limit(bps), max(bps/4, 128<<10))
 }
 
-// runPeer is seed (download false) and get (download true).
+// runPeer is seed (download false) and get (download true): it resolves the torrent, listens
+// on the first free port, builds the job and runs it under the live display until it ends.
 func runPeer(cmd *cobra.Command, f *peerFlags, src, dir string, download bool, g getOptions) error {
 	if err := f.validate(); err != nil {
 		return err
@@ -73,8 +75,6 @@ func runPeer(cmd *cobra.Command, f *peerFlags, src, dir string, download bool, g
 	enc, _ := wire.ParseEncryption(f.encryption)
 	mode, _ := resume.ParseMode(f.check)
 	logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-
-	bindHost := f.bind
 	dialer, httpClient := boundClients(f.bind)
 
 	limits, _ := f.limits.limits() // validated above
@@ -82,30 +82,18 @@ func runPeer(cmd *cobra.Command, f *peerFlags, src, dir string, download bool, g
 	if err != nil {
 		return err
 	}
-	if download && dir == "" {
-		dir = "."
-	}
-	name := ""
-	if f.saveAs != "" {
-		dir, name = filepath.Dir(f.saveAs), filepath.Base(f.saveAs)
-	}
-	if dir == "" {
-		dir = source.dir
-	}
+	dir, name := saveLocation(f, source, dir, download)
 	if err := os.MkdirAll(f.stateDir, 0o755); err != nil {
 		return fmt.Errorf("--state %s: %w", f.stateDir, err)
 	}
 
-	l, err := listenFirstFree(ctx, bindHost, f.minPort, f.maxPort)
+	l, err := listenFirstFree(ctx, f.bind, f.minPort, f.maxPort)
 	if err != nil {
 		return err
 	}
 	defer l.Close()
-	port := uint16(l.Addr().(*net.TCPAddr).Port)
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := session.NewMetrics(reg)
+	reg, metrics := newPeerRegistry()
 	if f.metrics != "" {
 		stop, err := serveMetrics(f.metrics, reg)
 		if err != nil {
@@ -114,65 +102,15 @@ func runPeer(cmd *cobra.Command, f *peerFlags, src, dir string, download bool, g
 		defer stop()
 	}
 
-	peerID := newPeerID()
-	var self []netip.AddrPort
-	if a, ok := netip.AddrFromSlice(l.Addr().(*net.TCPAddr).IP); ok {
-		self = append(self, netip.AddrPortFrom(a.Unmap(), port))
-	}
-	scfg := session.Config{
-		PeerID:      peerID,
-		ListenPort:  port,
-		Dialer:      dialer,
-		MaxUploads:  f.maxUploads,
-		MaxConns:    f.maxConns,
-		MaxInitiate: f.maxInitiate,
-		UploadRate:  rateLimiter(f.maxUploadRate),
-		HTTP:        httpClient,
-		Logger:      logger,
-		Metrics:     metrics,
-
-		MaxConnsPerIP:      f.conns.maxConnsPerIP,
-		UploadStallTimeout: f.conns.uploadStallTimeout,
-	}
-	scfg.DownloadRate = rateLimiter(f.maxDownloadRate)
-	scfg.PayloadCheckInterval = payloadCheckInterval(f.payloadCheck)
-	acfg := announcer.Config{
-		Port:     port,
-		IP:       f.ip,
-		NumWant:  f.numWant,
-		Interval: f.rerequest,
-		MinPeers: f.minPeers,
-		HTTP:     httpClient,
-		Self:     self,
-		Logger:   logger,
-	}
-
-	t := source.t
-	if t == nil {
-		if !download {
-			return errors.New("seed needs the .torrent: a magnet link has no payload description until it is fetched (use get)")
-		}
-		t, err = fetchMagnet(ctx, source.magnet, f, scfg, acfg, enc, l)
-		if err != nil {
-			return err
-		}
-		// Keep the .torrent so the download resumes from a file next time.
-		if err := metafile.WriteFile(filepath.Join(f.stateDir, fmt.Sprintf("%x.torrent", t.InfoHash)), torrentFile(t, source.magnet.Trackers), true); err != nil {
-			logger.Warn("cannot keep the fetched .torrent", "err", err)
-		}
+	scfg, acfg := peerConfigs(f, l, dialer, httpClient, logger, metrics)
+	t, err := torrentOf(ctx, source, download, f, scfg, acfg, enc, l, logger)
+	if err != nil {
+		return err
 	}
 	if name == "" {
 		name = t.Name
 	}
-
-	known := func(ih bittorrent.InfoHash) bool { return ih == t.InfoHash }
-	wcfg := &wire.Config{
-		PeerID:     peerID,
-		Reserved:   wire.DefaultReserved,
-		Encryption: enc,
-		Known:      known,
-		InfoHashes: func(yield func(bittorrent.InfoHash) bool) { yield(t.InfoHash) },
-	}
+	wcfg := wireConfig(scfg.PeerID, enc, t)
 	scfg.Wire = wcfg
 	scfg.WebSeeds = t.WebSeeds
 
@@ -199,27 +137,146 @@ func runPeer(cmd *cobra.Command, f *peerFlags, src, dir string, download bool, g
 	if err != nil {
 		return err
 	}
+	return runTransfer(ctx, cmd.OutOrStdout(), transfer{
+		f: f, get: g, download: download, logger: logger,
+		l: l, wcfg: wcfg, metrics: metrics,
+		t: t, j: j, name: name, dir: dir,
+	})
+}
 
+// saveLocation is where the payload is: --saveas names it (file or top folder); otherwise it
+// is the torrent's own name in dir, which defaults to "." for get and to the .torrent's
+// directory for seed. An empty name means the torrent's, known once its metadata is.
+func saveLocation(f *peerFlags, source *torrentSource, dir string, download bool) (string, string) {
+	if download && dir == "" {
+		dir = "."
+	}
+	name := ""
+	if f.saveAs != "" {
+		dir, name = filepath.Dir(f.saveAs), filepath.Base(f.saveAs)
+	}
+	if dir == "" {
+		dir = source.dir
+	}
+	return dir, name
+}
+
+// newPeerRegistry is the registry --metrics serves: the Go and process collectors and the
+// session's metrics.
+func newPeerRegistry() (*prometheus.Registry, *session.Metrics) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg, session.NewMetrics(reg)
+}
+
+// peerConfigs are the session's and the announcer's configuration from the flags, for a
+// fresh peer id listening on l. The wire configuration and web seeds wait for the torrent.
+func peerConfigs(f *peerFlags, l net.Listener, dialer *net.Dialer, httpClient *http.Client, logger *slog.Logger, metrics *session.Metrics) (session.Config, announcer.Config) {
+	port := uint16(l.Addr().(*net.TCPAddr).Port)
+	var self []netip.AddrPort
+	if a, ok := netip.AddrFromSlice(l.Addr().(*net.TCPAddr).IP); ok {
+		self = append(self, netip.AddrPortFrom(a.Unmap(), port))
+	}
+	scfg := session.Config{
+		PeerID:      newPeerID(),
+		ListenPort:  port,
+		Dialer:      dialer,
+		MaxUploads:  f.maxUploads,
+		MaxConns:    f.maxConns,
+		MaxInitiate: f.maxInitiate,
+		UploadRate:  rateLimiter(f.maxUploadRate),
+		HTTP:        httpClient,
+		Logger:      logger,
+		Metrics:     metrics,
+
+		MaxConnsPerIP:      f.conns.maxConnsPerIP,
+		UploadStallTimeout: f.conns.uploadStallTimeout,
+	}
+	scfg.DownloadRate = rateLimiter(f.maxDownloadRate)
+	scfg.PayloadCheckInterval = payloadCheckInterval(f.payloadCheck)
+	acfg := announcer.Config{
+		Port:     port,
+		IP:       f.ip,
+		NumWant:  f.numWant,
+		Interval: f.rerequest,
+		MinPeers: f.minPeers,
+		HTTP:     httpClient,
+		Self:     self,
+		Logger:   logger,
+	}
+	return scfg, acfg
+}
+
+// torrentOf is the source's torrent; a magnet link's metadata is fetched from its peers
+// (get only) and kept in the state directory, so that the download resumes from a file next time.
+func torrentOf(ctx context.Context, source *torrentSource, download bool, f *peerFlags, scfg session.Config, acfg announcer.Config, enc wire.Encryption, l net.Listener, logger *slog.Logger) (*metafile.Torrent, error) {
+	if source.t != nil {
+		return source.t, nil
+	}
+	if !download {
+		return nil, errors.New("seed needs the .torrent: a magnet link has no payload description until it is fetched (use get)")
+	}
+	t, err := fetchMagnet(ctx, source.magnet, f, scfg, acfg, enc, l)
+	if err != nil {
+		return nil, err
+	}
+	if err := metafile.WriteFile(filepath.Join(f.stateDir, fmt.Sprintf("%x.torrent", t.InfoHash)), torrentFile(t, source.magnet.Trackers), true); err != nil {
+		logger.Warn("cannot keep the fetched .torrent", "err", err)
+	}
+	return t, nil
+}
+
+// wireConfig is the peer wire configuration of a process serving the one torrent t.
+func wireConfig(peerID bittorrent.PeerID, enc wire.Encryption, t *metafile.Torrent) *wire.Config {
+	return &wire.Config{
+		PeerID:     peerID,
+		Reserved:   wire.DefaultReserved,
+		Encryption: enc,
+		Known:      func(ih bittorrent.InfoHash) bool { return ih == t.InfoHash },
+		InfoHashes: func(yield func(bittorrent.InfoHash) bool) { yield(t.InfoHash) },
+	}
+}
+
+// transfer is a job ready to run and what runTransfer needs around it.
+type transfer struct {
+	f        *peerFlags
+	get      getOptions
+	download bool
+	logger   *slog.Logger
+
+	l       net.Listener // accepts the torrent's incoming peers
+	wcfg    *wire.Config
+	metrics *session.Metrics
+
+	t         *metafile.Torrent
+	j         *job.Job
+	name, dir string // the payload: dir/name
+}
+
+// runTransfer serves incoming peers and runs the job, refreshing the display every
+// --display-interval, until the job ends: interrupted, or for get complete and past
+// --exit-on-complete, --seed-time or --seed-ratio. It returns the job's error.
+func runTransfer(ctx context.Context, out io.Writer, x transfer) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	serveDone := make(chan error, 1)
 	go func() {
-		serveDone <- session.Serve(runCtx, l, wcfg, func(ih bittorrent.InfoHash) *session.Torrent {
-			if ih != t.InfoHash {
+		serveDone <- session.Serve(runCtx, x.l, x.wcfg, func(ih bittorrent.InfoHash) *session.Torrent {
+			if ih != x.t.InfoHash {
 				return nil
 			}
-			return j.Session()
-		}, f.conns.serve(f.maxConns, metrics))
+			return x.j.Session()
+		}, x.f.conns.serve(x.f.maxConns, x.metrics))
 	}()
 	jobDone := make(chan error, 1)
-	go func() { jobDone <- j.Run(runCtx) }()
+	go func() { jobDone <- x.j.Run(runCtx) }()
 
-	printer := newTransferPrinter(cmd.OutOrStdout(), outputMode(cmd.OutOrStdout(), f.asJSON))
-	tick := time.NewTicker(f.display)
+	printer := newTransferPrinter(out, outputMode(out, x.f.asJSON))
+	tick := time.NewTicker(x.f.display)
 	defer tick.Stop()
-	abs, _ := filepath.Abs(filepath.Join(dir, name))
+	abs, _ := filepath.Abs(filepath.Join(x.dir, x.name))
 	var completedAt time.Time
-	done := j.Done()
+	done := x.j.Done()
 	var runErr error
 loop:
 	for {
@@ -229,31 +286,26 @@ loop:
 		case <-done:
 			done = nil
 			completedAt = time.Now()
-			if download && g.exitOnComplete {
+			if x.download && x.get.exitOnComplete {
 				cancel()
 			}
 		case <-tick.C:
-			st := j.Stats()
-			if !f.quiet {
-				v := viewOf(t, name, abs, st)
+			st := x.j.Stats()
+			if !x.f.quiet {
+				v := viewOf(x.t, x.name, abs, st)
 				if err := printer.Print(&v); err != nil {
-					logger.Warn("status output", "err", err)
+					x.logger.Warn("status output", "err", err)
 				}
 			}
-			if !completedAt.IsZero() && download && runCtx.Err() == nil {
-				if g.seedTime > 0 && time.Since(completedAt) >= g.seedTime {
-					cancel()
-				}
-				if g.seedRatio > 0 && t.Layout.Total > 0 && float64(st.Uploaded)/float64(t.Layout.Total) >= g.seedRatio {
-					cancel()
-				}
+			if !completedAt.IsZero() && x.download && runCtx.Err() == nil && x.get.seededEnough(completedAt, st.Uploaded, x.t.Layout.Total) {
+				cancel()
 			}
 		}
 	}
 	cancel()
 	<-serveDone
-	if !f.quiet {
-		v := viewOf(t, name, abs, j.Stats())
+	if !x.f.quiet {
+		v := viewOf(x.t, x.name, abs, x.j.Stats())
 		_ = printer.Print(&v)
 	}
 	return runErr
