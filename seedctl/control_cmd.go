@@ -22,7 +22,7 @@ import (
 )
 
 // controlCmds returns the commands that control a running agent through its control API:
-// status, list, add, remove, pause, resume and rescan. verify (verify.go) is both the local
+// status, list, add, remove, pause, resume and rescan. verify (verify_cmd.go) is both the local
 // payload check and, given torrent names instead of a .torrent file and a directory, the
 // agent's re-check.
 func controlCmds() []*cobra.Command {

@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -75,3 +77,57 @@ type run struct {
 
 // infoHex is the info-hash as 40 hex digits.
 func infoHex(ih bittorrent.InfoHash) string { return fmt.Sprintf("%x", ih[:]) }
+
+// addTorrentLocked registers a parsed torrent and queues its check. The caller holds a.mu.
+func (a *Agent) addTorrentLocked(mi *metafile.Torrent, path, dataDir string, api bool) *torrent {
+	a.seq++
+	t := &torrent{
+		ih:      mi.InfoHash,
+		name:    mi.Name,
+		size:    mi.Layout.Total,
+		path:    path,
+		dataDir: dataDir,
+		api:     api,
+		seq:     a.seq,
+		mi:      mi,
+		heapIdx: -1,
+		state:   Queued,
+		paused:  a.persist.paused(mi.InfoHash),
+	}
+	if len(mi.Trackers) > 0 && len(mi.Trackers[0]) > 0 {
+		t.scrapeURL = mi.Trackers[0][0]
+	}
+	a.byHash[t.ih] = t
+	a.byPath[path] = t
+	if t.paused {
+		t.state = Paused
+		t.mi = nil
+		return t
+	}
+	a.queueCheckLocked(t)
+	return t
+}
+
+// removeLocked forgets t: its seeding ends ("stopped" announced) and its session stops.
+func (a *Agent) removeLocked(t *torrent) {
+	a.leaveSeedingLocked(t)
+	t.removed = true
+	t.mi = nil
+	delete(a.byHash, t.ih)
+	if a.byPath[t.path] == t {
+		delete(a.byPath, t.path)
+	}
+	if t.inCheckQueue {
+		a.checkQ = slices.DeleteFunc(a.checkQ, func(q *torrent) bool { return q == t })
+		t.inCheckQueue = false
+	}
+	a.hashList = nil
+}
+
+// dataDirFor is where the payload of the torrent at path is.
+func (a *Agent) dataDirFor(path string) string {
+	if a.cfg.Data != "" {
+		return a.cfg.Data
+	}
+	return filepath.Dir(path)
+}

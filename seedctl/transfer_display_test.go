@@ -6,35 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"slices"
 	"strings"
 	"testing"
 )
 
-func TestNormalizeDurationArgs(t *testing.T) {
-	names := []string{"display-interval", "rerequest-interval", "seed-time"}
-	for _, tc := range []struct{ in, want []string }{
-		{[]string{"seed", "x.torrent", "--display_interval", "0.5"}, []string{"seed", "x.torrent", "--display_interval", "0.5s"}},
-		{[]string{"--rerequest-interval=300"}, []string{"--rerequest-interval=300s"}},
-		{[]string{"--rerequest-interval=5m"}, []string{"--rerequest-interval=5m"}},
-		{[]string{"--seed-time", "1h"}, []string{"--seed-time", "1h"}},
-		// Only the named flags: a number after another flag is left alone.
-		{[]string{"--max-uploads", "7", "--seed-time", "10"}, []string{"--max-uploads", "7", "--seed-time", "10s"}},
-		// A flag at the end with no value stays as it is (cobra reports it).
-		{[]string{"--display-interval"}, []string{"--display-interval"}},
-	} {
-		got := normalizeDurationArgs(tc.in, names...)
-		if !slices.Equal(got, tc.want) {
-			t.Errorf("normalizeDurationArgs(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
-
-func TestStatusLines(t *testing.T) {
-	v := &statusView{Name: "x.iso", Size: 382_600_000, State: "downloading", Percent: 41.25, ETA: 75,
+func TestTransferLines(t *testing.T) {
+	v := &transferView{Name: "x.iso", Size: 382_600_000, State: "downloading", Percent: 41.25, ETA: 75,
 		SaveTo: "/srv/x.iso", DownloadRate: 1234567, UploadRate: 0, Downloaded: 3 << 20, Uploaded: 6 << 20,
 		Peers: 4, Seeds: 1}
-	lines := statusLines(v)
+	lines := transferLines(v)
 	want := map[string]string{
 		"saving:":         "x.iso (",
 		"percent done:":   "41.2",
@@ -63,7 +43,7 @@ func TestStatusLines(t *testing.T) {
 		t.Errorf("missing lines %v in %q", want, lines)
 	}
 	v.Percent, v.State = 100, "seeding"
-	if got := statusLines(v)[2]; !strings.Contains(got, "Download Succeeded!") {
+	if got := transferLines(v)[2]; !strings.Contains(got, "Download Succeeded!") {
 		t.Errorf("done: %q", got)
 	}
 	v.Downloaded = 0
@@ -71,25 +51,25 @@ func TestStatusLines(t *testing.T) {
 		t.Errorf("ratio with nothing downloaded = %q", got)
 	}
 	v.Tracker = "failure: unregistered torrent"
-	if got := statusLines(v); !strings.Contains(got[len(got)-1], "unregistered torrent") {
+	if got := transferLines(v); !strings.Contains(got[len(got)-1], "unregistered torrent") {
 		t.Errorf("tracker failure not shown: %q", got)
 	}
 }
 
-func TestStatusPrinterModes(t *testing.T) {
-	v := &statusView{Name: "a", State: "seeding", Percent: 100, Uploaded: 10}
+func TestTransferPrinterModes(t *testing.T) {
+	v := &transferView{Name: "a", State: "seeding", Percent: 100, Uploaded: 10}
 	var b bytes.Buffer
-	p := newStatusPrinter(&b, "json")
+	p := newTransferPrinter(&b, "json")
 	if err := p.Print(v); err != nil {
 		t.Fatal(err)
 	}
-	var back statusView
+	var back transferView
 	if err := json.Unmarshal(b.Bytes(), &back); err != nil || back.State != "seeding" || back.Uploaded != 10 {
 		t.Fatalf("json line %q: %v %+v", b.String(), err, back)
 	}
 
 	b.Reset()
-	p = newStatusPrinter(&b, "tty")
+	p = newTransferPrinter(&b, "tty")
 	_ = p.Print(v)
 	first := b.String()
 	if strings.Contains(first, "\x1b[") && strings.HasPrefix(first, "\x1b[1") {
@@ -102,7 +82,7 @@ func TestStatusPrinterModes(t *testing.T) {
 	}
 
 	b.Reset()
-	p = newStatusPrinter(&b, "plain")
+	p = newTransferPrinter(&b, "plain")
 	_ = p.Print(v)
 	if strings.Count(b.String(), "\n") != 1 || strings.Contains(b.String(), "\x1b") {
 		t.Errorf("plain mode: %q", b.String())

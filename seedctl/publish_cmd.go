@@ -25,11 +25,7 @@ import (
 const rangeCheckTimeout = 10 * time.Second
 
 func newPublishCmd() *cobra.Command {
-	var f makeFlags
-	var site, docroot, trackerPath string
-	var noCheck, noAgent bool
-	var af agentFlags
-	var pf pageFlags
+	var p publishOptions
 	cmd := &cobra.Command{
 		Use:   "publish FILE --site https://example.org [--docroot DIR]",
 		Short: "Make FILE.torrent beside a file under the web server's document root",
@@ -51,53 +47,64 @@ func newPublishCmd() *cobra.Command {
 		Example: "  seedctl publish /var/www/html/iso/big.iso --site https://example.org",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ag := &af
-			if noAgent {
-				ag = nil
-			}
-			return runPublish(cmd, &f, args[0], site, docroot, trackerPath, noCheck, ag, &pf)
+			p.file = args[0]
+			return runPublish(cmd, &p)
 		},
 	}
-	f.register(cmd, true)
+	p.make.register(cmd, true)
 	fl := cmd.Flags()
-	fl.StringVar(&site, "site", "", "the site's base URL, which serves the document root (required)")
-	fl.StringVar(&docroot, "docroot", "/var/www/html", "the web server's document root")
-	fl.StringVar(&trackerPath, "tracker-path", "/announce", "the tracker's announce path on the site (or a full URL)")
-	fl.BoolVar(&noCheck, "no-check", false, "do not ask the web server whether it serves the file with Range support")
-	fl.BoolVar(&noAgent, "no-agent", false, "do not add the new torrent to a running agent")
-	af.register(cmd)
-	pf.register(cmd)
+	fl.StringVar(&p.site, "site", "", "the site's base URL, which serves the document root (required)")
+	fl.StringVar(&p.docroot, "docroot", "/var/www/html", "the web server's document root")
+	fl.StringVar(&p.trackerPath, "tracker-path", "/announce", "the tracker's announce path on the site (or a full URL)")
+	fl.BoolVar(&p.noCheck, "no-check", false, "do not ask the web server whether it serves the file with Range support")
+	fl.BoolVar(&p.noAgent, "no-agent", false, "do not add the new torrent to a running agent")
+	p.agent.register(cmd)
+	p.page.register(cmd)
 	_ = cmd.MarkFlagRequired("site")
 	return cmd
 }
 
+// publishOptions are publish's argument and flags.
+type publishOptions struct {
+	file        string    // the payload under the document root
+	site        string    // --site: the base URL serving the document root
+	docroot     string    // --docroot
+	trackerPath string    // --tracker-path: a path on the site or a full URL
+	noCheck     bool      // --no-check: do not ask the web server about the file
+	noAgent     bool      // --no-agent: do not add the torrent to a running agent
+	make        makeFlags // the flags publish shares with make
+	agent       agentFlags
+	page        pageFlags
+}
+
 // runPublish makes and writes the torrent, checks the web server, and adds the torrent to the
-// agent ag names (nil: none).
-func runPublish(cmd *cobra.Command, f *makeFlags, file, site, docroot, trackerPath string, noCheck bool, ag *agentFlags, pf *pageFlags) error {
-	siteURL, err := url.Parse(site)
+// running agent p.agent names (none with --no-agent).
+func runPublish(cmd *cobra.Command, p *publishOptions) error {
+	f, pf := &p.make, &p.page
+	siteURL, err := url.Parse(p.site)
 	if err != nil || (siteURL.Scheme != "http" && siteURL.Scheme != "https") || siteURL.Host == "" || siteURL.RawQuery != "" || siteURL.Fragment != "" {
-		return fmt.Errorf("--site %q: want the site's base URL, like https://example.org", site)
+		return fmt.Errorf("--site %q: want the site's base URL, like https://example.org", p.site)
 	}
 	if err := pf.check(); err != nil {
 		return err
 	}
-	st, err := os.Stat(file)
+	st, err := os.Stat(p.file)
 	if err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
-	rel, err := pathUnder(file, docroot)
+	rel, err := pathUnder(p.file, p.docroot)
 	if err != nil {
 		return err
 	}
 	base := strings.TrimSuffix(siteURL.Scheme+"://"+siteURL.Host+siteURL.EscapedPath(), "/")
 	fileURL := base + "/" + escapePath(rel)
 	var tracker string
-	if u, err := url.Parse(trackerPath); err == nil && u.Scheme != "" {
-		tracker = trackerPath
-	} else if strings.HasPrefix(trackerPath, "/") {
-		tracker = siteURL.Scheme + "://" + siteURL.Host + trackerPath
+	if u, err := url.Parse(p.trackerPath); err == nil && u.Scheme != "" {
+		tracker = p.trackerPath
+	} else if strings.HasPrefix(p.trackerPath, "/") {
+		tracker = siteURL.Scheme + "://" + siteURL.Host + p.trackerPath
 	} else {
-		return fmt.Errorf("--tracker-path %q: want a path starting with '/' or a full URL", trackerPath)
+		return fmt.Errorf("--tracker-path %q: want a path starting with '/' or a full URL", p.trackerPath)
 	}
 	webSeed := fileURL
 	if st.IsDir() {
@@ -116,25 +123,25 @@ func runPublish(cmd *cobra.Command, f *makeFlags, file, site, docroot, trackerPa
 		f.trackers = append([]string{tracker}, f.trackers...)
 	}
 	f.webSeeds = append([]string{webSeed}, f.webSeeds...)
-	o, err := f.options([]string{file})
+	o, err := f.options([]string{p.file})
 	if err != nil {
 		return err
 	}
 	out := f.output
 	if out == "" {
-		out = filepath.Clean(file) + ".torrent"
+		out = filepath.Clean(p.file) + ".torrent"
 	}
 	if err := preflightOutput(out, f.force); err != nil {
 		return err
 	}
 	if pf.page || pf.html {
-		if _, err := pathUnder(out, docroot); err != nil {
+		if _, err := pathUnder(out, p.docroot); err != nil {
 			return fmt.Errorf("--page and --html need the .torrent under the document root: %w", err)
 		}
 	}
 	pageOut := ""
 	if pf.page {
-		pageOut = filepath.Clean(file) + ".html"
+		pageOut = filepath.Clean(p.file) + ".html"
 		if err := preflightOutput(pageOut, f.force); err != nil {
 			return err
 		}
@@ -142,14 +149,14 @@ func runPublish(cmd *cobra.Command, f *makeFlags, file, site, docroot, trackerPa
 	// A single file's URL is known now: ask the web server while hashing runs, so that a
 	// wrong --site is reported with the rest and costs no extra wait.
 	var early chan string
-	if !noCheck && !st.IsDir() {
+	if !p.noCheck && !st.IsDir() {
 		early = make(chan string, 1)
 		go func() { early <- checkRange(cmd.Context(), webSeed, st.Size()) }()
 	}
-	var p metafile.Progress
-	o.Progress = &p
+	var progress metafile.Progress
+	o.Progress = &progress
 	o.Output = out
-	stop := showProgress("hashing", &p, f.quiet || f.json)
+	stop := showProgress("hashing", &progress, f.quiet || f.json)
 	made, err := metafile.Make(cmd.Context(), o)
 	stop()
 	if err != nil {
@@ -171,7 +178,7 @@ func runPublish(cmd *cobra.Command, f *makeFlags, file, site, docroot, trackerPa
 		if w := <-early; w != "" {
 			warn("%s", w)
 		}
-	} else if !noCheck {
+	} else if !p.noCheck {
 		t, err := metafile.Parse(made.Torrent)
 		if err != nil {
 			return fmt.Errorf("reading back the new torrent: %w", err)
@@ -191,14 +198,14 @@ func runPublish(cmd *cobra.Command, f *makeFlags, file, site, docroot, trackerPa
 	}
 	torrentURL := fileURL + ".torrent"
 	if f.output != "" {
-		if r, err := pathUnder(out, docroot); err == nil {
+		if r, err := pathUnder(out, p.docroot); err == nil {
 			torrentURL = base + "/" + escapePath(r)
 		} else {
 			torrentURL = ""
-			warn("%s is outside the document root %s: the web server will not serve it", out, docroot)
+			warn("%s is outside the document root %s: the web server will not serve it", out, p.docroot)
 		}
 	}
-	if !noCheck && torrentURL != "" {
+	if !p.noCheck && torrentURL != "" {
 		if w := checkType(cmd.Context(), torrentURL, "add the .torrent type (see httpd-conf/ or nginx-conf/)", "application/x-bittorrent"); w != "" {
 			warn("%s", w)
 		}
@@ -224,7 +231,7 @@ func runPublish(cmd *cobra.Command, f *makeFlags, file, site, docroot, trackerPa
 				return err
 			}
 		}
-		if !noCheck {
+		if !p.noCheck {
 			bundle := pf.bundleURL
 			if strings.HasPrefix(bundle, "/") {
 				bundle = siteURL.Scheme + "://" + siteURL.Host + bundle
@@ -235,13 +242,13 @@ func runPublish(cmd *cobra.Command, f *makeFlags, file, site, docroot, trackerPa
 		}
 	}
 	agentLine := ""
-	if ag != nil {
-		abs, err := filepath.Abs(file)
+	if !p.noAgent {
+		abs, err := filepath.Abs(p.file)
 		if err != nil {
 			return err
 		}
 		// The payload's directory, given explicitly: with -o the .torrent is not beside it.
-		agentLine, err = addToAgent(cmd.Context(), ag, out, filepath.Dir(abs))
+		agentLine, err = addToAgent(cmd.Context(), &p.agent, out, filepath.Dir(abs))
 		if err != nil {
 			warn("%v", err)
 		}
@@ -283,7 +290,7 @@ func runPublish(cmd *cobra.Command, f *makeFlags, file, site, docroot, trackerPa
 	if agentLine != "" {
 		fmt.Fprintln(w, agentLine)
 	}
-	fmt.Fprintf(w, "If tracker runs with --allowed_dir %s, it accepts this torrent at its next rescan of that directory.\n", docroot)
+	fmt.Fprintf(w, "If tracker runs with --allowed_dir %s, it accepts this torrent at its next rescan of that directory.\n", p.docroot)
 	if box != "" {
 		fmt.Fprintf(w, "Download box to paste into a page of the site:\n%s", box)
 	}

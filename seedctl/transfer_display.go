@@ -2,18 +2,27 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
+	"net/url"
+	"os"
 	"strings"
 	"time"
 
+	"golang.org/x/term"
+
+	"github.com/webswarm/webswarm/seedctl/job"
 	"github.com/webswarm/webswarm/seedctl/metafile"
 )
 
-// statusView is one refresh of the seed/get status display: the fields of mainline
+// This file is seed's and get's live display of one transfer (mainline btdownloadheadless's
+// status block); seedctl status, the agent's summary, is in control_cmd.go.
+
+// transferView is one refresh of the seed/get status display: the fields of mainline
 // btdownloadheadless's block, plus peers and tracker state.
-type statusView struct {
+type transferView struct {
 	Name         string  `json:"name"`
 	InfoHash     string  `json:"info_hash"`
 	Size         int64   `json:"size"`
@@ -31,7 +40,7 @@ type statusView struct {
 }
 
 // shareRating is uploaded/downloaded as mainline prints it.
-func (v *statusView) shareRating() string {
+func (v *transferView) shareRating() string {
 	switch {
 	case v.Downloaded == 0 && v.Uploaded == 0:
 		return "0.000"
@@ -42,7 +51,7 @@ func (v *statusView) shareRating() string {
 }
 
 // timeLeft formats the ETA as mainline does, with "Download Succeeded!" once done.
-func (v *statusView) timeLeft() string {
+func (v *transferView) timeLeft() string {
 	switch {
 	case v.State == "checking":
 		return "checking existing data"
@@ -54,8 +63,8 @@ func (v *statusView) timeLeft() string {
 	return (time.Duration(v.ETA) * time.Second).String()
 }
 
-// statusLines renders the block: labels padded to 15 columns, as btdownloadheadless.
-func statusLines(v *statusView) []string {
+// transferLines renders the block: labels padded to 15 columns, as btdownloadheadless.
+func transferLines(v *transferView) []string {
 	row := func(label, value string) string { return fmt.Sprintf("%-15s%s", label+":", value) }
 	peers := fmt.Sprintf("%d (%d seeds)", v.Peers, v.Seeds)
 	lines := []string{
@@ -76,23 +85,23 @@ func statusLines(v *statusView) []string {
 	return lines
 }
 
-// statusLine is the one-line form written when the output is not a terminal.
-func statusLine(v *statusView) string {
+// transferLine is the one-line form written when the output is not a terminal.
+func transferLine(v *transferView) string {
 	return fmt.Sprintf("%s %s %.1f%% down %.2f kB/s up %.2f kB/s total down %.1f MiB up %.1f MiB ratio %s peers %d seeds %d",
 		v.State, v.Name, v.Percent, v.DownloadRate/1000, v.UploadRate/1000,
 		float64(v.Downloaded)/(1<<20), float64(v.Uploaded)/(1<<20), v.shareRating(), v.Peers, v.Seeds)
 }
 
-// statusPrinter writes successive views in one of three modes.
-type statusPrinter struct {
+// transferPrinter writes successive views in one of three modes.
+type transferPrinter struct {
 	w     io.Writer
 	mode  string // "tty", "plain" or "json"
 	drawn int    // lines drawn last time (tty), to redraw in place
 	enc   *json.Encoder
 }
 
-func newStatusPrinter(w io.Writer, mode string) *statusPrinter {
-	p := &statusPrinter{w: w, mode: mode}
+func newTransferPrinter(w io.Writer, mode string) *transferPrinter {
+	p := &transferPrinter{w: w, mode: mode}
 	if mode == "json" {
 		p.enc = json.NewEncoder(w)
 	}
@@ -100,7 +109,7 @@ func newStatusPrinter(w io.Writer, mode string) *statusPrinter {
 }
 
 // Print writes v: in place on a terminal (cursor up and clear), as one line otherwise.
-func (p *statusPrinter) Print(v *statusView) error {
+func (p *transferPrinter) Print(v *transferView) error {
 	switch p.mode {
 	case "json":
 		return p.enc.Encode(v)
@@ -109,7 +118,7 @@ func (p *statusPrinter) Print(v *statusView) error {
 		if p.drawn > 0 {
 			fmt.Fprintf(&b, "\x1b[%dA", p.drawn)
 		}
-		lines := statusLines(v)
+		lines := transferLines(v)
 		for _, l := range lines {
 			b.WriteString("\x1b[2K")
 			b.WriteString(l)
@@ -123,7 +132,73 @@ func (p *statusPrinter) Print(v *statusView) error {
 		_, err := io.WriteString(p.w, b.String())
 		return err
 	default:
-		_, err := fmt.Fprintln(p.w, statusLine(v))
+		_, err := fmt.Fprintln(p.w, transferLine(v))
 		return err
 	}
+}
+
+// outputMode picks the status form: JSON lines, in-place block on a terminal, else lines.
+func outputMode(w io.Writer, asJSON bool) string {
+	if asJSON {
+		return "json"
+	}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return "tty"
+	}
+	return "plain"
+}
+
+// viewOf turns a job's stats into the status view.
+func viewOf(t *metafile.Torrent, name, saveTo string, st job.Stats) transferView {
+	v := transferView{
+		Name:         name,
+		InfoHash:     fmt.Sprintf("%x", t.InfoHash),
+		Size:         t.Layout.Total,
+		State:        string(st.State),
+		SaveTo:       saveTo,
+		DownloadRate: float64(st.Session.DownloadRate),
+		UploadRate:   float64(st.Session.UploadRate),
+		Downloaded:   st.Downloaded,
+		Uploaded:     st.Uploaded,
+		Peers:        st.Session.Peers,
+		Seeds:        st.Session.Seeds,
+		ETA:          -1,
+	}
+	switch {
+	case st.State == job.Checking && st.Check.Total > 0 && st.Session.NumPieces == 0:
+		// The check at start; a seed re-checking changed files shows its verified pieces.
+		v.Percent = 100 * float64(st.Check.Done) / float64(st.Check.Total)
+	case st.Session.NumPieces > 0:
+		if t.Layout.Total > 0 {
+			v.Percent = 100 * float64(t.Layout.Total-st.Session.Left) / float64(t.Layout.Total)
+		}
+		if st.Session.Left == 0 {
+			v.Percent, v.ETA = 100, 0
+		} else if st.Session.DownloadRate > 0 {
+			v.ETA = float64(st.Session.Left) / float64(st.Session.DownloadRate)
+		}
+	}
+	switch {
+	case st.Tracker.Failure != "":
+		v.Tracker = "failure: " + st.Tracker.Failure
+	case st.Tracker.Err != nil:
+		v.Tracker = "error: " + trackerProblem(st.Tracker.Err)
+	case st.Tracker.Warning != "":
+		v.Tracker = "warning: " + st.Tracker.Warning
+	}
+	return v
+}
+
+// trackerProblem shortens an announce error for the status line: a failed HTTP request
+// names the tracker's host and the cause, not the whole announce URL with its query.
+func trackerProblem(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		host := ue.URL
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			host = u.Host
+		}
+		return host + ": " + ue.Err.Error()
+	}
+	return err.Error()
 }

@@ -12,6 +12,9 @@ import (
 	"github.com/webswarm/webswarm/internal/bittorrent"
 )
 
+// This file holds the Agent's Controller methods; control_api.go defines the interface, its
+// types and errors, and package api serves it over HTTP.
+
 // Status summarises the agent.
 func (a *Agent) Status() Status {
 	s := Status{
