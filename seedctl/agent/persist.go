@@ -10,8 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/webswarm/webswarm/internal/atomicfile"
 	"github.com/webswarm/webswarm/internal/bittorrent"
-	"github.com/webswarm/webswarm/seedctl/metafile"
 )
 
 // persistent is what the operator told the agent, kept across restarts in
@@ -62,13 +62,14 @@ func set(list []string, ih bittorrent.InfoHash, on bool) []string {
 	return list
 }
 
-// save writes the state atomically (temporary file, fsync, rename).
+// save writes the state atomically (internal/atomicfile), 0600 like the resume records
+// beside it.
 func (p *persistent) save(path string) error {
 	b, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
 		return err
 	}
-	return metafile.WriteFile(path, append(b, '\n'), true)
+	return atomicfile.WriteFile(path, append(b, '\n'), atomicfile.Options{Mode: 0o600})
 }
 
 // savePersistent saves the operator's state; a failure is logged and counted.
