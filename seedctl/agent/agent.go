@@ -138,7 +138,7 @@ func (a *Agent) Close() error {
 func (a *Agent) statePath() string { return filepath.Join(a.cfg.StateDir, "agent.json") }
 
 func (a *Agent) resumePath(ih bittorrent.InfoHash) string {
-	return filepath.Join(a.cfg.StateDir, infoHex(ih)+".resume")
+	return filepath.Join(a.cfg.StateDir, ih.String()+".resume")
 }
 
 // Run seeds until ctx is done, then announces "stopped" for every torrent (in parallel,

@@ -63,7 +63,7 @@ func (a *Agent) info(t *torrent) TorrentInfo {
 	up, down, peers, rate := a.figures(t)
 	a.mu.Lock()
 	ti := TorrentInfo{
-		InfoHash:   infoHex(t.ih),
+		InfoHash:   t.ih.String(),
 		Name:       t.name,
 		Size:       t.size,
 		State:      t.state,

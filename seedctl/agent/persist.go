@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,16 +44,16 @@ func loadPersistent(path string) (persistent, error) {
 }
 
 func (p *persistent) isRemoved(ih bittorrent.InfoHash) bool {
-	return slices.Contains(p.Removed, infoHex(ih))
+	return slices.Contains(p.Removed, ih.String())
 }
 
 func (p *persistent) paused(ih bittorrent.InfoHash) bool {
-	return slices.Contains(p.Paused, infoHex(ih))
+	return slices.Contains(p.Paused, ih.String())
 }
 
 // set adds or drops ih in list.
 func set(list []string, ih bittorrent.InfoHash, on bool) []string {
-	h := infoHex(ih)
+	h := ih.String()
 	list = slices.DeleteFunc(list, func(s string) bool { return s == h })
 	if on {
 		list = append(list, h)
@@ -104,17 +103,6 @@ func (a *Agent) restoreAdded() {
 		}
 		a.mu.Unlock()
 	}
-}
-
-// parseHex parses a 40-digit info-hash.
-func parseHex(s string) (bittorrent.InfoHash, bool) {
-	var ih bittorrent.InfoHash
-	b, err := hex.DecodeString(s)
-	if err != nil || len(b) != len(ih) {
-		return ih, false
-	}
-	copy(ih[:], b)
-	return ih, true
 }
 
 // absPath is p made absolute, for paths kept across restarts.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/webswarm/webswarm/internal/bittorrent"
 	"github.com/webswarm/webswarm/seedctl/metafile"
 	"github.com/webswarm/webswarm/seedctl/storage"
 )
@@ -158,7 +159,7 @@ func (a *Agent) scanFile(p string, info func() (fs.FileInfo, error)) {
 		return
 	}
 	if old != nil {
-		a.log.Info("torrent replaced", "path", p, "old", infoHex(old.ih), "new", infoHex(mi.InfoHash))
+		a.log.Info("torrent replaced", "path", p, "old", old.ih.String(), "new", bittorrent.InfoHash(mi.InfoHash).String())
 		a.removeLocked(old)
 	}
 	if other := a.byHash[mi.InfoHash]; other != nil {
