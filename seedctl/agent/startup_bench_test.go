@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/webswarm/webswarm/internal/bittorrent"
 	"github.com/webswarm/webswarm/seedctl/metafile"
 	"github.com/webswarm/webswarm/seedctl/resume"
 	"github.com/webswarm/webswarm/seedctl/storage"
@@ -59,7 +58,7 @@ func startupCorpus(tb testing.TB, n int, dir, state, trackerURL string) {
 			have.Set(k)
 		}
 		rec := resume.Record{InfoHash: mi.InfoHash, Have: have.Bytes(), Files: stamps, Clean: true}
-		if err := rec.Save(filepath.Join(state, bittorrent.InfoHash(mi.InfoHash).String()+".resume")); err != nil {
+		if err := rec.Save(resume.PathFor(state, mi.InfoHash)); err != nil {
 			tb.Fatal(err)
 		}
 	}

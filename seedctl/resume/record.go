@@ -3,8 +3,10 @@ package resume
 import (
 	"bytes"
 	"crypto/sha1"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"path/filepath"
 
 	"github.com/anacrolix/torrent/bencode"
 
@@ -26,6 +28,12 @@ var (
 	// ErrMismatch: the record belongs to another torrent (info-hash, piece or file count).
 	ErrMismatch = errors.New("resume record does not match the torrent")
 )
+
+// PathFor is where seed, get and the agent keep the record of the torrent infoHash in
+// stateDir: 40 lower-case hex digits and ".resume".
+func PathFor(stateDir string, infoHash [20]byte) string {
+	return filepath.Join(stateDir, hex.EncodeToString(infoHash[:])+".resume")
+}
 
 // Record is what a restart needs to skip the hashing of an unchanged payload.
 type Record struct {

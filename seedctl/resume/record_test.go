@@ -180,3 +180,16 @@ func TestSaveIntoMissingDirectory(t *testing.T) {
 		t.Fatalf("Save into a missing directory = %v", err)
 	}
 }
+
+// TestPathFor: the name seed, get and the agent share, so that a torrent seeded by one and
+// then the other resumes from the same record.
+func TestPathFor(t *testing.T) {
+	var ih [20]byte
+	for i := range ih {
+		ih[i] = byte(0xa0 + i)
+	}
+	want := "/var/lib/webswarm/a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3.resume"
+	if got := PathFor("/var/lib/webswarm", ih); got != want {
+		t.Errorf("PathFor = %q, want %q", got, want)
+	}
+}
