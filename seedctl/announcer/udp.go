@@ -12,15 +12,17 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/webswarm/webswarm/internal/bittorrent"
 )
 
 // BEP 15 actions and the connect request's magic constant.
 const (
-	udpMagic      = 0x41727101980
-	actConnect    = 0
-	actAnnounce   = 1
-	actScrape     = 2
-	actError      = 3
+	udpMagic      = bittorrent.UDPProtocolID
+	actConnect    = bittorrent.UDPConnect
+	actAnnounce   = bittorrent.UDPAnnounce
+	actScrape     = bittorrent.UDPScrape
+	actError      = bittorrent.UDPError
 	udpMaxPacket  = 64 << 10
 	udpMaxBackoff = 8 // BEP 15: n grows up to 8
 )
