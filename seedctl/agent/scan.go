@@ -270,7 +270,9 @@ func (w *watcher) reportTree(ctx context.Context, dir string) bool {
 	return ok
 }
 
-// run forwards events until ctx ends, then closes the watcher.
+// run forwards events until ctx ends, then closes the watcher. Its receive loop is
+// job.Watcher's too (the fsnotify idiom); what each does with an event differs (this one
+// watches .torrent files in a tree, that one payload files by torrent), so they stay apart.
 func (w *watcher) run(ctx context.Context) {
 	defer w.w.Close()
 	for {

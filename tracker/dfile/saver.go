@@ -149,6 +149,8 @@ func (s *Saver) Start() {
 	s.startOnce.Do(func() { go s.run() })
 }
 
+// run saves every Interval until Close. (The ticker loop is the same as the Redis store's
+// expiry loop: the Go idiom, no logic to share.)
 func (s *Saver) run() {
 	defer close(s.done)
 	tick := time.NewTicker(s.cfg.Interval)
