@@ -153,12 +153,7 @@ func runPublish(cmd *cobra.Command, p *publishOptions) error {
 		early = make(chan string, 1)
 		go func() { early <- checkRange(cmd.Context(), webSeed, st.Size()) }()
 	}
-	var progress metafile.Progress
-	o.Progress = &progress
-	o.Output = out
-	stop := showProgress("hashing", &progress, f.quiet || f.json)
-	made, err := metafile.Make(cmd.Context(), o)
-	stop()
+	made, err := hashWithProgress(cmd.Context(), f, o, out)
 	if err != nil {
 		if early != nil {
 			<-early
