@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -139,12 +140,7 @@ func makeTorrent(cmd *cobra.Command, f *makeFlags, o metafile.MakeOptions, out s
 	if err := preflightOutput(out, f.force); err != nil {
 		return nil, err
 	}
-	var p metafile.Progress
-	o.Progress = &p
-	o.Output = out
-	stop := showProgress("hashing", &p, f.quiet || f.json)
-	made, err := metafile.Make(cmd.Context(), o)
-	stop()
+	made, err := hashWithProgress(cmd.Context(), f, o, out)
 	if err != nil {
 		return nil, err
 	}
@@ -155,6 +151,17 @@ func makeTorrent(cmd *cobra.Command, f *makeFlags, o metafile.MakeOptions, out s
 		fmt.Fprintln(cmd.ErrOrStderr(), "seedctl: warning: aria2 (1.36) asks web seeds for the pad files of a multi-file hybrid and fails (libtorrent copes); leave out --hybrid or the web seed if aria2 users matter")
 	}
 	return made, nil
+}
+
+// hashWithProgress makes the torrent that is to be written to out, showing the hashing's
+// progress unless --quiet or --json. make and publish both hash this way.
+func hashWithProgress(ctx context.Context, f *makeFlags, o metafile.MakeOptions, out string) (*metafile.Made, error) {
+	var p metafile.Progress
+	o.Progress = &p
+	o.Output = out
+	stop := showProgress("hashing", &p, f.quiet || f.json)
+	defer stop()
+	return metafile.Make(ctx, o)
 }
 
 // preflightOutput fails early (before hashing gigabytes) when out exists without force or its

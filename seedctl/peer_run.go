@@ -126,7 +126,7 @@ func runPeer(cmd *cobra.Command, f *peerFlags, src, dir string, download bool, g
 		Torrent:    t,
 		Name:       name,
 		DataDir:    dir,
-		ResumePath: filepath.Join(f.stateDir, fmt.Sprintf("%x.resume", t.InfoHash)),
+		ResumePath: resume.PathFor(f.stateDir, t.InfoHash),
 		Download:   download,
 		Check:      mode,
 		Session:    scfg,

@@ -92,37 +92,22 @@ func runPublish(cmd *cobra.Command, p *publishOptions) error {
 	if err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
-	rel, err := pathUnder(p.file, p.docroot)
+	u, err := p.urls(siteURL, st.IsDir())
 	if err != nil {
 		return err
 	}
-	base := strings.TrimSuffix(siteURL.Scheme+"://"+siteURL.Host+siteURL.EscapedPath(), "/")
-	fileURL := base + "/" + escapePath(rel)
-	var tracker string
-	if u, err := url.Parse(p.trackerPath); err == nil && u.Scheme != "" {
-		tracker = p.trackerPath
-	} else if strings.HasPrefix(p.trackerPath, "/") {
-		tracker = siteURL.Scheme + "://" + siteURL.Host + p.trackerPath
-	} else {
-		return fmt.Errorf("--tracker-path %q: want a path starting with '/' or a full URL", p.trackerPath)
-	}
-	webSeed := fileURL
-	if st.IsDir() {
-		// BEP 19: for a multi-file torrent the client appends name/path to a URL ending in '/'.
-		webSeed = fileURL[:strings.LastIndexByte(fileURL, '/')+1]
-	}
-	wsTracker, err := pf.wsTrackerFor(tracker)
-	if err != nil {
+	r := published{tracker: u.tracker, webSeed: u.webSeed}
+	if r.wsTracker, err = pf.wsTrackerFor(u.tracker); err != nil {
 		return err
 	}
-	if wsTracker != "" {
+	if r.wsTracker != "" {
 		// A tier of its own after the HTTP one: BEP 12 clients try the next tier only when a
 		// whole tier fails, so desktop clients never wait for a URL they cannot use.
-		f.trackers = append([]string{tracker, wsTracker}, f.trackers...)
+		f.trackers = append([]string{u.tracker, r.wsTracker}, f.trackers...)
 	} else {
-		f.trackers = append([]string{tracker}, f.trackers...)
+		f.trackers = append([]string{u.tracker}, f.trackers...)
 	}
-	f.webSeeds = append([]string{webSeed}, f.webSeeds...)
+	f.webSeeds = append([]string{u.webSeed}, f.webSeeds...)
 	o, err := f.options([]string{p.file})
 	if err != nil {
 		return err
@@ -139,10 +124,9 @@ func runPublish(cmd *cobra.Command, p *publishOptions) error {
 			return fmt.Errorf("--page and --html need the .torrent under the document root: %w", err)
 		}
 	}
-	pageOut := ""
 	if pf.page {
-		pageOut = filepath.Clean(p.file) + ".html"
-		if err := preflightOutput(pageOut, f.force); err != nil {
+		r.pageOut = filepath.Clean(p.file) + ".html"
+		if err := preflightOutput(r.pageOut, f.force); err != nil {
 			return err
 		}
 	}
@@ -151,14 +135,9 @@ func runPublish(cmd *cobra.Command, p *publishOptions) error {
 	var early chan string
 	if !p.noCheck && !st.IsDir() {
 		early = make(chan string, 1)
-		go func() { early <- checkRange(cmd.Context(), webSeed, st.Size()) }()
+		go func() { early <- checkRange(cmd.Context(), u.webSeed, st.Size()) }()
 	}
-	var progress metafile.Progress
-	o.Progress = &progress
-	o.Output = out
-	stop := showProgress("hashing", &progress, f.quiet || f.json)
-	made, err := metafile.Make(cmd.Context(), o)
-	stop()
+	made, err := hashWithProgress(cmd.Context(), f, o, out)
 	if err != nil {
 		if early != nil {
 			<-early
@@ -166,10 +145,9 @@ func runPublish(cmd *cobra.Command, p *publishOptions) error {
 		return err
 	}
 
-	var warnings []string
 	warn := func(format string, a ...any) {
 		w := fmt.Sprintf(format, a...)
-		warnings = append(warnings, w)
+		r.warnings = append(r.warnings, w)
 		if !f.json {
 			fmt.Fprintf(cmd.ErrOrStderr(), "seedctl: warning: %s\n", w)
 		}
@@ -185,9 +163,9 @@ func runPublish(cmd *cobra.Command, p *publishOptions) error {
 		}
 		s := metafile.Summarize(t)
 		first := s.Files[0]
-		checkURL := webSeed
+		checkURL := u.webSeed
 		if st.IsDir() {
-			checkURL = webSeed + escapePath(first.Path)
+			checkURL = u.webSeed + escapePath(first.Path)
 		}
 		if w := checkRange(cmd.Context(), checkURL, first.Length); w != "" {
 			warn("%s", w)
@@ -196,105 +174,160 @@ func runPublish(cmd *cobra.Command, p *publishOptions) error {
 	if err := metafile.WriteFile(out, made.Torrent, f.force); err != nil {
 		return err
 	}
-	torrentURL := fileURL + ".torrent"
+	r.torrentURL = u.file + ".torrent"
 	if f.output != "" {
-		if r, err := pathUnder(out, p.docroot); err == nil {
-			torrentURL = base + "/" + escapePath(r)
+		if rel, err := pathUnder(out, p.docroot); err == nil {
+			r.torrentURL = u.base + "/" + escapePath(rel)
 		} else {
-			torrentURL = ""
+			r.torrentURL = ""
 			warn("%s is outside the document root %s: the web server will not serve it", out, p.docroot)
 		}
 	}
-	if !p.noCheck && torrentURL != "" {
-		if w := checkType(cmd.Context(), torrentURL, "add the .torrent type (see httpd-conf/ or nginx-conf/)", "application/x-bittorrent"); w != "" {
+	if !p.noCheck && r.torrentURL != "" {
+		if w := checkType(cmd.Context(), r.torrentURL, "add the .torrent type (see httpd-conf/ or nginx-conf/)", "application/x-bittorrent"); w != "" {
 			warn("%s", w)
 		}
 	}
-	var pageURL, box string
 	if pf.page || pf.html {
-		info, err := newPageInfo(made, torrentURL, fileURL, pf.bundleURL, pf.stun, int64(pf.maxSize))
-		if err != nil {
+		if err := p.writePage(cmd.Context(), made, u, &r, warn); err != nil {
 			return err
 		}
-		if pf.page {
-			doc, err := info.render("page")
-			if err != nil {
-				return err
-			}
-			if err := metafile.WriteFile(pageOut, []byte(doc), f.force); err != nil {
-				return err
-			}
-			pageURL = fileURL + ".html"
-		}
-		if pf.html {
-			if box, err = info.render("box"); err != nil {
-				return err
-			}
-		}
-		if !p.noCheck {
-			bundle := pf.bundleURL
-			if strings.HasPrefix(bundle, "/") {
-				bundle = siteURL.Scheme + "://" + siteURL.Host + bundle
-			}
-			if w := checkType(cmd.Context(), bundle, "the download page needs the webtorrent bundle there: npm install --ignore-scripts webtorrent@3, then copy node_modules/webtorrent/dist/webtorrent.min.js", "text/javascript", "application/javascript"); w != "" {
-				warn("%s", w)
-			}
-		}
 	}
-	agentLine := ""
 	if !p.noAgent {
 		abs, err := filepath.Abs(p.file)
 		if err != nil {
 			return err
 		}
 		// The payload's directory, given explicitly: with -o the .torrent is not beside it.
-		agentLine, err = addToAgent(cmd.Context(), &p.agent, out, filepath.Dir(abs))
+		r.agentLine, err = addToAgent(cmd.Context(), &p.agent, out, filepath.Dir(abs))
 		if err != nil {
 			warn("%v", err)
 		}
 	}
-	snippet := ""
-	if torrentURL != "" {
-		snippet = fmt.Sprintf(`<a href="%s" type="application/x-bittorrent">%s</a> (%s)`,
-			html.EscapeString(torrentURL), html.EscapeString(made.Name), metafile.FormatSize(made.TotalLength))
+	if r.torrentURL != "" {
+		r.snippet = fmt.Sprintf(`<a href="%s" type="application/x-bittorrent">%s</a> (%s)`,
+			html.EscapeString(r.torrentURL), html.EscapeString(made.Name), metafile.FormatSize(made.TotalLength))
 	}
 	err = printMade(cmd.OutOrStdout(), f, made, out, func(j *madeJSON) {
-		j.TorrentURL, j.WebSeed, j.Tracker, j.HTML, j.Warnings = torrentURL, webSeed, tracker, snippet, warnings
-		j.WSTracker, j.PageURL, j.Box = wsTracker, pageURL, box
-		if pageURL != "" {
-			j.Page = pageOut
+		j.TorrentURL, j.WebSeed, j.Tracker, j.HTML, j.Warnings = r.torrentURL, r.webSeed, r.tracker, r.snippet, r.warnings
+		j.WSTracker, j.PageURL, j.Box = r.wsTracker, r.pageURL, r.box
+		if r.pageURL != "" {
+			j.Page = r.pageOut
 		}
 	})
 	if err != nil {
 		return err
 	}
 	if f.json {
-		if agentLine != "" {
-			fmt.Fprintln(cmd.ErrOrStderr(), strings.Join(strings.Fields(agentLine), " ")) // stdout holds the JSON
+		if r.agentLine != "" {
+			fmt.Fprintln(cmd.ErrOrStderr(), strings.Join(strings.Fields(r.agentLine), " ")) // stdout holds the JSON
 		}
 		return nil
 	}
-	w := cmd.OutOrStdout()
-	fmt.Fprintf(w, "torrent URL:  %s\n", torrentURL)
-	fmt.Fprintf(w, "tracker:      %s\n", tracker)
-	if wsTracker != "" {
-		fmt.Fprintf(w, "ws tracker:   %s\n", wsTracker)
+	r.print(cmd.OutOrStdout(), p.docroot)
+	return nil
+}
+
+// publishURLs are the URLs publish derives from --site, --tracker-path and the payload's path
+// under --docroot.
+type publishURLs struct {
+	site    *url.URL
+	base    string // the site's base URL, without a trailing '/'
+	file    string // the payload's URL
+	tracker string // the announce URL
+	webSeed string // BEP 19: the file's URL, or for a directory its parent's, ending in '/'
+}
+
+// urls derives the payload's URLs; isDir tells a directory (a multi-file torrent).
+func (p *publishOptions) urls(siteURL *url.URL, isDir bool) (publishURLs, error) {
+	rel, err := pathUnder(p.file, p.docroot)
+	if err != nil {
+		return publishURLs{}, err
 	}
-	fmt.Fprintf(w, "web seed:     %s\n", webSeed)
-	if snippet != "" {
-		fmt.Fprintf(w, "HTML:         %s\n", snippet)
+	u := publishURLs{site: siteURL}
+	u.base = strings.TrimSuffix(siteURL.Scheme+"://"+siteURL.Host+siteURL.EscapedPath(), "/")
+	u.file = u.base + "/" + escapePath(rel)
+	if t, err := url.Parse(p.trackerPath); err == nil && t.Scheme != "" {
+		u.tracker = p.trackerPath
+	} else if strings.HasPrefix(p.trackerPath, "/") {
+		u.tracker = siteURL.Scheme + "://" + siteURL.Host + p.trackerPath
+	} else {
+		return publishURLs{}, fmt.Errorf("--tracker-path %q: want a path starting with '/' or a full URL", p.trackerPath)
 	}
-	if pageURL != "" {
-		fmt.Fprintf(w, "page:         %s (%s)\n", pageURL, pageOut)
+	u.webSeed = u.file
+	if isDir {
+		// BEP 19: for a multi-file torrent the client appends name/path to a URL ending in '/'.
+		u.webSeed = u.file[:strings.LastIndexByte(u.file, '/')+1]
 	}
-	if agentLine != "" {
-		fmt.Fprintln(w, agentLine)
+	return u, nil
+}
+
+// published is what publish made and reports.
+type published struct {
+	torrentURL, tracker, wsTracker, webSeed string
+	snippet                                 string // the HTML link to the .torrent
+	pageURL, pageOut                        string // --page: the download page's URL and file
+	box                                     string // --html: the download box
+	agentLine                               string // what the agent said to the add
+	warnings                                []string
+}
+
+// writePage writes the download page (--page) and renders the download box (--html) into r,
+// and checks that the site serves the webtorrent bundle they load.
+func (p *publishOptions) writePage(ctx context.Context, made *metafile.Made, u publishURLs, r *published, warn func(string, ...any)) error {
+	pf := &p.page
+	info, err := newPageInfo(made, r.torrentURL, u.file, pf.bundleURL, pf.stun, int64(pf.maxSize))
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(w, "If tracker runs with --allowed_dir %s, it accepts this torrent at its next rescan of that directory.\n", p.docroot)
-	if box != "" {
-		fmt.Fprintf(w, "Download box to paste into a page of the site:\n%s", box)
+	if pf.page {
+		doc, err := info.render("page")
+		if err != nil {
+			return err
+		}
+		if err := metafile.WriteFile(r.pageOut, []byte(doc), p.make.force); err != nil {
+			return err
+		}
+		r.pageURL = u.file + ".html"
+	}
+	if pf.html {
+		if r.box, err = info.render("box"); err != nil {
+			return err
+		}
+	}
+	if !p.noCheck {
+		bundle := pf.bundleURL
+		if strings.HasPrefix(bundle, "/") {
+			bundle = u.site.Scheme + "://" + u.site.Host + bundle
+		}
+		if w := checkType(ctx, bundle, "the download page needs the webtorrent bundle there: npm install --ignore-scripts webtorrent@3, then copy node_modules/webtorrent/dist/webtorrent.min.js", "text/javascript", "application/javascript"); w != "" {
+			warn("%s", w)
+		}
 	}
 	return nil
+}
+
+// print writes the plain-text report that follows make's summary.
+func (r *published) print(w io.Writer, docroot string) {
+	fmt.Fprintf(w, "torrent URL:  %s\n", r.torrentURL)
+	fmt.Fprintf(w, "tracker:      %s\n", r.tracker)
+	if r.wsTracker != "" {
+		fmt.Fprintf(w, "ws tracker:   %s\n", r.wsTracker)
+	}
+	fmt.Fprintf(w, "web seed:     %s\n", r.webSeed)
+	if r.snippet != "" {
+		fmt.Fprintf(w, "HTML:         %s\n", r.snippet)
+	}
+	if r.pageURL != "" {
+		fmt.Fprintf(w, "page:         %s (%s)\n", r.pageURL, r.pageOut)
+	}
+	if r.agentLine != "" {
+		fmt.Fprintln(w, r.agentLine)
+	}
+	fmt.Fprintf(w, "If tracker runs with --allowed_dir %s, it accepts this torrent at its next rescan of that directory.\n", docroot)
+	if r.box != "" {
+		fmt.Fprintf(w, "Download box to paste into a page of the site:\n%s", r.box)
+	}
 }
 
 // pathUnder returns p relative to root, slash-separated, or an error if p is not inside root.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -198,5 +199,46 @@ func TestPublishAgentFailureIsAWarning(t *testing.T) {
 	}
 	if !strings.HasPrefix(errOut, "agent: seeding it (checking,") {
 		t.Errorf("stderr %q", errOut)
+	}
+}
+
+func TestPublishURLs(t *testing.T) {
+	docroot := t.TempDir()
+	for _, d := range []string{"iso/set", "x"} {
+		if err := os.MkdirAll(filepath.Join(docroot, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(docroot, "iso", "big file.iso"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	site, _ := url.Parse("https://example.org/mirror/")
+	for _, tc := range []struct {
+		name, file, trackerPath string
+		isDir                   bool
+		want                    publishURLs
+	}{
+		{"file, tracker path on the site", "iso/big file.iso", "/announce", false, publishURLs{
+			base: "https://example.org/mirror", file: "https://example.org/mirror/iso/big%20file.iso",
+			tracker: "https://example.org/announce", webSeed: "https://example.org/mirror/iso/big%20file.iso"}},
+		{"directory: the web seed is its parent", "iso/set", "https://tracker.example.net/announce", true, publishURLs{
+			base: "https://example.org/mirror", file: "https://example.org/mirror/iso/set",
+			tracker: "https://tracker.example.net/announce", webSeed: "https://example.org/mirror/iso/"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &publishOptions{file: filepath.Join(docroot, tc.file), docroot: docroot, trackerPath: tc.trackerPath}
+			got, err := p.urls(site, tc.isDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got.site = nil
+			if got != tc.want {
+				t.Errorf("urls = %+v\nwant   %+v", got, tc.want)
+			}
+		})
+	}
+	p := &publishOptions{file: filepath.Join(docroot, "x"), docroot: docroot, trackerPath: "announce"}
+	if _, err := p.urls(site, false); err == nil || !strings.Contains(err.Error(), "--tracker-path") {
+		t.Errorf("a relative --tracker-path: %v, want an error naming the flag", err)
 	}
 }

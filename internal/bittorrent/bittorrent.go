@@ -1,5 +1,7 @@
 // Package bittorrent holds the identifiers both programs share: info-hashes and peer IDs
-// (BEP 3), and the client family a peer ID names (the Azureus-style prefix of BEP 20).
+// (BEP 3), the client family a peer ID names (the Azureus-style prefix of BEP 20), and the
+// protocol constants written on both sides of a connection: the peer handshake's prefix
+// (BEP 3) and the UDP tracker protocol's magic and actions (BEP 15).
 package bittorrent
 
 import (

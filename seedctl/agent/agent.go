@@ -15,6 +15,7 @@ import (
 
 	"github.com/webswarm/webswarm/internal/bittorrent"
 	"github.com/webswarm/webswarm/seedctl/job"
+	"github.com/webswarm/webswarm/seedctl/resume"
 	"github.com/webswarm/webswarm/seedctl/session"
 	"github.com/webswarm/webswarm/seedctl/wire"
 )
@@ -137,9 +138,7 @@ func (a *Agent) Close() error {
 
 func (a *Agent) statePath() string { return filepath.Join(a.cfg.StateDir, "agent.json") }
 
-func (a *Agent) resumePath(ih bittorrent.InfoHash) string {
-	return filepath.Join(a.cfg.StateDir, infoHex(ih)+".resume")
-}
+func (a *Agent) resumePath(ih bittorrent.InfoHash) string { return resume.PathFor(a.cfg.StateDir, ih) }
 
 // Run seeds until ctx is done, then announces "stopped" for every torrent (in parallel,
 // bounded by Config.StopTimeout), stops every session (each saves its resume record marked

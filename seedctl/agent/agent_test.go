@@ -88,7 +88,7 @@ func TestWatchAndRescan(t *testing.T) {
 			if err := os.Rename(tmp, filepath.Join(dir, "new.iso.torrent")); err != nil {
 				t.Fatal(err)
 			}
-			ih2 := infoHex(ih2b)
+			ih2 := ih2b.String()
 			r.waitState(t, ih2, Seeding)
 			r.waitGone(t, ih)
 			waitUntil(t, "stopped for the replaced torrent", func() bool { return tr.events(ih, "stopped") == 1 })
@@ -123,7 +123,7 @@ func TestHalfWrittenTorrentRetried(t *testing.T) {
 	if err := os.WriteFile(p, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r.waitState(t, infoHex(ihb), Seeding)
+	r.waitState(t, ihb.String(), Seeding)
 }
 
 // A torrent whose payload is missing is in error (status and metric), never crashes the
@@ -139,7 +139,7 @@ func TestMissingPayloadRecovers(t *testing.T) {
 	cfg := testConfig(t, dir)
 	cfg.Data = data
 	r := start(t, cfg)
-	ih := infoHex(ihb)
+	ih := ihb.String()
 	ti := r.waitState(t, ih, Error)
 	if !strings.Contains(ti.Error, "late.iso") {
 		t.Errorf("error %q does not name the file", ti.Error)
@@ -181,7 +181,7 @@ func TestStorageMissingPausesWithoutRecheck(t *testing.T) {
 	cfg.Data = data
 	cfg.RescanInterval = 50 * time.Millisecond
 	r := start(t, cfg)
-	ih := infoHex(ihb)
+	ih := ihb.String()
 	r.waitState(t, ih, Seeding)
 	hashed := r.checksHashed.Load()
 
@@ -322,7 +322,7 @@ func TestController(t *testing.T) {
 	p := filepath.Join(elsewhere, "d.iso.torrent")
 	os.WriteFile(p, b, 0o644)
 	ti, err := r.Add(context.Background(), p, "")
-	if err != nil || ti.InfoHash != infoHex(ihb) || ti.Data != elsewhere {
+	if err != nil || ti.InfoHash != ihb.String() || ti.Data != elsewhere {
 		t.Fatalf("Add: %+v, %v", ti, err)
 	}
 	r.waitState(t, ti.InfoHash, Seeding)

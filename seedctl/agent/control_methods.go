@@ -63,7 +63,7 @@ func (a *Agent) info(t *torrent) TorrentInfo {
 	up, down, peers, rate := a.figures(t)
 	a.mu.Lock()
 	ti := TorrentInfo{
-		InfoHash:   infoHex(t.ih),
+		InfoHash:   t.ih.String(),
 		Name:       t.name,
 		Size:       t.size,
 		State:      t.state,
@@ -183,77 +183,79 @@ func (a *Agent) Add(ctx context.Context, torrentPath, dataDir string) (TorrentIn
 	return a.info(t), nil
 }
 
-// Remove stops seeding ih (announcing "stopped"); its files are left alone. A torrent found
-// in Dir stays removed across rescans and restarts until it is added again.
-func (a *Agent) Remove(ih bittorrent.InfoHash) error {
+// change runs fn on the torrent ih with a.mu held, then saves the agent's state when save is
+// set and fn succeeded. It is how Remove, Pause, Resume and Verify find their torrent.
+func (a *Agent) change(ih bittorrent.InfoHash, save bool, fn func(t *torrent) error) (*torrent, error) {
 	a.mu.Lock()
 	t := a.byHash[ih]
 	if t == nil {
 		a.mu.Unlock()
-		return fmt.Errorf("%w: %x", ErrUnknown, ih[:])
+		return nil, fmt.Errorf("%w: %x", ErrUnknown, ih[:])
 	}
-	a.removeLocked(t)
-	a.persist.Added = slices.DeleteFunc(a.persist.Added, func(ad added) bool { return ad.Torrent == t.path })
-	if !t.api {
-		a.persist.Removed = set(a.persist.Removed, ih, true)
-	}
-	a.persist.Paused = set(a.persist.Paused, ih, false)
+	err := fn(t)
 	a.mu.Unlock()
-	a.savePersistent()
+	if err == nil && save {
+		a.savePersistent()
+	}
+	return t, err
+}
+
+// Remove stops seeding ih (announcing "stopped"); its files are left alone. A torrent found
+// in Dir stays removed across rescans and restarts until it is added again.
+func (a *Agent) Remove(ih bittorrent.InfoHash) error {
+	t, err := a.change(ih, true, func(t *torrent) error {
+		a.removeLocked(t)
+		a.persist.Added = slices.DeleteFunc(a.persist.Added, func(ad added) bool { return ad.Torrent == t.path })
+		if !t.api {
+			a.persist.Removed = set(a.persist.Removed, ih, true)
+		}
+		a.persist.Paused = set(a.persist.Paused, ih, false)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
 	a.log.Info("torrent removed", "torrent", t.name)
 	return nil
 }
 
 // Pause stops seeding ih until Resume (kept across restarts).
 func (a *Agent) Pause(ih bittorrent.InfoHash) error {
-	a.mu.Lock()
-	t := a.byHash[ih]
-	if t == nil {
-		a.mu.Unlock()
-		return fmt.Errorf("%w: %x", ErrUnknown, ih[:])
-	}
-	if !t.paused {
-		a.leaveSeedingLocked(t)
-		t.paused, t.state, t.ann0 = true, Paused, nil
-		a.persist.Paused = set(a.persist.Paused, ih, true)
-	}
-	a.mu.Unlock()
-	a.savePersistent()
-	return nil
+	_, err := a.change(ih, true, func(t *torrent) error {
+		if !t.paused {
+			a.leaveSeedingLocked(t)
+			t.paused, t.state, t.ann0 = true, Paused, nil
+			a.persist.Paused = set(a.persist.Paused, ih, true)
+		}
+		return nil
+	})
+	return err
 }
 
 // Resume undoes Pause: the torrent is checked (trusting its resume record) and seeds.
 func (a *Agent) Resume(ih bittorrent.InfoHash) error {
-	a.mu.Lock()
-	t := a.byHash[ih]
-	if t == nil {
-		a.mu.Unlock()
-		return fmt.Errorf("%w: %x", ErrUnknown, ih[:])
-	}
-	if t.paused {
-		t.paused = false
-		t.storageGone = false
-		a.persist.Paused = set(a.persist.Paused, ih, false)
-		a.queueCheckLocked(t)
-	}
-	a.mu.Unlock()
-	a.savePersistent()
-	return nil
+	_, err := a.change(ih, true, func(t *torrent) error {
+		if t.paused {
+			t.paused = false
+			t.storageGone = false
+			a.persist.Paused = set(a.persist.Paused, ih, false)
+			a.queueCheckLocked(t)
+		}
+		return nil
+	})
+	return err
 }
 
 // Verify queues a full re-check of ih: every piece is hashed again.
 func (a *Agent) Verify(ih bittorrent.InfoHash) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	t := a.byHash[ih]
-	if t == nil {
-		return fmt.Errorf("%w: %x", ErrUnknown, ih[:])
-	}
-	if t.paused {
-		return fmt.Errorf("%w: %s is paused: resume it first", ErrConflict, t.name)
-	}
-	t.fullCheck = true
-	t.retryAt = time.Time{}
-	a.queueCheckLocked(t)
-	return nil
+	_, err := a.change(ih, false, func(t *torrent) error {
+		if t.paused {
+			return fmt.Errorf("%w: %s is paused: resume it first", ErrConflict, t.name)
+		}
+		t.fullCheck = true
+		t.retryAt = time.Time{}
+		a.queueCheckLocked(t)
+		return nil
+	})
+	return err
 }

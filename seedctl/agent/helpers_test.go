@@ -142,7 +142,7 @@ func publish(t *testing.T, dir, name, trackerURL string) string {
 	if err := os.WriteFile(filepath.Join(dir, name+".torrent"), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return infoHex(ih)
+	return ih.String()
 }
 
 // testConfig is a Config on loopback with quick timers.
@@ -235,9 +235,9 @@ func (r *running) waitGone(t *testing.T, ih string) {
 
 func mustHash(t *testing.T, h string) bittorrent.InfoHash {
 	t.Helper()
-	ih, ok := parseHex(h)
-	if !ok {
-		t.Fatalf("bad info-hash %q", h)
+	ih, err := bittorrent.ParseInfoHash(h)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return ih
 }

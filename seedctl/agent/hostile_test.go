@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/webswarm/webswarm/internal/bittorrent"
 	"github.com/webswarm/webswarm/internal/testenv"
 	"github.com/webswarm/webswarm/seedctl/metafile"
 )
@@ -65,7 +66,7 @@ func TestHostileTorrentFiles(t *testing.T) {
 	if err := os.WriteFile(small+".torrent", m.Torrent, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r.waitState(t, infoHex(m.InfoHash), Seeding)
+	r.waitState(t, bittorrent.InfoHash(m.InfoHash).String(), Seeding)
 
 	// Rescans look at the refused files but read none of them again.
 	for i := 1; i <= 3; i++ {

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,8 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/webswarm/webswarm/internal/atomicfile"
 	"github.com/webswarm/webswarm/internal/bittorrent"
-	"github.com/webswarm/webswarm/seedctl/metafile"
 )
 
 // persistent is what the operator told the agent, kept across restarts in
@@ -45,16 +44,16 @@ func loadPersistent(path string) (persistent, error) {
 }
 
 func (p *persistent) isRemoved(ih bittorrent.InfoHash) bool {
-	return slices.Contains(p.Removed, infoHex(ih))
+	return slices.Contains(p.Removed, ih.String())
 }
 
 func (p *persistent) paused(ih bittorrent.InfoHash) bool {
-	return slices.Contains(p.Paused, infoHex(ih))
+	return slices.Contains(p.Paused, ih.String())
 }
 
 // set adds or drops ih in list.
 func set(list []string, ih bittorrent.InfoHash, on bool) []string {
-	h := infoHex(ih)
+	h := ih.String()
 	list = slices.DeleteFunc(list, func(s string) bool { return s == h })
 	if on {
 		list = append(list, h)
@@ -62,13 +61,14 @@ func set(list []string, ih bittorrent.InfoHash, on bool) []string {
 	return list
 }
 
-// save writes the state atomically (temporary file, fsync, rename).
+// save writes the state atomically (internal/atomicfile), 0600 like the resume records
+// beside it.
 func (p *persistent) save(path string) error {
 	b, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
 		return err
 	}
-	return metafile.WriteFile(path, append(b, '\n'), true)
+	return atomicfile.WriteFile(path, append(b, '\n'), atomicfile.Options{Mode: 0o600})
 }
 
 // savePersistent saves the operator's state; a failure is logged and counted.
@@ -103,17 +103,6 @@ func (a *Agent) restoreAdded() {
 		}
 		a.mu.Unlock()
 	}
-}
-
-// parseHex parses a 40-digit info-hash.
-func parseHex(s string) (bittorrent.InfoHash, bool) {
-	var ih bittorrent.InfoHash
-	b, err := hex.DecodeString(s)
-	if err != nil || len(b) != len(ih) {
-		return ih, false
-	}
-	copy(ih[:], b)
-	return ih, true
 }
 
 // absPath is p made absolute, for paths kept across restarts.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/webswarm/webswarm/internal/bittorrent"
 	"github.com/webswarm/webswarm/seedctl/metafile"
 	"github.com/webswarm/webswarm/seedctl/storage"
 )
@@ -158,7 +159,7 @@ func (a *Agent) scanFile(p string, info func() (fs.FileInfo, error)) {
 		return
 	}
 	if old != nil {
-		a.log.Info("torrent replaced", "path", p, "old", infoHex(old.ih), "new", infoHex(mi.InfoHash))
+		a.log.Info("torrent replaced", "path", p, "old", old.ih.String(), "new", bittorrent.InfoHash(mi.InfoHash).String())
 		a.removeLocked(old)
 	}
 	if other := a.byHash[mi.InfoHash]; other != nil {
@@ -269,7 +270,9 @@ func (w *watcher) reportTree(ctx context.Context, dir string) bool {
 	return ok
 }
 
-// run forwards events until ctx ends, then closes the watcher.
+// run forwards events until ctx ends, then closes the watcher. Its receive loop is
+// job.Watcher's too (the fsnotify idiom); what each does with an event differs (this one
+// watches .torrent files in a tree, that one payload files by torrent), so they stay apart.
 func (w *watcher) run(ctx context.Context) {
 	defer w.w.Close()
 	for {

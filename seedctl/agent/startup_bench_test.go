@@ -58,7 +58,7 @@ func startupCorpus(tb testing.TB, n int, dir, state, trackerURL string) {
 			have.Set(k)
 		}
 		rec := resume.Record{InfoHash: mi.InfoHash, Have: have.Bytes(), Files: stamps, Clean: true}
-		if err := rec.Save(filepath.Join(state, infoHex(mi.InfoHash)+".resume")); err != nil {
+		if err := rec.Save(resume.PathFor(state, mi.InfoHash)); err != nil {
 			tb.Fatal(err)
 		}
 	}

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"slices"
 	"sync/atomic"
@@ -74,9 +73,6 @@ type run struct {
 	done    chan struct{}
 	lastUse atomic.Int64 // unix nanoseconds of the last sign of use
 }
-
-// infoHex is the info-hash as 40 hex digits.
-func infoHex(ih bittorrent.InfoHash) string { return fmt.Sprintf("%x", ih[:]) }
 
 // addTorrentLocked registers a parsed torrent and queues its check. The caller holds a.mu.
 func (a *Agent) addTorrentLocked(mi *metafile.Torrent, path, dataDir string, api bool) *torrent {

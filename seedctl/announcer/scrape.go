@@ -54,7 +54,7 @@ func Scrape(ctx context.Context, c *http.Client, rawURL string, ih bittorrent.In
 	if u.Scheme == "udp" {
 		uc := newUDPConn(u, DefaultUDPTimeout, DefaultUDPRetries)
 		defer uc.close()
-		p, _, err := uc.request(ctx, actScrape, ih[:], nil)
+		p, _, err := uc.request(ctx, bittorrent.UDPScrape, ih[:], nil)
 		if err != nil {
 			return st, fmt.Errorf("scrape %s: %w", name, err)
 		}

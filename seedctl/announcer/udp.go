@@ -12,15 +12,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/webswarm/webswarm/internal/bittorrent"
 )
 
-// BEP 15 actions and the connect request's magic constant.
+// BEP 15 limits (its magic and actions are in internal/bittorrent).
 const (
-	udpMagic      = 0x41727101980
-	actConnect    = 0
-	actAnnounce   = 1
-	actScrape     = 2
-	actError      = 3
 	udpMaxPacket  = 64 << 10
 	udpMaxBackoff = 8 // BEP 15: n grows up to 8
 )
@@ -93,17 +90,17 @@ func (u *udpConn) request(ctx context.Context, action uint32, body []byte, sent 
 		fresh := false
 		if u.idAt.IsZero() || time.Since(u.idAt) >= u.ttl {
 			tid := rand.Uint32()
-			pkt := binary.BigEndian.AppendUint64(make([]byte, 0, 16), udpMagic)
-			pkt = binary.BigEndian.AppendUint32(pkt, actConnect)
+			pkt := binary.BigEndian.AppendUint64(make([]byte, 0, 16), bittorrent.UDPProtocolID)
+			pkt = binary.BigEndian.AppendUint32(pkt, bittorrent.UDPConnect)
 			pkt = binary.BigEndian.AppendUint32(pkt, tid)
 			act, p, err := u.exchange(ctx, pkt, tid, &n, buf, time.Time{})
 			if err != nil {
 				return nil, 0, fmt.Errorf("connect: %w", err)
 			}
-			if act == actError {
+			if act == bittorrent.UDPError {
 				return nil, 0, &FailureError{Reason: string(p)}
 			}
-			if act != actConnect || len(p) < 8 {
+			if act != bittorrent.UDPConnect || len(p) < 8 {
 				return nil, 0, fmt.Errorf("%w: connect reply: action %d, %d bytes", ErrBadReply, act, len(p))
 			}
 			u.id, u.idAt, fresh = binary.BigEndian.Uint64(p), time.Now(), true
@@ -122,10 +119,10 @@ func (u *udpConn) request(ctx context.Context, action uint32, body []byte, sent 
 			continue
 		case err != nil:
 			return nil, 0, err
-		case act == actError && !fresh && !staleRetried:
+		case act == bittorrent.UDPError && !fresh && !staleRetried:
 			staleRetried, u.idAt = true, time.Time{}
 			continue
-		case act == actError:
+		case act == bittorrent.UDPError:
 			return nil, 0, &FailureError{Reason: string(p)}
 		case act != action:
 			return nil, 0, fmt.Errorf("%w: action %d, want %d", ErrBadReply, act, action)
@@ -222,7 +219,7 @@ func appendURLData(b []byte, u *url.URL) []byte {
 
 // udpAnnounce sends one announce to a UDP tracker.
 func (a *Announcer) udpAnnounce(ctx context.Context, tr *tracker, r *request) (*reply, error) {
-	p, ipLen, err := tr.udp.request(ctx, actAnnounce, a.udpAnnounceBody(tr.u, r), &r.sent)
+	p, ipLen, err := tr.udp.request(ctx, bittorrent.UDPAnnounce, a.udpAnnounceBody(tr.u, r), &r.sent)
 	if err != nil {
 		return nil, err
 	}

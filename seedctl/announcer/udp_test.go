@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webswarm/webswarm/internal/bittorrent"
 	"github.com/webswarm/webswarm/internal/testenv"
 	"github.com/webswarm/webswarm/tracker/announce"
 	"github.com/webswarm/webswarm/tracker/udpapi"
@@ -45,7 +46,7 @@ func TestUDPLostReply(t *testing.T) {
 	if _, err := udpAnnounceOnce(t, a); err != nil {
 		t.Fatal(err)
 	}
-	if c, an := r.count(actConnect), r.count(actAnnounce); c != 2 || an != 1 {
+	if c, an := r.count(bittorrent.UDPConnect), r.count(bittorrent.UDPAnnounce); c != 2 || an != 1 {
 		t.Errorf("relay saw %d connects and %d announces, want 2 and 1", c, an)
 	}
 }
@@ -69,7 +70,7 @@ func TestUDPWrongTransactionID(t *testing.T) {
 	if len(rep.peers) != 0 {
 		t.Errorf("peers %v from a forged reply", rep.peers)
 	}
-	if c := r.count(actConnect); c != 1 {
+	if c := r.count(bittorrent.UDPConnect); c != 1 {
 		t.Errorf("%d connects, want 1 (no retransmission needed)", c)
 	}
 }
@@ -85,7 +86,7 @@ func TestUDPNoReply(t *testing.T) {
 	if !errors.Is(err, ErrNoReply) {
 		t.Fatalf("err %v, want ErrNoReply", err)
 	}
-	if c := r.count(actConnect); c != a.cfg.UDPRetries+1 {
+	if c := r.count(bittorrent.UDPConnect); c != a.cfg.UDPRetries+1 {
 		t.Errorf("%d connects sent, want %d", c, a.cfg.UDPRetries+1)
 	}
 }
@@ -99,7 +100,7 @@ func TestUDPConnectionIDCached(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if c, an := r.count(actConnect), r.count(actAnnounce); c != 1 || an != 2 {
+	if c, an := r.count(bittorrent.UDPConnect), r.count(bittorrent.UDPAnnounce); c != 1 || an != 2 {
 		t.Errorf("%d connects, %d announces; want 1 and 2", c, an)
 	}
 	u := a.tiers[0][0].udp
@@ -109,7 +110,7 @@ func TestUDPConnectionIDCached(t *testing.T) {
 	if _, err := udpAnnounceOnce(t, a); err != nil {
 		t.Fatal(err)
 	}
-	if c := r.count(actConnect); c != 2 {
+	if c := r.count(bittorrent.UDPConnect); c != 2 {
 		t.Errorf("%d connects after the ID expired, want 2", c)
 	}
 }
@@ -126,7 +127,7 @@ func TestUDPStaleConnectionID(t *testing.T) {
 	if _, err := udpAnnounceOnce(t, a); err != nil {
 		t.Fatalf("announce after the tracker's restart: %v", err)
 	}
-	if c, an := r.count(actConnect), r.count(actAnnounce); c != 2 || an != 3 {
+	if c, an := r.count(bittorrent.UDPConnect), r.count(bittorrent.UDPAnnounce); c != 2 || an != 3 {
 		t.Errorf("%d connects, %d announces; want 2 and 3", c, an)
 	}
 }
@@ -137,7 +138,7 @@ func TestUDPMalformedReplies(t *testing.T) {
 		mangle func(p []byte) []byte
 	}{
 		{"short announce reply", func(p []byte) []byte { return p[:12] }},
-		{"wrong action", func(p []byte) []byte { binary.BigEndian.PutUint32(p, actScrape); return p }},
+		{"wrong action", func(p []byte) []byte { binary.BigEndian.PutUint32(p, bittorrent.UDPScrape); return p }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, a := udpCase(t, func(i int, p []byte) [][]byte {

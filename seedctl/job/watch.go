@@ -97,6 +97,8 @@ func (w *Watcher) add(paths []string, notify func()) (remove func()) {
 	}
 }
 
+// run hands each event to the torrents watching its path until ctx ends. (The agent's
+// directory watcher reads fsnotify with the same loop; see agent/scan.go.)
 func (w *Watcher) run(ctx context.Context) {
 	defer close(w.done)
 	for {

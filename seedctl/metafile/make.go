@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/anacrolix/torrent/bencode"
 
+	"github.com/webswarm/webswarm/internal/atomicfile"
 	"github.com/webswarm/webswarm/seedctl/storage"
 )
 
@@ -363,63 +365,23 @@ func trackerScheme(s string) bool {
 	return false
 }
 
-// WriteFile writes data to path atomically: a temporary file in the same directory, synced,
-// then renamed over path. Without force an existing path is an error. Nothing is left behind
-// on failure.
-func WriteFile(path string, data []byte, force bool) (err error) {
+// WriteFile writes data to path atomically (internal/atomicfile: a temporary file in the same
+// directory, synced, renamed over path, the directory synced), mode 0644: a .torrent is for
+// the web server to serve. Without force an existing path is an error, also one that appears
+// while the file is written. Nothing is left behind on failure.
+func WriteFile(path string, data []byte, force bool) error {
+	exists := fmt.Errorf("%s exists (use --force to overwrite)", path)
 	if !force {
 		if _, err := os.Lstat(path); err == nil {
-			return fmt.Errorf("%s exists (use --force to overwrite)", path)
+			return exists
 		}
 	}
-	dir, base := splitDir(path)
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(data); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if !force {
-		// Link fails if path appeared meanwhile, where rename would silently replace it.
-		lerr := os.Link(tmp.Name(), path)
-		if errors.Is(lerr, os.ErrExist) {
-			return fmt.Errorf("%s exists (use --force to overwrite)", path)
-		}
-		if lerr == nil {
-			os.Remove(tmp.Name())
-			return nil
-		}
-		// No hard links here (some network and FAT file systems): rename instead.
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
+	err := atomicfile.WriteFile(path, data, atomicfile.Options{Mode: 0o644, NoReplace: !force})
+	switch {
+	case !force && errors.Is(err, fs.ErrExist):
+		return exists
+	case err != nil:
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
-}
-
-func splitDir(path string) (dir, base string) {
-	i := strings.LastIndexByte(path, '/')
-	if i < 0 {
-		return ".", path
-	}
-	if i == 0 {
-		return "/", path[1:]
-	}
-	return path[:i], path[i+1:]
 }

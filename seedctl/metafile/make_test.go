@@ -190,6 +190,9 @@ func TestWriteFile(t *testing.T) {
 	if b, _ := os.ReadFile(p); string(b) != "two" {
 		t.Fatalf("content %q after forced write", b)
 	}
+	if st, _ := os.Stat(p); st.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v, want 0644: the web server serves .torrent files", st.Mode().Perm())
+	}
 	if err := WriteFile(filepath.Join(p, "sub.torrent"), []byte("x"), true); err == nil {
 		t.Fatal("write under a regular file: no error")
 	}

@@ -3,14 +3,14 @@ package resume
 import (
 	"bytes"
 	"crypto/sha1"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 
 	"github.com/anacrolix/torrent/bencode"
 
+	"github.com/webswarm/webswarm/internal/atomicfile"
 	"github.com/webswarm/webswarm/seedctl/storage"
 )
 
@@ -28,6 +28,12 @@ var (
 	// ErrMismatch: the record belongs to another torrent (info-hash, piece or file count).
 	ErrMismatch = errors.New("resume record does not match the torrent")
 )
+
+// PathFor is where seed, get and the agent keep the record of the torrent infoHash in
+// stateDir: 40 lower-case hex digits and ".resume".
+func PathFor(stateDir string, infoHash [20]byte) string {
+	return filepath.Join(stateDir, hex.EncodeToString(infoHash[:])+".resume")
+}
 
 // Record is what a restart needs to skip the hashing of an unchanged payload.
 type Record struct {
@@ -140,59 +146,17 @@ func decode(data []byte) (*Record, error) {
 	return r, nil
 }
 
-// Save writes the record to path atomically: a temporary file in the same directory, fsync,
-// rename over path, fsync of the directory. On failure the previous file is left as it was
-// and no temporary file remains.
+// Save writes the record to path atomically (internal/atomicfile): a temporary file in the
+// same directory, fsync, rename over path, fsync of the directory. On failure the previous
+// file is left as it was and no temporary file remains. Records are 0600, like the state
+// directory they are in.
 func (r *Record) Save(path string) error {
 	data, err := r.encode()
 	if err != nil {
 		return fmt.Errorf("encode resume record: %w", err)
 	}
-	return writeAtomic(path, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
-}
-
-// writeAtomic replaces path with what write writes, atomically and durably.
-func writeAtomic(path string, write func(io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
+	if err := atomicfile.WriteFile(path, data, atomicfile.Options{Mode: 0o600}); err != nil {
 		return fmt.Errorf("save resume record: %w", err)
 	}
-	renamed := false
-	defer func() {
-		if err != nil {
-			if !renamed {
-				tmp.Close()
-				os.Remove(tmp.Name())
-			}
-			err = fmt.Errorf("save resume record %s: %w", path, err)
-		}
-	}()
-	if err = write(tmp); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	renamed = true
-	// The rename is durable only once the directory is: without this a crash could bring
-	// back the old record, or none.
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	if err = d.Sync(); err != nil {
-		d.Close()
-		return err
-	}
-	return d.Close()
+	return nil
 }

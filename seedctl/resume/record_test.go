@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha1"
 	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -129,30 +128,22 @@ func TestLoadCorrupt(t *testing.T) {
 	}
 }
 
-var errHalf = errors.New("disk full")
-
-func TestSaveFailureKeepsOldFile(t *testing.T) {
+// TestSaveFileMode: a record is 0600 whatever the umask and the file it replaces, and no
+// temporary file is left. (internal/atomicfile tests the atomic write itself.)
+func TestSaveFileMode(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "r")
-	old := sampleRecord()
-	if err := old.Save(path); err != nil {
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	before, _ := os.ReadFile(path)
-	// A write failing halfway (as on a full disk).
-	err := writeAtomic(path, func(w io.Writer) error {
-		w.Write([]byte("d7:version"))
-		return errHalf
-	})
-	if !errors.Is(err, errHalf) {
-		t.Fatalf("writeAtomic = %v", err)
+	if err := sampleRecord().Save(path); err != nil {
+		t.Fatal(err)
 	}
-	after, _ := os.ReadFile(path)
-	if !bytes.Equal(before, after) {
-		t.Fatal("old record changed by a failed save")
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
+		t.Errorf("record mode %v, want 0600", st.Mode().Perm())
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
-		t.Fatalf("temporary file left behind: %d entries", len(ents))
+		t.Errorf("temporary file left behind: %d entries", len(ents))
 	}
 }
 
@@ -187,5 +178,18 @@ func TestSaveReadOnlyDirKeepsOldFile(t *testing.T) {
 func TestSaveIntoMissingDirectory(t *testing.T) {
 	if err := sampleRecord().Save(filepath.Join(t.TempDir(), "no", "r")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("Save into a missing directory = %v", err)
+	}
+}
+
+// TestPathFor: the name seed, get and the agent share, so that a torrent seeded by one and
+// then the other resumes from the same record.
+func TestPathFor(t *testing.T) {
+	var ih [20]byte
+	for i := range ih {
+		ih[i] = byte(0xa0 + i)
+	}
+	want := "/var/lib/webswarm/a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3.resume"
+	if got := PathFor("/var/lib/webswarm", ih); got != want {
+		t.Errorf("PathFor = %q, want %q", got, want)
 	}
 }

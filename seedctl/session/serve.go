@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/webswarm/webswarm/internal/bittorrent"
+	"github.com/webswarm/webswarm/internal/subnet"
 	"github.com/webswarm/webswarm/seedctl/wire"
 )
 
@@ -185,25 +186,13 @@ func handshake(ctx context.Context, nc net.Conn, w *wire.Config, lookup func(bit
 	return c, t, nil
 }
 
-// connKey is the per-address key of nc's remote end (see addrKey); the zero Prefix when it
+// connKey is the per-address key of nc's remote end (see subnet.Of); the zero Prefix when it
 // is not a TCP connection.
 func connKey(nc net.Conn) netip.Prefix {
 	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
-		return addrKey(ta.AddrPort().Addr())
+		return subnet.Of(ta.AddrPort().Addr())
 	}
 	return netip.Prefix{}
-}
-
-// addrKey is what per-address limits count by: an IPv4 address, or the /64 of an IPv6
-// one (a single subscriber is usually given a whole /64).
-func addrKey(a netip.Addr) netip.Prefix {
-	a = a.Unmap()
-	bits := 32
-	if a.Is6() {
-		bits = 64
-	}
-	p, _ := a.Prefix(bits)
-	return p
 }
 
 // shake is one handshake in progress.

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/webswarm/webswarm/internal/bittorrent"
+	"github.com/webswarm/webswarm/internal/subnet"
 	"github.com/webswarm/webswarm/seedctl/metafile"
 	"github.com/webswarm/webswarm/seedctl/session/choker"
 	"github.com/webswarm/webswarm/seedctl/storage"
@@ -458,14 +459,14 @@ func (t *Torrent) extHandshake(p *peer) []byte {
 	return b
 }
 
-// connsFrom counts the torrent's connections with a's address (see addrKey).
+// connsFrom counts the torrent's connections with a's address (see subnet.Of).
 func (t *Torrent) connsFrom(a netip.Addr) int {
 	if !a.IsValid() {
 		return 0
 	}
-	k, n := addrKey(a), 0
+	k, n := subnet.Of(a), 0
 	for _, p := range t.peers {
-		if p.addr.Addr().IsValid() && addrKey(p.addr.Addr()) == k {
+		if p.addr.Addr().IsValid() && subnet.Of(p.addr.Addr()) == k {
 			n++
 		}
 	}

@@ -8,7 +8,7 @@ import (
 )
 
 // protocol is the BEP 3 handshake's first 20 bytes: its length, then the protocol string.
-const protocol = "\x13BitTorrent protocol"
+const protocol = bittorrent.HandshakePrefix
 
 // Reserved is the handshake's 8 reserved bytes: one bit per extension.
 type Reserved [8]byte

@@ -244,8 +244,7 @@ func (n *natChecker) check(k natKey) error {
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetDeadline(deadline)
 	var hs [68]byte
-	hs[0] = 19
-	copy(hs[1:], "BitTorrent protocol")
+	copy(hs[:], bittorrent.HandshakePrefix)
 	copy(hs[28:], k.ih[:])
 	copy(hs[48:], "-WS0001-natcheck0000")
 	if _, err := conn.Write(hs[:]); err != nil {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
+
+	"github.com/webswarm/webswarm/internal/subnet"
 )
 
 // RateLimitConfig configures a RateLimiter. Zero fields take the defaults.
@@ -130,16 +132,7 @@ func registerAll(reg prometheus.Registerer, cs ...prometheus.Collector) error {
 
 // sourceKey is the source addr belongs to: its first v4bits (IPv4) or v6bits (IPv6) bits.
 func sourceKey(addr netip.Addr, v4bits, v6bits int) netip.Addr {
-	addr = addr.Unmap().WithZone("")
-	bits := v6bits
-	if addr.Is4() {
-		bits = v4bits
-	}
-	p, err := addr.Prefix(bits)
-	if err != nil {
-		return addr
-	}
-	return p.Addr()
+	return subnet.Prefix(addr, v4bits, v6bits).Addr()
 }
 
 // Allow reports whether a request from addr may go on now.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -433,33 +432,29 @@ func TestCorruptFileMovedAside(t *testing.T) {
 	}
 }
 
-func TestFailedWriteKeepsOldFile(t *testing.T) {
+// TestSaveFileMode: a new state file is 0600 (it holds peers' addresses); an administrator's
+// chmod of an existing one survives saves. (internal/atomicfile tests the atomic write.)
+func TestSaveFileMode(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "state")
-	old := []byte("d9:completedde5:peersdee")
-	if err := os.WriteFile(path, old, 0o640); err != nil {
+	s := newStore(t, newClock().cfg(false))
+	if err := Save(path, s); err != nil {
 		t.Fatal(err)
 	}
-	err := writeAtomic(path, func(w io.Writer) error {
-		w.Write([]byte("d9:compl"))
-		return errors.New("disk full")
-	})
-	if err == nil || !strings.Contains(err.Error(), "disk full") {
-		t.Fatalf("writeAtomic = %v", err)
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
+		t.Errorf("new state file mode %v, want 0600", st.Mode().Perm())
 	}
-	if got, _ := os.ReadFile(path); !bytes.Equal(got, old) {
-		t.Errorf("old file replaced by a failed write: %q", got)
+	if err := os.Chmod(path, 0o640); err != nil {
+		t.Fatal(err)
 	}
-	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		t.Errorf("temporary files left behind: %v", entries)
-	}
-	// A successful write keeps the old file's permissions.
-	if err := writeAtomic(path, func(w io.Writer) error { _, err := w.Write(old); return err }); err != nil {
+	if err := Save(path, s); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := os.Stat(path); st.Mode().Perm() != 0o640 {
-		t.Errorf("mode %v, want 0640", st.Mode().Perm())
+		t.Errorf("mode %v after a save, want the administrator's 0640", st.Mode().Perm())
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("temporary files left behind: %v", entries)
 	}
 }
 

@@ -6,10 +6,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
+	"github.com/webswarm/webswarm/internal/atomicfile"
 	"github.com/webswarm/webswarm/tracker/swarm"
 )
 
@@ -37,120 +36,26 @@ func (e *CorruptError) Error() string {
 // Unwrap returns ErrCorrupt and the cause.
 func (e *CorruptError) Unwrap() []error { return []error{ErrCorrupt, e.Err} }
 
-// Save writes the store's state to path atomically: into a temporary file in the same
-// directory, synced, then renamed over path, and the directory synced. A failure leaves the
-// previous file untouched and no temporary file behind. An existing file's permissions are
-// kept; a new file is created 0600 (it holds peers' addresses). The file is written as the
-// store is read, one torrent at a time: no copy of the whole state is made.
+// Save writes the store's state to path atomically (internal/atomicfile): into a temporary
+// file in the same directory, synced, then renamed over path, and the directory synced. A
+// failure leaves the previous file untouched and no temporary file behind. An existing file's
+// permissions are kept; a new file is created 0600 (it holds peers' addresses). The file is
+// written as the store is read, one torrent at a time: no copy of the whole state is made.
 func Save(path string, store swarm.Store) error {
-	if err := writeAtomic(path, func(w io.Writer) error { return encode(w, store) }); err != nil {
+	o := atomicfile.Options{Mode: 0o600, KeepMode: true}
+	if err := atomicfile.Write(path, o, func(w io.Writer) error { return encode(w, store) }); err != nil {
 		return fmt.Errorf("save state file: %w", err)
 	}
 	return nil
 }
 
-// writeAtomic replaces path with what write produces, or leaves it alone.
-func writeAtomic(path string, write func(io.Writer) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	mode := fs.FileMode(0o600)
-	if st, err := os.Stat(path); err == nil {
-		if !st.Mode().IsRegular() {
-			return fmt.Errorf("%s is not a regular file", path)
-		}
-		mode = st.Mode().Perm()
-	}
-	f, err := os.CreateTemp(dir, tempPrefix(base)+"*")
-	if err != nil {
-		return fmt.Errorf("create temporary file: %w", err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := write(f); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err := f.Chmod(mode); err != nil {
-		return fmt.Errorf("chmod %s: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename %s to %s: %w", tmp, path, err)
-	}
-	// The rename is durable only once the directory entry is on disk.
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open directory %s to sync it: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
-}
-
-// tempPrefix starts the names of the temporary files writeAtomic makes for a file named base
-// (os.CreateTemp ends them with random digits).
-func tempPrefix(base string) string { return "." + base + ".tmp-" }
-
-// checkDir reports whether path's directory exists and takes new files, by creating and
-// removing a temporary file there as a save does: a tracker that would lose its state at
-// the first save refuses to start instead.
+// checkDir reports whether path's directory exists and takes new files: a tracker that would
+// lose its state at the first save refuses to start instead.
 func checkDir(path string) error {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, tempPrefix(base)+"*")
-	if err != nil {
-		return fmt.Errorf("directory %s of state file %s is missing or not writable: %w", dir, path, err)
-	}
-	name := f.Name()
-	f.Close()
-	if err := os.Remove(name); err != nil {
-		return fmt.Errorf("directory %s of state file %s: remove test file: %w", dir, path, err)
+	if err := atomicfile.CheckDir(path); err != nil {
+		return fmt.Errorf("state file %s: %w", path, err)
 	}
 	return nil
-}
-
-// removeStaleTemps removes the temporary files of saves that never finished (the tracker was
-// killed mid-save) and returns how many it removed. Only names writeAtomic makes for this
-// state file are touched: .BASE.tmp- followed by digits, regular files.
-func removeStaleTemps(path string) (int, error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return 0, fmt.Errorf("list %s for stale temporary files: %w", dir, err)
-	}
-	prefix := tempPrefix(base)
-	n := 0
-	var errs []error
-	for _, e := range entries {
-		rest, ok := strings.CutPrefix(e.Name(), prefix)
-		if !ok || rest == "" || strings.Trim(rest, "0123456789") != "" || !e.Type().IsRegular() {
-			continue
-		}
-		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		n++
-	}
-	return n, errors.Join(errs...)
 }
 
 // Load reads the state file at path into store. A missing file is a fresh start: zero Stats

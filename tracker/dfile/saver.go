@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/webswarm/webswarm/internal/atomicfile"
 	"github.com/webswarm/webswarm/tracker/swarm"
 )
 
@@ -108,7 +109,7 @@ func NewSaver(cfg SaverConfig) (*Saver, error) {
 	if err := checkDir(cfg.Path); err != nil {
 		return nil, err
 	}
-	n, err := removeStaleTemps(cfg.Path)
+	n, err := atomicfile.RemoveStale(cfg.Path)
 	s.staleTemps.Add(float64(n))
 	if n > 0 {
 		cfg.Logger.Warn("removed temporary files of unfinished state saves", "path", cfg.Path, "files", n)
@@ -148,6 +149,8 @@ func (s *Saver) Start() {
 	s.startOnce.Do(func() { go s.run() })
 }
 
+// run saves every Interval until Close. (The ticker loop is the same as the Redis store's
+// expiry loop: the Go idiom, no logic to share.)
 func (s *Saver) run() {
 	defer close(s.done)
 	tick := time.NewTicker(s.cfg.Interval)

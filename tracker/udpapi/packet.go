@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 
+	"github.com/webswarm/webswarm/internal/bittorrent"
 	"github.com/webswarm/webswarm/tracker/announce"
 	"github.com/webswarm/webswarm/tracker/swarm"
 )
@@ -11,12 +12,12 @@ import (
 // BEP 15 wire constants.
 const (
 	// protocolID is the magic a connect request carries in place of a connection ID.
-	protocolID = 0x41727101980
+	protocolID = bittorrent.UDPProtocolID
 
-	actionConnect  = 0
-	actionAnnounce = 1
-	actionScrape   = 2
-	actionError    = 3
+	actionConnect  = bittorrent.UDPConnect
+	actionAnnounce = bittorrent.UDPAnnounce
+	actionScrape   = bittorrent.UDPScrape
+	actionError    = bittorrent.UDPError
 
 	headerLen        = 16 // connection_id, action, transaction_id
 	announceLen      = 98 // a whole announce request, before any BEP 41 options

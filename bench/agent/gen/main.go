@@ -121,5 +121,5 @@ func one(i, size int, piece int64, dir, state, tracker string, noResume bool) er
 		have.Set(k)
 	}
 	rec := resume.Record{InfoHash: t.InfoHash, Have: have.Bytes(), Files: stamps, Clean: true}
-	return rec.Save(filepath.Join(state, fmt.Sprintf("%x.resume", t.InfoHash[:])))
+	return rec.Save(resume.PathFor(state, t.InfoHash))
 }
