@@ -314,6 +314,21 @@ http {
 		}
 	})
 
+	// Installing again (dpkg's upgrade path: postinst configure with the old version) keeps
+	// an admin's edit of a conffile and runs the maintainer scripts again without error.
+	defaults := filepath.Join(root, "etc/default/webswarm-tracker")
+	edited := "TRACKER_OPTS=\"--allowed_dir /var/www/html\"\n"
+	if err := os.WriteFile(defaults, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dpkg("--force-depends", "--force-confold", "--install", deb)
+	if b, _ := os.ReadFile(defaults); string(b) != edited {
+		t.Errorf("reinstalling replaced the admin's /etc/default/webswarm-tracker with:\n%s", b)
+	}
+	if n := strings.Count(string(pkgTreeFile(t, root, "etc/passwd")), "\nwebswarm:"); n != 1 {
+		t.Errorf("after a second install /etc/passwd has %d webswarm accounts", n)
+	}
+
 	// Remove keeps the conffiles and the services' state; purge takes both.
 	state := filepath.Join(root, "var/lib/webswarm-tracker/tracker-state.bencode")
 	if err := os.WriteFile(state, []byte("de"), 0o640); err != nil {
@@ -426,14 +441,20 @@ func pkgTree(t *testing.T, root string) map[string]struct{} {
 	return paths
 }
 
-// pkgEntry returns the line of the account file db (passwd, group) of root for name, or "".
-func pkgEntry(t *testing.T, root, db, name string) string {
+// pkgTreeFile returns the content of the file rel under root.
+func pkgTreeFile(t *testing.T, root, rel string) []byte {
 	t.Helper()
-	text, err := os.ReadFile(filepath.Join(root, "etc", db))
+	b, err := os.ReadFile(filepath.Join(root, rel))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(text), "\n") {
+	return b
+}
+
+// pkgEntry returns the line of the account file db (passwd, group) of root for name, or "".
+func pkgEntry(t *testing.T, root, db, name string) string {
+	t.Helper()
+	for _, line := range strings.Split(string(pkgTreeFile(t, root, filepath.Join("etc", db))), "\n") {
 		if strings.HasPrefix(line, name+":") {
 			return line
 		}
