@@ -29,6 +29,11 @@ declare -A need=(
   [npm]=/usr/bin/npm
   [redis-server]=/usr/bin/redis-server
   [redis-tools]=/usr/bin/redis-cli
+  # e2e/package_test.go: scripts/package.sh's tools, and man for systemd-analyze's check of
+  # the units' Documentation= pages.
+  [help2man]=/usr/bin/help2man
+  [lintian]=/usr/bin/lintian
+  [man-db]=/usr/bin/man
 )
 missing=()
 for pkg in "${!need[@]}"; do

@@ -52,7 +52,7 @@ func newRoot() *cobra.Command {
 	root.SetGlobalNormalizationFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
 		return pflag.NormalizedName(strings.ReplaceAll(name, "_", "-"))
 	})
-	root.AddCommand(newMakeCmd(), newVerifyCmd(), newShowCmd(), newPublishCmd(), newSeedCmd(), newGetCmd(), newAgentCmd())
+	root.AddCommand(newMakeCmd(), newVerifyCmd(), newShowCmd(), newPublishCmd(), newSeedCmd(), newGetCmd(), newAgentCmd(), newManCmd())
 	root.AddCommand(controlCmds()...)
 	return root
 }
