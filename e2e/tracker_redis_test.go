@@ -63,6 +63,11 @@ func TestTrackerRedisTwoInstances(t *testing.T) {
 	if st, err := scrape(scrapeURLOf(t, b.Announce), ih); err != nil || st.Complete != 1 {
 		t.Fatalf("after a refused stop: %+v %v, want the seeder kept", st, err)
 	}
+	// Every announce is one script call, timed: B made at least four (two started, two
+	// completed, the refused stop).
+	if n := metricValue(t, b, `webswarm_tracker_store_call_duration_seconds_count{call="script"}`); n < 4 {
+		t.Errorf("store_call_duration_seconds_count{call=script} at B: %v, want ≥ 4", n)
+	}
 }
 
 // TestTrackerRedisBadURL: a malformed --store stops start-up with a message naming the flag.

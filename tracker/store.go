@@ -51,6 +51,9 @@ func (s *server) openRedisStore(cfg swarm.Config) error {
 		return fmt.Errorf("--store: %w", err)
 	}
 	s.closers = append(s.closers, rdb.Close)
+	if err := instrumentStore(rdb, s.reg); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	st, err := redisstore.New(ctx, rdb, cfg, redisstore.Options{Prefix: o.storePrefix, Timeout: timeout, Registerer: s.reg})
