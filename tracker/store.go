@@ -54,6 +54,7 @@ func (s *server) openRedisStore(cfg swarm.Config) error {
 	if err := instrumentStore(rdb, s.reg); err != nil {
 		return err
 	}
+	watchClusterFailover(rdb)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	st, err := redisstore.New(ctx, rdb, cfg, redisstore.Options{Prefix: o.storePrefix, Timeout: timeout, Registerer: s.reg})
