@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"os"
@@ -75,10 +77,11 @@ func fullScrape(t *testing.T, tr *trackerProc) map[string]scrapeStats {
 }
 
 // TestTrackerRedisImportDfile: a state file of 10,000 peers over 200 torrents, served by a
-// tracker with the memory store (--dfile), is imported into Redis (--import_dfile) and the
-// full scrape at the Redis-backed tracker is the same, torrent for torrent. Importing it
-// again changes nothing: skipped by its marker, and with the marker gone, the store's
-// restore keeps what it has (peers not doubled, completions not added again).
+// tracker with the memory store (--dfile), is imported (--import_dfile) into a single Redis
+// and into a Redis Cluster, and the full scrape at the Redis-backed tracker is the same,
+// torrent for torrent. Importing it again changes nothing: skipped by its marker, and with
+// the marker gone, the store's restore keeps what it has (peers not doubled, completions not
+// added again).
 func TestTrackerRedisImportDfile(t *testing.T) {
 	const torrents, peers = 200, 10_000
 	dir := t.TempDir()
@@ -105,44 +108,52 @@ func TestTrackerRedisImportDfile(t *testing.T) {
 	}
 	t.Logf("state file: %d torrents, %d seeders, %d leechers, %d completed, %d bytes", len(before), seeders, leechers, completed, len(b))
 
-	addr := testenv.StartRedis(t)
-	store := "redis://" + addr
-	a := startTracker(t, "--store", store, "--import_dfile", state)
-	if out := a.Proc.Output(); !strings.Contains(out, "state file imported") {
-		t.Errorf("first import not logged as done:\n%s", testenv.Tail([]byte(out), 2000))
-	}
-	if after := fullScrape(t, a); !reflect.DeepEqual(after, before) {
-		t.Fatalf("full scrape after the import differs from the memory tracker's:\n%s", scrapeDiff(before, after))
-	}
+	sum := sha256.Sum256(b)
+	marker := "webswarm:imported:" + hex.EncodeToString(sum[:])
+	for _, kind := range []string{"redis", "cluster"} {
+		t.Run(kind, func(t *testing.T) {
+			var store string
+			var rdb redis.UniversalClient
+			if kind == "redis" {
+				addr := testenv.StartRedis(t)
+				store, rdb = "redis://"+addr, redis.NewClient(&redis.Options{Addr: addr})
+			} else {
+				addrs := testenv.StartRedisCluster(t)
+				store, rdb = "redis-cluster://"+strings.Join(addrs, ","), redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+			}
+			defer rdb.Close()
+			a := startTracker(t, "--store", store, "--import_dfile", state)
+			if out := a.Proc.Output(); !strings.Contains(out, "state file imported") {
+				t.Errorf("first import not logged as done:\n%s", testenv.Tail([]byte(out), 2000))
+			}
+			if after := fullScrape(t, a); !reflect.DeepEqual(after, before) {
+				t.Fatalf("full scrape after the import differs from the memory tracker's:\n%s", scrapeDiff(before, after))
+			}
 
-	// The same file again, at a second instance: skipped by its marker.
-	b2 := startTracker(t, "--store", store, "--import_dfile", state)
-	if out := b2.Proc.Output(); !strings.Contains(out, "already imported") {
-		t.Errorf("second import not skipped:\n%s", testenv.Tail([]byte(out), 2000))
-	}
-	if again := fullScrape(t, b2); !reflect.DeepEqual(again, before) {
-		t.Fatalf("full scrape after a second import differs:\n%s", scrapeDiff(before, again))
-	}
+			// The same file again, at a second instance: skipped by its marker.
+			b2 := startTracker(t, "--store", store, "--import_dfile", state)
+			if out := b2.Proc.Output(); !strings.Contains(out, "already imported") {
+				t.Errorf("second import not skipped:\n%s", testenv.Tail([]byte(out), 2000))
+			}
+			if again := fullScrape(t, b2); !reflect.DeepEqual(again, before) {
+				t.Fatalf("full scrape after a second import differs:\n%s", scrapeDiff(before, again))
+			}
 
-	// Without the marker (an import cut short before it was written), the import runs again
-	// and still changes nothing.
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	keys, err := rdb.Keys(ctx, "webswarm:imported:*").Result()
-	if err != nil || len(keys) != 1 {
-		t.Fatalf("import markers %v (%v), want one", keys, err)
-	}
-	if err := rdb.Del(ctx, keys...).Err(); err != nil {
-		t.Fatal(err)
-	}
-	c := startTracker(t, "--store", store, "--import_dfile", state)
-	if out := c.Proc.Output(); !strings.Contains(out, "state file imported") {
-		t.Errorf("import without its marker not run again:\n%s", testenv.Tail([]byte(out), 2000))
-	}
-	if again := fullScrape(t, c); !reflect.DeepEqual(again, before) {
-		t.Fatalf("full scrape after importing the file twice differs:\n%s", scrapeDiff(before, again))
+			// Without the marker (an import cut short before it was written), the import runs
+			// again and still changes nothing.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if n, err := rdb.Del(ctx, marker).Result(); err != nil || n != 1 {
+				t.Fatalf("DEL %s: %d %v, want the marker deleted", marker, n, err)
+			}
+			c := startTracker(t, "--store", store, "--import_dfile", state)
+			if out := c.Proc.Output(); !strings.Contains(out, "state file imported") {
+				t.Errorf("import without its marker not run again:\n%s", testenv.Tail([]byte(out), 2000))
+			}
+			if again := fullScrape(t, c); !reflect.DeepEqual(again, before) {
+				t.Fatalf("full scrape after importing the file twice differs:\n%s", scrapeDiff(before, again))
+			}
+		})
 	}
 }
 
