@@ -28,15 +28,16 @@ type trackerProc struct {
 	Base     string // "http://127.0.0.1:PORT"
 	Announce string // Base + "/announce"
 	Dir      string // the tracker's temporary directory (holds the state file)
-	Dfile    string // the state file (--dfile)
+	Dfile    string // the state file (--dfile); "" with a shared --store
 }
 
 // UDPAddr is the tracker's BEP 15 address, host:port.
 func (tp *trackerProc) UDPAddr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(tp.Port)) }
 
 // startTracker builds ./tracker (once per test binary) and starts it on a free port of
-// 127.0.0.1 with a fresh state file in a temporary directory and --nat_check 0 (test peers
-// on loopback need not accept connections). extraArgs come last, so they override those
+// 127.0.0.1 with a fresh state file in a temporary directory (none with a Redis --store,
+// which refuses --dfile) and --nat_check 0 (test peers on loopback need not accept
+// connections). extraArgs come last, so they override those
 // defaults (--port, --dfile and --nat_check given there are honoured). It returns once
 // /healthz answers 200, and the test's cleanup stops the tracker by PID.
 func startTracker(t testing.TB, extraArgs ...string) *trackerProc {
@@ -56,7 +57,12 @@ func startTracker(t testing.TB, extraArgs ...string) *trackerProc {
 	} else {
 		tp.Port = testenv.FreePort(t, "127.0.0.1")
 	}
-	args := []string{"--port", strconv.Itoa(tp.Port), "--bind", "127.0.0.1", "--dfile", tp.Dfile}
+	args := []string{"--port", strconv.Itoa(tp.Port), "--bind", "127.0.0.1"}
+	if st, ok := flagValue(extraArgs, "store"); ok && st != "memory" {
+		tp.Dfile = "" // a shared store refuses --dfile
+	} else {
+		args = append(args, "--dfile", tp.Dfile)
+	}
 	if _, ok := flagValue(extraArgs, "nat_check"); !ok {
 		args = append(args, "--nat_check", "0")
 	}

@@ -68,6 +68,7 @@ type monJob struct {
 // monProgram is a program started for Prometheus to scrape.
 type monProgram struct {
 	target  string   // host:port Prometheus scrapes
+	more    []string // more targets of the same job (the tracker's: one on a Redis store)
 	traffic func()   // drives real traffic through it once Prometheus scrapes it
 	stop    func()   // stops it, to prove the job's down alert
 	firing  []string // alerts its set-up provokes on purpose; each must fire
@@ -171,11 +172,11 @@ func TestMonitoringLivePrometheus(t *testing.T) {
 	}
 
 	programs := map[string]*monProgram{}
-	targets := map[string]string{}
+	targets := map[string][]string{}
 	for _, j := range monJobs {
 		p := j.start(t, programs)
 		programs[j.name] = p
-		targets[j.name] = p.target
+		targets[j.name] = append([]string{p.target}, p.more...)
 	}
 	dir := t.TempDir()
 	config := monWriteConfig(t, dir, targets)
@@ -278,7 +279,7 @@ func TestMonitoringLivePrometheus(t *testing.T) {
 // monStartTracker starts the tracker for the live test: an --allowed_dir with one torrent,
 // NAT checking on, a state save every second, an announce rate limit, a FastCGI listener
 // beside HTTP, and a corrupt state file to start from (which WebswarmTrackerStateLoadFailed
-// must report).
+// must report); and a second instance of the job on a Redis store.
 func monStartTracker(t *testing.T, _ map[string]*monProgram) *monProgram {
 	port := testenv.FreePort(t, "127.0.0.1")
 	announceURL := fmt.Sprintf("http://127.0.0.1:%d/announce", port)
@@ -298,6 +299,8 @@ func monStartTracker(t *testing.T, _ map[string]*monProgram) *monProgram {
 		"--max_announce_rate", "1", "--fcgi", fcgiAddr)
 	tp := startTracker(t, args...)
 	allowedDir := filepath.Dir(torrent)
+	// A second instance of the job on a Redis store: the store's metrics exist only there.
+	rt := startTracker(t, "--store", "redis://"+testenv.StartRedis(t))
 
 	allow := func(torrent string) {
 		t.Helper()
@@ -350,11 +353,19 @@ func monStartTracker(t *testing.T, _ map[string]*monProgram) *monProgram {
 				t.Error(err)
 			}
 		}
+		// Announces through the Redis store: its call latency and error series.
+		for i := range 5 {
+			q := announceQuery(ti.InfoHash, fmt.Sprintf("-WS0001-redis%07d", i), 6881+i, 1)
+			if _, err := announce(rt.Announce, q); err != nil {
+				t.Error(err)
+			}
+		}
 	}
 	return &monProgram{
 		target:   net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		more:     []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(rt.Port))},
 		traffic:  traffic,
-		stop:     func() { tp.Proc.Stop(10 * time.Second) },
+		stop:     func() { tp.Proc.Stop(10 * time.Second); rt.Proc.Stop(10 * time.Second) },
 		firing:   []string{"WebswarmTrackerStateLoadFailed"},
 		announce: tp.Announce,
 		allow:    allow,
@@ -816,7 +827,7 @@ func monList(v any) []any {
 // scrape and evaluation intervals, each job's static targets replaced by targets[job], and
 // jobs without a target left out. The rule files are copied beside it, so the relative
 // rule_files entries stay as shipped.
-func monWriteConfig(t *testing.T, dir string, targets map[string]string) string {
+func monWriteConfig(t *testing.T, dir string, targets map[string][]string) string {
 	t.Helper()
 	cfg := monReadConfig(t)
 	global, _ := cfg["global"].(map[string]any)
@@ -838,7 +849,11 @@ func monWriteConfig(t *testing.T, dir string, targets map[string]string) string 
 		if len(monList(m["static_configs"])) != 1 {
 			t.Fatalf("prometheus.yml: job %s: want one static_configs entry to point at the test's target", job)
 		}
-		m["static_configs"] = []any{map[string]any{"targets": []any{target}}}
+		var list []any
+		for _, tg := range target {
+			list = append(list, tg)
+		}
+		m["static_configs"] = []any{map[string]any{"targets": list}}
 		kept = append(kept, m)
 	}
 	cfg["scrape_configs"] = kept

@@ -76,7 +76,7 @@ func TestTrackerHelpListsEveryFlag(t *testing.T) {
 		"trusted_proxies", "prefix", "scrape", "max_peers", "max_torrents", "metrics_path", "max_announce_rate",
 		"udp_port", "udp_bind", "nat_check_mode", "nat_check_timeout", "nat_check_queue", "nat_check_per_ip",
 		"rate_ipv4_prefix", "rate_ipv6_prefix", "rate_table_size", "fcgi_max_params", "fcgi_max_connections",
-		"max_connections", "peer_ids", "max_total_peers", "max_peers_per_ip", "max_full_scrape", "store", "store_prefix", "store_timeout_ms",
+		"max_connections", "peer_ids", "max_total_peers", "max_peers_per_ip", "max_full_scrape", "store", "store_prefix", "store_timeout_ms", "import_dfile",
 		"websocket", "ws_interval", "ws_max_offers", "ws_max_message", "ws_offer_ttl", "ws_idle_timeout",
 		"ws_ping_interval", "ws_max_connections", "ws_max_connections_per_ip", "ws_max_bad_messages",
 		"ws_max_pending_offers", "ws_max_swarms"} {

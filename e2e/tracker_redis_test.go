@@ -63,6 +63,11 @@ func TestTrackerRedisTwoInstances(t *testing.T) {
 	if st, err := scrape(scrapeURLOf(t, b.Announce), ih); err != nil || st.Complete != 1 {
 		t.Fatalf("after a refused stop: %+v %v, want the seeder kept", st, err)
 	}
+	// Every announce is one script call, timed: B made at least four (two started, two
+	// completed, the refused stop).
+	if n := metricValue(t, b, `webswarm_tracker_store_call_duration_seconds_count{call="script"}`); n < 4 {
+		t.Errorf("store_call_duration_seconds_count{call=script} at B: %v, want ≥ 4", n)
+	}
 }
 
 // TestTrackerRedisBadURL: a malformed --store stops start-up with a message naming the flag.
@@ -72,7 +77,7 @@ func TestTrackerRedisBadURL(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		port := testenv.FreePort(t, "127.0.0.1")
 		out, err := exec.CommandContext(ctx, bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--dfile", t.TempDir()+"/state", "--store", u).CombinedOutput()
+			"--store", u).CombinedOutput()
 		cancel()
 		if err == nil || !strings.Contains(string(out), "--store") {
 			t.Errorf("--store %s: err %v, output %q; want a failed start naming --store", u, err, testenv.Tail(out, 500))
@@ -91,7 +96,7 @@ func TestTrackerRedisDown(t *testing.T) {
 	tr := &trackerProc{Port: tport, Base: "http://127.0.0.1:" + strconv.Itoa(tport)}
 	tr.Announce = tr.Base + "/announce"
 	tr.Proc = testenv.Start(t, testenv.Build(t, "./tracker"), "--port", strconv.Itoa(tport), "--bind", "127.0.0.1",
-		"--dfile", t.TempDir()+"/state", "--nat_check", "0", "--store", "redis://"+addr, "--store_timeout_ms", "200")
+		"--nat_check", "0", "--store", "redis://"+addr, "--store_timeout_ms", "200")
 	client := &http.Client{Timeout: 2 * time.Second}
 	testenv.WaitFor(t, 15*time.Second, "tracker /healthz answering 503 without its store", func() error {
 		if done, err := tr.Proc.Exited(); done {

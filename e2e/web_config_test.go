@@ -15,8 +15,8 @@ import (
 // TestWebConfigSyntax checks every shipped snippet with the servers' own config test
 // (`apache2 -t`, `nginx -t`), included unchanged from a self-contained main config.
 func TestWebConfigSyntax(t *testing.T) {
-	be := webBackend{HTTPAddr: "127.0.0.1:6969", FCGIAddr: "127.0.0.1:6970"}
-	for _, snippet := range []string{"webswarm-proxy.conf", "webswarm-fcgi.conf", "webswarm-fcgi-tcp.conf"} {
+	be := webBackend{HTTPAddr: "127.0.0.1:6969", HTTPAddr2: "127.0.0.1:6971", FCGIAddr: "127.0.0.1:6970"}
+	for _, snippet := range []string{"webswarm-proxy.conf", "webswarm-fcgi.conf", "webswarm-fcgi-tcp.conf", "webswarm-balancer.conf"} {
 		t.Run("apache/"+snippet, func(t *testing.T) {
 			dir := webDir(t)
 			be := be

@@ -43,6 +43,7 @@ var webPaths = []webPath{
 // webBackend is where a front end sends the tracker's URLs.
 type webBackend struct {
 	HTTPAddr   string // host:port of the tracker's HTTP listener
+	HTTPAddr2  string // a second instance's (Apache's webswarm-balancer.conf)
 	FCGISocket string // path of its FastCGI unix socket
 	FCGIAddr   string // host:port of its FastCGI TCP listener (Apache's webswarm-fcgi-tcp.conf)
 }
@@ -112,6 +113,7 @@ func webApacheEnv(t testing.TB, dir string, port int, snippet string, be webBack
 		"WS_USER="+u,
 		"WS_GROUP="+g,
 		"WEBSWARM_TRACKER="+orDummy(be.HTTPAddr, "127.0.0.1:9"),
+		"WEBSWARM_TRACKER2="+orDummy(be.HTTPAddr2, "127.0.0.1:9"),
 		"WEBSWARM_FCGI_SOCKET="+orDummy(be.FCGISocket, filepath.Join(dir, "none.sock")),
 		"WEBSWARM_FCGI="+orDummy(be.FCGIAddr, "127.0.0.1:9"),
 	)

@@ -68,6 +68,8 @@ type options struct {
 	store               string
 	storePrefix         string
 	storeTimeoutMS      int
+	importDfile         string
+	dfileSet            bool // --dfile was given (its default is ignored with a Redis store)
 	websocket           int
 	wsInterval          int
 	wsMaxOffers         int
@@ -141,6 +143,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.store, "store", "memory", "peer store: memory (this process), or a Redis shared by several trackers: redis://[user:pass@]host:port[/db], rediss://… (TLS), unix:///path/redis.sock, redis-cluster://h1:p1,h2:p2 (seed nodes)")
 	fs.StringVar(&o.storePrefix, "store_prefix", "webswarm:", "prefix of every Redis key (trackers sharing a Redis share the swarms of one prefix)")
 	fs.IntVar(&o.storeTimeoutMS, "store_timeout_ms", 250, "milliseconds an announce may wait on the Redis store before it fails (a failure reason, retried by the client)")
+	fs.StringVar(&o.importDfile, "import_dfile", "", "with a Redis --store: load this state file (--dfile of a tracker with the memory store, or bttrack's) into the store before serving; importing the same file again changes nothing")
 	fs.IntVar(&o.maxFullScrape, "max_full_scrape", 10_000, "full scrape (no info_hash) only while the tracker has at most this many torrents (0 = no limit)")
 	fs.StringVar(&o.metricsPath, "metrics_path", "/metrics", "path of the Prometheus metrics")
 	fs.Float64Var(&o.maxAnnounceRate, "max_announce_rate", 0, "announces per second allowed per source (an IPv4 address, an IPv6 /64: see --rate_ipv4_prefix, --rate_ipv6_prefix), bursts of 10× (0 = no limit)")
@@ -174,6 +177,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if *showVersion {
 		return nil, errVersion
 	}
+	fs.Visit(func(f *flag.Flag) { o.dfileSet = o.dfileSet || f.Name == "dfile" })
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (flags are --name value)", fs.Arg(0))
 	}
@@ -268,6 +272,11 @@ func (o *options) validate() error {
 		if o.storePrefix == "" {
 			bad("--store_prefix must not be empty with a Redis store")
 		}
+		if o.dfileSet {
+			bad("--dfile is not used with a shared --store: the swarms live in Redis, whose persistence (RDB, AOF) is the Redis admin's choice; load an existing state file once with --import_dfile")
+		}
+	} else if o.importDfile != "" {
+		bad("--import_dfile loads a state file into a shared --store; with --store memory the state file is --dfile")
 	}
 	if o.storeTimeoutMS < 1 || o.storeTimeoutMS > 60_000 {
 		bad("--store_timeout_ms %d: want 1..60000", o.storeTimeoutMS)

@@ -40,7 +40,8 @@ func (s *server) openMemoryStore(cfg swarm.Config) error {
 }
 
 // openRedisStore sets up the store shared through Redis (--store URL). An unreachable Redis
-// is not fatal: announces fail with a reason until it answers. --dfile is not used.
+// is not fatal: announces fail with a reason until it answers (but an --import_dfile needs
+// it). --dfile is not used.
 func (s *server) openRedisStore(cfg swarm.Config) error {
 	o := s.o
 	timeout := time.Duration(o.storeTimeoutMS) * time.Millisecond
@@ -50,6 +51,10 @@ func (s *server) openRedisStore(cfg swarm.Config) error {
 		return fmt.Errorf("--store: %w", err)
 	}
 	s.closers = append(s.closers, rdb.Close)
+	if err := instrumentStore(rdb, s.reg); err != nil {
+		return err
+	}
+	watchClusterFailover(rdb)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	st, err := redisstore.New(ctx, rdb, cfg, redisstore.Options{Prefix: o.storePrefix, Timeout: timeout, Registerer: s.reg})
@@ -58,6 +63,11 @@ func (s *server) openRedisStore(cfg swarm.Config) error {
 	}
 	s.store = st
 	s.closers = append(s.closers, st.Close)
+	if o.importDfile != "" {
+		if err := s.importDfile(rdb, st); err != nil {
+			return err
+		}
+	}
 	if strings.HasPrefix(o.store, "redis-cluster://") && (o.maxTorrents > 0 || o.maxTotalPeers > 0 || o.maxPeersPerIP > 0) {
 		s.log.Warn("on a Redis Cluster --max_torrents, --max_total_peers and --max_peers_per_ip are not enforced (--max_peers is); bound the cluster's memory with maxmemory")
 	}
