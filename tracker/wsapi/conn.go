@@ -175,6 +175,10 @@ func (c *conn) closeWith(code int, text string) {
 // shutdown shuts the socket down without closing it, which wakes its reader (a read finds
 // the end of the stream, and the poller reports it readable); the reader closes it.
 func (c *conn) shutdown() {
+	if c.rc != nil {
+		c.shutdownFD()
+		return
+	}
 	if tc, ok := c.nc.(interface {
 		CloseRead() error
 		CloseWrite() error

@@ -263,6 +263,11 @@ func (c *conn) writeNow(b []byte) (n int, err error) {
 	return n, err
 }
 
+// shutdownFD shuts c's socket down for reading and writing.
+func (c *conn) shutdownFD() {
+	c.rc.Control(func(fd uintptr) { unix.Shutdown(int(fd), unix.SHUT_RDWR) })
+}
+
 // close stops the loops; every connection has finished.
 func (p *poller) close() {
 	var one [8]byte

@@ -10,6 +10,8 @@ type loop struct{}
 
 func (c *conn) readSome(b []byte) (int, error) { return c.nc.Read(b) }
 
+func (c *conn) shutdownFD() { panic("wsapi: no poller") }
+
 func (c *conn) writeNow([]byte) (int, error) { panic("wsapi: no poller") }
 
 func pollWorkers() int { return 0 }
