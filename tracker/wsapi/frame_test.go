@@ -74,8 +74,8 @@ func frameSeeds() [][]byte {
 		clientFrame(fin(opClose), []byte{0x0f, 0xa0, 0xff}, testKey), // 4000, reason not UTF-8
 		cat(clientFrame(fin(opClose), []byte{0x03, 0xe9}, testKey), clientFrame(fin(opText), []byte("after"), testKey)),
 		clientFrame(fin(opText), []byte{0xff, 0xfe}, testKey), // text not UTF-8: delivered, as gorilla does
-		clientFrame(0xa1, []byte("x"), testKey), // RSV2
-		clientFrame(0x91, []byte("x"), testKey), // RSV3
+		clientFrame(0xa1, []byte("x"), testKey),               // RSV2
+		clientFrame(0x91, []byte("x"), testKey),               // RSV3
 	}
 }
 
