@@ -8,6 +8,7 @@ package e2e
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"regexp"
 	"strconv"
@@ -165,7 +166,7 @@ func TestWebSocketTrackerFrameAttacks(t *testing.T) {
 		// The tracker answers close 1009 without waiting for the payload.
 		c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		var hdr [4]byte
-		if _, err := readFull(c, hdr[:]); err != nil {
+		if _, err := io.ReadFull(c, hdr[:]); err != nil {
 			t.Fatalf("no close frame: %v", err)
 		}
 		if hdr[0] != 0x88 || binary.BigEndian.Uint16(hdr[2:]) != 1009 {
@@ -193,17 +194,4 @@ func TestWebSocketTrackerFrameAttacks(t *testing.T) {
 		waitClosed("stuck", before+1)
 		wsServed(t, url)
 	})
-}
-
-// readFull reads len(b) bytes from c.
-func readFull(c net.Conn, b []byte) (int, error) {
-	n := 0
-	for n < len(b) {
-		m, err := c.Read(b[n:])
-		n += m
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
 }
