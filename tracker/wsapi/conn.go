@@ -193,7 +193,19 @@ func (c *conn) shutdown() {
 // readLoop is the reader of a connection the poller does not watch: a goroutine blocked in
 // a read. It returns when the connection has ended.
 func (c *conn) readLoop() {
+	var first [1]byte
 	for {
+		if c.in == nil {
+			// Wait for the peer's next frame holding no buffer of the pool: the first byte
+			// alone, then the rest with room.
+			n, err := c.nc.Read(first[:])
+			if err != nil || n == 0 {
+				c.finish(c.reason(closedClient))
+				return
+			}
+			c.in = c.s.getBuf()
+			*c.in = append((*c.in)[:0], first[0])
+		}
 		if _, end := c.readOnce(); end != "" {
 			c.finish(end)
 			return

@@ -85,8 +85,10 @@ func New(cfg Config) (*Server, error) {
 		// socket is all that is kept): no buffers of its own, then.
 		WriteBufferPool: &sync.Pool{},
 	}
-	if s.poll, err = newPoller(s, pollWorkers()); err != nil {
-		return nil, err
+	if !cfg.noPoll {
+		if s.poll, err = newPoller(s, pollWorkers()); err != nil {
+			return nil, err
+		}
 	}
 	go s.run()
 	return s, nil
