@@ -192,6 +192,9 @@ func TestWebSocketTrackerFrameAttacks(t *testing.T) {
 			}
 		}()
 		waitClosed("stuck", before+1)
+		if q := wsMetric(t, tp, "webswarm_tracker_ws_writes_queued_total"); q == 0 {
+			t.Error("webswarm_tracker_ws_writes_queued_total = 0: the pongs were never queued")
+		}
 		wsServed(t, url)
 	})
 }

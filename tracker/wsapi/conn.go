@@ -105,6 +105,7 @@ func (c *conn) write(op byte, p []byte, wait time.Duration, try bool) {
 		}
 		*c.out = append(appendFrameHeader(*c.out, op, len(p)), p...)
 		c.wmu.Unlock()
+		c.s.m.queued.Inc()
 		return
 	}
 	wb := c.s.getBuf()
@@ -117,6 +118,7 @@ func (c *conn) write(op byte, p []byte, wait time.Duration, try bool) {
 			*wb = b[:copy(b, b[n:])]
 			c.out = wb
 			c.wmu.Unlock()
+			c.s.m.queued.Inc()
 			go c.flush(wait)
 			return
 		}
