@@ -1,9 +1,11 @@
 package httpapi
 
 import (
+	"errors"
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 )
 
 // handoffListener is the net.Listener the fast path's http.Server serves: Accept returns the
@@ -92,4 +94,18 @@ func (c *handedConn) CloseWrite() error {
 		return cw.CloseWrite()
 	}
 	return nil
+}
+
+// SyscallConn gives the socket to a reader that waits on it itself (the WebSocket tracker
+// keeps idle connections in epoll sets), once the bytes read ahead have been read through
+// Read: reading the socket directly would skip them.
+func (c *handedConn) SyscallConn() (syscall.RawConn, error) {
+	if len(c.pending) > 0 {
+		return nil, errors.New("httpapi: connection has bytes read ahead")
+	}
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("httpapi: connection has no socket")
+	}
+	return sc.SyscallConn()
 }

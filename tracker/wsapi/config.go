@@ -66,6 +66,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+
+	noPoll bool // tests: a goroutine per connection, as where there is no poller
 }
 
 func (c *Config) setDefaults() error {

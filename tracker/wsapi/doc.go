@@ -29,4 +29,14 @@
 // address or an IPv6 /64) and in all, an idle timeout kept from cutting live peers by pings
 // sent every PingInterval, and a close after MaxBadMessages malformed messages (each answered
 // with a JSON "failure reason").
+//
+// Connections: gorilla/websocket answers the handshake; frames are then read by our own
+// RFC 6455 reader (frame.go) from the bytes a read found, so that an idle connection holds
+// no goroutine and no buffer. On Linux its socket waits in the epoll set of one of
+// GOMAXPROCS event loops (poll_linux.go), which read what a reported socket has and serve
+// its whole frames themselves; a partial frame, or a message in fragments, keeps its bytes
+// only while partial. Writes never wait for a peer: what a socket does not take at once is
+// queued (up to 4 × MaxMessage, over which the peer is closed as stuck) and written by a
+// goroutine that lasts while the queue does. The pinger closes connections idle for
+// IdleTimeout. Elsewhere, a goroutine per connection reads with the same frame reader.
 package wsapi

@@ -43,6 +43,7 @@ type metrics struct {
 	dropped  *prometheus.CounterVec
 	offers   prometheus.Counter
 	answers  prometheus.Counter
+	queued   prometheus.Counter // writes a socket did not take at once (conn.write)
 	// The messages counters, looked up once: WithLabelValues hashes its labels each call.
 	msgAnnounce, msgAnswer, msgScrape prometheus.Counter
 }
@@ -77,6 +78,10 @@ func newMetrics(s *Server, reg prometheus.Registerer) (*metrics, error) {
 			Name: "webswarm_tracker_ws_answers_relayed_total",
 			Help: "WebRTC answers relayed to the peer whose offer they answer.",
 		}),
+		queued: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "webswarm_tracker_ws_writes_queued_total",
+			Help: "Messages a peer's socket did not take at once, queued for it (up to 4 x --ws_max_message bytes; over that the peer is closed as stuck).",
+		}),
 	}
 	// Every label value exists from the start, so rate() sees the first event.
 	for _, r := range []string{refusedTotal, refusedIP, refusedShutdown, refusedUpgrade} {
@@ -106,7 +111,7 @@ func newMetrics(s *Server, reg prometheus.Registerer) (*metrics, error) {
 		Help: "The WebSocket connection cap (--ws_max_connections; 0: none).",
 	})
 	maxConns.Set(float64(max(s.cfg.MaxConns, 0)))
-	for _, c := range []prometheus.Collector{m.refused, m.closed, m.messages, m.rejected, m.dropped, m.offers, m.answers, conns, maxConns} {
+	for _, c := range []prometheus.Collector{m.refused, m.closed, m.messages, m.rejected, m.dropped, m.offers, m.answers, m.queued, conns, maxConns} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("wsapi: metrics: %w", err)
 		}

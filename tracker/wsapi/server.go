@@ -1,9 +1,6 @@
 package wsapi
 
 import (
-	"errors"
-	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"sync"
@@ -34,6 +31,11 @@ type Server struct {
 	stop    chan struct{}
 	done    chan struct{}
 
+	// poll waits for the sockets of idle connections to become readable and hands them to
+	// its workers (poll_linux.go); nil where there is no poller: a goroutine per connection
+	// reads then.
+	poll *poller
+
 	// bufs holds *[]byte message buffers: a peer holds two (the message read and the
 	// messages written) only while a message of its is served, none while idle.
 	bufs sync.Pool
@@ -49,23 +51,6 @@ func (s *Server) getBuf() *[]byte {
 func (s *Server) putBuf(b *[]byte) {
 	*b = (*b)[:0]
 	s.bufs.Put(b)
-}
-
-// readAll appends what r reads to b until io.EOF.
-func readAll(r io.Reader, b []byte) ([]byte, error) {
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
-	}
 }
 
 // New returns a Server and starts its pinger and sweeper; Close stops them.
@@ -96,12 +81,14 @@ func New(cfg Config) (*Server, error) {
 		// Pages on any site may use the tracker: that is what a public tracker is for, and
 		// the protocol carries nothing a cookie would protect.
 		CheckOrigin: func(*http.Request) bool { return true },
-		// Idle peers hold no write buffer: one is taken from the pool for each message; and
-		// a 1 KiB read buffer of their own instead of net/http's 4 KiB one. (Measured, 10,000
-		// idle connections: 6.7 KB of RSS each this way, 17.3 KB with net/http's buffers and
-		// the handler kept running, 23.7 KB with coder/websocket.)
-		ReadBufferSize:  1024,
+		// The Conn that Upgrade returns is dropped once it has answered the handshake (its
+		// socket is all that is kept): no buffers of its own, then.
 		WriteBufferPool: &sync.Pool{},
+	}
+	if !cfg.noPoll {
+		if s.poll, err = newPoller(s, pollWorkers()); err != nil {
+			return nil, err
+		}
 	}
 	go s.run()
 	return s, nil
@@ -120,9 +107,10 @@ func clientKey(a netip.Addr) netip.Prefix {
 
 // ServeWebSocket upgrades r, an announce request with "Upgrade: websocket" from client (the
 // address the caller resolved, trusted proxies considered), and serves the connection on a
-// goroutine of its own, which Close stops. It returns once the upgrade is done (or refused),
-// so that net/http's per-request state is freed while the peer stays connected: an idle peer
-// costs its socket, a small read buffer and a goroutine blocked in a read.
+// poller (or a goroutine of its own where there is none), which Close stops. It returns once
+// the upgrade is done (or refused), so that net/http's per-request state is freed while the
+// peer stays connected: an idle peer costs its socket and its state (conn), no goroutine
+// and no buffer.
 func (s *Server) ServeWebSocket(w http.ResponseWriter, r *http.Request, client netip.Addr) {
 	key := clientKey(client)
 	s.mu.Lock()
@@ -156,29 +144,25 @@ func (s *Server) ServeWebSocket(w http.ResponseWriter, r *http.Request, client n
 		s.release(key)
 		return
 	}
-	c := &conn{s: s, ws: ws, members: make(map[bittorrent.InfoHash]*member), done: make(chan struct{}, 1)}
+	// gorilla's Conn is done with: the handshake is answered, nothing of the client's was
+	// read past it (Upgrade refuses a client that sent data before the 101), and frames are
+	// read and written on the socket from here on (conn.go).
+	c := &conn{s: s, nc: ws.NetConn(), key: key, fd: -1, members: make(map[bittorrent.InfoHash]*member)}
+	c.seen.Store(time.Now().UnixNano())
+	polled := s.poll != nil && s.poll.prepare(c)
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
-		s.m.closed.WithLabelValues(closedShutdown).Inc()
-		c.closeWith(websocket.CloseGoingAway, "tracker is shutting down")
-		s.release(key)
+		c.closeWith(closeGoingAway, "tracker is shutting down")
+		c.finish(closedShutdown)
 		return
 	}
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
-	go func() {
-		defer s.release(key)
-		reason := c.serve()
-		s.mu.Lock()
-		delete(s.conns, c)
-		if s.closing {
-			reason = closedShutdown
-		}
-		s.mu.Unlock()
-		c.leave()
-		s.m.closed.WithLabelValues(reason).Inc()
-	}()
+	if polled && s.poll.watch(c) {
+		return
+	}
+	go c.readLoop()
 }
 
 // release gives back what ServeWebSocket took for a connection from client key.
@@ -209,15 +193,20 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	close(s.stop)
 	for _, c := range conns {
-		c.closeWith(websocket.CloseGoingAway, "tracker is shutting down")
+		c.end(endShutdown)
+		c.closeWith(closeGoingAway, "tracker is shutting down")
 	}
 	s.wg.Wait()
 	<-s.done
+	if s.poll != nil {
+		s.poll.close()
+	}
 	return nil
 }
 
 // run pings every connection each PingInterval, which keeps live peers from the proxies'
-// read timeouts and our IdleTimeout, and sweeps expired offers and peers.
+// read timeouts and our IdleTimeout, closes the connections idle for IdleTimeout, and sweeps
+// expired offers and peers.
 func (s *Server) run() {
 	defer close(s.done)
 	tick := time.NewTicker(min(s.cfg.PingInterval, s.cfg.OfferTTL, time.Second*30))
@@ -232,142 +221,32 @@ func (s *Server) run() {
 		}
 		now := s.cfg.Now()
 		s.sweep(now.Unix())
-		if now.Sub(lastPing) < s.cfg.PingInterval {
-			continue
+		ping := now.Sub(lastPing) >= s.cfg.PingInterval
+		if ping {
+			lastPing = now
 		}
-		lastPing = now
 		conns = conns[:0]
 		s.mu.Lock()
 		for c := range s.conns {
 			conns = append(conns, c)
 		}
 		s.mu.Unlock()
+		idleSince := time.Now().Add(-s.cfg.IdleTimeout).UnixNano()
 		for _, c := range conns {
 			select {
 			case <-s.stop:
 				return
 			default:
 			}
-			c.ping(now)
+			switch {
+			case c.seen.Load() < idleSince:
+				c.end(endIdle)
+				c.closeWith(closeGoingAway, "idle")
+			case ping:
+				c.ping()
+			}
 		}
 		clear(conns)
-	}
-}
-
-// pingWait bounds writing a ping: a peer whose socket takes none of it is stuck.
-const pingWait = 2 * time.Second
-
-// conn is one WebSocket connection.
-type conn struct {
-	s       *Server
-	ws      *websocket.Conn
-	wmu     sync.Mutex // one writer of data messages at a time
-	dead    atomic.Bool
-	stuck   atomic.Bool
-	pending atomic.Int32 // its offers waiting for an answer
-	// Owned by the reading goroutine:
-	members map[bittorrent.InfoHash]*member
-	bad     int
-	buf     []byte        // the messages written while one is served, from Server.bufs
-	done    chan struct{} // a message has been served (see serve)
-}
-
-// send writes one text message; a peer that does not take it within WriteTimeout is closed.
-func (c *conn) send(b []byte) {
-	if c.dead.Load() {
-		return
-	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	c.ws.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
-	if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
-		c.kill(err)
-	}
-}
-
-func (c *conn) ping(now time.Time) {
-	if c.dead.Load() {
-		return
-	}
-	if err := c.ws.WriteControl(websocket.PingMessage, nil, now.Add(pingWait)); err != nil {
-		c.kill(err)
-	}
-}
-
-// kill closes the socket after a failed write; the reading goroutine then cleans up.
-func (c *conn) kill(err error) {
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		c.stuck.Store(true)
-	}
-	c.dead.Store(true)
-	c.ws.NetConn().Close()
-}
-
-// closeWith sends a close frame and closes the socket.
-func (c *conn) closeWith(code int, text string) {
-	c.dead.Store(true)
-	c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(pingWait))
-	c.ws.NetConn().Close()
-}
-
-// serve reads messages until the connection ends and returns why it ended.
-func (c *conn) serve() string {
-	cfg := &c.s.cfg
-	ws := c.ws
-	ws.SetReadLimit(cfg.MaxMessage)
-	ws.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
-	ws.SetPongHandler(func(string) error {
-		return ws.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
-	})
-	for {
-		mt, r, err := ws.NextReader()
-		var data *[]byte
-		if err == nil {
-			data = c.s.getBuf()
-			*data, err = readAll(r, *data)
-		}
-		if err != nil {
-			if data != nil {
-				c.s.putBuf(data)
-			}
-			var ne net.Error
-			switch {
-			case c.stuck.Load():
-				return closedStuck
-			case errors.Is(err, websocket.ErrReadLimit):
-				c.closeWith(websocket.CloseMessageTooBig, "message too large")
-				return closedTooLarge
-			case errors.As(err, &ne) && ne.Timeout():
-				c.closeWith(websocket.CloseGoingAway, "idle")
-				return closedIdle
-			}
-			ws.NetConn().Close()
-			return closedClient
-		}
-		ws.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
-		// The message is served on a goroutine of its own, which this one waits for: JSON
-		// decoding and relaying grow a stack to 8 KiB, and a goroutine keeps its stack while
-		// it waits for the next message. Served here, that cost 8.2 KB of stack per idle
-		// peer (at 10,000 peers, more than the heap); waiting with a shallow stack, ~2 KB.
-		go func() {
-			wb := c.s.getBuf()
-			c.buf = *wb
-			if mt != websocket.TextMessage {
-				c.refuse(rejBinary, "", nil, "binary messages are not accepted: send JSON text")
-			} else {
-				c.handle(*data)
-			}
-			*wb, c.buf = c.buf, nil
-			c.s.putBuf(wb)
-			c.done <- struct{}{}
-		}()
-		<-c.done
-		c.s.putBuf(data)
-		if c.bad >= cfg.MaxBadMessages {
-			c.closeWith(websocket.ClosePolicyViolation, "too many malformed messages")
-			return closedAbuse
-		}
 	}
 }
 
