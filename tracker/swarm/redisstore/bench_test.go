@@ -3,9 +3,11 @@ package redisstore
 import (
 	"context"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -110,11 +112,14 @@ func BenchmarkClientRueidis(b *testing.B) {
 	})
 }
 
+var memPeers = flag.Int("mempeers", 100_000, "BenchmarkRedisMemoryPerPeer: peers in 1,000 swarms")
+
 // BenchmarkRedisMemoryPerPeer reports Redis's used_memory per IPv4 peer (bytes/peer) after
-// 100,000 peers in 1,000 swarms (100 a swarm: every structure still listpack-encoded)
-// announced through 8 goroutines. b.N is ignored: run with -benchtime 1x.
+// -mempeers peers (default 100,000) in 1,000 swarms announced through 8 goroutines, each peer
+// with a key. b.N is ignored: run with -benchtime 1x.
 func BenchmarkRedisMemoryPerPeer(b *testing.B) {
-	const torrents, perSwarm = 1000, 100
+	const torrents = 1000
+	peers := *memPeers
 	addr := startRedis(b)
 	s := newStore(b, "redis://"+addr, swarm.Config{}, "mem:")
 	used := func() float64 {
@@ -133,7 +138,7 @@ func BenchmarkRedisMemoryPerPeer(b *testing.B) {
 		go func() {
 			defer wg.Done()
 			var out swarm.PeerList
-			for i := int(n.Add(1)); i <= torrents*perSwarm; i = int(n.Add(1)) {
+			for i := int(n.Add(1)); i <= peers; i = int(n.Add(1)) {
 				a := &swarm.Announce{InfoHash: swarm.SuiteInfoHash(i % torrents), PeerID: swarm.SuitePeerID(i),
 					Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 6881),
 					Key:  []byte{byte(i)}, Left: uint64(i % 2), NumWant: 0}
@@ -145,5 +150,37 @@ func BenchmarkRedisMemoryPerPeer(b *testing.B) {
 		}()
 	}
 	wg.Wait()
-	b.ReportMetric((used()-before)/(torrents*perSwarm), "bytes/peer")
+	b.ReportMetric((used()-before)/float64(peers), "bytes/peer")
+}
+
+// BenchmarkScriptCost reports what one announce costs Redis itself: usec_per_call of EVALSHA
+// in INFO commandstats (the script's own time, the tracker and the network left out), over
+// re-announces in 1,000 swarms of 20 peers, numwant 50, from one goroutine.
+//
+//	go test -run '^$' -bench ScriptCost -benchtime 20000x ./tracker/swarm/redisstore/
+func BenchmarkScriptCost(b *testing.B) {
+	_, s := benchStore(b)
+	ctx := context.Background()
+	if err := s.rdb.ConfigResetStat(ctx).Err(); err != nil {
+		b.Fatal(err)
+	}
+	var out swarm.PeerList
+	b.ResetTimer()
+	for i := range b.N {
+		out.Reset()
+		if _, err := s.Announce(benchAnnounce(i%(benchTorrents*benchPeers)), &out); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	info, err := s.rdb.InfoMap(ctx, "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, kv := range strings.Split(info["Commandstats"]["cmdstat_evalsha"], ",") {
+		if v, ok := strings.CutPrefix(kv, "usec_per_call="); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			b.ReportMetric(f, "redis-µs/announce")
+		}
+	}
 }
