@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	_ "embed"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -46,7 +47,10 @@ const (
 	// indexShards is how many sets the torrent index is split into (by the info-hash's first
 	// hex digit), so that no one key holds every torrent.
 	indexShards = 16
-	// sweepBatch bounds the peers one expiry call removes from one swarm.
+	// swarmKeyCount is how many of the script's KEYS are the swarm's own (its hash tag):
+	// the meta hash and the four peer hashes.
+	swarmKeyCount = 5
+	// sweepBatch bounds the peers one expiry call examines in one swarm.
 	sweepBatch = 1000
 )
 
@@ -189,10 +193,10 @@ func (s *Store) ctx() (context.Context, context.CancelFunc) {
 // keys returns the script's KEYS for a swarm (hex info-hash h).
 func (s *Store) keys(h string) []string {
 	b := s.opt.Prefix + "{" + h + "}:"
-	k := []string{b + "m", b + "p", b + "z", b + "s4", b + "l4", b + "s6", b + "l6",
+	k := []string{b + "m", b + "4s", b + "4l", b + "6s", b + "6l",
 		s.gKey, s.ipKey, s.indexKey(h), s.deadKey}
 	if s.cluster {
-		return k[:7]
+		return k[:swarmKeyCount]
 	}
 	return k
 }
@@ -347,15 +351,16 @@ func (s *Store) Scrape(ih bittorrent.InfoHash) (swarm.Counts, bool) {
 	h := hex.EncodeToString(ih[:])
 	ctx, cancel := s.ctx()
 	defer cancel()
-	v, err := s.rdb.HMGet(ctx, s.keys(h)[0], "s", "l", "d").Result()
+	v, err := s.rdb.HMGet(ctx, s.keys(h)[0], metaFields[:]...).Result()
 	if err != nil {
 		_ = s.m.fail("scrape", err)
 		return swarm.Counts{}, false
 	}
-	if v[2] == nil {
+	m, ok := readMeta(v)
+	if !ok {
 		return swarm.Counts{}, false
 	}
-	return swarm.Counts{Complete: uint32(asInt(v[0])), Incomplete: uint32(asInt(v[1])), Downloaded: uint32(asInt(v[2]))}, true
+	return swarm.Counts{Complete: uint32(m.s4 + m.s6), Incomplete: uint32(m.l4 + m.l6), Downloaded: uint32(m.d)}, true
 }
 
 // rangeIndex calls fn with every torrent's hex info-hash until fn returns false, reading the
@@ -425,12 +430,12 @@ func (s *Store) Peers(ih bittorrent.InfoHash, fn func(downloaded uint32, peers [
 	ctx, cancel := s.ctx()
 	defer cancel()
 	var d *redis.StringCmd
-	var recs *redis.MapStringStringCmd
-	var seen *redis.ZSliceCmd
+	var recs [4]*redis.MapStringStringCmd
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		d = p.HGet(ctx, k[0], "d")
-		recs = p.HGetAll(ctx, k[1])
-		seen = p.ZRangeWithScores(ctx, k[2], 0, -1)
+		for i := range recs {
+			recs[i] = p.HGetAll(ctx, k[1+i])
+		}
 		return nil
 	})
 	if errors.Is(err, redis.Nil) {
@@ -441,31 +446,14 @@ func (s *Store) Peers(ih bittorrent.InfoHash, fn func(downloaded uint32, peers [
 		return false
 	}
 	down, _ := d.Uint64()
-	when := make(map[string]int64, len(seen.Val()))
-	for _, z := range seen.Val() {
-		m, _ := z.Member.(string)
-		when[m] = int64(z.Score)
-	}
-	peers := make([]swarm.PeerRecord, 0, len(recs.Val()))
-	for f, rec := range recs.Val() {
-		if len(f) != 21 || (len(rec) != 9+6 && len(rec) != 9+18) {
-			continue
+	var peers []swarm.PeerRecord
+	for i, c := range recs {
+		// k[1:5] are {ih}:4s, 4l, 6s, 6l.
+		for id, rec := range c.Val() {
+			if p, ok := decodeRecord(id, rec, i >= 2, i%2 == 0); ok {
+				peers = append(peers, p)
+			}
 		}
-		var p swarm.PeerRecord
-		copy(p.ID[:], f[1:])
-		a := rec[9:]
-		var ip netip.Addr
-		if len(a) == 6 {
-			ip = netip.AddrFrom4([4]byte([]byte(a[:4])))
-		} else {
-			ip = netip.AddrFrom16([16]byte([]byte(a[:16])))
-		}
-		port := uint16(a[len(a)-2])<<8 | uint16(a[len(a)-1])
-		p.Addr = netip.AddrPortFrom(ip, port)
-		fl := rec[0]
-		p.Seeder, p.Hidden, p.Counted = fl&1 != 0, fl&2 != 0, fl&4 != 0
-		p.LastSeen = time.Unix(when[f], 0)
-		peers = append(peers, p)
 	}
 	fn(uint32(down), peers)
 	return true
@@ -533,10 +521,11 @@ func (s *Store) Restore(ih bittorrent.InfoHash, downloaded uint32, peers []swarm
 // batches.
 func (s *Store) Expire() {
 	s.rangeIndex(func(h string) bool {
-		for {
+		i, c := int64(2), "0" // the first peer hash, from its start
+		for i != 0 {
 			ctx, cancel := s.ctx()
-			reply, err := s.script.Run(ctx, s.rdb, s.keys(h), s.args("x", h, sweepBatch)...).Slice()
-			if err == nil && len(reply) < 2 {
+			reply, err := s.script.Run(ctx, s.rdb, s.keys(h), s.args("x", h, sweepBatch, i, c)...).Slice()
+			if err == nil && len(reply) < 3 {
 				err = fmt.Errorf("short reply %v", reply)
 			}
 			if err != nil {
@@ -545,13 +534,12 @@ func (s *Store) Expire() {
 				return false // the next sweep tries again
 			}
 			if s.cluster {
-				s.reindex(ctx, h, asInt(reply[1]))
+				s.reindex(ctx, h, asInt(reply[2]))
 			}
 			cancel()
-			if len(reply) == 0 || asInt(reply[0]) < sweepBatch {
-				return true
-			}
+			i, c = asInt(reply[0]), fmt.Sprint(reply[1])
 		}
+		return true
 	})
 }
 
@@ -595,22 +583,62 @@ func (s *Store) sumTotals() swarm.Totals {
 	var tot swarm.Totals
 	s.rangeIndex(func(h string) bool {
 		ctx, cancel := s.ctx()
-		v, err := s.rdb.HMGet(ctx, s.keys(h)[0], "s", "l", "d", "n4", "n6").Result()
+		v, err := s.rdb.HMGet(ctx, s.keys(h)[0], metaFields[:]...).Result()
 		cancel()
 		if err != nil {
 			_ = s.m.fail("totals", err)
 			return true
 		}
-		if v[2] == nil {
+		m, ok := readMeta(v)
+		if !ok {
 			return true // dropped since the index was read
 		}
 		tot.Torrents++
-		tot.Seeders += int(asInt(v[0]))
-		tot.Leechers += int(asInt(v[1]))
-		tot.Downloaded += uint64(asInt(v[2]))
-		tot.PeersV4 += int(asInt(v[3]))
-		tot.PeersV6 += int(asInt(v[4]))
+		tot.Seeders += int(m.s4 + m.s6)
+		tot.Leechers += int(m.l4 + m.l6)
+		tot.Downloaded += uint64(m.d)
+		tot.PeersV4 += int(m.s4 + m.l4)
+		tot.PeersV6 += int(m.s6 + m.l6)
 		return true
 	})
 	return tot
+}
+
+// metaFields are the counts a swarm's meta hash keeps: its seeders and leechers by family
+// and its completions (the field a torrent always has).
+var metaFields = [...]string{"s4", "l4", "s6", "l6", "d"}
+
+type meta struct{ s4, l4, s6, l6, d int64 }
+
+// readMeta reads an HMGET of metaFields; false if the torrent does not exist.
+func readMeta(v []any) (meta, bool) {
+	if len(v) != len(metaFields) || v[4] == nil {
+		return meta{}, false
+	}
+	return meta{asInt(v[0]), asInt(v[1]), asInt(v[2]), asInt(v[3]), asInt(v[4])}, true
+}
+
+// decodeRecord reads a peer's record (see announce.lua): compact address, last seen (4
+// bytes), flags, and a key hash that is not read back.
+func decodeRecord(id, rec string, v6, seeder bool) (swarm.PeerRecord, bool) {
+	n := 6
+	if v6 {
+		n = 18
+	}
+	var p swarm.PeerRecord
+	if len(id) != len(p.ID) || len(rec) < n+5 {
+		return p, false
+	}
+	copy(p.ID[:], id)
+	var ip netip.Addr
+	if v6 {
+		ip = netip.AddrFrom16([16]byte([]byte(rec[:16])))
+	} else {
+		ip = netip.AddrFrom4([4]byte([]byte(rec[:4])))
+	}
+	p.Addr = netip.AddrPortFrom(ip, binary.BigEndian.Uint16([]byte(rec[n-2:n])))
+	p.LastSeen = time.Unix(int64(binary.BigEndian.Uint32([]byte(rec[n:n+4]))), 0)
+	fl := rec[n+4]
+	p.Seeder, p.Hidden, p.Counted = seeder, fl&2 != 0, fl&4 != 0
+	return p, true
 }
