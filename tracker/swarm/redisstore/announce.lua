@@ -15,8 +15,8 @@
 -- 3 info-hash hex, 4 now (Unix s), 5 timeout (s), 6 max torrents, 7 max peers, 8 max total,
 -- 9 max per IP, 10 keep dead ("1"), then per op (see below).
 --
--- Returns {code, seeders, leechers, downloaded, hidden, indexed, peer...}; code 0 is success,
--- others name the refusal (see codes in store.go).
+-- Returns {code, seeders, leechers, downloaded, hidden, indexed, (peer ID, record)...}; code
+-- 0 is success, others name the refusal (see codes in store.go).
 
 local KM = KEYS[1]
 local KG, KIP, KIDX, KDEAD = KEYS[6], KEYS[7], KEYS[8], KEYS[9]
@@ -235,8 +235,9 @@ local function result(code, hidden)
   return { code, cnt.s4 + cnt.s6, cnt.l4 + cnt.l6, cnt.d, hidden and 1 or 0, indexed }
 end
 
--- pick appends to out up to want random peers (address .. peer ID) of the hashes is (with
--- sizes ns), never self, hidden or expired ones.
+-- pick appends to out up to want random peers of the hashes is (with sizes ns), never self,
+-- hidden or expired ones: each as its peer ID and its record, the strings HRANDFIELD made (a
+-- new string made here, such as address .. ID, would cost more than the tracker's copying).
 local function pick(out, want, is, ns, self)
   if want <= 0 then return 0 end
   local total = 0
@@ -259,7 +260,8 @@ local function pick(out, want, is, ns, self)
         if got >= want then break end
         local id, rec = kv[j], kv[j + 1]
         if id ~= self and not has(rec:byte(n + 5), HIDDEN) and seenOf(rec, n) >= oldest then
-          out[#out + 1] = rec:sub(1, n) .. id
+          out[#out + 1] = id
+          out[#out + 1] = rec
           got = got + 1
         end
       end

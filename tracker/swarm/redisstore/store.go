@@ -307,17 +307,25 @@ func (s *Store) Announce(a *swarm.Announce, out *swarm.PeerList) (swarm.Result, 
 		}
 		return res, refusals[code]
 	}
-	for _, r := range reply[6:] {
-		p, _ := r.(string)
-		n := len(p)
-		if out.Format == swarm.Compact {
-			n -= 20
+	for i := 6; i+1 < len(reply); i += 2 {
+		id, _ := reply[i].(string)
+		rec, _ := reply[i+1].(string)
+		if len(id) != len(a.PeerID) {
+			continue
 		}
-		switch len(p) {
-		case 6 + 20:
-			out.V4 = append(out.V4, p[:n]...)
-		case 18 + 20:
-			out.V6 = append(out.V6, p[:n]...)
+		// A record starts with the compact address: 6 bytes (IPv4) or 18, then 5 bytes of
+		// last seen and flags, and 8 of key hash if keyed.
+		switch len(rec) {
+		case 6 + 5, 6 + 5 + 8:
+			out.V4 = append(out.V4, rec[:6]...)
+			if out.Format != swarm.Compact {
+				out.V4 = append(out.V4, id...)
+			}
+		case 18 + 5, 18 + 5 + 8:
+			out.V6 = append(out.V6, rec[:18]...)
+			if out.Format != swarm.Compact {
+				out.V6 = append(out.V6, id...)
+			}
 		}
 	}
 	return res, nil
