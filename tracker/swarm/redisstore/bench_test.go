@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/webswarm/webswarm/internal/bittorrent"
 	"github.com/webswarm/webswarm/tracker/swarm"
 )
 
@@ -112,16 +113,25 @@ func BenchmarkClientRueidis(b *testing.B) {
 	})
 }
 
-var memPeers = flag.Int("mempeers", 100_000, "BenchmarkRedisMemoryPerPeer: peers in 1,000 swarms")
+var (
+	memPeers    = flag.Int("mempeers", 100_000, "BenchmarkRedisMemoryPerPeer: peers in 1,000 swarms")
+	memListpack = flag.Int("listpack", 0, "BenchmarkRedisMemoryPerPeer: Redis's hash-max-listpack-entries (0: its default, 128)")
+)
 
 // BenchmarkRedisMemoryPerPeer reports Redis's used_memory per IPv4 peer (bytes/peer) after
 // -mempeers peers (default 100,000) in 1,000 swarms announced through 8 goroutines, each peer
-// with a key. b.N is ignored: run with -benchtime 1x.
+// with a key; -listpack N sets Redis's hash-max-listpack-entries first. b.N is ignored: run
+// with -benchtime 1x.
 func BenchmarkRedisMemoryPerPeer(b *testing.B) {
 	const torrents = 1000
 	peers := *memPeers
 	addr := startRedis(b)
 	s := newStore(b, "redis://"+addr, swarm.Config{}, "mem:")
+	if *memListpack > 0 {
+		if err := s.rdb.ConfigSet(context.Background(), "hash-max-listpack-entries", strconv.Itoa(*memListpack)).Err(); err != nil {
+			b.Fatal(err)
+		}
+	}
 	used := func() float64 {
 		info, err := s.rdb.InfoMap(context.Background(), "memory").Result()
 		if err != nil {
@@ -194,6 +204,32 @@ func BenchmarkScriptCost(b *testing.B) {
 		if v, ok := strings.CutPrefix(kv, "usec_per_call="); ok {
 			f, _ := strconv.ParseFloat(v, 64)
 			b.ReportMetric(f, "redis-µs/announce")
+		}
+	}
+}
+
+// BenchmarkRangeTorrents and BenchmarkWalk: what the stats page, /stats.json and the /metrics
+// gauges cost to read from the shared store (1,000 torrents, 20,000 peers), per full read.
+func BenchmarkRangeTorrents(b *testing.B) {
+	_, s := benchStore(b)
+	b.ResetTimer()
+	for range b.N {
+		n := 0
+		s.RangeTorrents(func(bittorrent.InfoHash, swarm.Counts) bool { n++; return true })
+		if n != benchTorrents {
+			b.Fatalf("%d torrents, want %d", n, benchTorrents)
+		}
+	}
+}
+
+func BenchmarkWalk(b *testing.B) {
+	_, s := benchStore(b)
+	b.ResetTimer()
+	for range b.N {
+		n := 0
+		s.Walk(func(_ bittorrent.InfoHash, _ uint32, peers []swarm.PeerRecord) bool { n += len(peers); return true })
+		if n != benchTorrents*benchPeers {
+			b.Fatalf("%d peers, want %d", n, benchTorrents*benchPeers)
 		}
 	}
 }

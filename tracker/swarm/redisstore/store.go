@@ -371,9 +371,10 @@ func (s *Store) Scrape(ih bittorrent.InfoHash) (swarm.Counts, bool) {
 	return swarm.Counts{Complete: uint32(m.s4 + m.s6), Incomplete: uint32(m.l4 + m.l6), Downloaded: uint32(m.d)}, true
 }
 
-// rangeIndex calls fn with every torrent's hex info-hash until fn returns false, reading the
-// index shard by shard with SSCAN (bounded work a call, no KEYS).
-func (s *Store) rangeIndex(fn func(h string) bool) {
+// rangeBatches calls fn with the torrents' hex info-hashes, one SSCAN batch (about 256) at
+// a time, until fn returns false: the index is read shard by shard (bounded work a call, no
+// KEYS), and each batch can be read in one pipelined round trip.
+func (s *Store) rangeBatches(fn func(hs []string) bool) {
 	for i := range indexShards {
 		k := s.indexKey(strconv.FormatInt(int64(i), 16))
 		var cursor uint64
@@ -385,16 +386,53 @@ func (s *Store) rangeIndex(fn func(h string) bool) {
 				_ = s.m.fail("walk", err)
 				return
 			}
-			for _, h := range hs {
-				if !fn(h) {
-					return
-				}
+			if len(hs) > 0 && !fn(hs) {
+				return
 			}
 			if cursor = next; cursor == 0 {
 				break
 			}
 		}
 	}
+}
+
+// rangeIndex calls fn with every torrent's hex info-hash until fn returns false.
+func (s *Store) rangeIndex(fn func(h string) bool) {
+	s.rangeBatches(func(hs []string) bool {
+		for _, h := range hs {
+			if !fn(h) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// rangeMeta calls fn with every torrent's counts, reading a batch of torrents' meta hashes
+// in one pipelined round trip (on a cluster, one a master); torrents dropped since the index
+// was read are left out.
+func (s *Store) rangeMeta(what string, fn func(h string, m meta) bool) {
+	s.rangeBatches(func(hs []string) bool {
+		ctx, cancel := s.ctx()
+		defer cancel()
+		cmds := make([]*redis.SliceCmd, len(hs))
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, h := range hs {
+				cmds[i] = p.HMGet(ctx, s.keys(h)[0], metaFields[:]...)
+			}
+			return nil
+		})
+		if err != nil {
+			_ = s.m.fail(what, err)
+			return false
+		}
+		for i, h := range hs {
+			if m, ok := readMeta(cmds[i].Val()); ok && !fn(h, m) {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 func parseIH(h string) (bittorrent.InfoHash, bool) {
@@ -405,65 +443,97 @@ func parseIH(h string) (bittorrent.InfoHash, bool) {
 
 // RangeTorrents implements swarm.Store.
 func (s *Store) RangeTorrents(fn func(ih bittorrent.InfoHash, c swarm.Counts) bool) {
-	s.rangeIndex(func(h string) bool {
+	s.rangeMeta("range", func(h string, m meta) bool {
 		ih, ok := parseIH(h)
 		if !ok {
 			return true
 		}
-		c, ok := s.Scrape(ih)
-		if !ok {
-			return true
-		}
-		return fn(ih, c)
+		return fn(ih, swarm.Counts{Complete: uint32(m.s4 + m.s6), Incomplete: uint32(m.l4 + m.l6), Downloaded: uint32(m.d)})
 	})
 }
 
-// Walk implements swarm.Store.
+// Walk implements swarm.Store: a batch of torrents (about 256) is read in one pipelined
+// round trip.
 func (s *Store) Walk(fn func(ih bittorrent.InfoHash, downloaded uint32, peers []swarm.PeerRecord) bool) {
-	s.rangeIndex(func(h string) bool {
-		ih, ok := parseIH(h)
-		if !ok {
-			return true
+	s.rangeBatches(func(hs []string) bool {
+		ctx, cancel := s.ctx()
+		defer cancel()
+		cmds := make([]swarmCmds, len(hs))
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, h := range hs {
+				cmds[i] = s.readSwarm(ctx, p, h)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			_ = s.m.fail("walk", err)
+			return false
 		}
-		cont := true
-		s.Peers(ih, func(d uint32, peers []swarm.PeerRecord) { cont = fn(ih, d, peers) })
-		return cont
+		for i, h := range hs {
+			ih, ok := parseIH(h)
+			if !ok {
+				continue
+			}
+			if d, peers, ok := cmds[i].result(); ok && !fn(ih, d, peers) {
+				return false
+			}
+		}
+		return true
 	})
 }
 
-// Peers implements swarm.Store: one pipelined round trip for the torrent.
-func (s *Store) Peers(ih bittorrent.InfoHash, fn func(downloaded uint32, peers []swarm.PeerRecord)) bool {
-	h := hex.EncodeToString(ih[:])
+// swarmCmds are the queued reads of one swarm: its completions and its four peer hashes.
+type swarmCmds struct {
+	d    *redis.StringCmd
+	recs [4]*redis.MapStringStringCmd
+}
+
+func (s *Store) readSwarm(ctx context.Context, p redis.Pipeliner, h string) swarmCmds {
 	k := s.keys(h)
-	ctx, cancel := s.ctx()
-	defer cancel()
-	var d *redis.StringCmd
-	var recs [4]*redis.MapStringStringCmd
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		d = p.HGet(ctx, k[0], "d")
-		for i := range recs {
-			recs[i] = p.HGetAll(ctx, k[1+i])
-		}
-		return nil
-	})
-	if errors.Is(err, redis.Nil) {
-		return false
+	var c swarmCmds
+	c.d = p.HGet(ctx, k[0], "d")
+	for i := range c.recs {
+		c.recs[i] = p.HGetAll(ctx, k[1+i])
 	}
+	return c
+}
+
+// result decodes the reads; false if the torrent does not exist.
+func (c swarmCmds) result() (uint32, []swarm.PeerRecord, bool) {
+	down, err := c.d.Uint64()
 	if err != nil {
-		_ = s.m.fail("walk", err)
-		return false
+		return 0, nil, false
 	}
-	down, _ := d.Uint64()
 	var peers []swarm.PeerRecord
-	for i, c := range recs {
-		// k[1:5] are {ih}:4s, 4l, 6s, 6l.
-		for id, rec := range c.Val() {
+	for i, r := range c.recs {
+		// The hashes are {ih}:4s, 4l, 6s, 6l.
+		for id, rec := range r.Val() {
 			if p, ok := decodeRecord(id, rec, i >= 2, i%2 == 0); ok {
 				peers = append(peers, p)
 			}
 		}
 	}
-	fn(uint32(down), peers)
+	return uint32(down), peers, true
+}
+
+// Peers implements swarm.Store: one pipelined round trip for the torrent.
+func (s *Store) Peers(ih bittorrent.InfoHash, fn func(downloaded uint32, peers []swarm.PeerRecord)) bool {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	var c swarmCmds
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		c = s.readSwarm(ctx, p, hex.EncodeToString(ih[:]))
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		_ = s.m.fail("walk", err)
+		return false
+	}
+	d, peers, ok := c.result()
+	if !ok {
+		return false
+	}
+	fn(d, peers)
 	return true
 }
 
@@ -551,8 +621,9 @@ func (s *Store) Expire() {
 	})
 }
 
-// Totals implements swarm.Store. On a cluster it sums the swarms' own counts (one call per
-// torrent): exact with any number of instances, and its cost grows with the torrents.
+// Totals implements swarm.Store. On a cluster it sums the swarms' own counts (one pipelined
+// round trip per about 256 torrents): exact with any number of instances, and its cost grows
+// with the torrents.
 func (s *Store) Totals() swarm.Totals {
 	if s.cluster {
 		return s.sumTotals()
@@ -589,18 +660,7 @@ func (s *Store) Health() error {
 
 func (s *Store) sumTotals() swarm.Totals {
 	var tot swarm.Totals
-	s.rangeIndex(func(h string) bool {
-		ctx, cancel := s.ctx()
-		v, err := s.rdb.HMGet(ctx, s.keys(h)[0], metaFields[:]...).Result()
-		cancel()
-		if err != nil {
-			_ = s.m.fail("totals", err)
-			return true
-		}
-		m, ok := readMeta(v)
-		if !ok {
-			return true // dropped since the index was read
-		}
+	s.rangeMeta("totals", func(_ string, m meta) bool {
 		tot.Torrents++
 		tot.Seeders += int(m.s4 + m.s6)
 		tot.Leechers += int(m.l4 + m.l6)
