@@ -132,14 +132,7 @@ func BenchmarkRedisMemoryPerPeer(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	used := func() float64 {
-		info, err := s.rdb.InfoMap(context.Background(), "memory").Result()
-		if err != nil {
-			b.Fatal(err)
-		}
-		v, _ := strconv.ParseFloat(info["Memory"]["used_memory"], 64)
-		return v
-	}
+	used := func() float64 { return redisInfo(b, s, "Memory", "used_memory") }
 	before := used()
 	var n atomic.Int64
 	var wg sync.WaitGroup
@@ -177,13 +170,7 @@ func BenchmarkScriptCost(b *testing.B) {
 		b.Fatal(err)
 	}
 	cpu := func() float64 {
-		info, err := s.rdb.InfoMap(ctx, "cpu").Result()
-		if err != nil {
-			b.Fatal(err)
-		}
-		u, _ := strconv.ParseFloat(info["CPU"]["used_cpu_user_main_thread"], 64)
-		y, _ := strconv.ParseFloat(info["CPU"]["used_cpu_sys_main_thread"], 64)
-		return u + y
+		return redisInfo(b, s, "CPU", "used_cpu_user_main_thread") + redisInfo(b, s, "CPU", "used_cpu_sys_main_thread")
 	}
 	before := cpu()
 	var out swarm.PeerList

@@ -246,14 +246,7 @@ func TestCompactLayout(t *testing.T) {
 	url := "redis://" + startRedis(t)
 	s := newStore(t, url, swarm.Config{}, "compact:")
 	ctx := context.Background()
-	used := func() float64 {
-		info, err := s.rdb.InfoMap(ctx, "memory").Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		v, _ := strconv.ParseFloat(info["Memory"]["used_memory"], 64)
-		return v
-	}
+	used := func() float64 { return redisInfo(t, s, "Memory", "used_memory") }
 	before := used()
 	var out swarm.PeerList
 	for i := range torrents * perSwarm {
@@ -309,4 +302,18 @@ func TestExpiredPeersNotHandedOut(t *testing.T) {
 	if len(out.V4) != 6 || out.V4[3] != 2 {
 		t.Errorf("third peer got %v, want only peer 2 (10.0.0.2)", out.V4)
 	}
+}
+
+// redisInfo reads one figure of INFO (section as INFO names it, e.g. "Memory").
+func redisInfo(t testing.TB, s *Store, section, field string) float64 {
+	t.Helper()
+	info, err := s.rdb.InfoMap(context.Background(), strings.ToLower(section)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := strconv.ParseFloat(info[section][field], 64)
+	if err != nil {
+		t.Fatalf("INFO %s %s: %v", section, field, err)
+	}
+	return v
 }
