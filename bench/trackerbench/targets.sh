@@ -88,8 +88,10 @@ start_webswarm() {
     WEBSWARM_BIN=$d/tracker
   fi
   port=$(free_port)
-  local args=(--port "$port" --bind 127.0.0.1 --dfile "$d/state.bencode" --nat_check 0 --max_announce_rate 0
+  local args=(--port "$port" --bind 127.0.0.1 --nat_check 0 --max_announce_rate 0
     --max_peers_per_ip 0 --max_total_peers 0 --max_torrents 0 --max_peers 0)
+  # A state file only with the memory store (the tracker refuses --dfile with a shared one).
+  [[ " ${WEBSWARM_ARGS:-} " == *" --store "* ]] || args+=(--dfile "$d/state.bencode")
   if [[ ${WEBSWARM_ACCESS_LOG:-0} == 1 ]]; then args+=(--logfile "$d/access.log"); else args+=(--logfile ""); fi
   # shellcheck disable=SC2206
   [[ -n ${WEBSWARM_ARGS:-} ]] && args+=($WEBSWARM_ARGS)
