@@ -104,22 +104,27 @@ start_webswarm() {
 }
 
 # start_redis DIR [ARGS...]: a redis-server (no persistence) on a free port, its work files in
-# DIR; sets REDIS_PORT and REDIS_PID once it answers PING (up to 10 s).
+# DIR; sets REDIS_PORT and REDIS_PID once it answers PING (up to 10 s a try, three tries on
+# new ports: a cluster node's bus port, its port + 10000, may be taken).
 start_redis() {
-  local d=$1
+  local d=$1 try
   shift
   mkdir -p "$d"
-  REDIS_PORT=$(free_port)
-  # A cluster node also listens on its port + 10000 (the cluster bus), which must be a port.
-  while [[ " $* " == *" --cluster-enabled yes "* && $REDIS_PORT -gt 55535 ]]; do REDIS_PORT=$(free_port); done
-  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no --dir "$d" "$@" \
-    >"$d/redis.log" 2>&1 &
-  REDIS_PID=$!
-  for _ in $(seq 100); do
-    redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG && return 0
-    sleep 0.1
+  for try in 1 2 3; do
+    REDIS_PORT=$(free_port)
+    while [[ " $* " == *" --cluster-enabled yes "* && $REDIS_PORT -gt 55535 ]]; do REDIS_PORT=$(free_port); done
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no --dir "$d" "$@" \
+      >"$d/redis.log" 2>&1 &
+    REDIS_PID=$!
+    for _ in $(seq 100); do
+      redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG && return 0
+      kill -0 "$REDIS_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    echo "trackerbench: redis-server on $REDIS_PORT did not answer (try $try):" >&2
+    tail -3 "$d/redis.log" >&2
+    stop_pids "$REDIS_PID"
   done
-  echo "trackerbench: redis-server on $REDIS_PORT did not answer" >&2
   return 1
 }
 
