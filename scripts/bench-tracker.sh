@@ -10,6 +10,10 @@
 #   QUICK=1 scripts/bench-tracker.sh             # smoke test: DUR=3 RUNS=1 PEERS_BIG=0 (≈ 1 min each)
 #   scripts/bench-tracker.sh opentracker         # any targets of bench/trackerbench/targets.sh;
 #                                                # ratios are against the first one
+#   scripts/bench-tracker.sh opentracker webswarm-redis webswarm-redis-cluster chihaya-redis
+#                                  # shared stores: a redis-server (or a 3-master cluster) per
+#                                  # target, pinned to the other core than its tracker, its CPU
+#                                  # per request reported apart ("store CPU µs/req")
 #
 # Environment (defaults in brackets; every bench/trackerbench/run.sh variable passes through):
 #   QUICK=1        DUR=3 RUNS=1 PEERS_BIG=0 unless those are set
@@ -24,6 +28,7 @@
 #                  and other sessions' builds would still take half the CPU; the trackers' and
 #                  load generator's own nice is set too (run.sh NICE). Root only.
 #   WEBSWARM_ARGS  extra flags for tracker; WEBSWARM_BIN a prebuilt tracker instead of go build
+#   CHIHAYA_BIN    a chihaya binary, for the chihaya-redis target (skipped, saying so, without it)
 #   PROFILE=1      afterwards, profile webswarm's tracker under the same load with perf
 #                  (bench/trackerbench/profile.sh: CPU by function per scenario, memory at PEERS_BIG)
 #
@@ -70,9 +75,18 @@ mkdir -p "$SUITE_OUT"
 export TRACKERLOAD=$SUITE_OUT/trackerload
 go build -o "$TRACKERLOAD" ./bench/trackerbench/trackerload
 
-targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(opentracker webswarm)
-if [[ " ${targets[*]} " == *" webswarm "* && -z ${WEBSWARM_BIN:-} ]]; then
+[[ $# -gt 0 ]] || set -- opentracker webswarm
+targets=()
+for t in "$@"; do
+  # chihaya is not packaged: its target needs CHIHAYA_BIN (a chihaya binary) and is skipped
+  # without it, saying so.
+  if [[ $t == chihaya* && ! -x ${CHIHAYA_BIN:-} ]]; then
+    echo "bench-tracker.sh: skipping $t: CHIHAYA_BIN is not set to a chihaya binary" >&2
+    continue
+  fi
+  targets+=("$t")
+done
+if [[ " ${targets[*]} " == *" webswarm"* && -z ${WEBSWARM_BIN:-} ]]; then
   # Build before any measurement: a compile error should not cost a whole opentracker run.
   export WEBSWARM_BIN=$SUITE_OUT/tracker
   go build -o "$WEBSWARM_BIN" ./tracker

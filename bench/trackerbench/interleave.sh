@@ -25,7 +25,7 @@ source "${TARGETS:-$HERE/targets.sh}"
 # shellcheck source=run.sh
 TB_RUN_LIB=1 source "$HERE/run.sh"
 
-declare -A T_PID T_HTTP T_UDP
+declare -A T_PID T_STORE T_HTTP T_UDP
 ALL_PIDS=""
 cleanup() {
   local p
@@ -40,7 +40,7 @@ cleanup() {
 trap cleanup EXIT
 
 use() { # make target $1 the current one for run.sh's functions
-  NAME=$1 PID=${T_PID[$1]} HTTP_URL=${T_HTTP[$1]} UDP_ADDR=${T_UDP[$1]}
+  NAME=$1 PID=${T_PID[$1]} STORE_PID=${T_STORE[$1]} HTTP_URL=${T_HTTP[$1]} UDP_ADDR=${T_UDP[$1]}
   OUT=$SUITE_OUT/$1 RES=$SUITE_OUT/$1/results.txt RSSF=$SUITE_OUT/$1/rss.txt
   if [[ -n $WARM_VIA_SET ]]; then WARM_VIA=$WARM_VIA_SET
   elif [[ $UDP_ADDR != - ]]; then WARM_VIA=udp
@@ -51,11 +51,11 @@ unpin_all() { local n; for n in "${names[@]}"; do use "$n"; unpin; done; PINNED=
 
 names=()
 for name in "$@"; do
-  TARGET_PID="" TARGET_HTTP=- TARGET_UDP=- RUN_ENV=()
+  TARGET_PID="" STORE_PID="" TARGET_HTTP=- TARGET_UDP=- RUN_ENV=()
   "start_$name"
-  ALL_PIDS+=" $TARGET_PID"
+  ALL_PIDS+=" $TARGET_PID $STORE_PID"
   wait_listening "$TARGET_HTTP" "$TARGET_UDP"
-  T_PID[$name]=$TARGET_PID T_HTTP[$name]=$TARGET_HTTP T_UDP[$name]=$TARGET_UDP
+  T_PID[$name]=$TARGET_PID T_STORE[$name]=$STORE_PID T_HTTP[$name]=$TARGET_HTTP T_UDP[$name]=$TARGET_UDP
   names+=("$name")
   echo "=== $name: pid(s) $TARGET_PID http=$TARGET_HTTP udp=$TARGET_UDP"
 done

@@ -33,6 +33,9 @@ ROWS = [
     ("tracker CPU µs/req, close", "main", "http-close-pin", "cpu", None, ""),
     ("tracker CPU µs/req, scrape", "main", "http-scrape-pin", "cpu", None, ""),
     ("tracker CPU µs/req, UDP", "main", "udp-pin", "cpu", None, ""),
+    # A shared store's own CPU (a redis-server pinned to the other core), for targets with one.
+    ("store CPU µs/req, keep-alive", "main", "http-ka-pin", "store", None, ""),
+    ("store CPU µs/req, keep-alive (big)", "big", "http-ka-pin", "store", None, ""),
 ]
 
 
@@ -49,13 +52,15 @@ def value(st, metric):
         return med(st["rates"])
     if metric == "cpu":
         return st["cpu_us"]
+    if metric == "store":
+        return st["store_us"]
     return st["p99"] / 1000.0  # µs -> ms
 
 
 def fmt(v, metric):
     if v is None or v != v:
         return "-"
-    return f"{v:,.0f}" if metric == "rate" else f"{v:.1f}" if metric == "cpu" else f"{v:.2f}"
+    return f"{v:,.0f}" if metric == "rate" else f"{v:.1f}" if metric in ("cpu", "store") else f"{v:.2f}"
 
 
 def bytes_per_peer(rss):

@@ -1,5 +1,6 @@
 # trackerbench targets, sourced by suite.sh. Each target NAME defines start_NAME, which must set
 #   TARGET_PID   PID(s) of the server process(es) (space separated; used for RSS, CPU time, pinning)
+#   STORE_PID    optional PID(s) of its store (redis-server): pinned to the other core, CPU apart
 #   TARGET_HTTP  announce URL or "-"          TARGET_UDP  host:port or "-"
 #   RUN_ENV      optional array of VAR=value passed to run.sh (e.g. NO_WARM=1 SCENARIOS=...)
 # and may define stop_NAME (default: kill -TERM the PIDs in TARGET_PID and wait).
@@ -87,8 +88,10 @@ start_webswarm() {
     WEBSWARM_BIN=$d/tracker
   fi
   port=$(free_port)
-  local args=(--port "$port" --bind 127.0.0.1 --dfile "$d/state.bencode" --nat_check 0 --max_announce_rate 0
+  local args=(--port "$port" --bind 127.0.0.1 --nat_check 0 --max_announce_rate 0
     --max_peers_per_ip 0 --max_total_peers 0 --max_torrents 0 --max_peers 0)
+  # A state file only with the memory store (the tracker refuses --dfile with a shared one).
+  [[ " ${WEBSWARM_ARGS:-} " == *" --store "* ]] || args+=(--dfile "$d/state.bencode")
   if [[ ${WEBSWARM_ACCESS_LOG:-0} == 1 ]]; then args+=(--logfile "$d/access.log"); else args+=(--logfile ""); fi
   # shellcheck disable=SC2206
   [[ -n ${WEBSWARM_ARGS:-} ]] && args+=($WEBSWARM_ARGS)
@@ -100,33 +103,126 @@ start_webswarm() {
   WEBSWARM_PORT=$port
 }
 
-# webswarm-redis: webswarm's tracker on a shared store, Debian's redis-server (no persistence) on
-# another free port, started here and stopped by PID with the tracker. TARGET_PID holds both, so
-# RSS and CPU per request count the store's share (and pinning puts both on the tracker's core).
-start_webswarm-redis() {
-  local d=$TB_WORK/webswarm-redis rport
+# start_redis DIR [ARGS...]: a redis-server (no persistence) on a free port, its work files in
+# DIR; sets REDIS_PORT and REDIS_PID once it answers PING (up to 10 s a try, three tries on
+# new ports: a cluster node's bus port, its port + 10000, may be taken).
+start_redis() {
+  local d=$1 try
+  shift
   mkdir -p "$d"
-  rport=$(free_port)
-  redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --daemonize no --dir "$d" \
-    >"$d/redis.log" 2>&1 &
-  local rpid=$!
-  for _ in $(seq 100); do
-    redis-cli -p "$rport" ping 2>/dev/null | grep -q PONG && break
-    sleep 0.1
+  for try in 1 2 3; do
+    REDIS_PORT=$(free_port)
+    while [[ " $* " == *" --cluster-enabled yes "* && $REDIS_PORT -gt 55535 ]]; do REDIS_PORT=$(free_port); done
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no --dir "$d" "$@" \
+      >"$d/redis.log" 2>&1 &
+    REDIS_PID=$!
+    for _ in $(seq 100); do
+      redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG && return 0
+      kill -0 "$REDIS_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    echo "trackerbench: redis-server on $REDIS_PORT did not answer (try $try):" >&2
+    tail -3 "$d/redis.log" >&2
+    stop_pids "$REDIS_PID"
   done
-  TB_WORK=$TB_WORK/redis-tracker WEBSWARM_ARGS="--store redis://127.0.0.1:$rport ${WEBSWARM_ARGS:-}" start_webswarm
-  TARGET_PID="$TARGET_PID $rpid"
-  REDIS_PORT=$rport
+  return 1
+}
+
+# webswarm-redis: webswarm's tracker on a shared store, Debian's redis-server on another free
+# port, started here and stopped by PID with the tracker. STORE_PID holds it: run.sh pins it to
+# the other core than the tracker and records its CPU apart (store CPU µs/req).
+start_webswarm-redis() {
+  start_redis "$TB_WORK/webswarm-redis" || return 1
+  STORE_PID=$REDIS_PID
+  TB_WORK=$TB_WORK/redis-tracker WEBSWARM_ARGS="--store redis://127.0.0.1:$REDIS_PORT ${WEBSWARM_ARGS:-}" start_webswarm
 }
 
 stop_webswarm-redis() {
   [[ -n ${REDIS_PORT:-} ]] && redis-cli -p "$REDIS_PORT" info memory >"$TB_WORK/webswarm-redis/redis-memory.txt" 2>/dev/null
+  stop_pids $TARGET_PID $STORE_PID
+}
+
+stop_pids() {
   local p
-  for p in $TARGET_PID; do kill -TERM "$p" 2>/dev/null; done
-  for p in $TARGET_PID; do
+  for p in "$@"; do kill -TERM "$p" 2>/dev/null; done
+  for p in "$@"; do
     for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
   done
 }
+
+# webswarm-redis-cluster: the same on a Redis Cluster of 3 masters (no replicas), created here
+# with redis-cli --cluster create; the tracker is given all three as seed nodes.
+start_webswarm-redis-cluster() {
+  local d=$TB_WORK/webswarm-redis-cluster seeds=() pids=() i
+  for i in 1 2 3; do
+    start_redis "$d/$i" --cluster-enabled yes --cluster-config-file "$d/$i/nodes.conf" || return 1
+    seeds+=("127.0.0.1:$REDIS_PORT")
+    pids+=("$REDIS_PID")
+  done
+  STORE_PID=${pids[*]}
+  redis-cli --cluster create "${seeds[@]}" --cluster-replicas 0 --cluster-yes >"$d/create.log" 2>&1 || return 1
+  for _ in $(seq 100); do
+    redis-cli -p "${seeds[0]##*:}" cluster info 2>/dev/null | grep -q 'cluster_state:ok' && break
+    sleep 0.1
+  done
+  local all
+  all=$(IFS=,; echo "${seeds[*]}")
+  TB_WORK=$TB_WORK/cluster-tracker WEBSWARM_ARGS="--store redis-cluster://$all ${WEBSWARM_ARGS:-}" start_webswarm
+}
+
+stop_webswarm-redis-cluster() { stop_pids $TARGET_PID $STORE_PID; }
+
+# chihaya-redis: chihaya (CHIHAYA_BIN, a binary of github.com/chihaya/chihaya; bench-tracker.sh
+# skips this target without it) with its Redis storage on a redis-server of its own, its
+# example configuration's values on loopback.
+start_chihaya-redis() {
+  [[ -x ${CHIHAYA_BIN:-} ]] || { echo "chihaya-redis: set CHIHAYA_BIN to a chihaya binary" >&2; return 1; }
+  local d=$TB_WORK/chihaya-redis port mport
+  start_redis "$d/redis" || return 1
+  STORE_PID=$REDIS_PID
+  port=$(free_port)
+  mport=$(free_port)
+  cat >"$d/chihaya.yaml" <<YAML
+chihaya:
+  announce_interval: "30m"
+  min_announce_interval: "15m"
+  metrics_addr: "127.0.0.1:$mport"
+  http:
+    addr: "127.0.0.1:$port"
+    read_timeout: "5s"
+    write_timeout: "5s"
+    enable_keepalive: true
+    idle_timeout: "30s"
+    announce_routes: ["/announce"]
+    scrape_routes: ["/scrape"]
+    max_numwant: 100
+    default_numwant: 50
+    max_scrape_infohashes: 50
+  udp:
+    addr: "127.0.0.1:$port"
+    max_clock_skew: "10s"
+    private_key: "trackerbench-lab-key-0123456789abcdef"
+    max_numwant: 100
+    default_numwant: 50
+    max_scrape_infohashes: 50
+  storage:
+    name: "redis"
+    config:
+      gc_interval: "3m"
+      peer_lifetime: "31m"
+      prometheus_reporting_interval: "1s"
+      redis_broker: "redis://127.0.0.1:$REDIS_PORT/0"
+      redis_read_timeout: "15s"
+      redis_write_timeout: "15s"
+      redis_connect_timeout: "15s"
+YAML
+  "$CHIHAYA_BIN" --config "$d/chihaya.yaml" --nocolors >"$d/stdout.log" 2>&1 &
+  TARGET_PID=$!
+  TARGET_HTTP=http://127.0.0.1:$port/announce
+  TARGET_UDP=127.0.0.1:$port
+}
+
+stop_chihaya-redis() { stop_pids $TARGET_PID $STORE_PID; }
 
 # webswarm-b: a second build of webswarm's tracker beside the first, for A/B runs of a change
 # (./interleave.sh webswarm webswarm-b): WEBSWARM_B_BIN is the binary [required], WEBSWARM_B_ARGS

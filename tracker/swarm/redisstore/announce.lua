@@ -1,52 +1,69 @@
 -- One announce, one round trip: register, refresh, move or remove the peer, count a
 -- completion once, prune expired peers (bounded), and hand back the counts and random peers.
 --
--- KEYS: 1 meta hash {ih}:m (s, l, d, n4, n6), 2 peers hash {ih}:p (family..peer_id -> record),
--- 3 last-seen zset {ih}:z, 4..7 visible sets {ih}:s4 {ih}:l4 {ih}:s6 {ih}:l6
--- (member addr..peer_id), 8 totals hash, 9 per-IP hash, 10 torrent index set, 11 dead set.
--- A record is flags (1 byte: 1 seeder, 2 hidden, 4 counted, 8 keyed) .. key hash (8 bytes)
--- .. compact address (6 or 18 bytes).
+-- KEYS: 1 meta hash {ih}:m (s4 l4 s6 l6: peers by family and state, d: completions,
+-- x: when the swarm is next pruned on access, pi and pc: where that pruning goes on),
+-- 2..5 peer hashes {ih}:4s {ih}:4l {ih}:6s {ih}:6l (seeders and leechers by family; field:
+-- peer ID, value: record), 6 totals hash, 7 per-IP hash (used only with a per-IP limit),
+-- 8 torrent index set, 9 dead set.
+-- A record is the compact address (6 or 18 bytes) .. last seen (4 bytes, big-endian Unix
+-- seconds) .. flags (1 byte: 2 hidden, 4 counted, 8 keyed) [.. key hash (8 bytes) if keyed].
+-- Small hashes (up to hash-max-listpack-entries, 128 by default) are listpacks: about 35
+-- bytes a peer, 43 with a key.
 --
--- ARGV: 1 op ("a" announce, "r" reveal, "x" expire, "R" restore), 2 prefix, 3 info-hash hex,
--- 4 now (Unix s), 5 timeout (s), 6 max torrents, 7 max peers, 8 max total, 9 max per IP,
--- 10 keep dead ("1"), then per op (see below).
+-- ARGV: 1 op ("a" announce, "r" reveal, "x" expire, "R" restore, "c" completion), 2 prefix,
+-- 3 info-hash hex, 4 now (Unix s), 5 timeout (s), 6 max torrents, 7 max peers, 8 max total,
+-- 9 max per IP, 10 keep dead ("1"), then per op (see below).
 --
--- Returns {code, seeders, leechers, downloaded, hidden, peer...}; code 0 is success, others
--- name the refusal (see codes in store.go).
+-- Returns {code, seeders, leechers, downloaded, hidden, indexed, (peer ID, record)...}; code
+-- 0 is success, others name the refusal (see codes in store.go).
 
-local KM, KP, KZ = KEYS[1], KEYS[2], KEYS[3]
-local KG, KIP, KIDX, KDEAD = KEYS[8], KEYS[9], KEYS[10], KEYS[11]
+local KM = KEYS[1]
+local KG, KIP, KIDX, KDEAD = KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local op, prefix, ih = ARGV[1], ARGV[2], ARGV[3]
 local now, timeout = tonumber(ARGV[4]), tonumber(ARGV[5])
 local maxT, maxP, maxTotal, maxIP = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local keepDead = ARGV[10] == "1"
+local oldest = now - timeout -- a peer last seen before this has expired
 
-local SEED, HIDDEN, COUNTED, KEYED = 1, 2, 4, 8
+local HIDDEN, COUNTED, KEYED = 2, 4, 8
 
--- On a Redis Cluster only the swarm's seven keys are passed (one slot): the totals, per-IP
+-- On a Redis Cluster only the swarm's five keys are passed (one slot): the totals, per-IP
 -- counts and dead set are not kept, and the caller updates the torrent index itself, told by
 -- indexed (1: this torrent was created, -1: dropped).
 local indexed = 0
+
+local function has(f, bit) return f % (bit + bit) >= bit end
+
+-- The swarm's figures, read once and written back once (by save) if they changed: each call
+-- from the script into Redis costs more than the arithmetic.
+local meta = redis.call("HMGET", KM, "s4", "l4", "s6", "l6", "d", "x")
+local exists = meta[5] ~= false
+local cnt = { s4 = tonumber(meta[1] or "0"), l4 = tonumber(meta[2] or "0"),
+  s6 = tonumber(meta[3] or "0"), l6 = tonumber(meta[4] or "0"), d = tonumber(meta[5] or "0") }
+local pruneAt = tonumber(meta[6] or "0")
+local dirty = false
+
+local function save()
+  if dirty and exists then
+    redis.call("HSET", KM, "s4", cnt.s4, "l4", cnt.l4, "s6", cnt.s6, "l6", cnt.l6, "d", cnt.d, "x", pruneAt)
+    dirty = false
+  end
+end
 
 local function gadd(f, d)
   if KG then redis.call("HINCRBY", KG, f, d) end
 end
 
-local function has(f, bit) return f % (bit + bit) >= bit end
-local function setbit(f, bit, on)
-  if has(f, bit) then f = f - bit end
-  if on then f = f + bit end
-  return f
+-- The peer hash (its KEYS index) and the counter name of a family ("4"/"6") and state.
+local function slot(fam, seeder)
+  local i = 2
+  if fam == "6" then i = 4 end
+  if seeder then return i, fam == "6" and "s6" or "s4" end
+  return i + 1, fam == "6" and "l6" or "l4"
 end
 
-local function visibleKey(fam, seeder)
-  if fam == "4" then
-    if seeder then return KEYS[4] end
-    return KEYS[5]
-  end
-  if seeder then return KEYS[6] end
-  return KEYS[7]
-end
+local function alen(fam) if fam == "6" then return 18 end return 6 end
 
 local function ipOf(addr)
   if #addr == 6 then return addr:sub(1, 4) end
@@ -54,42 +71,50 @@ local function ipOf(addr)
 end
 
 local function ipAdd(addr, d)
-  if not KIP then return end
+  if not KIP or maxIP <= 0 then return end
   local n = redis.call("HINCRBY", KIP, ipOf(addr), d)
   if n <= 0 then redis.call("HDEL", KIP, ipOf(addr)) end
 end
 
+local function seenOf(rec, n)
+  local a, b, c, d = rec:byte(n + 1, n + 4)
+  return ((a * 256 + b) * 256 + c) * 256 + d
+end
+
+local function record(addr, seen, flags, key)
+  local r = addr .. string.char(math.floor(seen / 16777216) % 256, math.floor(seen / 65536) % 256,
+    math.floor(seen / 256) % 256, seen % 256, flags)
+  if has(flags, KEYED) then r = r .. key end
+  return r
+end
+
 local function famTotal(fam) if fam == "4" then return "p4" end return "p6" end
 
--- removePeer drops a stored peer and uncounts it everywhere.
-local function removePeer(field, rec)
-  local f = rec:byte(1)
-  local addr = rec:sub(10)
-  local fam = field:sub(1, 1)
-  local seeder = has(f, SEED)
-  if not has(f, HIDDEN) then
-    redis.call("SREM", visibleKey(fam, seeder), addr .. field:sub(2))
-  end
-  redis.call("HDEL", KP, field)
-  redis.call("ZREM", KZ, field)
-  local sl = seeder and "s" or "l"
-  redis.call("HINCRBY", KM, sl, -1)
-  redis.call("HINCRBY", KM, "n" .. fam, -1)
-  gadd(sl, -1)
-  gadd(famTotal(fam), -1)
-  gadd("n", -1)
-  ipAdd(addr, -1)
+-- count adds d to the peers of a family and state, in the swarm and the totals.
+local function count(fam, seeder, d)
+  local _, c = slot(fam, seeder)
+  cnt[c] = cnt[c] + d
+  dirty = true
+  gadd(seeder and "s" or "l", d)
+  gadd(famTotal(fam), d)
+  gadd("n", d)
+end
+
+-- removePeer drops a stored peer (hash index i, peer ID id) and uncounts it everywhere.
+local function removePeer(i, id, rec)
+  local fam = i <= 3 and "4" or "6"
+  redis.call("HDEL", KEYS[i], id)
+  count(fam, i % 2 == 0, -1)
+  ipAdd(rec:sub(1, alen(fam)), -1)
 end
 
 local function swarmKeys(h)
   local b = prefix .. "{" .. h .. "}:"
-  return b .. "m", b .. "p", b .. "z", b .. "s4", b .. "l4", b .. "s6", b .. "l6"
+  return b .. "m", b .. "4s", b .. "4l", b .. "6s", b .. "6l"
 end
 
--- dropTorrent deletes an empty torrent (h: its hex info-hash).
-local function dropTorrent(h)
-  local m = swarmKeys(h)
-  local d = tonumber(redis.call("HGET", m, "d") or "0")
+-- dropTorrent deletes an empty torrent (h: its hex info-hash) and returns its completions.
+local function dropTorrent(h, d)
   redis.call("DEL", swarmKeys(h))
   if KIDX then
     redis.call("SREM", prefix .. "idx:" .. h:sub(1, 1), h) -- the index shard (see Store.indexKey)
@@ -104,34 +129,60 @@ end
 -- settle drops this torrent when it has no peers and no completions, or files it as dead
 -- (completions only) so that a full store can make room for a new torrent.
 local function settle()
-  if redis.call("EXISTS", KM) == 0 then return end
-  local v = redis.call("HMGET", KM, "n4", "n6", "d")
-  if tonumber(v[1] or "0") + tonumber(v[2] or "0") > 0 then return end
-  if keepDead then return end
-  if tonumber(v[3] or "0") == 0 then
-    dropTorrent(ih)
-  else
-    if KDEAD then redis.call("SADD", KDEAD, ih) end
+  if not exists then return end
+  if cnt.s4 + cnt.l4 + cnt.s6 + cnt.l6 > 0 or keepDead then return end
+  if cnt.d == 0 then
+    dropTorrent(ih, 0)
+    exists, dirty = false, false
+  elseif KDEAD then
+    redis.call("SADD", KDEAD, ih)
   end
 end
 
--- prune removes up to limit peers not seen within the timeout.
+-- scan examines peers of hash i from cursor, removing the expired ones, until about limit
+-- were looked at; it returns the next cursor ("0": the hash is done) and how many it saw.
+local function scan(i, cursor, limit)
+  local fam = i <= 3 and "4" or "6"
+  local n = alen(fam)
+  local r = redis.call("HSCAN", KEYS[i], cursor, "COUNT", limit)
+  local kv = r[2]
+  for j = 1, #kv, 2 do
+    if seenOf(kv[j + 1], n) < oldest then removePeer(i, kv[j], kv[j + 1]) end
+  end
+  return r[1], #kv / 2
+end
+
+-- walk goes on examining the swarm's peers from hash i (2..5) at cursor c, until about
+-- limit were looked at or the last hash is done; it returns where to go on (i 6: done).
+local function walk(i, c, limit)
+  while exists and i <= 5 and limit > 0 do
+    local seen
+    c, seen = scan(i, c, limit)
+    limit = limit - seen
+    if c == "0" then i = i + 1 end
+  end
+  return i, c
+end
+
+-- prune goes on with this swarm's pruning pass (its place kept in the meta hash, fields pi
+-- and pc), examining about limit peers; a finished pass is not repeated before a sixteenth
+-- of the timeout has passed.
 local function prune(limit)
-  local old = redis.call("ZRANGEBYSCORE", KZ, "-inf", "(" .. (now - timeout), "LIMIT", 0, limit)
-  for _, field in ipairs(old) do
-    local rec = redis.call("HGET", KP, field)
-    if rec then removePeer(field, rec) else redis.call("ZREM", KZ, field) end
+  if not exists or now < pruneAt then return end
+  local at = redis.call("HMGET", KM, "pi", "pc")
+  local i, c = walk(tonumber(at[1] or "2"), at[2] or "0", limit)
+  if i > 5 then
+    i, c = 2, "0"
+    pruneAt = now + math.max(1, math.floor(timeout / 16))
+    dirty = true
   end
-  return #old
-end
-
-local function counts()
-  local v = redis.call("HMGET", KM, "s", "l", "d")
-  return tonumber(v[1] or "0"), tonumber(v[2] or "0"), tonumber(v[3] or "0")
+  if exists then redis.call("HSET", KM, "pi", i, "pc", c) end
 end
 
 local function newTorrent()
-  redis.call("HSET", KM, "s", 0, "l", 0, "d", 0, "n4", 0, "n6", 0)
+  exists, dirty = true, true
+  cnt = { s4 = 0, l4 = 0, s6 = 0, l6 = 0, d = 0 }
+  pruneAt = now + math.max(1, math.floor(timeout / 16))
   if KIDX then redis.call("SADD", KIDX, ih) else indexed = 1 end
   gadd("t", 1)
 end
@@ -143,28 +194,20 @@ local function room()
   if keepDead or not KDEAD then return false end
   local victim = redis.call("SPOP", KDEAD)
   if not victim then return false end
-  redis.call("SADD", KDEAD, victim) -- dropTorrent removes it again
-  dropTorrent(victim)
+  local km = swarmKeys(victim)
+  dropTorrent(victim, tonumber(redis.call("HGET", km, "d") or "0"))
   return true
 end
 
+local function peers() return cnt.s4 + cnt.l4 + cnt.s6 + cnt.l6 end
+
 -- insert stores a new peer (admitted by the caller).
-local function insert(field, flags, key, addr, seen)
-  redis.call("HSET", KP, field, string.char(flags) .. key .. addr)
-  redis.call("ZADD", KZ, seen, field)
-  local fam = field:sub(1, 1)
-  local seeder = has(flags, SEED)
-  if not has(flags, HIDDEN) then
-    redis.call("SADD", visibleKey(fam, seeder), addr .. field:sub(2))
-  end
-  local sl = seeder and "s" or "l"
-  redis.call("HINCRBY", KM, sl, 1)
-  redis.call("HINCRBY", KM, "n" .. fam, 1)
-  gadd(sl, 1)
-  gadd(famTotal(fam), 1)
-  gadd("n", 1)
+local function insert(id, fam, seeder, flags, key, addr, seen)
+  local i = slot(fam, seeder)
+  redis.call("HSET", KEYS[i], id, record(addr, seen, flags, key))
+  count(fam, seeder, 1)
   ipAdd(addr, 1)
-  if KDEAD and tonumber(redis.call("HGET", KM, "n4")) + tonumber(redis.call("HGET", KM, "n6")) == 1 then
+  if KDEAD and peers() == 1 then
     redis.call("SREM", KDEAD, ih) -- its first peer: no longer dead
   end
 end
@@ -175,31 +218,50 @@ local function admit(addr)
   return 0
 end
 
--- pick appends up to want random members of the given sets to out, never self.
-local function pick(out, want, sets, self)
+-- find returns the hash index and record of a peer (family fam, peer ID id), looking first
+-- where a peer in state seeder would be.
+local function find(fam, id, seeder)
+  local i = slot(fam, seeder)
+  local rec = redis.call("HGET", KEYS[i], id)
+  if rec then return i, rec end
+  local j = slot(fam, not seeder)
+  rec = redis.call("HGET", KEYS[j], id)
+  if rec then return j, rec end
+  return nil, nil
+end
+
+local function result(code, hidden)
+  save()
+  return { code, cnt.s4 + cnt.s6, cnt.l4 + cnt.l6, cnt.d, hidden and 1 or 0, indexed }
+end
+
+-- pick appends to out up to want random peers of the hashes is (with sizes ns), never self,
+-- hidden or expired ones: each as its peer ID and its record, the strings HRANDFIELD made (a
+-- new string made here, such as address .. ID, would cost more than the tracker's copying).
+local function pick(out, want, is, ns, self)
   if want <= 0 then return 0 end
-  local sizes, total = {}, 0
-  for i, k in ipairs(sets) do
-    sizes[i] = redis.call("SCARD", k)
-    total = total + sizes[i]
-  end
+  local total = 0
+  for _, n in ipairs(ns) do total = total + n end
   local got = 0
-  for i, k in ipairs(sets) do
+  for x, i in ipairs(is) do
     local share
     if total <= want + 1 then
-      share = sizes[i]
+      share = ns[x]
     else
-      -- Proportional share, the last set taking what is left.
-      share = math.floor(want * sizes[i] / total + 0.5)
-      if i == #sets then share = want - got end
-      share = math.min(share, sizes[i])
+      -- Proportional share, the last hash taking what is left.
+      share = math.floor(want * ns[x] / total + 0.5)
+      if x == #is then share = want - got end
+      share = math.min(share, ns[x])
     end
     if share > 0 then
-      local m = redis.call("SRANDMEMBER", k, share + 1)
-      for _, p in ipairs(m) do
+      local n = i <= 3 and 6 or 18
+      local kv = redis.call("HRANDFIELD", KEYS[i], share + 1, "WITHVALUES")
+      for j = 1, #kv, 2 do
         if got >= want then break end
-        if p ~= self then
-          out[#out + 1] = p
+        local id, rec = kv[j], kv[j + 1]
+        if id ~= self and not has(rec:byte(n + 5), HIDDEN) and seenOf(rec, n) >= oldest then
+          out[#out + 1] = id
+          out[#out + 1] = rec
           got = got + 1
         end
       end
@@ -208,30 +270,24 @@ local function pick(out, want, sets, self)
   return got
 end
 
-local function result(code, hidden, peers)
-  local s, l, d = counts()
-  local r = { code, s, l, d, hidden and 1 or 0, indexed }
-  if peers then
-    for _, p in ipairs(peers) do r[#r + 1] = p end
-  end
-  return r
-end
-
 if op == "x" then
-  -- ARGV 11: how many peers at most to prune.
-  local n = prune(tonumber(ARGV[11]))
+  -- ARGV 11: how many peers at most to examine, 12 hash index (2..5), 13 its cursor.
+  -- Returns {next hash index (0: done), next cursor, indexed}.
+  local i, c = walk(tonumber(ARGV[12]), ARGV[13], tonumber(ARGV[11]))
+  save()
   settle()
-  return { n, indexed }
+  if not exists or i > 5 then i = 0 end
+  return { i, c, indexed }
 end
 
 if op == "r" then
-  -- ARGV 11 field, 12 address.
-  local field, addr = ARGV[11], ARGV[12]
-  local rec = redis.call("HGET", KP, field)
-  if rec and rec:sub(10) == addr and has(rec:byte(1), HIDDEN) then
-    local f = setbit(rec:byte(1), HIDDEN, false)
-    redis.call("HSET", KP, field, string.char(f) .. rec:sub(2))
-    redis.call("SADD", visibleKey(field:sub(1, 1), has(f, SEED)), addr .. field:sub(2))
+  -- ARGV 11 field (family .. peer ID), 12 address.
+  local fam, id, addr = ARGV[11]:sub(1, 1), ARGV[11]:sub(2), ARGV[12]
+  local i, rec = find(fam, id, false)
+  local n = alen(fam)
+  if rec and rec:sub(1, n) == addr and has(rec:byte(n + 5), HIDDEN) then
+    local f = rec:byte(n + 5) - HIDDEN
+    redis.call("HSET", KEYS[i], id, rec:sub(1, n + 4) .. string.char(f) .. rec:sub(n + 6))
   end
   return { 0 }
 end
@@ -239,52 +295,60 @@ end
 if op == "c" then
   -- One completed download counted without a peer (a browser's, kept by the WebSocket
   -- tracker): the torrent is created if it fits, like a restored one.
-  if redis.call("EXISTS", KM) == 0 then
+  if not exists then
     if not room() then return { 1, 0 } end
     newTorrent()
   end
-  redis.call("HINCRBY", KM, "d", 1)
+  cnt.d = cnt.d + 1
+  dirty = true
   gadd("d", 1)
+  save()
   settle()
   return { 0, indexed }
 end
 
 if op == "R" then
-  -- ARGV 11 downloaded, then (field, flags, address, last seen) per peer.
-  if redis.call("EXISTS", KM) == 0 then
+  -- ARGV 11 downloaded, then (field, flags (1 seeder, 2 hidden, 4 counted), address, last
+  -- seen) per peer.
+  if not exists then
     if not room() then return { 1, 0 } end
     newTorrent()
   end
   local d = tonumber(ARGV[11])
-  local cur = tonumber(redis.call("HGET", KM, "d") or "0")
-  if d > cur then
-    redis.call("HSET", KM, "d", d)
-    gadd("d", d - cur)
+  if d > cnt.d then
+    gadd("d", d - cnt.d)
+    cnt.d = d
+    dirty = true
   end
-  local nokey = string.rep("\0", 8)
-  for i = 12, #ARGV, 4 do
-    local field, flags, addr, seen = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], tonumber(ARGV[i + 3])
-    local fam = field:sub(1, 1)
-    if now - seen <= timeout and redis.call("HEXISTS", KP, field) == 0
-        and tonumber(redis.call("HGET", KM, "n" .. fam) or "0") < maxP
+  for j = 12, #ARGV, 4 do
+    local field, flags, addr, seen = ARGV[j], tonumber(ARGV[j + 1]), ARGV[j + 2], tonumber(ARGV[j + 3])
+    local fam, id = field:sub(1, 1), field:sub(2)
+    local seeder = has(flags, 1)
+    local n = cnt["s" .. fam] + cnt["l" .. fam]
+    if now - seen <= timeout and n < maxP and not find(fam, id, seeder)
         and (maxTotal <= 0 or tonumber(redis.call("HGET", KG, "n") or "0") < maxTotal) then
-      insert(field, setbit(flags, KEYED, false), nokey, addr, math.min(seen, now))
+      local f = 0
+      if has(flags, HIDDEN) then f = f + HIDDEN end
+      if has(flags, COUNTED) then f = f + COUNTED end
+      insert(id, fam, seeder, f, "", addr, math.min(seen, now))
     end
   end
+  save()
   settle()
   return { 0, indexed }
 end
 
--- op "a": ARGV 11 field, 12 address, 13 key hash ("" for none), 14 seeder ("1"),
--- 15 event (0 none, 1 started, 2 completed, 3 stopped), 16 numwant, 17 hidden ("1").
+-- op "a": ARGV 11 field (family .. peer ID), 12 address, 13 key hash ("" for none),
+-- 14 seeder ("1"), 15 event (0 none, 1 started, 2 completed, 3 stopped), 16 numwant,
+-- 17 hidden ("1").
 local field, addr, key = ARGV[11], ARGV[12], ARGV[13]
 local seeder, event, want, hideNew = ARGV[14] == "1", tonumber(ARGV[15]), tonumber(ARGV[16]), ARGV[17] == "1"
 local STOPPED, COMPLETED = 3, 2
-local fam = field:sub(1, 1)
-local id = field:sub(2)
+local fam, id = field:sub(1, 1), field:sub(2)
+local n = alen(fam)
 
-prune(16) -- nothing to do (and cheap) for a swarm that does not exist
-local rec = redis.call("HGET", KP, field)
+prune(32)
+local i, rec = find(fam, id, seeder)
 local hidden
 
 if not rec then
@@ -292,90 +356,88 @@ if not rec then
     settle()
     return result(0, false)
   end
-  if redis.call("EXISTS", KM) == 0 then
+  if not exists then
     if not room() then return { 1, 0, 0, 0, 0, 0 } end
     local c = admit(addr)
     if c ~= 0 then return { c, 0, 0, 0, 0, 0 } end
     newTorrent()
   else
-    if tonumber(redis.call("HGET", KM, "n" .. fam) or "0") >= maxP then return result(2, false) end
+    if cnt["s" .. fam] + cnt["l" .. fam] >= maxP then return result(2, false) end
     local c = admit(addr)
     if c ~= 0 then return result(c, false) end
   end
   local flags = 0
-  if seeder then flags = flags + SEED end
   if hideNew then flags = flags + HIDDEN end
   if event == COMPLETED then
     -- A peer whose first announce says completed finished while we did not know it.
     flags = flags + COUNTED
-    redis.call("HINCRBY", KM, "d", 1)
+    cnt.d = cnt.d + 1
     gadd("d", 1)
   end
-  if key ~= "" then flags = flags + KEYED else key = string.rep("\0", 8) end
-  insert(field, flags, key, addr, now)
+  if key ~= "" then flags = flags + KEYED end
+  insert(id, fam, seeder, flags, key, addr, now)
   hidden = hideNew
 else
-  local f = rec:byte(1)
-  local oldAddr = rec:sub(10)
+  local f = rec:byte(n + 5)
+  local oldAddr = rec:sub(1, n)
   if oldAddr ~= addr then
     -- Acting on a peer registered elsewhere: a keyed peer only with its key, a keyless one
     -- only from its own IP address.
     if has(f, KEYED) then
-      if key == "" or key ~= rec:sub(2, 9) then return result(5, false) end
-    elseif oldAddr:sub(1, #oldAddr - 2) ~= addr:sub(1, #addr - 2) then
+      if key == "" or key ~= rec:sub(n + 6, n + 13) then return result(5, false) end
+    elseif oldAddr:sub(1, n - 2) ~= addr:sub(1, n - 2) then
       return result(6, false)
     end
   end
   if event == STOPPED then
-    removePeer(field, rec)
+    removePeer(i, id, rec)
+    save()
     settle()
     return result(0, false)
   end
-  local wasSeeder = has(f, SEED)
+  local wasSeeder = i % 2 == 0
   hidden = has(f, HIDDEN)
-  if not hidden and (oldAddr ~= addr or wasSeeder ~= seeder) then
-    redis.call("SREM", visibleKey(fam, wasSeeder), oldAddr .. id)
-    redis.call("SADD", visibleKey(fam, seeder), addr .. id)
-  end
   if oldAddr ~= addr and ipOf(oldAddr) ~= ipOf(addr) then
     ipAdd(oldAddr, -1) -- a move adds no peer: counted under its new IP whatever the limit
     ipAdd(addr, 1)
   end
-  if seeder ~= wasSeeder then
-    local from, to = "l", "s"
-    if wasSeeder then from, to = "s", "l" end
-    redis.call("HINCRBY", KM, from, -1)
-    redis.call("HINCRBY", KM, to, 1)
-    gadd(from, -1)
-    gadd(to, 1)
-  end
   if (event == COMPLETED or (seeder and not wasSeeder)) and not has(f, COUNTED) then
     f = f + COUNTED
-    redis.call("HINCRBY", KM, "d", 1)
+    cnt.d = cnt.d + 1
+    dirty = true
     gadd("d", 1)
   end
-  f = setbit(f, SEED, seeder)
-  f = setbit(f, KEYED, key ~= "")
-  if key == "" then key = string.rep("\0", 8) end
-  redis.call("HSET", KP, field, string.char(f) .. key .. addr)
-  redis.call("ZADD", KZ, now, field)
-end
-
--- One read of the swarm's figures serves the reply and tells whether the other family has
--- peers at all (each call from the script costs more than the command itself).
-local v = redis.call("HMGET", KM, "s", "l", "d", "n4", "n6")
-local peers = {}
-if want > 0 then
-  local own, other = "4", "6"
-  local otherN = tonumber(v[5] or "0")
-  if fam == "6" then own, other, otherN = "6", "4", tonumber(v[4] or "0") end
-  local function sets(fm)
-    if seeder then return { visibleKey(fm, false) } end
-    return { visibleKey(fm, true), visibleKey(fm, false) }
+  if has(f, KEYED) then f = f - KEYED end
+  if key ~= "" then f = f + KEYED end
+  local r = record(addr, now, f, key)
+  if seeder ~= wasSeeder then
+    redis.call("HDEL", KEYS[i], id)
+    local _, from = slot(fam, wasSeeder)
+    local to
+    i, to = slot(fam, seeder)
+    cnt[from], cnt[to] = cnt[from] - 1, cnt[to] + 1
+    dirty = true
+    gadd(from:sub(1, 1), -1)
+    gadd(to:sub(1, 1), 1)
   end
-  local got = pick(peers, want, sets(own), addr .. id)
-  if otherN > 0 then pick(peers, want - got, sets(other), "") end
+  redis.call("HSET", KEYS[i], id, r)
 end
-local r = { 0, tonumber(v[1] or "0"), tonumber(v[2] or "0"), tonumber(v[3] or "0"), hidden and 1 or 0, indexed }
-for _, p in ipairs(peers) do r[#r + 1] = p end
+save()
+
+local out = {}
+if want > 0 then
+  local other = fam == "4" and "6" or "4"
+  local function from(fm)
+    local si, sc = slot(fm, true)
+    local li, lc = slot(fm, false)
+    if seeder then return { li }, { cnt[lc] } end
+    return { si, li }, { cnt[sc], cnt[lc] }
+  end
+  local is, ns = from(fam)
+  local got = pick(out, want, is, ns, id)
+  is, ns = from(other)
+  pick(out, want - got, is, ns, "")
+end
+local r = { 0, cnt.s4 + cnt.s6, cnt.l4 + cnt.l6, cnt.d, hidden and 1 or 0, indexed }
+for _, p in ipairs(out) do r[#r + 1] = p end
 return r

@@ -3,9 +3,11 @@ package redisstore
 import (
 	"context"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/webswarm/webswarm/internal/bittorrent"
 	"github.com/webswarm/webswarm/tracker/swarm"
 )
 
@@ -100,31 +103,36 @@ func BenchmarkClientRueidis(b *testing.B) {
 				return
 			}
 			out.Reset()
-			for _, v := range vals[6:] {
-				p, _ := v.ToString()
-				if len(p) == 26 {
-					out.V4 = append(out.V4, p[:6]...)
+			for j := 7; j < len(vals); j += 2 { // (peer ID, record) pairs
+				rec, _ := vals[j].ToString()
+				if len(rec) == 6+5 || len(rec) == 6+5+8 {
+					out.V4 = append(out.V4, rec[:6]...)
 				}
 			}
 		}
 	})
 }
 
+var (
+	memPeers    = flag.Int("mempeers", 100_000, "BenchmarkRedisMemoryPerPeer: peers in 1,000 swarms")
+	memListpack = flag.Int("listpack", 0, "BenchmarkRedisMemoryPerPeer: Redis's hash-max-listpack-entries (0: its default, 128)")
+)
+
 // BenchmarkRedisMemoryPerPeer reports Redis's used_memory per IPv4 peer (bytes/peer) after
-// 100,000 peers in 1,000 swarms (100 a swarm: every structure still listpack-encoded)
-// announced through 8 goroutines. b.N is ignored: run with -benchtime 1x.
+// -mempeers peers (default 100,000) in 1,000 swarms announced through 8 goroutines, each peer
+// with a key; -listpack N sets Redis's hash-max-listpack-entries first. b.N is ignored: run
+// with -benchtime 1x.
 func BenchmarkRedisMemoryPerPeer(b *testing.B) {
-	const torrents, perSwarm = 1000, 100
+	const torrents = 1000
+	peers := *memPeers
 	addr := startRedis(b)
 	s := newStore(b, "redis://"+addr, swarm.Config{}, "mem:")
-	used := func() float64 {
-		info, err := s.rdb.InfoMap(context.Background(), "memory").Result()
-		if err != nil {
+	if *memListpack > 0 {
+		if err := s.rdb.ConfigSet(context.Background(), "hash-max-listpack-entries", strconv.Itoa(*memListpack)).Err(); err != nil {
 			b.Fatal(err)
 		}
-		v, _ := strconv.ParseFloat(info["Memory"]["used_memory"], 64)
-		return v
 	}
+	used := func() float64 { return redisInfo(b, s, "Memory", "used_memory") }
 	before := used()
 	var n atomic.Int64
 	var wg sync.WaitGroup
@@ -133,7 +141,7 @@ func BenchmarkRedisMemoryPerPeer(b *testing.B) {
 		go func() {
 			defer wg.Done()
 			var out swarm.PeerList
-			for i := int(n.Add(1)); i <= torrents*perSwarm; i = int(n.Add(1)) {
+			for i := int(n.Add(1)); i <= peers; i = int(n.Add(1)) {
 				a := &swarm.Announce{InfoHash: swarm.SuiteInfoHash(i % torrents), PeerID: swarm.SuitePeerID(i),
 					Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 6881),
 					Key:  []byte{byte(i)}, Left: uint64(i % 2), NumWant: 0}
@@ -145,5 +153,70 @@ func BenchmarkRedisMemoryPerPeer(b *testing.B) {
 		}()
 	}
 	wg.Wait()
-	b.ReportMetric((used()-before)/(torrents*perSwarm), "bytes/peer")
+	b.ReportMetric((used()-before)/float64(peers), "bytes/peer")
+}
+
+// BenchmarkScriptCost reports what one announce costs Redis itself, over re-announces in
+// 1,000 swarms of 20 peers, numwant 50, from one goroutine: redis-cpu-µs/announce is the
+// CPU time of Redis's main thread (INFO cpu, user + system; the robust figure on a loaded
+// machine), redis-µs/announce is usec_per_call of EVALSHA (INFO commandstats: the script's
+// time, which other load inflates).
+//
+//	go test -run '^$' -bench ScriptCost -benchtime 20000x ./tracker/swarm/redisstore/
+func BenchmarkScriptCost(b *testing.B) {
+	_, s := benchStore(b)
+	ctx := context.Background()
+	if err := s.rdb.ConfigResetStat(ctx).Err(); err != nil {
+		b.Fatal(err)
+	}
+	cpu := func() float64 {
+		return redisInfo(b, s, "CPU", "used_cpu_user_main_thread") + redisInfo(b, s, "CPU", "used_cpu_sys_main_thread")
+	}
+	before := cpu()
+	var out swarm.PeerList
+	b.ResetTimer()
+	for i := range b.N {
+		out.Reset()
+		if _, err := s.Announce(benchAnnounce(i%(benchTorrents*benchPeers)), &out); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric((cpu()-before)*1e6/float64(b.N), "redis-cpu-µs/announce")
+	info, err := s.rdb.InfoMap(ctx, "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, kv := range strings.Split(info["Commandstats"]["cmdstat_evalsha"], ",") {
+		if v, ok := strings.CutPrefix(kv, "usec_per_call="); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			b.ReportMetric(f, "redis-µs/announce")
+		}
+	}
+}
+
+// BenchmarkRangeTorrents and BenchmarkWalk: what the stats page, /stats.json and the /metrics
+// gauges cost to read from the shared store (1,000 torrents, 20,000 peers), per full read.
+func BenchmarkRangeTorrents(b *testing.B) {
+	_, s := benchStore(b)
+	b.ResetTimer()
+	for range b.N {
+		n := 0
+		s.RangeTorrents(func(bittorrent.InfoHash, swarm.Counts) bool { n++; return true })
+		if n != benchTorrents {
+			b.Fatalf("%d torrents, want %d", n, benchTorrents)
+		}
+	}
+}
+
+func BenchmarkWalk(b *testing.B) {
+	_, s := benchStore(b)
+	b.ResetTimer()
+	for range b.N {
+		n := 0
+		s.Walk(func(_ bittorrent.InfoHash, _ uint32, peers []swarm.PeerRecord) bool { n += len(peers); return true })
+		if n != benchTorrents*benchPeers {
+			b.Fatalf("%d peers, want %d", n, benchTorrents*benchPeers)
+		}
+	}
 }

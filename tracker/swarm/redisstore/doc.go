@@ -2,27 +2,31 @@
 // tracker instances share one set of swarms.
 //
 // Layout: every key of one swarm carries the swarm's hash tag, {<info_hash hex>}, so a swarm
-// sits in one Redis Cluster slot. A swarm is a meta hash (seeders, leechers, completions,
-// peers per family), a hash of peer records (family and peer ID -> flags, keyed hash of the
-// client's key, compact address), a sorted set of last-seen times, and four sets of the
-// peers others may be handed (seeders and leechers, IPv4 and IPv6), whose members are the
-// compact address followed by the peer ID. One announce is one round trip: a Lua script
-// (EVALSHA) registers, refreshes, moves or removes the peer, counts a completion once,
-// prunes up to 16 expired peers of that swarm, and returns the counts and up to numwant
-// random peers (SRANDMEMBER) already in compact form.
+// sits in one Redis Cluster slot. A swarm is a meta hash (seeders and leechers by family,
+// completions) and four peer hashes, seeders and leechers of each family, whose fields are
+// peer IDs and whose values are packed records: compact address, last-seen time (4 bytes),
+// flags, and a keyed hash of the client's key only if it sent one. A hash of up to 128 peers
+// (Redis's default hash-max-listpack-entries) is a listpack: about 40 bytes a peer. One
+// announce is one round trip: a Lua script (EVALSHA) reads the swarm's counts once, registers,
+// refreshes, moves or removes the peer, counts a completion once, writes the counts back once,
+// and returns them with up to numwant random peers (HRANDFIELD), never hidden or expired ones,
+// already in compact form.
 //
-// Expiry: peers expire by their last-seen time inside the swarm, pruned on access with
-// bounded work and by a background sweep that walks a torrent index split in 16 sets
-// (SSCAN, never KEYS).
+// Expiry: peers expire by the last-seen time in their record. An announce goes on with its
+// swarm's pruning pass (HSCAN, about 32 peers examined, its place kept in the meta hash) and
+// starts a new pass a sixteenth of the peer timeout after the last one finished; a background
+// sweep walks a torrent index split in 16 sets (SSCAN, never KEYS) and every swarm's peers in
+// bounded batches.
 //
-// On a single Redis, the totals, the per-IP counts and the dead-torrent set are global keys
+// On a single Redis, the totals, the dead-torrent set and the per-IP counts are global keys
 // that the script updates in the same call, so counts and the store-wide limits stay exact
-// with any number of instances. On a Redis Cluster (redis-cluster:// seed nodes; the client
-// follows MOVED/ASK) the script gets only the swarm's keys, which share one slot: the index
-// is updated by a second call only when a torrent is born or dropped, Totals sums the swarms'
-// own counts (exact with any number of instances, its cost growing with the torrents), and
-// the store-wide limits (torrents, total peers, peers per IP) are not enforced; the
-// per-torrent limit is.
+// with any number of instances. Per-IP counts are kept only while a per-IP limit is set (a
+// limit set later counts the peers that announce from then on). On a Redis Cluster
+// (redis-cluster:// seed nodes; the client follows MOVED/ASK) the script gets only the
+// swarm's keys, which share one slot: the index is updated by a second call only when a
+// torrent is born or dropped, Totals sums the swarms' own counts (exact with any number of
+// instances, its cost growing with the torrents), and the store-wide limits (torrents, total
+// peers, peers per IP) are not enforced; the per-torrent limit is.
 //
 // Key hashes are keyed with a secret the instances share (created once in Redis), so a peer
 // may move between instances.

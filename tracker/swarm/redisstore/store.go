@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	_ "embed"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -46,7 +47,10 @@ const (
 	// indexShards is how many sets the torrent index is split into (by the info-hash's first
 	// hex digit), so that no one key holds every torrent.
 	indexShards = 16
-	// sweepBatch bounds the peers one expiry call removes from one swarm.
+	// swarmKeyCount is how many of the script's KEYS are the swarm's own (its hash tag):
+	// the meta hash and the four peer hashes.
+	swarmKeyCount = 5
+	// sweepBatch bounds the peers one expiry call examines in one swarm.
 	sweepBatch = 1000
 )
 
@@ -189,10 +193,10 @@ func (s *Store) ctx() (context.Context, context.CancelFunc) {
 // keys returns the script's KEYS for a swarm (hex info-hash h).
 func (s *Store) keys(h string) []string {
 	b := s.opt.Prefix + "{" + h + "}:"
-	k := []string{b + "m", b + "p", b + "z", b + "s4", b + "l4", b + "s6", b + "l6",
+	k := []string{b + "m", b + "4s", b + "4l", b + "6s", b + "6l",
 		s.gKey, s.ipKey, s.indexKey(h), s.deadKey}
 	if s.cluster {
-		return k[:7]
+		return k[:swarmKeyCount]
 	}
 	return k
 }
@@ -303,17 +307,25 @@ func (s *Store) Announce(a *swarm.Announce, out *swarm.PeerList) (swarm.Result, 
 		}
 		return res, refusals[code]
 	}
-	for _, r := range reply[6:] {
-		p, _ := r.(string)
-		n := len(p)
-		if out.Format == swarm.Compact {
-			n -= 20
+	for i := 6; i+1 < len(reply); i += 2 {
+		id, _ := reply[i].(string)
+		rec, _ := reply[i+1].(string)
+		if len(id) != len(a.PeerID) {
+			continue
 		}
-		switch len(p) {
-		case 6 + 20:
-			out.V4 = append(out.V4, p[:n]...)
-		case 18 + 20:
-			out.V6 = append(out.V6, p[:n]...)
+		// A record starts with the compact address: 6 bytes (IPv4) or 18, then 5 bytes of
+		// last seen and flags, and 8 of key hash if keyed.
+		switch len(rec) {
+		case 6 + 5, 6 + 5 + 8:
+			out.V4 = append(out.V4, rec[:6]...)
+			if out.Format != swarm.Compact {
+				out.V4 = append(out.V4, id...)
+			}
+		case 18 + 5, 18 + 5 + 8:
+			out.V6 = append(out.V6, rec[:18]...)
+			if out.Format != swarm.Compact {
+				out.V6 = append(out.V6, id...)
+			}
 		}
 	}
 	return res, nil
@@ -347,20 +359,22 @@ func (s *Store) Scrape(ih bittorrent.InfoHash) (swarm.Counts, bool) {
 	h := hex.EncodeToString(ih[:])
 	ctx, cancel := s.ctx()
 	defer cancel()
-	v, err := s.rdb.HMGet(ctx, s.keys(h)[0], "s", "l", "d").Result()
+	v, err := s.rdb.HMGet(ctx, s.keys(h)[0], metaFields[:]...).Result()
 	if err != nil {
 		_ = s.m.fail("scrape", err)
 		return swarm.Counts{}, false
 	}
-	if v[2] == nil {
+	m, ok := readMeta(v)
+	if !ok {
 		return swarm.Counts{}, false
 	}
-	return swarm.Counts{Complete: uint32(asInt(v[0])), Incomplete: uint32(asInt(v[1])), Downloaded: uint32(asInt(v[2]))}, true
+	return swarm.Counts{Complete: uint32(m.s4 + m.s6), Incomplete: uint32(m.l4 + m.l6), Downloaded: uint32(m.d)}, true
 }
 
-// rangeIndex calls fn with every torrent's hex info-hash until fn returns false, reading the
-// index shard by shard with SSCAN (bounded work a call, no KEYS).
-func (s *Store) rangeIndex(fn func(h string) bool) {
+// rangeBatches calls fn with the torrents' hex info-hashes, one SSCAN batch (about 256) at
+// a time, until fn returns false: the index is read shard by shard (bounded work a call, no
+// KEYS), and each batch can be read in one pipelined round trip.
+func (s *Store) rangeBatches(fn func(hs []string) bool) {
 	for i := range indexShards {
 		k := s.indexKey(strconv.FormatInt(int64(i), 16))
 		var cursor uint64
@@ -372,16 +386,53 @@ func (s *Store) rangeIndex(fn func(h string) bool) {
 				_ = s.m.fail("walk", err)
 				return
 			}
-			for _, h := range hs {
-				if !fn(h) {
-					return
-				}
+			if len(hs) > 0 && !fn(hs) {
+				return
 			}
 			if cursor = next; cursor == 0 {
 				break
 			}
 		}
 	}
+}
+
+// rangeIndex calls fn with every torrent's hex info-hash until fn returns false.
+func (s *Store) rangeIndex(fn func(h string) bool) {
+	s.rangeBatches(func(hs []string) bool {
+		for _, h := range hs {
+			if !fn(h) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// rangeMeta calls fn with every torrent's counts, reading a batch of torrents' meta hashes
+// in one pipelined round trip (on a cluster, one a master); torrents dropped since the index
+// was read are left out.
+func (s *Store) rangeMeta(what string, fn func(h string, m meta) bool) {
+	s.rangeBatches(func(hs []string) bool {
+		ctx, cancel := s.ctx()
+		defer cancel()
+		cmds := make([]*redis.SliceCmd, len(hs))
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, h := range hs {
+				cmds[i] = p.HMGet(ctx, s.keys(h)[0], metaFields[:]...)
+			}
+			return nil
+		})
+		if err != nil {
+			_ = s.m.fail(what, err)
+			return false
+		}
+		for i, h := range hs {
+			if m, ok := readMeta(cmds[i].Val()); ok && !fn(h, m) {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 func parseIH(h string) (bittorrent.InfoHash, bool) {
@@ -392,82 +443,97 @@ func parseIH(h string) (bittorrent.InfoHash, bool) {
 
 // RangeTorrents implements swarm.Store.
 func (s *Store) RangeTorrents(fn func(ih bittorrent.InfoHash, c swarm.Counts) bool) {
-	s.rangeIndex(func(h string) bool {
+	s.rangeMeta("range", func(h string, m meta) bool {
 		ih, ok := parseIH(h)
 		if !ok {
 			return true
 		}
-		c, ok := s.Scrape(ih)
-		if !ok {
-			return true
-		}
-		return fn(ih, c)
+		return fn(ih, swarm.Counts{Complete: uint32(m.s4 + m.s6), Incomplete: uint32(m.l4 + m.l6), Downloaded: uint32(m.d)})
 	})
 }
 
-// Walk implements swarm.Store.
+// Walk implements swarm.Store: a batch of torrents (about 256) is read in one pipelined
+// round trip.
 func (s *Store) Walk(fn func(ih bittorrent.InfoHash, downloaded uint32, peers []swarm.PeerRecord) bool) {
-	s.rangeIndex(func(h string) bool {
-		ih, ok := parseIH(h)
-		if !ok {
-			return true
+	s.rangeBatches(func(hs []string) bool {
+		ctx, cancel := s.ctx()
+		defer cancel()
+		cmds := make([]swarmCmds, len(hs))
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, h := range hs {
+				cmds[i] = s.readSwarm(ctx, p, h)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			_ = s.m.fail("walk", err)
+			return false
 		}
-		cont := true
-		s.Peers(ih, func(d uint32, peers []swarm.PeerRecord) { cont = fn(ih, d, peers) })
-		return cont
+		for i, h := range hs {
+			ih, ok := parseIH(h)
+			if !ok {
+				continue
+			}
+			if d, peers, ok := cmds[i].result(); ok && !fn(ih, d, peers) {
+				return false
+			}
+		}
+		return true
 	})
+}
+
+// swarmCmds are the queued reads of one swarm: its completions and its four peer hashes.
+type swarmCmds struct {
+	d    *redis.StringCmd
+	recs [4]*redis.MapStringStringCmd
+}
+
+func (s *Store) readSwarm(ctx context.Context, p redis.Pipeliner, h string) swarmCmds {
+	k := s.keys(h)
+	var c swarmCmds
+	c.d = p.HGet(ctx, k[0], "d")
+	for i := range c.recs {
+		c.recs[i] = p.HGetAll(ctx, k[1+i])
+	}
+	return c
+}
+
+// result decodes the reads; false if the torrent does not exist.
+func (c swarmCmds) result() (uint32, []swarm.PeerRecord, bool) {
+	down, err := c.d.Uint64()
+	if err != nil {
+		return 0, nil, false
+	}
+	var peers []swarm.PeerRecord
+	for i, r := range c.recs {
+		// The hashes are {ih}:4s, 4l, 6s, 6l.
+		for id, rec := range r.Val() {
+			if p, ok := decodeRecord(id, rec, i >= 2, i%2 == 0); ok {
+				peers = append(peers, p)
+			}
+		}
+	}
+	return uint32(down), peers, true
 }
 
 // Peers implements swarm.Store: one pipelined round trip for the torrent.
 func (s *Store) Peers(ih bittorrent.InfoHash, fn func(downloaded uint32, peers []swarm.PeerRecord)) bool {
-	h := hex.EncodeToString(ih[:])
-	k := s.keys(h)
 	ctx, cancel := s.ctx()
 	defer cancel()
-	var d *redis.StringCmd
-	var recs *redis.MapStringStringCmd
-	var seen *redis.ZSliceCmd
+	var c swarmCmds
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		d = p.HGet(ctx, k[0], "d")
-		recs = p.HGetAll(ctx, k[1])
-		seen = p.ZRangeWithScores(ctx, k[2], 0, -1)
+		c = s.readSwarm(ctx, p, hex.EncodeToString(ih[:]))
 		return nil
 	})
-	if errors.Is(err, redis.Nil) {
-		return false
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, redis.Nil) {
 		_ = s.m.fail("walk", err)
 		return false
 	}
-	down, _ := d.Uint64()
-	when := make(map[string]int64, len(seen.Val()))
-	for _, z := range seen.Val() {
-		m, _ := z.Member.(string)
-		when[m] = int64(z.Score)
+	d, peers, ok := c.result()
+	if !ok {
+		return false
 	}
-	peers := make([]swarm.PeerRecord, 0, len(recs.Val()))
-	for f, rec := range recs.Val() {
-		if len(f) != 21 || (len(rec) != 9+6 && len(rec) != 9+18) {
-			continue
-		}
-		var p swarm.PeerRecord
-		copy(p.ID[:], f[1:])
-		a := rec[9:]
-		var ip netip.Addr
-		if len(a) == 6 {
-			ip = netip.AddrFrom4([4]byte([]byte(a[:4])))
-		} else {
-			ip = netip.AddrFrom16([16]byte([]byte(a[:16])))
-		}
-		port := uint16(a[len(a)-2])<<8 | uint16(a[len(a)-1])
-		p.Addr = netip.AddrPortFrom(ip, port)
-		fl := rec[0]
-		p.Seeder, p.Hidden, p.Counted = fl&1 != 0, fl&2 != 0, fl&4 != 0
-		p.LastSeen = time.Unix(when[f], 0)
-		peers = append(peers, p)
-	}
-	fn(uint32(down), peers)
+	fn(d, peers)
 	return true
 }
 
@@ -533,10 +599,11 @@ func (s *Store) Restore(ih bittorrent.InfoHash, downloaded uint32, peers []swarm
 // batches.
 func (s *Store) Expire() {
 	s.rangeIndex(func(h string) bool {
-		for {
+		i, c := int64(2), "0" // the first peer hash, from its start
+		for i != 0 {
 			ctx, cancel := s.ctx()
-			reply, err := s.script.Run(ctx, s.rdb, s.keys(h), s.args("x", h, sweepBatch)...).Slice()
-			if err == nil && len(reply) < 2 {
+			reply, err := s.script.Run(ctx, s.rdb, s.keys(h), s.args("x", h, sweepBatch, i, c)...).Slice()
+			if err == nil && len(reply) < 3 {
 				err = fmt.Errorf("short reply %v", reply)
 			}
 			if err != nil {
@@ -545,18 +612,18 @@ func (s *Store) Expire() {
 				return false // the next sweep tries again
 			}
 			if s.cluster {
-				s.reindex(ctx, h, asInt(reply[1]))
+				s.reindex(ctx, h, asInt(reply[2]))
 			}
 			cancel()
-			if len(reply) == 0 || asInt(reply[0]) < sweepBatch {
-				return true
-			}
+			i, c = asInt(reply[0]), fmt.Sprint(reply[1])
 		}
+		return true
 	})
 }
 
-// Totals implements swarm.Store. On a cluster it sums the swarms' own counts (one call per
-// torrent): exact with any number of instances, and its cost grows with the torrents.
+// Totals implements swarm.Store. On a cluster it sums the swarms' own counts (one pipelined
+// round trip per about 256 torrents): exact with any number of instances, and its cost grows
+// with the torrents.
 func (s *Store) Totals() swarm.Totals {
 	if s.cluster {
 		return s.sumTotals()
@@ -593,24 +660,53 @@ func (s *Store) Health() error {
 
 func (s *Store) sumTotals() swarm.Totals {
 	var tot swarm.Totals
-	s.rangeIndex(func(h string) bool {
-		ctx, cancel := s.ctx()
-		v, err := s.rdb.HMGet(ctx, s.keys(h)[0], "s", "l", "d", "n4", "n6").Result()
-		cancel()
-		if err != nil {
-			_ = s.m.fail("totals", err)
-			return true
-		}
-		if v[2] == nil {
-			return true // dropped since the index was read
-		}
+	s.rangeMeta("totals", func(_ string, m meta) bool {
 		tot.Torrents++
-		tot.Seeders += int(asInt(v[0]))
-		tot.Leechers += int(asInt(v[1]))
-		tot.Downloaded += uint64(asInt(v[2]))
-		tot.PeersV4 += int(asInt(v[3]))
-		tot.PeersV6 += int(asInt(v[4]))
+		tot.Seeders += int(m.s4 + m.s6)
+		tot.Leechers += int(m.l4 + m.l6)
+		tot.Downloaded += uint64(m.d)
+		tot.PeersV4 += int(m.s4 + m.l4)
+		tot.PeersV6 += int(m.s6 + m.l6)
 		return true
 	})
 	return tot
+}
+
+// metaFields are the counts a swarm's meta hash keeps: its seeders and leechers by family
+// and its completions (the field a torrent always has).
+var metaFields = [...]string{"s4", "l4", "s6", "l6", "d"}
+
+type meta struct{ s4, l4, s6, l6, d int64 }
+
+// readMeta reads an HMGET of metaFields; false if the torrent does not exist.
+func readMeta(v []any) (meta, bool) {
+	if len(v) != len(metaFields) || v[4] == nil {
+		return meta{}, false
+	}
+	return meta{asInt(v[0]), asInt(v[1]), asInt(v[2]), asInt(v[3]), asInt(v[4])}, true
+}
+
+// decodeRecord reads a peer's record (see announce.lua): compact address, last seen (4
+// bytes), flags, and a key hash that is not read back.
+func decodeRecord(id, rec string, v6, seeder bool) (swarm.PeerRecord, bool) {
+	n := 6
+	if v6 {
+		n = 18
+	}
+	var p swarm.PeerRecord
+	if len(id) != len(p.ID) || len(rec) < n+5 {
+		return p, false
+	}
+	copy(p.ID[:], id)
+	var ip netip.Addr
+	if v6 {
+		ip = netip.AddrFrom16([16]byte([]byte(rec[:16])))
+	} else {
+		ip = netip.AddrFrom4([4]byte([]byte(rec[:4])))
+	}
+	p.Addr = netip.AddrPortFrom(ip, binary.BigEndian.Uint16([]byte(rec[n-2:n])))
+	p.LastSeen = time.Unix(int64(binary.BigEndian.Uint32([]byte(rec[n:n+4]))), 0)
+	fl := rec[n+4]
+	p.Seeder, p.Hidden, p.Counted = seeder, fl&2 != 0, fl&4 != 0
+	return p, true
 }
