@@ -25,6 +25,7 @@ type Server struct {
 
 	open                        atomic.Int64 // connections admitted and not yet gone
 	torrents, seeders, leechers atomic.Int64
+	relayPending                atomic.Int64 // offers from other instances awaiting an answer
 
 	mu      sync.Mutex
 	conns   map[*conn]struct{}
@@ -102,6 +103,9 @@ func New(cfg Config) (*Server, error) {
 		// the handler kept running, 23.7 KB with coder/websocket.)
 		ReadBufferSize:  1024,
 		WriteBufferPool: &sync.Pool{},
+	}
+	if cfg.Relay != nil {
+		cfg.Relay.Start(s.deliver)
 	}
 	go s.run()
 	return s, nil
