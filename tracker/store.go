@@ -50,6 +50,7 @@ func (s *server) openRedisStore(cfg swarm.Config) error {
 		return fmt.Errorf("--store: %w", err)
 	}
 	s.closers = append(s.closers, rdb.Close)
+	s.rdb = rdb // the WebSocket relay's too
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	st, err := redisstore.New(ctx, rdb, cfg, redisstore.Options{Prefix: o.storePrefix, Timeout: timeout, Registerer: s.reg})
