@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -90,20 +88,5 @@ func TestWebSocketRelayAcrossInstances(t *testing.T) {
 	}
 	if v := metricValue(t, b, `webswarm_tracker_ws_relay_up`); v != 1 {
 		t.Errorf("webswarm_tracker_ws_relay_up at B: %v", v)
-	}
-}
-
-// TestWebSocketRelayFlags: a relay limit of zero stops start-up with a message naming it.
-func TestWebSocketRelayFlags(t *testing.T) {
-	bin := testenv.Build(t, "./tracker")
-	for _, f := range []string{"--ws_relay_queue", "--ws_relay_pending"} {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		port := testenv.FreePort(t, "127.0.0.1")
-		out, err := exec.CommandContext(ctx, bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--dfile", t.TempDir()+"/state", f, "0").CombinedOutput()
-		cancel()
-		if err == nil || !strings.Contains(string(out), f) {
-			t.Errorf("%s 0: err %v, output %q; want a failed start naming it", f, err, testenv.Tail(out, 500))
-		}
 	}
 }

@@ -259,19 +259,10 @@ func (c *conn) answer(req *request) {
 		c.refuse(rejBadField, "announce", ih[:], err.Error())
 		return
 	}
-	now := s.cfg.Now().Unix()
-	sh := s.shardOf(&ih)
-	k := offerKey{ih: ih, id: offerID}
-	sh.mu.Lock()
-	o := sh.offers[k]
-	if o == nil || o.to != c || o.toID != id || o.fromID != to || o.expires <= now {
-		sh.mu.Unlock()
-		s.m.dropped.WithLabelValues(dropUnknown).Inc()
+	o := s.takeOffer(ih, offerID, c, id, to)
+	if o == nil {
 		return
 	}
-	delete(sh.offers, k)
-	s.forget(o)
-	sh.mu.Unlock()
 	if o.from == nil { // the offer came from a peer on another instance
 		s.cfg.Relay.Answer(o.instance, &RelayMessage{Answer: true, InfoHash: ih, From: id, To: to, OfferID: offerID, SDP: req.Answer})
 		s.m.answers.Inc()

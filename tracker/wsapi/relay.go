@@ -61,6 +61,28 @@ func (s *Server) relayOffers(sh *shard, c *conn, ih bittorrent.InfoHash, from bi
 	return out
 }
 
+// takeOffer removes and returns the outstanding offer offerID of torrent ih that an
+// answer from peer toID on connection to, for peer fromID, answers; to nil means an answer
+// relayed from another instance, for an offer that went out through the Relay. Without
+// one (or expired), it counts the answer dropped and returns nil.
+func (s *Server) takeOffer(ih bittorrent.InfoHash, offerID [20]byte, to *conn, toID, fromID bittorrent.PeerID) *pendingOffer {
+	now := s.cfg.Now().Unix()
+	sh := s.shardOf(&ih)
+	k := offerKey{ih: ih, id: offerID}
+	sh.mu.Lock()
+	o := sh.offers[k]
+	if o == nil || o.to != to || o.fromID != fromID || o.expires <= now ||
+		(to != nil && o.toID != toID) || (to == nil && o.from == nil) {
+		sh.mu.Unlock()
+		s.m.dropped.WithLabelValues(dropUnknown).Inc()
+		return nil
+	}
+	delete(sh.offers, k)
+	s.forget(o)
+	sh.mu.Unlock()
+	return o
+}
+
 // forget releases what an outstanding offer holds (the shard locked; o no longer in it).
 func (s *Server) forget(o *pendingOffer) {
 	if o.from != nil {
@@ -74,24 +96,19 @@ func (s *Server) forget(o *pendingOffer) {
 // connected here, and is remembered so that its answer goes back to the sending instance;
 // an answer goes to the peer whose outstanding offer it answers. Anything else is dropped.
 func (s *Server) deliver(rm *RelayMessage) {
-	now := s.cfg.Now().Unix()
-	sh := s.shardOf(&rm.InfoHash)
-	k := offerKey{ih: rm.InfoHash, id: rm.OfferID}
-	sh.mu.Lock()
 	if rm.Answer {
-		o := sh.offers[k]
-		if o == nil || o.from == nil || o.to != nil || o.fromID != rm.To || o.expires <= now {
-			sh.mu.Unlock()
-			s.m.dropped.WithLabelValues(dropUnknown).Inc()
+		o := s.takeOffer(rm.InfoHash, rm.OfferID, nil, bittorrent.PeerID{}, rm.To)
+		if o == nil {
 			return
 		}
-		delete(sh.offers, k)
-		s.forget(o)
-		sh.mu.Unlock()
 		o.from.send(relayedMessage(nil, rm.InfoHash, rm.From, rm.OfferID, `,"answer":`, rm.SDP))
 		s.m.answers.Inc()
 		return
 	}
+	now := s.cfg.Now().Unix()
+	sh := s.shardOf(&rm.InfoHash)
+	k := offerKey{ih: rm.InfoHash, id: rm.OfferID}
+	sh.mu.Lock()
 	to := sh.torrents[rm.InfoHash].lookup(rm.To)
 	switch {
 	case to == nil:
