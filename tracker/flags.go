@@ -82,6 +82,8 @@ type options struct {
 	wsMaxBadMessages    int
 	wsMaxPendingOffers  int
 	wsMaxSwarms         int
+	wsRelayQueue        int
+	wsRelayPending      int
 
 	trusted  []netip.Prefix
 	sockMode uint32
@@ -171,6 +173,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.wsMaxBadMessages, "ws_max_bad_messages", 5, "malformed WebSocket messages (each answered with a failure reason) before the connection is closed")
 	fs.IntVar(&o.wsMaxPendingOffers, "ws_max_pending_offers", 100, "offers of one WebSocket connection waiting for an answer; more are not relayed")
 	fs.IntVar(&o.wsMaxSwarms, "ws_max_swarms", 100, "torrents one WebSocket connection may announce at once")
+	fs.IntVar(&o.wsRelayQueue, "ws_relay_queue", 4096, "with a Redis --store: WebSocket messages for other tracker instances waiting for Redis; more are dropped")
+	fs.IntVar(&o.wsRelayPending, "ws_relay_pending", 10000, "with a Redis --store: offers from other tracker instances waiting here for their answer; more are dropped")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -314,7 +318,8 @@ func (o *options) validate() error {
 	}
 	for name, v := range map[string]int{"--ws_interval": o.wsInterval, "--ws_max_offers": o.wsMaxOffers,
 		"--ws_offer_ttl": o.wsOfferTTL, "--ws_idle_timeout": o.wsIdleTimeout, "--ws_ping_interval": o.wsPingInterval,
-		"--ws_max_bad_messages": o.wsMaxBadMessages, "--ws_max_pending_offers": o.wsMaxPendingOffers, "--ws_max_swarms": o.wsMaxSwarms} {
+		"--ws_max_bad_messages": o.wsMaxBadMessages, "--ws_max_pending_offers": o.wsMaxPendingOffers, "--ws_max_swarms": o.wsMaxSwarms,
+		"--ws_relay_queue": o.wsRelayQueue, "--ws_relay_pending": o.wsRelayPending} {
 		if v <= 0 {
 			bad("%s %d: must be positive", name, v)
 		}

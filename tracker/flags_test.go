@@ -107,6 +107,7 @@ func TestHardeningFlags(t *testing.T) {
 		{"--max_total_peers", "-1"}, {"--max_peers_per_ip", "-5"}, {"--max_full_scrape", "-1"}, {"--peer_ids", "2"},
 		{"--websocket", "2"}, {"--ws_max_offers", "0"}, {"--ws_max_message", "10"}, {"--ws_max_connections", "-2"},
 		{"--ws_max_connections_per_ip", "-1"}, {"--ws_ping_interval", "180"}, {"--ws_idle_timeout", "0"},
+		{"--ws_relay_queue", "0"}, {"--ws_relay_pending", "-1"},
 	} {
 		_, err := parseFlags(args, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), args[0]) {

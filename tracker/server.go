@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/webswarm/webswarm/internal/bittorrent"
 	"github.com/webswarm/webswarm/internal/version"
@@ -47,6 +48,7 @@ type server struct {
 	handler *httpapi.Handler
 	udp     *udpapi.Server
 	ws      *wsapi.Server         // nil with --websocket 0
+	rdb     redis.UniversalClient // nil with the memory store
 	limit   *announce.RateLimiter // nil without --max_announce_rate; shared by HTTP and UDP
 	latency *prometheus.HistogramVec
 	// maxConns is the HTTP connection cap (--max_connections, resolved; 0: none).
@@ -256,6 +258,11 @@ func (s *server) newWebSocket() (*wsapi.Server, error) {
 	}
 	if s.allowed != nil {
 		cfg.Allowed = s.allowed.Allowed
+	}
+	if s.rdb != nil {
+		if err := s.newRelay(&cfg); err != nil {
+			return nil, err
+		}
 	}
 	ws, err := wsapi.New(cfg)
 	if err != nil {

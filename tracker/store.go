@@ -55,6 +55,7 @@ func (s *server) openRedisStore(cfg swarm.Config) error {
 		return err
 	}
 	watchClusterFailover(rdb)
+	s.rdb = rdb // the WebSocket relay's too
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	st, err := redisstore.New(ctx, rdb, cfg, redisstore.Options{Prefix: o.storePrefix, Timeout: timeout, Registerer: s.reg})

@@ -58,6 +58,13 @@ type Config struct {
 	// reply, and WebSocket completions are counted there, once per peer, so that they are
 	// saved with the others. Nil: WebSocket peers and completions alone.
 	Store Store
+	// Relay, when set, relays offers and answers to and from peers connected to other
+	// tracker instances (its owner starts nothing: New calls Start, and the owner closes
+	// it after the Server).
+	Relay Relay
+	// MaxRelayPending bounds the offers from other instances waiting here for their
+	// answer; more are dropped (default 10,000).
+	MaxRelayPending int
 	// Allowed, when set, restricts the torrents served (--allowed_dir).
 	Allowed func(ih bittorrent.InfoHash) bool
 	// Registerer receives the metrics (nil: not registered).
@@ -96,6 +103,7 @@ func (c *Config) setDefaults() error {
 	defInt(&c.MaxConnsPerIP, 32)
 	defInt(&c.MaxBadMessages, 5)
 	defInt(&c.MaxScrapeHashes, 1000)
+	defInt(&c.MaxRelayPending, 10_000)
 	if c.MaxMessage == 0 {
 		c.MaxMessage = 64 << 10
 	}
@@ -104,7 +112,7 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("wsapi: negative duration")
 	case c.PingInterval >= c.IdleTimeout:
 		return fmt.Errorf("wsapi: ping interval %v must be below the idle timeout %v", c.PingInterval, c.IdleTimeout)
-	case c.MaxOffers < 0 || c.DefaultNumWant < 0 || c.MaxPendingOffers < 0 || c.MaxSwarms < 0 || c.MaxBadMessages < 0 || c.MaxScrapeHashes < 0:
+	case c.MaxOffers < 0 || c.DefaultNumWant < 0 || c.MaxPendingOffers < 0 || c.MaxSwarms < 0 || c.MaxBadMessages < 0 || c.MaxScrapeHashes < 0 || c.MaxRelayPending < 0:
 		return fmt.Errorf("wsapi: negative limit")
 	case c.MaxMessage < 256:
 		return fmt.Errorf("wsapi: message size limit %d below 256 bytes", c.MaxMessage)

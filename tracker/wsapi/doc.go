@@ -24,6 +24,16 @@
 // that it joins the "downloaded" figures and is saved in the state file with the HTTP and
 // UDP completions.
 //
+// Several tracker instances on one shared store each hold their own browsers' sockets.
+// Config.Relay joins them: an announce's offers go first to random peers of the swarm held
+// here, and those left over to the Relay, which hands each to a random peer of the swarm held
+// by another instance (never the announcer); such an offer is remembered as outstanding like
+// a local one, and its answer, relayed back, is checked the same way. An offer relayed in
+// from another instance is delivered to its target peer and remembered (at most
+// MaxRelayPending, each for OfferTTL), so that only the target's answer goes back, to the
+// sending instance only. The Relay is never waited on: package wsrelay implements it over
+// Redis sharded pub/sub.
+//
 // Limits (Config): offers per announce, message size, offer age, pending offers per
 // connection, swarms per connection, peers per torrent, connections per client (an IPv4
 // address or an IPv6 /64) and in all, an idle timeout kept from cutting live peers by pings

@@ -139,6 +139,9 @@ func (c *conn) announce(req *request) {
 		s.add(t, m)
 		c.members[ih] = m
 	} else if m.id != id {
+		if s.cfg.Relay != nil {
+			s.cfg.Relay.Leave(ih, m.id)
+		}
 		delete(t.byID, m.id)
 		m.id = id
 		t.byID[id] = m
@@ -152,7 +155,7 @@ func (c *conn) announce(req *request) {
 		var backing [10]*member
 		targets = pick(backing[:0], t, c, numWant)
 	}
-	relayed := 0
+	relayed, picked := 0, len(targets)
 	for i, to := range targets {
 		if int(c.pending.Load()) >= cfg.MaxPendingOffers {
 			s.m.dropped.WithLabelValues(dropPending).Add(float64(len(targets) - i))
@@ -160,7 +163,7 @@ func (c *conn) announce(req *request) {
 		}
 		k := offerKey{ih: ih, id: offerIDs[i]}
 		if old := sh.offers[k]; old != nil {
-			old.from.pending.Add(-1) // an offer_id used again replaces its offer
+			s.forget(old) // an offer_id used again replaces its offer
 		}
 		sh.offers[k] = &pendingOffer{from: c, to: to.c, fromID: id, toID: to.id, expires: now + int64(cfg.OfferTTL.Seconds())}
 		c.pending.Add(1)
@@ -168,7 +171,18 @@ func (c *conn) announce(req *request) {
 		relayed++
 	}
 	targets = targets[:relayed]
+	var remote []RelayOffer
+	if s.cfg.Relay != nil && relayed == picked && relayed < numWant {
+		// Fewer peers here than offers: the others go to peers on other instances.
+		remote = s.relayOffers(sh, c, ih, id, offerIDs[relayed:numWant], req.Offers[relayed:numWant], now)
+	}
 	sh.mu.Unlock()
+	if s.cfg.Relay != nil {
+		s.cfg.Relay.Join(ih, id)
+		if len(remote) > 0 {
+			s.cfg.Relay.Offer(ih, id, remote)
+		}
+	}
 
 	if completed {
 		s.completed(ih)
@@ -183,7 +197,12 @@ func (c *conn) announce(req *request) {
 // relayed is an offer or answer (key is `,"offer":` or `,"answer":`) as relayed: from peer
 // ID from, with its offer_id and SDP object as the client sent it.
 func (c *conn) relayed(ih bittorrent.InfoHash, from bittorrent.PeerID, offerID [20]byte, key string, sdp []byte) []byte {
-	b := c.buf[:0]
+	c.buf = relayedMessage(c.buf[:0], ih, from, offerID, key, sdp)
+	return c.buf
+}
+
+// relayedMessage appends to b an offer or answer as relayed (see conn.relayed).
+func relayedMessage(b []byte, ih bittorrent.InfoHash, from bittorrent.PeerID, offerID [20]byte, key string, sdp []byte) []byte {
 	b = append(b, `{"action":"announce","info_hash":`...)
 	b = appendBinary(b, ih[:])
 	b = append(b, `,"peer_id":`...)
@@ -192,9 +211,7 @@ func (c *conn) relayed(ih bittorrent.InfoHash, from bittorrent.PeerID, offerID [
 	b = appendBinary(b, offerID[:])
 	b = append(b, key...)
 	b = append(b, sdp...)
-	b = append(b, '}')
-	c.buf = b
-	return b
+	return append(b, '}')
 }
 
 // lookup returns the member with peer ID id, if t exists and has one.
@@ -242,19 +259,15 @@ func (c *conn) answer(req *request) {
 		c.refuse(rejBadField, "announce", ih[:], err.Error())
 		return
 	}
-	now := s.cfg.Now().Unix()
-	sh := s.shardOf(&ih)
-	k := offerKey{ih: ih, id: offerID}
-	sh.mu.Lock()
-	o := sh.offers[k]
-	if o == nil || o.to != c || o.toID != id || o.fromID != to || o.expires <= now {
-		sh.mu.Unlock()
-		s.m.dropped.WithLabelValues(dropUnknown).Inc()
+	o := s.takeOffer(ih, offerID, c, id, to)
+	if o == nil {
 		return
 	}
-	delete(sh.offers, k)
-	o.from.pending.Add(-1)
-	sh.mu.Unlock()
+	if o.from == nil { // the offer came from a peer on another instance
+		s.cfg.Relay.Answer(o.instance, &RelayMessage{Answer: true, InfoHash: ih, From: id, To: to, OfferID: offerID, SDP: req.Answer})
+		s.m.answers.Inc()
+		return
+	}
 	o.from.send(c.relayed(ih, id, offerID, `,"answer":`, req.Answer))
 	s.m.answers.Inc()
 }

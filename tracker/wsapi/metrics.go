@@ -33,6 +33,9 @@ const (
 	dropUnknown = "unknown_offer" // an answer to no outstanding offer sent to this peer
 	dropPending = "pending_full"  // MaxPendingOffers
 	dropExpired = "expired"       // an offer nobody answered within OfferTTL
+
+	dropRelayNoPeer = "relay_no_peer" // an offer from another instance for a peer gone from here
+	dropRelayFull   = "relay_full"    // Config.MaxRelayPending
 )
 
 type metrics struct {
@@ -96,7 +99,7 @@ func newMetrics(s *Server, reg prometheus.Registerer) (*metrics, error) {
 	for _, r := range []string{rejBadJSON, rejBadAction, rejBadField, rejBinary, rejOffers, rejNotAllowed, rejTorrentFull, rejSwarmsFull, rejPeerIDTaken} {
 		m.rejected.WithLabelValues(r)
 	}
-	for _, r := range []string{dropUnknown, dropPending, dropExpired} {
+	for _, r := range []string{dropUnknown, dropPending, dropExpired, dropRelayNoPeer, dropRelayFull} {
 		m.dropped.WithLabelValues(r)
 	}
 	if reg == nil {

@@ -22,6 +22,7 @@ type Server struct {
 
 	open                        atomic.Int64 // connections admitted and not yet gone
 	torrents, seeders, leechers atomic.Int64
+	relayPending                atomic.Int64 // offers from other instances awaiting an answer
 
 	mu      sync.Mutex
 	conns   map[*conn]struct{}
@@ -89,6 +90,9 @@ func New(cfg Config) (*Server, error) {
 		if s.poll, err = newPoller(s, pollWorkers()); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.Relay != nil {
+		cfg.Relay.Start(s.deliver)
 	}
 	go s.run()
 	return s, nil

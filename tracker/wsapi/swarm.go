@@ -47,7 +47,10 @@ type offerKey struct {
 
 // pendingOffer is an offer relayed from one peer to another, waiting for the answer.
 type pendingOffer struct {
+	// from and to are the peers' connections; from is nil for an offer relayed from
+	// another instance (named by instance), to for an offer relayed to one.
 	from, to     *conn
+	instance     string
 	fromID, toID bittorrent.PeerID
 	expires      int64
 }
@@ -77,6 +80,9 @@ func (s *Server) remove(sh *shard, m *member) {
 		return
 	}
 	m.removed = true
+	if s.cfg.Relay != nil {
+		s.cfg.Relay.Leave(m.ih, m.id)
+	}
 	t := sh.torrents[m.ih]
 	if t == nil {
 		return
@@ -169,7 +175,7 @@ func (s *Server) sweep(now int64) {
 		for k, o := range sh.offers {
 			if o.expires <= now {
 				delete(sh.offers, k)
-				o.from.pending.Add(-1)
+				s.forget(o)
 				s.m.dropped.WithLabelValues(dropExpired).Inc()
 			}
 		}
