@@ -17,7 +17,8 @@
 // only unless STUN servers are given, on an optional UDP port range and bind address, with
 // mDNS off. Writes are split into 16 KiB messages (what every browser accepts) and wait while
 // more than 1 MiB is queued in SCTP, so a browser that does not read holds a bounded amount
-// of our memory and the session's write timeout applies as on TCP.
+// of our memory and the session's write timeout applies as on TCP. Browsers never speak MSE
+// over WebRTC: the wire handshake on these connections takes wire.Off, the offerer initiating.
 //
 // Limits: peers per torrent (Client) and per process (Transport), offers pending an answer,
 // the time an offer waits for its answer and a connection for its data channel, and the
