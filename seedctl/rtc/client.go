@@ -43,8 +43,9 @@ type ClientConfig struct {
 	PeerID   bittorrent.PeerID
 	// Transport makes the PeerConnections.
 	Transport *Transport
-	// HandleConn takes each open connection, outgoing (our offer) or not; it owns it from
-	// then on and must not block for long (the wire handshake runs in its own goroutine).
+	// HandleConn takes each open connection, outgoing (our offer) or not, and owns it from
+	// then on. It is called on the connection's own goroutine, so it may run the wire
+	// handshake; Run waits for it.
 	HandleConn func(c net.Conn, outgoing bool)
 	// Left reports the bytes we still miss (0: we seed); nil means 0.
 	Left func() int64
