@@ -13,8 +13,8 @@ import (
 	"github.com/webswarm/webswarm/seedctl/wire"
 )
 
-// webSocketTrackers lists the torrent's ws:// and wss:// (WebTorrent) tracker URLs.
-func webSocketTrackers(tiers [][]string) []string {
+// WebSocketTrackers lists the torrent's ws:// and wss:// (WebTorrent) tracker URLs.
+func WebSocketTrackers(tiers [][]string) []string {
 	var urls []string
 	for _, tier := range tiers {
 		for _, u := range tier {
@@ -58,7 +58,7 @@ func (j *Job) runWebRTC(ctx context.Context, wg *sync.WaitGroup, sess *session.T
 		nc.SetDeadline(time.Time{})
 		sess.HandleConn(c)
 	}
-	for _, url := range webSocketTrackers(j.cfg.Torrent.Trackers) {
+	for _, url := range WebSocketTrackers(j.cfg.Torrent.Trackers) {
 		cl, err := rtc.NewClient(rtc.ClientConfig{
 			URL: url, InfoHash: ih, PeerID: j.cfg.Session.PeerID,
 			Transport: j.cfg.WebRTC, HandleConn: handle, MaxPeers: j.cfg.WebRTCPeers,
