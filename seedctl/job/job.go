@@ -306,7 +306,9 @@ func (j *Job) Run(ctx context.Context) error {
 		acfg.Logger = j.log
 	}
 	var ann *announcer.Announcer
-	if len(acfg.Tiers) > 0 && !j.cfg.NoAnnounce {
+	// A torrent for browsers alone lists only WebSocket trackers: WebRTC announces to them.
+	browsersOnly := j.cfg.WebRTC != nil && len(WebSocketTrackers(acfg.Tiers)) == urlCount(acfg.Tiers)
+	if len(acfg.Tiers) > 0 && !j.cfg.NoAnnounce && !browsersOnly {
 		if ann, err = announcer.New(acfg); err != nil {
 			return fmt.Errorf("tracker of %s: %w", t.Name, err)
 		}

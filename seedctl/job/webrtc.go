@@ -27,6 +27,15 @@ func WebSocketTrackers(tiers [][]string) []string {
 	return urls
 }
 
+// urlCount is the number of tracker URLs in tiers.
+func urlCount(tiers [][]string) int {
+	n := 0
+	for _, tier := range tiers {
+		n += len(tier)
+	}
+	return n
+}
+
 // runWebRTC announces the torrent to each of its WebSocket trackers over j.cfg.WebRTC and
 // hands the peers it connects, after the wire handshake, to sess like TCP peers. The
 // clients run on wg until ctx ends.

@@ -22,7 +22,8 @@ import (
 
 // TestWebRTCDownload: a torrent whose only tracker is a WebSocket one is downloaded from a
 // seeding job over WebRTC data channels, through our tracker's WebSocket frontend — the
-// session engine serving a WebRTC peer as it serves a TCP one.
+// session engine serving a WebRTC peer as it serves a TCP one. With only WebSocket trackers
+// listed, the job runs no HTTP/UDP announcer (it would have no URL) and still starts.
 func TestWebRTCDownload(t *testing.T) {
 	ws, err := wsapi.New(wsapi.Config{})
 	if err != nil {
@@ -48,7 +49,7 @@ func TestWebRTCDownload(t *testing.T) {
 		var id bittorrent.PeerID
 		copy(id[:], "-WS0001-"+tag+"xxxxxxxxxxxxxxxxxxxx")
 		j, err := New(Config{Torrent: mt, DataDir: dir, Download: download, Check: resume.Fast,
-			Session: session.Config{PeerID: id}, NoAnnounce: true, WebRTC: transport(),
+			Session: session.Config{PeerID: id}, WebRTC: transport(),
 			StopTimeout: time.Second, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)
