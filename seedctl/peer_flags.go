@@ -41,6 +41,7 @@ type peerFlags struct {
 	conns           connFlags
 	limits          limitFlags
 	payloadCheck    time.Duration
+	webrtc          webrtcFlags
 }
 
 func (f *peerFlags) register(cmd *cobra.Command, checkDefault string) {
@@ -68,6 +69,7 @@ func (f *peerFlags) register(cmd *cobra.Command, checkDefault string) {
 	fl.IntVar(&f.numWant, "numwant", 50, "peers to ask the tracker for")
 	f.conns.register(cmd)
 	f.limits.register(fl)
+	f.webrtc.register(fl)
 	fl.DurationVar(&f.payloadCheck, "payload-check-interval", session.DefaultPayloadCheckInterval,
 		"how often a seed stats its payload files to find them changed (beside file notifications; 0 = notifications only)")
 }
@@ -108,6 +110,9 @@ func (f *peerFlags) validate() error {
 		return fmt.Errorf("--payload-check-interval %s: want 0 (notifications only) or more", f.payloadCheck)
 	}
 	if err := f.conns.validate(); err != nil {
+		return err
+	}
+	if err := f.webrtc.validate(); err != nil {
 		return err
 	}
 	if _, err := f.limits.limits(); err != nil {

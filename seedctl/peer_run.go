@@ -122,17 +122,23 @@ func runPeer(cmd *cobra.Command, f *peerFlags, src, dir string, download bool, g
 	} else {
 		defer pw.Close()
 	}
+	webrtc, err := f.webrtc.transport(t, reg)
+	if err != nil {
+		return err
+	}
 	j, err := job.New(job.Config{
-		Torrent:    t,
-		Name:       name,
-		DataDir:    dir,
-		ResumePath: resume.PathFor(f.stateDir, t.InfoHash),
-		Download:   download,
-		Check:      mode,
-		Session:    scfg,
-		Announce:   acfg,
-		Logger:     logger,
-		Watcher:    pw,
+		WebRTC:      webrtc,
+		WebRTCPeers: f.webrtc.torrentCap,
+		Torrent:     t,
+		Name:        name,
+		DataDir:     dir,
+		ResumePath:  resume.PathFor(f.stateDir, t.InfoHash),
+		Download:    download,
+		Check:       mode,
+		Session:     scfg,
+		Announce:    acfg,
+		Logger:      logger,
+		Watcher:     pw,
 	})
 	if err != nil {
 		return err

@@ -23,6 +23,7 @@ import (
 	"github.com/webswarm/webswarm/seedctl/announcer"
 	"github.com/webswarm/webswarm/seedctl/metafile"
 	"github.com/webswarm/webswarm/seedctl/resume"
+	"github.com/webswarm/webswarm/seedctl/rtc"
 	"github.com/webswarm/webswarm/seedctl/session"
 	"github.com/webswarm/webswarm/seedctl/storage"
 	"github.com/webswarm/webswarm/seedctl/wire"
@@ -90,6 +91,12 @@ type Config struct {
 	// OnSaveError, when set, is told of every failed save of the resume record (also
 	// logged), so that a caller can count them.
 	OnSaveError func(error)
+	// WebRTC, when set, serves the torrent's ws:// and wss:// trackers: browsers (and other
+	// WebRTC peers) connect over data channels to the same session as TCP peers. It runs
+	// with NoAnnounce too.
+	WebRTC *rtc.Transport
+	// WebRTCPeers bounds this torrent's WebRTC peers (0: rtc.DefaultTorrentPeers).
+	WebRTCPeers int
 	// Watcher, when set, tells the running session at once that a payload file changed
 	// (without it the session finds out by its poll).
 	Watcher *Watcher
@@ -299,7 +306,9 @@ func (j *Job) Run(ctx context.Context) error {
 		acfg.Logger = j.log
 	}
 	var ann *announcer.Announcer
-	if len(acfg.Tiers) > 0 && !j.cfg.NoAnnounce {
+	// A torrent for browsers alone lists only WebSocket trackers: WebRTC announces to them.
+	browsersOnly := j.cfg.WebRTC != nil && len(WebSocketTrackers(acfg.Tiers)) == urlCount(acfg.Tiers)
+	if len(acfg.Tiers) > 0 && !j.cfg.NoAnnounce && !browsersOnly {
 		if ann, err = announcer.New(acfg); err != nil {
 			return fmt.Errorf("tracker of %s: %w", t.Name, err)
 		}
@@ -332,6 +341,7 @@ func (j *Job) Run(ctx context.Context) error {
 		sessErr <- sess.Run(runCtx)
 	}()
 	close(j.ready)
+	j.runWebRTC(runCtx, &wg, sess)
 	if ann != nil {
 		wg.Add(2)
 		go func() {
