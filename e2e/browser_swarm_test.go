@@ -34,8 +34,8 @@ import (
 // netnsEnv marks the test binary run inside the namespace.
 const netnsEnv = "WEBSWARM_E2E_NETNS"
 
-// netnsSetup brings up lo and the veth pair that carries WebRTC (INTEROP.md, "A browser on
-// this machine"); then it runs the test binary ("$0" and its arguments).
+// netnsSetup brings up lo and the veth pair that carries WebRTC (Chromium gathers no ICE
+// candidate on loopback alone); then it runs the test binary ("$0" and its arguments).
 const netnsSetup = `set -e
 ip link set lo up
 ip link add v0 type veth peer name v1
