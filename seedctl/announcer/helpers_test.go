@@ -138,13 +138,16 @@ func testConfig(tiers [][]string, ih bittorrent.InfoHash, n int) Config {
 	var id bittorrent.PeerID
 	copy(id[:], fmt.Sprintf("-WS0001-test%08d", n))
 	return Config{
-		Tiers:      tiers,
-		InfoHash:   ih,
-		PeerID:     id,
-		Port:       uint16(40000 + n),
-		Progress:   func() Progress { return Progress{Left: 1000} },
-		Timeout:    5 * time.Second,
-		UDPTimeout: 100 * time.Millisecond,
+		Tiers:    tiers,
+		InfoHash: ih,
+		PeerID:   id,
+		Port:     uint16(40000 + n),
+		Progress: func() Progress { return Progress{Left: 1000} },
+		Timeout:  5 * time.Second,
+		// Tests count the datagrams a tracker saw: a first wait short enough to keep the
+		// lost-reply tests quick, long enough that a loaded machine's slow reply is not
+		// retransmitted for (100 ms was, in a CI run: one connect too many).
+		UDPTimeout: 750 * time.Millisecond,
 		UDPRetries: 4,
 		Backoff:    100 * time.Millisecond,
 		Logger:     quietLogger(),

@@ -77,10 +77,14 @@ func TestUDPWrongTransactionID(t *testing.T) {
 
 // Only forged replies: the announce gives up after the configured retransmissions.
 func TestUDPNoReply(t *testing.T) {
-	_, r, a := udpCase(t, func(i int, p []byte) [][]byte {
+	rt := startTracker(t, "127.0.0.1", announce.Config{Interval: time.Hour, MinInterval: time.Second})
+	r := startRelay(t, rt.udpAddr, func(i int, p []byte) [][]byte {
 		binary.BigEndian.PutUint32(p[4:], ^binary.BigEndian.Uint32(p[4:]))
 		return [][]byte{p}
 	})
+	cfg := testConfig([][]string{{r.URL()}}, hash(t.Name()), 1)
+	cfg.UDPTimeout = 100 * time.Millisecond // no reply ever comes: only the count matters
+	a := mustNew(t, cfg)
 	defer a.closeUDP()
 	_, err := udpAnnounceOnce(t, a)
 	if !errors.Is(err, ErrNoReply) {
