@@ -1,0 +1,65 @@
+// Drives Debian's Chromium (puppeteer-core) as a WebTorrent peer of seedctl over WebRTC, with
+// no download page: a blank page of the test's site loads webtorrent.min.js and adds a torrent
+// whose only source is a WebRTC peer. Run by e2e/webrtc_browser_test.go inside a private
+// network namespace (WebRTC needs an address other than lo):
+//   node rtc.mjs get NODE_MODULES CHROMIUM PAGE_URL PROFILE_DIR PID_FILE TIMEOUT_MS TORRENT_URL
+// get: fetch TORRENT_URL, download it, hash the file in the page; prints
+//   "RESULT {sha1, length, fromPeers, fromWebSeed, peers}" once done.
+// Chromium's PID goes to PID_FILE as soon as it runs, so that the test can stop it by PID.
+import { launch } from './launch.mjs';
+
+const [mode, modules, chromium, url, profile, pidFile, timeoutMs, arg] = process.argv.slice(2);
+const timeout = Number(timeoutMs);
+// Host candidates as real addresses (10.77.0.1 in the test's namespace), not mDNS names.
+const { browser, mark } = await launch({ modules, chromium, profile, pidFile, timeout,
+  extraArgs: ['--disable-features=WebRtcHideLocalIpsWithMdns'] });
+
+// get runs in the page: the torrent's bytes come only from WebRTC peers (it has no web seed).
+async function get (torrentURL) {
+  const { default: WebTorrent } = await import('/webtorrent/webtorrent.min.js');
+  const res = await fetch(torrentURL);
+  if (!res.ok) throw new Error('the .torrent: ' + res.status);
+  const meta = new Uint8Array(await res.arrayBuffer());
+  // No STUN server: host candidates only, as nothing outside the namespace may be reached.
+  const client = new WebTorrent({ tracker: { rtcConfig: { iceServers: [] } } });
+  const from = { webSeed: 0, peers: 0 };
+  const torrent = client.add(meta);
+  torrent.on('wire', (wire) => {
+    console.log('wire ' + wire.type + ' ' + (wire.remoteAddress || ''));
+    wire.on('download', (n) => { if (wire.type === 'webSeed') from.webSeed += n; else from.peers += n; });
+  });
+  torrent.on('warning', (e) => console.log('warning: ' + (e.message || e)));
+  await new Promise((resolve, reject) => {
+    torrent.on('done', resolve);
+    torrent.on('error', reject);
+    client.on('error', reject);
+  });
+  const blob = await torrent.files[0].blob();
+  const sum = new Uint8Array(await crypto.subtle.digest('SHA-1', await blob.arrayBuffer()));
+  return {
+    sha1: Array.from(sum, (b) => b.toString(16).padStart(2, '0')).join(''),
+    length: blob.size,
+    fromPeers: from.peers,
+    fromWebSeed: from.webSeed,
+    peers: torrent.wires.filter((w) => w.type !== 'webSeed').length,
+  };
+}
+
+try {
+  const page = await browser.newPage();
+  page.on('console', (m) => mark('console: ' + m.text()));
+  page.on('pageerror', (e) => mark('error: ' + e.message));
+  await page.goto(url, { waitUntil: 'load', timeout });
+  let r;
+  switch (mode) {
+    case 'get':
+      r = await page.evaluate(get, arg);
+      break;
+    default:
+      throw new Error('unknown mode ' + mode);
+  }
+  mark('done');
+  console.log('RESULT ' + JSON.stringify(r));
+} finally {
+  await browser.close();
+}
