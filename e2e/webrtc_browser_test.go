@@ -84,28 +84,37 @@ func startRTCSite(t *testing.T, nginx, modules string) rtcSite {
 		t.Fatal(err)
 	}
 	wsWriteFile(t, filepath.Join(htdocs, "webtorrent", "webtorrent.min.js"), bundle)
-	wsWriteFile(t, filepath.Join(htdocs, "rtc.html"), []byte("<!doctype html><link rel=\"icon\" href=\"data:,\"><title>WebRTC peer</title>\n"))
+	wsWriteFile(t, filepath.Join(htdocs, "rtc.html"), []byte("<!doctype html><link rel=\"icon\" href=\"data:,\"><title>WebRTC peer</title><input type=file>\n"))
 	return rtcSite{htdocs: htdocs, site: site}
 }
 
-// runRTCDriver runs rtc.mjs in mode with arg against the site's blank page and returns the
-// JSON after its "RESULT " line, decoded into out.
-func runRTCDriver(t *testing.T, node, modules, chromium string, s rtcSite, mode, arg string, out any) {
+// startRTCDriver starts rtc.mjs in mode against the site's blank page; args follow
+// TIMEOUT_MS (see rtc.mjs). The test's cleanup stops Chromium by PID.
+func startRTCDriver(t *testing.T, node, modules, chromium string, s rtcSite, mode string, args ...string) *testenv.Proc {
 	t.Helper()
 	work := t.TempDir()
 	pidFile := filepath.Join(work, "chromium.pid")
 	t.Cleanup(func() { stopGroupFromPIDFile(t, pidFile) })
-	const timeout = 5 * time.Minute // a bound, not a goal: the machine may be busy
 	root := testenv.RepoRoot(t)
-	cmd := exec.Command(node, filepath.Join(root, "e2e", "testdata", "browser", "rtc.mjs"), mode,
-		modules, chromium, s.site+"/rtc.html", filepath.Join(work, "profile"), pidFile,
-		strconv.Itoa(int(timeout/time.Millisecond)), arg)
+	full := append([]string{filepath.Join(root, "e2e", "testdata", "browser", "rtc.mjs"), mode,
+		modules, chromium, s.site + "/rtc.html", filepath.Join(work, "profile"), pidFile,
+		strconv.Itoa(int(rtcDriverTimeout / time.Millisecond))}, args...)
+	cmd := exec.Command(node, full...)
 	cmd.Env = append(os.Environ(), "HOME="+work)
-	drv := testenv.StartCmd(t, cmd)
-	testenv.WaitFor(t, timeout+30*time.Second, "the page to finish ("+mode+")", func() error {
-		outText := drv.Output()
-		for _, l := range strings.Split(outText, "\n") {
-			if js, ok := strings.CutPrefix(l, "RESULT "); ok {
+	return testenv.StartCmd(t, cmd)
+}
+
+// rtcDriverTimeout bounds a driver's run: a bound, not a goal, as the machine may be busy.
+const rtcDriverTimeout = 5 * time.Minute
+
+// waitRTCResult waits for the driver's line starting with prefix (and a space) and decodes
+// the JSON after it into out.
+func waitRTCResult(t *testing.T, drv *testenv.Proc, prefix string, out any) {
+	t.Helper()
+	testenv.WaitFor(t, rtcDriverTimeout+30*time.Second, "the page's "+prefix, func() error {
+		text := drv.Output()
+		for _, l := range strings.Split(text, "\n") {
+			if js, ok := strings.CutPrefix(l, prefix+" "); ok {
 				if err := json.Unmarshal([]byte(js), out); err != nil {
 					t.Fatalf("%v: %s", err, js)
 				}
@@ -113,11 +122,10 @@ func runRTCDriver(t *testing.T, node, modules, chromium string, s rtcSite, mode,
 			}
 		}
 		if done, err := drv.Exited(); done {
-			t.Fatalf("browser driver ended (%v) without a result:\n%s", err, testenv.Tail([]byte(outText), 8000))
+			t.Fatalf("browser driver ended (%v) without %s:\n%s", err, prefix, testenv.Tail([]byte(drv.Output()), 4000))
 		}
-		return fmt.Errorf("no RESULT yet")
+		return fmt.Errorf("no %s yet", prefix)
 	})
-	t.Logf("driver:\n%s", testenv.Tail([]byte(drv.Output()), 4000))
 }
 
 // TestWebRTCBrowserGetsFromSeedctl: `seedctl seed --webrtc on` is the only source of a torrent
@@ -136,7 +144,8 @@ func TestWebRTCBrowserGetsFromSeedctl(t *testing.T) {
 	}
 	s := startRTCSite(t, nginx, modules)
 
-	// 64 MiB, the issue's size: about 15 s on a busy 2-core machine. The payload lives outside htdocs: nginx cannot serve it, only its .torrent.
+	// 64 MiB, the issue's size: about 15 s on a busy 2-core machine. The payload lives outside
+	// htdocs: nginx cannot serve it, only its .torrent.
 	const size = 64 << 20
 	data := wsdRandom(size)
 	sum := sha1.Sum(data)
@@ -168,12 +177,87 @@ func TestWebRTCBrowserGetsFromSeedctl(t *testing.T) {
 	})
 
 	var got rtcPageResult
-	runRTCDriver(t, node, modules, chromium, s, "get", s.site+"/t/rtc.bin.torrent", &got)
+	drv := startRTCDriver(t, node, modules, chromium, s, "get", s.site+"/t/rtc.bin.torrent")
+	waitRTCResult(t, drv, "RESULT", &got)
+	t.Logf("driver:\n%s", testenv.Tail([]byte(drv.Output()), 4000))
 	t.Logf("page: %+v", got)
 	if want := hex.EncodeToString(sum[:]); got.SHA1 != want || got.Length != size {
 		t.Errorf("page: SHA-1 %q of %d bytes, the file's %s of %d", got.SHA1, got.Length, want, size)
 	}
 	if got.FromWebSeed != 0 || got.FromPeers < size {
 		t.Errorf("page: %d bytes from peers, %d from a web seed; want all %d from seedctl over WebRTC", got.FromPeers, got.FromWebSeed, size)
+	}
+}
+
+// rtcSeedResult is what rtc.mjs reports once the page seeds the file it was given.
+type rtcSeedResult struct {
+	InfoHash string `json:"infoHash"`
+	Length   int64  `json:"length"`
+}
+
+// TestWebRTCSeedctlGetsFromBrowser: the other direction. A page in Chromium is given a file
+// through its file input and seeds it with webtorrent, the ws:// tracker behind nginx its only
+// tracker (the browser's .torrent has no web seed); `seedctl get --webrtc on` downloads it
+// from the browser alone, and the bytes on disk are the file's. The page counts what it
+// uploaded.
+func TestWebRTCSeedctlGetsFromBrowser(t *testing.T) {
+	modules := browserModules(t)
+	chromium := testenv.Require(t, "chromium", "chromium")
+	node := testenv.Require(t, "node", "nodejs")
+	nginx := testenv.Require(t, "nginx", "nginx")
+	testenv.Build(t, "./seedctl")
+	testenv.Build(t, "./tracker")
+	if inNetns(t) {
+		return
+	}
+	s := startRTCSite(t, nginx, modules)
+
+	const size = 64 << 20
+	data := wsdRandom(size)
+	file := filepath.Join(t.TempDir(), "from-browser.bin")
+	wsWriteFile(t, file, data)
+	work := t.TempDir()
+	release := filepath.Join(work, "release")
+	wsURL := "ws" + strings.TrimPrefix(s.site, "http") + "/announce"
+	torrent := filepath.Join(work, "from-browser.bin.torrent")
+	drv := startRTCDriver(t, node, modules, chromium, s, "seed", file, wsURL, torrent, release)
+	var made rtcSeedResult
+	waitRTCResult(t, drv, "RESULT", &made)
+	sum := scShow(t, torrent)
+	if sum.InfoHash != made.InfoHash || sum.TotalLength != size || len(sum.WebSeeds) != 0 {
+		t.Fatalf("the page's .torrent: %+v; the page says info-hash %s, %d bytes", sum, made.InfoHash, made.Length)
+	}
+
+	out := t.TempDir()
+	getter, _ := spStartSeedctlPort(t, t.TempDir(), "127.0.0.1", "get", torrent, "--out", out,
+		"--webrtc", "on", "--exit-on-complete")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("--- driver:\n%s", testenv.Tail([]byte(drv.Output()), 4000))
+		}
+	})
+	spWaitExit(t, getter, rtcDriverTimeout)
+	got, err := os.ReadFile(filepath.Join(out, "from-browser.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Errorf("seedctl get wrote %d bytes that are not the browser's file (%d bytes)", len(got), len(data))
+	}
+
+	writeFile(t, release, "")
+	var up struct {
+		Uploaded int64 `json:"uploaded"`
+		Peers    int   `json:"peers"`
+	}
+	waitRTCResult(t, drv, "RESULT2", &up)
+	t.Logf("page: %+v\n%s", up, testenv.Tail([]byte(drv.Output()), 4000))
+	if up.Uploaded < size {
+		t.Errorf("the page uploaded %d bytes, not the whole %d: seedctl's bytes came from elsewhere", up.Uploaded, size)
+	}
+	select {
+	case <-drv.Done():
+	case <-time.After(time.Minute):
+		t.Error("the browser driver did not end after release")
 	}
 }
