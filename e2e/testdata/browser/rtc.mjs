@@ -17,9 +17,9 @@ import { launch } from './launch.mjs';
 const [mode, modules, chromium, url, profile, pidFile, timeoutMs, arg, announce, torrentOut, release] = process.argv.slice(2);
 const t0 = Date.now();
 const timeout = Number(timeoutMs);
-// Host candidates as real addresses (10.77.0.1 in the test's namespace), not mDNS names.
-const { browser, mark } = await launch({ modules, chromium, profile, pidFile, timeout,
-  extraArgs: ['--disable-features=WebRtcHideLocalIpsWithMdns'] });
+// Chromium's WebRTC defaults, as a visitor's browser has them: WebRtcHideLocalIpsWithMdns stays
+// on (swarm.mjs turns it off so that two browsers meet), and seedctl must connect all the same.
+const { browser, mark } = await launch({ modules, chromium, profile, pidFile, timeout });
 
 // get runs in the page: the torrent's bytes come only from WebRTC peers (it has no web seed).
 async function get (torrentURL) {
