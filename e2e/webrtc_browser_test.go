@@ -164,8 +164,8 @@ func TestWebRTCBrowserGetsFromSeedctl(t *testing.T) {
 	if err := os.Chmod(torrent, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if sum := scShow(t, torrent); len(sum.WebSeeds) != 0 {
-		t.Fatalf("the torrent lists web seeds %v", sum.WebSeeds)
+	if show := scShow(t, torrent); len(show.WebSeeds) != 0 || len(show.Trackers) != 1 {
+		t.Fatalf("the torrent lists web seeds %v and trackers %v; want only %s", show.WebSeeds, show.Trackers, wsURL)
 	}
 
 	seeder, _ := spStartSeedctlPort(t, t.TempDir(), "127.0.0.1", "seed", torrent, "--data", src, "--webrtc", "on", "--min-peers", "0")
@@ -223,9 +223,9 @@ func TestWebRTCSeedctlGetsFromBrowser(t *testing.T) {
 	drv := startRTCDriver(t, node, modules, chromium, s, "seed", file, wsURL, torrent, release)
 	var made rtcSeedResult
 	waitRTCResult(t, drv, "RESULT", &made)
-	sum := scShow(t, torrent)
-	if sum.InfoHash != made.InfoHash || sum.TotalLength != size || len(sum.WebSeeds) != 0 {
-		t.Fatalf("the page's .torrent: %+v; the page says info-hash %s, %d bytes", sum, made.InfoHash, made.Length)
+	show := scShow(t, torrent)
+	if show.InfoHash != made.InfoHash || show.TotalLength != size || len(show.WebSeeds) != 0 {
+		t.Fatalf("the page's .torrent: %+v; the page says info-hash %s, %d bytes", show, made.InfoHash, made.Length)
 	}
 
 	out := t.TempDir()
