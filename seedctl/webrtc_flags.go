@@ -62,7 +62,11 @@ func (f *webrtcFlags) validate() error {
 
 // transport is the WebRTC transport for t, or nil when WebRTC is off for it.
 func (f *webrtcFlags) transport(t *metafile.Torrent, reg prometheus.Registerer) (*rtc.Transport, error) {
-	if f.mode == "off" || (f.mode == "auto" && len(job.WebSocketTrackers(t.Trackers)) == 0) {
+	ws := job.WebSocketTrackers(t.Trackers)
+	if f.mode == "off" && job.OnlyWebSocketTrackers(t.Trackers) {
+		return nil, fmt.Errorf("--webrtc off: %s lists only WebSocket trackers (%s), which reach peers over WebRTC alone; use --webrtc on or auto", t.Name, ws[0])
+	}
+	if f.mode == "off" || (f.mode == "auto" && len(ws) == 0) {
 		return nil, nil
 	}
 	tr, err := rtc.NewTransport(rtc.Config{STUN: f.stun, PortMin: f.portMin, PortMax: f.portMax,

@@ -4,7 +4,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
+
+	"github.com/webswarm/webswarm/seedctl/metafile"
 )
 
 // TestWebRTCFlags: a bad WebRTC flag is refused with its name.
@@ -34,5 +37,21 @@ func TestWebRTCFlags(t *testing.T) {
 		if tc.bad != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.bad+" ") && !strings.HasPrefix(err.Error(), tc.bad+":")) {
 			t.Errorf("%v: %v, want an error naming %s", tc.args, err, tc.bad)
 		}
+	}
+}
+
+// TestWebRTCOffWithOnlyWebSocketTrackers: --webrtc off on a torrent whose trackers are all
+// WebSocket ones would leave it with no way to any peer; it is refused naming the flag, and a
+// torrent that also lists an HTTP tracker is fine.
+func TestWebRTCOffWithOnlyWebSocketTrackers(t *testing.T) {
+	f := webrtcFlags{mode: "off"}
+	wsOnly := &metafile.Torrent{Name: "big.iso", Trackers: [][]string{{"ws://t.example/announce"}}}
+	_, err := f.transport(wsOnly, prometheus.NewRegistry())
+	if err == nil || !strings.HasPrefix(err.Error(), "--webrtc off:") || !strings.Contains(err.Error(), "big.iso") {
+		t.Errorf("ws-only torrent with --webrtc off: %v, want an error naming --webrtc off and the torrent", err)
+	}
+	both := &metafile.Torrent{Name: "big.iso", Trackers: [][]string{{"http://t.example/announce"}, {"ws://t.example/announce"}}}
+	if tr, err := f.transport(both, prometheus.NewRegistry()); err != nil || tr != nil {
+		t.Errorf("torrent with an HTTP tracker and --webrtc off: transport %v, %v; want none and no error", tr, err)
 	}
 }

@@ -27,6 +27,13 @@ func WebSocketTrackers(tiers [][]string) []string {
 	return urls
 }
 
+// OnlyWebSocketTrackers reports whether tiers list trackers and every one is ws:// or wss://:
+// such a torrent reaches peers over WebRTC alone.
+func OnlyWebSocketTrackers(tiers [][]string) bool {
+	n := urlCount(tiers)
+	return n > 0 && len(WebSocketTrackers(tiers)) == n
+}
+
 // urlCount is the number of tracker URLs in tiers.
 func urlCount(tiers [][]string) int {
 	n := 0
