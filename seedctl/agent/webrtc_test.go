@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/webswarm/webswarm/internal/bittorrent"
 	"github.com/webswarm/webswarm/seedctl/job"
 	"github.com/webswarm/webswarm/seedctl/metafile"
@@ -69,6 +71,8 @@ func TestWebRTCSeedsToAJob(t *testing.T) {
 	ih := publish(t, dir, "browser.iso", wsURL)
 	cfg := testConfig(t, dir)
 	cfg.WebRTC = loopbackTransport(t)
+	reg := prometheus.NewRegistry()
+	cfg.Registry = reg
 	cfg.IdleTimeout = 50 * time.Millisecond // an idle torrent for browsers must keep its session
 	r := start(t, cfg)
 	r.waitState(t, ih, Seeding)
@@ -107,6 +111,19 @@ func TestWebRTCSeedsToAJob(t *testing.T) {
 	got, err := os.ReadFile(filepath.Join(getDir, "browser.iso"))
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("downloaded payload differs (%v)", err)
+	}
+	// The bytes went to a WebRTC peer, and the metrics say so (the agent counts a block
+	// once its write returned, which may be after the getter has it).
+	byTransport := func() map[string]float64 {
+		out := make(map[string]float64)
+		for _, m := range gather(t, reg)["webswarm_seed_transport_uploaded_bytes_total"].GetMetric() {
+			out[label(m, "transport")] = m.GetCounter().GetValue()
+		}
+		return out
+	}
+	waitUntil(t, "the upload counted as webrtc", func() bool { return byTransport()["webrtc"] >= float64(len(want)) })
+	if got := byTransport(); got["tcp"] != 0 || len(got) != 2 {
+		t.Errorf("uploaded bytes by transport %v: want webrtc only, both series present", got)
 	}
 }
 
