@@ -246,3 +246,19 @@ func (a *Agent) figures(t *torrent) (up, down int64, peers int, rate int64) {
 	// The job counts from its record, which may predate what a.mu knows (see check).
 	return max(st.Uploaded, up), max(st.Downloaded, down), st.Session.Peers, st.Session.UploadRate
 }
+
+// webrtcPeers is how many of t's current peers are WebRTC data channels.
+func (a *Agent) webrtcPeers(t *torrent) int {
+	a.mu.Lock()
+	r := t.run
+	a.mu.Unlock()
+	if r == nil {
+		return 0
+	}
+	select {
+	case <-r.started:
+		return r.job.Stats().Session.WebRTCPeers
+	default:
+		return 0
+	}
+}

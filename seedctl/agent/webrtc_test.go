@@ -125,6 +125,11 @@ func TestWebRTCSeedsToAJob(t *testing.T) {
 	if got := byTransport(); got["tcp"] != 0 || len(got) != 2 {
 		t.Errorf("uploaded bytes by transport %v: want webrtc only, both series present", got)
 	}
+	// The getter, a seed now, stays connected until it stops: list and status show it.
+	waitUntil(t, "the getter listed as a WebRTC peer", func() bool { return r.Status().WebRTC == 1 })
+	if l := r.List(); len(l) != 1 || l[0].WebRTC != 1 || l[0].Peers != 1 {
+		t.Errorf("list %+v: want one peer, over WebRTC", l)
+	}
 }
 
 // Without a Transport (--webrtc off) a torrent listing only a ws:// tracker still seeds
