@@ -45,6 +45,7 @@ type agentRunFlags struct {
 	control, tokenFile        string
 	conns                     connFlags
 	limits                    limitFlags
+	webrtc                    webrtcFlags
 }
 
 func newAgentCmd() *cobra.Command {
@@ -61,7 +62,10 @@ func newAgentCmd() *cobra.Command {
 			"records in --state let a restart trust unchanged payloads without hashing them.\n\n" +
 			"A .torrent is read as untrusted input: only regular files (a FIFO or a link to a device is refused at\n" +
 			"once), within the --max-torrent-* limits. A refused file is logged once and read again only when its\n" +
-			"size or modification time changes (touch it to force a new look), not at every rescan.",
+			"size or modification time changes (touch it to force a new look), not at every rescan.\n\n" +
+			"A torrent listing a ws:// or wss:// tracker is also seeded to browsers over WebRTC (--webrtc auto or on;\n" +
+			"off: never); its session then runs while it seeds. --webrtc-max-peers caps the whole agent,\n" +
+			"--webrtc-torrent-peers each torrent.",
 		Example: "  seedctl agent --dir /var/www/html/iso --state /var/lib/webswarm --metrics 127.0.0.1:9301",
 		Args:    cobra.NoArgs,
 		RunE:    func(cmd *cobra.Command, _ []string) error { return runAgent(cmd, &f) },
@@ -95,6 +99,7 @@ func newAgentCmd() *cobra.Command {
 	fl.StringVar(&f.tokenFile, "token-file", "", "bearer token file for --control")
 	f.conns.register(cmd)
 	f.limits.register(fl)
+	f.webrtc.register(fl)
 	return cmd
 }
 
@@ -124,6 +129,9 @@ func (f *agentRunFlags) validate() error {
 		return err
 	}
 	if _, err := f.limits.limits(); err != nil {
+		return err
+	}
+	if err := f.webrtc.validate(); err != nil {
 		return err
 	}
 	if st, err := os.Stat(f.dir); err != nil || !st.IsDir() {
@@ -156,6 +164,12 @@ func runAgent(cmd *cobra.Command, f *agentRunFlags) error {
 	}
 	dialer, httpClient := boundClients(f.bind)
 	limits, _ := f.limits.limits() // validated above
+	// One transport for the whole agent: its peers end with the sessions, which Run stops
+	// before it returns.
+	webrtc, err := f.webrtc.agentTransport(reg)
+	if err != nil {
+		return err
+	}
 	a, err := agent.New(agent.Config{
 		Dir:                f.dir,
 		Data:               f.data,
@@ -180,6 +194,8 @@ func runAgent(cmd *cobra.Command, f *agentRunFlags) error {
 		ScrapeInterval:     f.scrape,
 		AnnounceRate:       f.announceRate,
 		Announce:           announcer.Config{IP: f.ip, NumWant: f.numWant, Interval: f.rerequest, HTTP: httpClient},
+		WebRTC:             webrtc,
+		WebRTCTorrentPeers: f.webrtc.torrentCap,
 		Registry:           reg,
 		MetricsMaxTorrents: maxSeries,
 		Version:            version.Version,

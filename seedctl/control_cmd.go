@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -164,7 +165,7 @@ func printAgentStatus(w io.Writer, st *agent.Status, target string, now time.Tim
 		byState = " (" + strings.Join(parts, ", ") + ")"
 	}
 	row("torrents", "%d%s", st.Torrents, byState)
-	row("peers", "%d", st.Peers)
+	row("peers", "%s", peersCell(st.Peers, st.WebRTC))
 	row("upload", "%s/s, %s uploaded", metafile.FormatSize(st.UploadRate), metafile.FormatSize(st.Uploaded))
 }
 
@@ -195,6 +196,14 @@ func newCtlListCmd() *cobra.Command {
 // maxNameWidth keeps the table readable with long names; --json has them whole.
 const maxNameWidth = 48
 
+// peersCell is a peer count, with how many are WebRTC (browsers) when any are.
+func peersCell(peers, webrtc int) string {
+	if webrtc == 0 {
+		return strconv.Itoa(peers)
+	}
+	return fmt.Sprintf("%d (%d webrtc)", peers, webrtc)
+}
+
 func printTorrentTable(w io.Writer, l []agent.TorrentInfo) error {
 	if len(l) == 0 {
 		_, err := fmt.Fprintln(w, "no torrents")
@@ -205,8 +214,8 @@ func printTorrentTable(w io.Writer, l []agent.TorrentInfo) error {
 	var notes []string
 	for _, t := range l {
 		name := shorten(printable(t.Name), maxNameWidth)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s/s\t%s\t%.2f\n", name, metafile.FormatSize(t.Size), stateCell(&t),
-			t.Peers, metafile.FormatSize(t.UploadRate), metafile.FormatSize(t.Uploaded), t.Ratio)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s/s\t%s\t%.2f\n", name, metafile.FormatSize(t.Size), stateCell(&t),
+			peersCell(t.Peers, t.WebRTC), metafile.FormatSize(t.UploadRate), metafile.FormatSize(t.Uploaded), t.Ratio)
 		if t.Error != "" {
 			notes = append(notes, fmt.Sprintf("%s (%s): %s", name, t.InfoHash[:min(8, len(t.InfoHash))], printable(t.Error)))
 		}

@@ -29,8 +29,8 @@ const (
 
 func ctlFake() *apitest.Fake {
 	return apitest.NewFake(
-		agent.Status{Version: "v-test", Dir: "/srv/www", StateDir: "/var/lib/seedctl", ListenPort: 6881, Started: time.Now().Add(-90 * time.Minute), Peers: 4, UploadRate: 5 << 20, Uploaded: 3 << 30},
-		agent.TorrentInfo{InfoHash: ctlIHA, Name: "alpha.iso", Size: 1 << 30, State: agent.Seeding, Peers: 3, UploadRate: 5 << 20, Uploaded: 3 << 30, Ratio: 3, Seeders: 1, Leechers: 2},
+		agent.Status{Version: "v-test", Dir: "/srv/www", StateDir: "/var/lib/seedctl", ListenPort: 6881, Started: time.Now().Add(-90 * time.Minute), Peers: 4, WebRTC: 2, UploadRate: 5 << 20, Uploaded: 3 << 30},
+		agent.TorrentInfo{InfoHash: ctlIHA, Name: "alpha.iso", Size: 1 << 30, State: agent.Seeding, Peers: 3, WebRTC: 2, UploadRate: 5 << 20, Uploaded: 3 << 30, Ratio: 3, Seeders: 1, Leechers: 2},
 		agent.TorrentInfo{InfoHash: ctlIHB, Name: "beta.iso", Size: 1 << 20, State: agent.Error, Error: "payload missing", Seeders: -1, Leechers: -1, Tracker: "unregistered torrent"},
 		agent.TorrentInfo{InfoHash: ctlIHC, Name: "gamma", Size: 10 << 20, State: agent.Checking, Progress: 0.42},
 	)
@@ -87,7 +87,7 @@ func TestCtlListTable(t *testing.T) {
 		t.Errorf("header %q", lines[0])
 	}
 	for i, want := range []string{
-		`^alpha\.iso +1 GiB +seeding +3 +5 MiB/s +3 GiB +3\.00$`,
+		`^alpha\.iso +1 GiB +seeding +3 \(2 webrtc\) +5 MiB/s +3 GiB +3\.00$`,
 		`^beta\.iso +1 MiB +error +0 +0 B/s +0 B +0\.00$`,
 		`^gamma +10 MiB +checking 42% +0 +0 B/s +0 B +0\.00$`,
 	} {
@@ -179,7 +179,7 @@ func TestCtlStatus(t *testing.T) {
 		"directory:  /srv/www\n",
 		"peer port:  6881\n",
 		"torrents:   3 (1 seeding, 1 checking, 1 error)\n",
-		"peers:      4\n",
+		"peers:      4 (2 webrtc)\n",
 		"upload:     5 MiB/s, 3 GiB uploaded\n",
 	} {
 		if !strings.Contains(out, want) {

@@ -36,6 +36,7 @@ type transferView struct {
 	Uploaded     int64   `json:"uploaded"`
 	Peers        int     `json:"peers"`
 	Seeds        int     `json:"seeds"`
+	WebRTCPeers  int     `json:"webrtc_peers"`      // how many of Peers are WebRTC (browsers)
 	Tracker      string  `json:"tracker,omitempty"` // last failure or warning, empty when fine
 }
 
@@ -67,6 +68,9 @@ func (v *transferView) timeLeft() string {
 func transferLines(v *transferView) []string {
 	row := func(label, value string) string { return fmt.Sprintf("%-15s%s", label+":", value) }
 	peers := fmt.Sprintf("%d (%d seeds)", v.Peers, v.Seeds)
+	if v.WebRTCPeers > 0 {
+		peers = fmt.Sprintf("%d (%d seeds, %d webrtc)", v.Peers, v.Seeds, v.WebRTCPeers)
+	}
 	lines := []string{
 		row("saving", fmt.Sprintf("%s (%s)", v.Name, metafile.FormatSize(v.Size))),
 		row("percent done", fmt.Sprintf("%.1f", v.Percent)),
@@ -87,9 +91,14 @@ func transferLines(v *transferView) []string {
 
 // transferLine is the one-line form written when the output is not a terminal.
 func transferLine(v *transferView) string {
-	return fmt.Sprintf("%s %s %.1f%% down %.2f kB/s up %.2f kB/s total down %.1f MiB up %.1f MiB ratio %s peers %d seeds %d",
+	line := fmt.Sprintf("%s %s %.1f%% down %.2f kB/s up %.2f kB/s total down %.1f MiB up %.1f MiB ratio %s peers %d seeds %d",
 		v.State, v.Name, v.Percent, v.DownloadRate/1000, v.UploadRate/1000,
 		float64(v.Downloaded)/(1<<20), float64(v.Uploaded)/(1<<20), v.shareRating(), v.Peers, v.Seeds)
+	if v.WebRTCPeers > 0 {
+		// Last, so that a script reading the fields before it is not disturbed.
+		line += fmt.Sprintf(" webrtc %d", v.WebRTCPeers)
+	}
+	return line
 }
 
 // transferPrinter writes successive views in one of three modes.
@@ -162,6 +171,7 @@ func viewOf(t *metafile.Torrent, name, saveTo string, st job.Stats) transferView
 		Uploaded:     st.Uploaded,
 		Peers:        st.Session.Peers,
 		Seeds:        st.Session.Seeds,
+		WebRTCPeers:  st.Session.WebRTCPeers,
 		ETA:          -1,
 	}
 	switch {

@@ -50,6 +50,13 @@ func TestTransferLines(t *testing.T) {
 	if got := v.shareRating(); got != "oo" {
 		t.Errorf("ratio with nothing downloaded = %q", got)
 	}
+	v.WebRTCPeers = 2
+	if got := transferLines(v)[9]; !strings.HasSuffix(got, "4 (1 seeds, 2 webrtc)") {
+		t.Errorf("peers with browsers: %q", got)
+	}
+	if got := transferLine(v); !strings.HasSuffix(got, "peers 4 seeds 1 webrtc 2") {
+		t.Errorf("plain line with browsers: %q", got)
+	}
 	v.Tracker = "failure: unregistered torrent"
 	if got := transferLines(v); !strings.Contains(got[len(got)-1], "unregistered torrent") {
 		t.Errorf("tracker failure not shown: %q", got)

@@ -76,3 +76,19 @@ func (f *webrtcFlags) transport(t *metafile.Torrent, reg prometheus.Registerer) 
 	}
 	return tr, nil
 }
+
+// agentTransport is the agent's one WebRTC transport, shared by every torrent listing a
+// ws:// or wss:// tracker (so --webrtc-max-peers caps the whole agent), or nil with
+// --webrtc off. "on" and "auto" are the same to the agent: a torrent without WebSocket
+// trackers has nowhere to meet a browser.
+func (f *webrtcFlags) agentTransport(reg prometheus.Registerer) (*rtc.Transport, error) {
+	if f.mode == "off" {
+		return nil, nil
+	}
+	tr, err := rtc.NewTransport(rtc.Config{STUN: f.stun, PortMin: f.portMin, PortMax: f.portMax,
+		Bind: f.bindAddress, MaxPeers: f.maxPeers, Metrics: rtc.NewMetrics(reg)})
+	if err != nil {
+		return nil, fmt.Errorf("--stun or --webrtc-*: %w", err)
+	}
+	return tr, nil
+}

@@ -8,12 +8,14 @@ import (
 	"sync"
 
 	"github.com/webswarm/webswarm/seedctl/announcer"
+	"github.com/webswarm/webswarm/seedctl/job"
 	"github.com/webswarm/webswarm/seedctl/metafile"
 )
 
-// newAnnouncer makes t's tracker client, nil for a torrent without trackers.
+// newAnnouncer makes t's tracker client, nil for a torrent without HTTP or UDP trackers
+// (none, or only WebSocket ones: those are announced to by its session over WebRTC).
 func (a *Agent) newAnnouncer(t *torrent, mi *metafile.Torrent) (*announcer.Announcer, error) {
-	if len(mi.Trackers) == 0 {
+	if len(job.WebSocketTrackers(mi.Trackers)) == urlCount(mi.Trackers) {
 		return nil, nil
 	}
 	cfg := a.cfg.Announce
@@ -76,4 +78,13 @@ func (a *Agent) stopAll(anns []*announcer.Announcer) {
 	}
 	close(work)
 	wg.Wait()
+}
+
+// urlCount is the number of tracker URLs in tiers.
+func urlCount(tiers [][]string) int {
+	n := 0
+	for _, tier := range tiers {
+		n += len(tier)
+	}
+	return n
 }

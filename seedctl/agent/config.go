@@ -14,6 +14,7 @@ import (
 	"github.com/webswarm/webswarm/internal/bittorrent"
 	"github.com/webswarm/webswarm/seedctl/announcer"
 	"github.com/webswarm/webswarm/seedctl/metafile"
+	"github.com/webswarm/webswarm/seedctl/rtc"
 	"github.com/webswarm/webswarm/seedctl/session"
 	"github.com/webswarm/webswarm/seedctl/wire"
 )
@@ -125,6 +126,16 @@ type Config struct {
 	AnnounceRate    float64
 	// StopTimeout bounds the stopped announces at shutdown (default DefaultStopTimeout).
 	StopTimeout time.Duration
+	// WebRTC, when set, serves browsers (and other WebRTC peers): every torrent listing a
+	// ws:// or wss:// tracker announces to it over WebSocket and takes peers over data
+	// channels into the same session as its TCP peers. Such a torrent keeps its session
+	// running while it seeds (the WebSocket announce lives in the session), instead of
+	// starting it on demand. One Transport serves every torrent, so its MaxPeers is the
+	// agent's cap; it holds nothing of its own once every session has stopped, which Run
+	// waits for. nil: no WebRTC.
+	WebRTC *rtc.Transport
+	// WebRTCTorrentPeers bounds each torrent's WebRTC peers (0: rtc.DefaultTorrentPeers).
+	WebRTCTorrentPeers int
 	// Registry receives the agent's metrics; nil registers none.
 	Registry prometheus.Registerer
 	// MetricsMaxTorrents bounds the torrents with per-torrent series (default
@@ -147,7 +158,7 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("%w: no peer ID", ErrInvalid)
 	case c.MaxActive < 0 || c.MaxConns < 0 || c.UploadRate < 0 || c.TorrentUploadRate < 0 || c.CheckWorkers < 0:
 		return fmt.Errorf("%w: negative limit", ErrInvalid)
-	case c.Serve.MaxHandshakes < 0 || c.Serve.MaxHandshakesPerIP < 0 || c.Serve.FirstByteTimeout < 0 || c.Serve.HandshakeTimeout < 0 || c.MaxConnsPerIP < 0 || c.UploadStallTimeout < 0:
+	case c.Serve.MaxHandshakes < 0 || c.Serve.MaxHandshakesPerIP < 0 || c.Serve.FirstByteTimeout < 0 || c.Serve.HandshakeTimeout < 0 || c.MaxConnsPerIP < 0 || c.UploadStallTimeout < 0 || c.WebRTCTorrentPeers < 0:
 		return fmt.Errorf("%w: negative peer connection limit", ErrInvalid)
 	}
 	if c.Listen == "" {

@@ -37,6 +37,7 @@ type TorrentInfo struct {
 	Error      string  `json:"error,omitempty"` // why State is error (or a tracker problem)
 	Progress   float64 `json:"progress"`        // 0..1: check progress while checking, else have/total
 	Peers      int     `json:"peers"`
+	WebRTC     int     `json:"webrtc_peers"` // how many of Peers are WebRTC (browsers); the rest TCP
 	Seeds      int     `json:"seeds"`
 	UploadRate int64   `json:"upload_rate"` // bytes/s
 	Uploaded   int64   `json:"uploaded"`    // all runs (resume record)
@@ -60,6 +61,7 @@ type Status struct {
 	Torrents   int           `json:"torrents"`
 	ByState    map[State]int `json:"by_state"`
 	Peers      int           `json:"peers"`
+	WebRTC     int           `json:"webrtc_peers"` // how many of Peers are WebRTC (browsers)
 	UploadRate int64         `json:"upload_rate"`
 	Uploaded   int64         `json:"uploaded"`
 }

@@ -29,6 +29,7 @@ func (a *Agent) Status() Status {
 		s.Torrents++
 		s.ByState[ti.State]++
 		s.Peers += ti.Peers
+		s.WebRTC += ti.WebRTC
 		s.UploadRate += ti.UploadRate
 		s.Uploaded += ti.Uploaded
 	}
@@ -61,6 +62,7 @@ func (a *Agent) infos(sorted bool) []TorrentInfo {
 // info snapshots one torrent.
 func (a *Agent) info(t *torrent) TorrentInfo {
 	up, down, peers, rate := a.figures(t)
+	webrtc := a.webrtcPeers(t)
 	a.mu.Lock()
 	ti := TorrentInfo{
 		InfoHash:   t.ih.String(),
@@ -69,6 +71,7 @@ func (a *Agent) info(t *torrent) TorrentInfo {
 		State:      t.state,
 		Error:      t.err,
 		Peers:      peers,
+		WebRTC:     webrtc,
 		UploadRate: rate,
 		Uploaded:   up,
 		Downloaded: down,

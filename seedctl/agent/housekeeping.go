@@ -9,7 +9,7 @@ import (
 )
 
 // housekeep retries torrents in error, looks for storage that came back and stops idle
-// sessions.
+// sessions (but those of torrents for browsers, which run while they seed).
 func (a *Agent) housekeep() {
 	now := time.Now()
 	a.mu.Lock()
@@ -21,6 +21,9 @@ func (a *Agent) housekeep() {
 			a.queueCheckLocked(t)
 		case t.storageGone && !t.paused && !t.inCheckQueue:
 			gone = append(gone, t)
+		case a.alwaysOn(t):
+			// Not stopped when idle; started again if its session ended while it seeds.
+			a.startRunLocked(t)
 		case t.run != nil:
 			idle = append(idle, t.run)
 		}

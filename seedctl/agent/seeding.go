@@ -8,6 +8,7 @@ import (
 	"github.com/webswarm/webswarm/seedctl/job"
 	"github.com/webswarm/webswarm/seedctl/metafile"
 	"github.com/webswarm/webswarm/seedctl/resume"
+	"github.com/webswarm/webswarm/seedctl/rtc"
 	"github.com/webswarm/webswarm/seedctl/session"
 )
 
@@ -58,20 +59,11 @@ func (a *Agent) lookup(ih bittorrent.InfoHash) *session.Torrent {
 // seeding or its session could not start within sessionWait.
 func (a *Agent) session(t *torrent) *session.Torrent {
 	a.mu.Lock()
-	if t.state != Seeding || a.closing || a.ctx == nil {
-		a.mu.Unlock()
+	r := a.startRunLocked(t)
+	a.mu.Unlock()
+	if r == nil {
 		return nil
 	}
-	r := t.run
-	if r == nil {
-		ctx, cancel := context.WithCancel(a.ctx)
-		r = &run{cancel: cancel, started: make(chan struct{}), done: make(chan struct{})}
-		t.run = r
-		a.sessions.Add(1)
-		go a.runSession(ctx, t, r)
-	}
-	r.lastUse.Store(time.Now().UnixNano())
-	a.mu.Unlock()
 	timer := time.NewTimer(sessionWait)
 	defer timer.Stop()
 	select {
@@ -88,6 +80,31 @@ func (a *Agent) session(t *torrent) *session.Torrent {
 	case <-timer.C:
 	}
 	return nil
+}
+
+// startRunLocked starts t's session unless it runs already, and marks it used; nil when t
+// is not seeding or the agent is not running. The caller holds a.mu.
+func (a *Agent) startRunLocked(t *torrent) *run {
+	if t.state != Seeding || a.closing || a.ctx == nil {
+		return nil
+	}
+	r := t.run
+	if r == nil {
+		ctx, cancel := context.WithCancel(a.ctx)
+		r = &run{cancel: cancel, started: make(chan struct{}), done: make(chan struct{})}
+		t.run = r
+		a.sessions.Add(1)
+		go a.runSession(ctx, t, r)
+	}
+	r.lastUse.Store(time.Now().UnixNano())
+	return r
+}
+
+// alwaysOn reports whether t's session runs for as long as t seeds, peers or not: a
+// torrent for browsers announces to its WebSocket trackers from its session, so an idle
+// one would never hear of a browser. The caller holds a.mu.
+func (a *Agent) alwaysOn(t *torrent) bool {
+	return t.browser && a.cfg.WebRTC != nil
 }
 
 // runSession runs t's job until its context ends (idle, removed, paused, shutdown) or it
@@ -129,6 +146,10 @@ func (a *Agent) newJob(t *torrent, mi *metafile.Torrent, full bool) (*job.Job, e
 			return nil, err
 		}
 	}
+	var webrtc *rtc.Transport
+	if t.browser {
+		webrtc = a.cfg.WebRTC
+	}
 	mode := resume.Fast
 	if full {
 		mode = resume.Full
@@ -148,6 +169,8 @@ func (a *Agent) newJob(t *torrent, mi *metafile.Torrent, full bool) (*job.Job, e
 		OnSaveError: func(error) { a.metrics.stateSaveFailures.WithLabelValues("resume").Inc() },
 		Logger:      a.log,
 		Watcher:     a.pw,
+		WebRTC:      webrtc,
+		WebRTCPeers: a.cfg.WebRTCTorrentPeers,
 	})
 }
 
@@ -162,6 +185,9 @@ func (a *Agent) startSeedingLocked(t *torrent) {
 	t.state, t.seeding = Seeding, true
 	a.seeding++
 	a.hashList = nil
+	if a.alwaysOn(t) {
+		a.startRunLocked(t)
+	}
 	if ann != nil {
 		// A little jitter on top of the scheduler's rate: torrents checked together do
 		// not stay in lockstep.
@@ -219,4 +245,20 @@ func (a *Agent) figures(t *torrent) (up, down int64, peers int, rate int64) {
 	}
 	// The job counts from its record, which may predate what a.mu knows (see check).
 	return max(st.Uploaded, up), max(st.Downloaded, down), st.Session.Peers, st.Session.UploadRate
+}
+
+// webrtcPeers is how many of t's current peers are WebRTC data channels.
+func (a *Agent) webrtcPeers(t *torrent) int {
+	a.mu.Lock()
+	r := t.run
+	a.mu.Unlock()
+	if r == nil {
+		return 0
+	}
+	select {
+	case <-r.started:
+		return r.job.Stats().Session.WebRTCPeers
+	default:
+		return 0
+	}
 }

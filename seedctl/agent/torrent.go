@@ -23,6 +23,7 @@ type torrent struct {
 	path    string // the .torrent
 	dataDir string // holds the payload file or top folder
 	api     bool   // added through the Controller, not found in Dir
+	browser bool   // lists a ws:// or wss:// tracker: WebRTC peers, when the agent has a Transport
 	seq     uint64 // arrival order, for the max-active queue
 
 	checkDone, checkTotal atomic.Int64 // bytes, while checking
@@ -89,6 +90,7 @@ func (a *Agent) addTorrentLocked(mi *metafile.Torrent, path, dataDir string, api
 		heapIdx: -1,
 		state:   Queued,
 		paused:  a.persist.paused(mi.InfoHash),
+		browser: len(job.WebSocketTrackers(mi.Trackers)) > 0,
 	}
 	if len(mi.Trackers) > 0 && len(mi.Trackers[0]) > 0 {
 		t.scrapeURL = mi.Trackers[0][0]

@@ -162,6 +162,9 @@ func (c *conn) Close() error {
 	return err
 }
 
+// Transport names the connection's transport for the peer engine's metrics.
+func (c *conn) Transport() string { return "webrtc" }
+
 func (c *conn) LocalAddr() net.Addr  { return c.local }
 func (c *conn) RemoteAddr() net.Addr { return c.remote }
 

@@ -75,6 +75,27 @@ type Metrics struct {
 	webDroppedBy map[string]prometheus.Counter
 	connsBy      [2]prometheus.Counter // incoming, outgoing
 	payload      payloadMetrics
+
+	// By transport (label transport: tcp, webrtc): the peers' share of the totals above,
+	// web seeds left out.
+	transportPeers             *prometheus.GaugeVec
+	transportUp, transportDown *prometheus.CounterVec
+	peersBy                    [2]prometheus.Gauge // tcp, webrtc
+	upBy, downBy               [2]prometheus.Counter
+}
+
+// Transports, the values of the transport label.
+const (
+	TransportTCP    = "tcp"
+	TransportWebRTC = "webrtc"
+)
+
+// transportIndex is 1 for a WebRTC peer, 0 for TCP.
+func transportIndex(webrtc bool) int {
+	if webrtc {
+		return 1
+	}
+	return 0
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not registered).
@@ -139,8 +160,26 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.connsBy[0] = m.conns.WithLabelValues("incoming")
 	m.connsBy[1] = m.conns.WithLabelValues("outgoing")
 	m.payload = newPayloadMetrics(reg)
+	m.transportPeers = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "webswarm_seed_transport_peers",
+		Help: "Peers connected now, by transport (tcp, webrtc: browsers over data channels).",
+	}, []string{"transport"})
+	m.transportUp = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "webswarm_seed_transport_uploaded_bytes_total",
+		Help: "Payload bytes sent to peers, by transport (tcp, webrtc).",
+	}, []string{"transport"})
+	m.transportDown = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "webswarm_seed_transport_downloaded_bytes_total",
+		Help: "Payload bytes received from peers (web seeds not included), by transport (tcp, webrtc).",
+	}, []string{"transport"})
+	for i, tr := range []string{TransportTCP, TransportWebRTC} {
+		m.peersBy[i] = m.transportPeers.WithLabelValues(tr)
+		m.upBy[i] = m.transportUp.WithLabelValues(tr)
+		m.downBy[i] = m.transportDown.WithLabelValues(tr)
+	}
 	if reg != nil {
-		reg.MustRegister(m.uploaded, m.downloaded, m.peers, m.conns, m.refused, m.hostile, m.hashFails, m.bans, m.webBytes, m.webDropped, m.evicted, m.pending, m.stalls)
+		reg.MustRegister(m.uploaded, m.downloaded, m.peers, m.conns, m.refused, m.hostile, m.hashFails, m.bans, m.webBytes, m.webDropped, m.evicted, m.pending, m.stalls,
+			m.transportPeers, m.transportUp, m.transportDown)
 	}
 	return m
 }
@@ -185,9 +224,18 @@ func (m *Metrics) hostileDisconnect(reason string) {
 	}
 }
 
-func (m *Metrics) addUploaded(n int64) {
+func (m *Metrics) addUploaded(n int64, webrtc bool) {
 	if m != nil {
 		m.uploaded.Add(float64(n))
+		m.upBy[transportIndex(webrtc)].Add(float64(n))
+	}
+}
+
+// addPeerDownloaded counts n bytes from a peer (addDownloaded alone: from a web seed).
+func (m *Metrics) addPeerDownloaded(n int64, webrtc bool) {
+	if m != nil {
+		m.downloaded.Add(float64(n))
+		m.downBy[transportIndex(webrtc)].Add(float64(n))
 	}
 }
 
@@ -197,9 +245,10 @@ func (m *Metrics) addDownloaded(n int64) {
 	}
 }
 
-func (m *Metrics) peerUp(outgoing bool) {
+func (m *Metrics) peerUp(outgoing, webrtc bool) {
 	if m != nil {
 		m.peers.Inc()
+		m.peersBy[transportIndex(webrtc)].Inc()
 		if outgoing {
 			m.connsBy[1].Inc()
 		} else {
@@ -208,9 +257,10 @@ func (m *Metrics) peerUp(outgoing bool) {
 	}
 }
 
-func (m *Metrics) peerDown() {
+func (m *Metrics) peerDown(webrtc bool) {
 	if m != nil {
 		m.peers.Dec()
+		m.peersBy[transportIndex(webrtc)].Dec()
 	}
 }
 

@@ -49,6 +49,7 @@ type peer struct {
 	extended bool // both sides speak BEP 10
 	w        io.Writer
 	sendfile bool // w is the TCP connection: blocks go by sendfile(2)
+	webrtc   bool // a data channel (its net.Conn says so), not TCP
 
 	ctx    context.Context // cancelled on close: rate-limiter waits
 	cancel context.CancelFunc
@@ -97,10 +98,20 @@ type peer struct {
 	downRate     rateMeter
 }
 
+// transporter is a net.Conn that names its transport (the WebRTC data channel's does).
+type transporter interface{ Transport() string }
+
+// isWebRTC reports whether c runs over a WebRTC data channel.
+func isWebRTC(c *wire.Conn) bool {
+	tc, ok := c.NetConn().(transporter)
+	return ok && tc.Transport() == TransportWebRTC
+}
+
 func newPeer(t *Torrent, c *wire.Conn) *peer {
 	p := &peer{
 		t:           t,
 		c:           c,
+		webrtc:      isWebRTC(c),
 		id:          c.Peer.PeerID,
 		wake:        make(chan struct{}, 1),
 		quit:        make(chan struct{}),
@@ -363,7 +374,7 @@ func (p *peer) read(lim wire.Limits) error {
 			n := int64(len(m.Block))
 			p.downloaded.Add(n)
 			p.t.downloaded.Add(n)
-			p.t.cfg.Metrics.addDownloaded(n)
+			p.t.cfg.Metrics.addPeerDownloaded(n, p.webrtc)
 			ev.length = uint32(n)
 			if p.t.dlState != nil {
 				ev.ok = p.t.dlState.filled(p, m.Index, m.Begin, m.Block)
@@ -498,7 +509,7 @@ func (p *peer) send(ctrl []byte, batch []request, buf []byte) ([]byte, error) {
 func (p *peer) sent(n int64) {
 	p.uploaded.Add(n)
 	p.t.uploaded.Add(n)
-	p.t.cfg.Metrics.addUploaded(n)
+	p.t.cfg.Metrics.addUploaded(n, p.webrtc)
 }
 
 // grow extends b by n bytes, reallocating at most once.

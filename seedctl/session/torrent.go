@@ -42,8 +42,9 @@ type Stats struct {
 	Uploaded, Downloaded int64
 	// UploadRate and DownloadRate are bytes per second, averaged over a few seconds.
 	UploadRate, DownloadRate int64
-	// Peers is the number of connections; Seeds how many of them have every piece.
-	Peers, Seeds int
+	// Peers is the number of connections; Seeds how many of them have every piece;
+	// WebRTCPeers how many of them are WebRTC data channels (the rest are TCP).
+	Peers, Seeds, WebRTCPeers int
 	// HashFails is the number of downloaded pieces that failed their check.
 	HashFails int
 	// Rechecking: payload files changed while seeding and their pieces are being hashed
@@ -321,7 +322,7 @@ loop:
 	cancel()
 	for _, p := range t.peers {
 		p.close(errClosing)
-		t.cfg.Metrics.peerDown()
+		t.cfg.Metrics.peerDown(p.webrtc)
 	}
 	t.peers = nil
 	t.wg.Wait()
@@ -385,7 +386,7 @@ func (t *Torrent) addConn(c *wire.Conn, dialAddr netip.AddrPort) {
 	if dialAddr.IsValid() {
 		t.byAddr[dialAddr] = p
 	}
-	t.cfg.Metrics.peerUp(c.Outgoing)
+	t.cfg.Metrics.peerUp(c.Outgoing, p.webrtc)
 	t.log.Debug("peer connected", "peer", p, "outgoing", c.Outgoing, "crypto", c.Crypto, "client", bittorrent.ClientFamily(p.id))
 
 	// BEP 3: the BITFIELD (or BEP 6's HAVE ALL / HAVE NONE) comes first.
@@ -564,7 +565,7 @@ func (t *Torrent) removePeer(p *peer, err error) {
 	} else {
 		t.log.Debug("peer left", "peer", p, "err", err)
 	}
-	t.cfg.Metrics.peerDown()
+	t.cfg.Metrics.peerDown(p.webrtc)
 	if t.dl != nil {
 		t.dl.peerGone(p)
 	}
@@ -788,6 +789,9 @@ func (t *Torrent) updateStats(now time.Time) {
 	for _, p := range t.peers {
 		if p.has.Full() {
 			s.Seeds++
+		}
+		if p.webrtc {
+			s.WebRTCPeers++
 		}
 	}
 	s.UploadRate = t.upRate.sample(now, t.uploaded.Load())
