@@ -155,12 +155,13 @@ stop_pids() {
 start_webswarm-redis-cluster() {
   local d=$TB_WORK/webswarm-redis-cluster seeds=() pids=() i
   for i in 1 2 3; do
-    start_redis "$d/$i" --cluster-enabled yes --cluster-config-file "$d/$i/nodes.conf" || return 1
+    # A node that does not start stops the ones before it: nothing is left running.
+    start_redis "$d/$i" --cluster-enabled yes --cluster-config-file "$d/$i/nodes.conf" || { stop_pids "${pids[@]}"; return 1; }
     seeds+=("127.0.0.1:$REDIS_PORT")
     pids+=("$REDIS_PID")
   done
   STORE_PID=${pids[*]}
-  redis-cli --cluster create "${seeds[@]}" --cluster-replicas 0 --cluster-yes >"$d/create.log" 2>&1 || return 1
+  redis-cli --cluster create "${seeds[@]}" --cluster-replicas 0 --cluster-yes >"$d/create.log" 2>&1 || { stop_pids "${pids[@]}"; return 1; }
   for _ in $(seq 100); do
     redis-cli -p "${seeds[0]##*:}" cluster info 2>/dev/null | grep -q 'cluster_state:ok' && break
     sleep 0.1
