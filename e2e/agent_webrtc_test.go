@@ -1,19 +1,13 @@
 package e2e
 
 import (
-	"bytes"
 	"crypto/sha1"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 	"testing"
-	"text/template"
 	"time"
 
 	"github.com/webswarm/webswarm/internal/testenv"
@@ -36,52 +30,14 @@ func TestAgentSeedsBrowser(t *testing.T) {
 		return
 	}
 
-	tp := startTracker(t)
-	dir := webDir(t)
-	htdocs := filepath.Join(dir, "htdocs")
-	port := testenv.FreePort(t, "127.0.0.1")
-	root := testenv.RepoRoot(t)
-	tmpl, err := template.ParseFiles(filepath.Join(root, "e2e", "testdata", "browser-swarm-nginx.conf.tmpl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, g := webUser(t)
-	var conf bytes.Buffer
-	if err := tmpl.Execute(&conf, map[string]any{"Dir": dir, "Port": port, "Conf": filepath.Join(root, "nginx-conf"),
-		"User": u, "Group": g, "Tracker": fmt.Sprintf("127.0.0.1:%d", tp.Port), "Rate": "8k"}); err != nil {
-		t.Fatal(err)
-	}
-	confPath := filepath.Join(dir, "nginx.conf")
-	writeFile(t, confPath, conf.String())
-	front := testenv.StartCmd(t, exec.Command(nginx, "-p", dir+"/", "-c", confPath, "-g", "daemon off;"))
-	site := fmt.Sprintf("http://127.0.0.1:%d", port)
-	testenv.WaitFor(t, 10*time.Second, "nginx to proxy the tracker", func() error {
-		if done, err := front.Exited(); done {
-			t.Fatalf("nginx exited (%v):\n%s", err, front.Output())
-		}
-		_, err := httpGet(site + "/tracker/stats.json")
-		return err
-	})
+	site, htdocs := startSwarmSite(t, nginx, modules, "8k")
 
 	data := wsdRandom(1 << 20)
 	sum := sha1.Sum(data)
 	pub := filepath.Join(htdocs, "pub")
 	file := filepath.Join(pub, "agent.bin")
 	wsWriteFile(t, file, data)
-	bundle, err := os.ReadFile(filepath.Join(modules, "webtorrent", "dist", "webtorrent.min.js"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	wsWriteFile(t, filepath.Join(htdocs, "webtorrent", "webtorrent.min.js"), bundle)
-	r := scRunProgram(t, "", 2*time.Minute, seedctl, "publish", file, "--site", site, "--docroot", htdocs, "--page", "--no-agent")
-	if r.Code != 0 || strings.Contains(r.Stderr, "warning") {
-		t.Fatalf("publish: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
-	}
-	for _, f := range []string{file + ".html", file + ".torrent"} {
-		if err := os.Chmod(f, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publishPage(t, seedctl, file, site, htdocs)
 
 	state := t.TempDir()
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t, "127.0.0.1"))
@@ -90,32 +46,7 @@ func TestAgentSeedsBrowser(t *testing.T) {
 		"--metrics", metricsAddr, "--log-level", "debug")
 	agWaitStates(t, state, map[string]string{"agent.bin": "seeding"})
 
-	work := t.TempDir()
-	release := filepath.Join(work, "release")
-	pidFile := filepath.Join(work, "chromium.pid")
-	t.Cleanup(func() { stopGroupFromPIDFile(t, pidFile) })
-	const timeout = 3 * time.Minute
-	cmd := exec.Command(node, filepath.Join(root, "e2e", "testdata", "browser", "swarm.mjs"),
-		modules, chromium, site+"/pub/agent.bin.html", filepath.Join(work, "profile"), pidFile,
-		strconv.Itoa(int(timeout/time.Millisecond)), "1", release)
-	cmd.Env = append(os.Environ(), "HOME="+work)
-	drv := testenv.StartCmd(t, cmd)
-	var pages []swarmPageResult
-	testenv.WaitFor(t, timeout+30*time.Second, "the page to finish", func() error {
-		out := drv.Output()
-		if done, err := drv.Exited(); done {
-			t.Fatalf("browser driver ended (%v):\n%s", err, testenv.Tail([]byte(out), 8000))
-		}
-		for _, l := range strings.Split(out, "\n") {
-			if s, ok := strings.CutPrefix(l, "RESULT "); ok {
-				if err := json.Unmarshal([]byte(s), &pages); err != nil {
-					t.Fatalf("%v: %s", err, s)
-				}
-				return nil
-			}
-		}
-		return fmt.Errorf("no RESULT yet")
-	})
+	pages, drv, release := runSwarmPages(t, node, chromium, modules, site+"/pub/agent.bin.html", 1, 3*time.Minute, "the page to finish")
 	t.Logf("pages: %+v", pages)
 	if len(pages) != 1 || pages[0].SHA1 != hex.EncodeToString(sum[:]) {
 		t.Fatalf("page result %+v: want the file's SHA-1 %x", pages, sum)
@@ -139,10 +70,5 @@ func TestAgentSeedsBrowser(t *testing.T) {
 		}
 		return nil
 	})
-	writeFile(t, release, "")
-	select {
-	case <-drv.Done():
-	case <-time.After(time.Minute):
-		t.Error("the browser driver did not end after release")
-	}
+	release()
 }

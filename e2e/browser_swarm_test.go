@@ -107,57 +107,13 @@ func TestBrowserSwarm(t *testing.T) {
 		return
 	}
 
-	tp := startTracker(t)
-	dir := webDir(t)
-	htdocs := filepath.Join(dir, "htdocs")
-	port := testenv.FreePort(t, "127.0.0.1")
-	root := testenv.RepoRoot(t)
-	tmpl, err := template.ParseFiles(filepath.Join(root, "e2e", "testdata", "browser-swarm-nginx.conf.tmpl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, g := webUser(t)
-	var conf bytes.Buffer
-	if err := tmpl.Execute(&conf, map[string]any{"Dir": dir, "Port": port, "Conf": filepath.Join(root, "nginx-conf"),
-		"User": u, "Group": g, "Tracker": fmt.Sprintf("127.0.0.1:%d", tp.Port), "Rate": "32k"}); err != nil {
-		t.Fatal(err)
-	}
-	confPath := filepath.Join(dir, "nginx.conf")
-	writeFile(t, confPath, conf.String())
-	front := testenv.StartCmd(t, exec.Command(nginx, "-p", dir+"/", "-c", confPath, "-g", "daemon off;"))
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Logf("--- nginx error.log:\n%s", testenv.Tail(b, 4000))
-		}
-	})
-	site := fmt.Sprintf("http://127.0.0.1:%d", port)
-	testenv.WaitFor(t, 10*time.Second, "nginx to proxy the tracker", func() error {
-		if done, err := front.Exited(); done {
-			t.Fatalf("nginx exited (%v):\n%s", err, front.Output())
-		}
-		_, err := httpGet(site + "/tracker/stats.json")
-		return err
-	})
+	site, htdocs := startSwarmSite(t, nginx, modules, "32k")
 
 	data := wsdRandom(4 << 20)
 	sum := sha1.Sum(data)
 	file := filepath.Join(htdocs, "pub", "swarm.bin")
 	wsWriteFile(t, file, data)
-	bundle, err := os.ReadFile(filepath.Join(modules, "webtorrent", "dist", "webtorrent.min.js"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	wsWriteFile(t, filepath.Join(htdocs, "webtorrent", "webtorrent.min.js"), bundle)
-	r := scRunProgram(t, "", 2*time.Minute, seedctl, "publish", file, "--site", site, "--docroot", htdocs, "--page", "--no-agent")
-	if r.Code != 0 || strings.Contains(r.Stderr, "warning") {
-		t.Fatalf("publish: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
-	}
-	for _, f := range []string{file + ".html", file + ".torrent"} {
-		if err := os.Chmod(f, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publishPage(t, seedctl, file, site, htdocs)
 	ti := readTorrent(t, file+".torrent")
 
 	// The desktop client seeds over HTTP announces through nginx.
@@ -171,32 +127,7 @@ func TestBrowserSwarm(t *testing.T) {
 	})
 
 	// The browsers.
-	work := t.TempDir()
-	release := filepath.Join(work, "release")
-	pidFile := filepath.Join(work, "chromium.pid")
-	t.Cleanup(func() { stopGroupFromPIDFile(t, pidFile) })
-	const timeout = 4 * time.Minute
-	cmd := exec.Command(node, filepath.Join(root, "e2e", "testdata", "browser", "swarm.mjs"),
-		modules, chromium, site+"/pub/swarm.bin.html", filepath.Join(work, "profile"), pidFile,
-		strconv.Itoa(int(timeout/time.Millisecond)), "2", release)
-	cmd.Env = append(os.Environ(), "HOME="+work)
-	drv := testenv.StartCmd(t, cmd)
-	var pages []swarmPageResult
-	testenv.WaitFor(t, timeout+30*time.Second, "both pages to finish", func() error {
-		out := drv.Output()
-		if done, err := drv.Exited(); done {
-			t.Fatalf("browser driver ended (%v):\n%s", err, testenv.Tail([]byte(out), 8000))
-		}
-		for _, l := range strings.Split(out, "\n") {
-			if s, ok := strings.CutPrefix(l, "RESULT "); ok {
-				if err := json.Unmarshal([]byte(s), &pages); err != nil {
-					t.Fatalf("%v: %s", err, s)
-				}
-				return nil
-			}
-		}
-		return fmt.Errorf("no RESULT yet")
-	})
+	pages, drv, release := runSwarmPages(t, node, chromium, modules, site+"/pub/swarm.bin.html", 2, 4*time.Minute, "both pages to finish")
 	t.Logf("pages: %+v", pages)
 	want := hex.EncodeToString(sum[:])
 	for i, p := range pages {
@@ -222,7 +153,7 @@ func TestBrowserSwarm(t *testing.T) {
 		} `json:"rows"`
 	}
 	ih := hex.EncodeToString(ti.InfoHash[:])
-	err = testenv.Poll(time.Minute, func() error {
+	err := testenv.Poll(time.Minute, func() error {
 		body, err := httpGet(site + "/tracker/stats.json?rows=1")
 		if err != nil {
 			return err
@@ -243,12 +174,110 @@ func TestBrowserSwarm(t *testing.T) {
 	if err != nil {
 		t.Errorf("the tracker does not count the desktop client and the browsers in one swarm: %v", err)
 	}
-	writeFile(t, release, "")
-	select {
-	case <-drv.Done():
-	case <-time.After(time.Minute):
-		t.Error("the browser driver did not end after release")
+	release()
+}
+
+// startSwarmSite starts the tracker and, in front of it, nginx with the browser tests'
+// configuration (the shipped proxy snippet carries the WebSocket upgrade; the web seed under
+// /pub capped at rate a connection, "0" for none), and puts the webtorrent bundle under htdocs.
+// It returns the site's URL and its document root.
+func startSwarmSite(t *testing.T, nginx, modules, rate string) (site, htdocs string) {
+	t.Helper()
+	tp := startTracker(t)
+	dir := webDir(t)
+	htdocs = filepath.Join(dir, "htdocs")
+	port := testenv.FreePort(t, "127.0.0.1")
+	root := testenv.RepoRoot(t)
+	tmpl, err := template.ParseFiles(filepath.Join(root, "e2e", "testdata", "browser-swarm-nginx.conf.tmpl"))
+	if err != nil {
+		t.Fatal(err)
 	}
+	u, g := webUser(t)
+	var conf bytes.Buffer
+	if err := tmpl.Execute(&conf, map[string]any{"Dir": dir, "Port": port, "Conf": filepath.Join(root, "nginx-conf"),
+		"User": u, "Group": g, "Tracker": fmt.Sprintf("127.0.0.1:%d", tp.Port), "Rate": rate}); err != nil {
+		t.Fatal(err)
+	}
+	confPath := filepath.Join(dir, "nginx.conf")
+	writeFile(t, confPath, conf.String())
+	front := testenv.StartCmd(t, exec.Command(nginx, "-p", dir+"/", "-c", confPath, "-g", "daemon off;"))
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			t.Logf("--- nginx error.log:\n%s", testenv.Tail(b, 4000))
+			t.Logf("--- tracker:\n%s", testenv.Tail([]byte(tp.Proc.Output()), 4000))
+		}
+	})
+	site = fmt.Sprintf("http://127.0.0.1:%d", port)
+	testenv.WaitFor(t, 10*time.Second, "nginx to proxy the tracker", func() error {
+		if done, err := front.Exited(); done {
+			t.Fatalf("nginx exited (%v):\n%s", err, front.Output())
+		}
+		_, err := httpGet(site + "/tracker/stats.json")
+		return err
+	})
+	bundle, err := os.ReadFile(filepath.Join(modules, "webtorrent", "dist", "webtorrent.min.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wsWriteFile(t, filepath.Join(htdocs, "webtorrent", "webtorrent.min.js"), bundle)
+	return site, htdocs
+}
+
+// publishPage runs seedctl publish --page on file (under htdocs) and makes the page and the
+// .torrent readable by nginx's worker.
+func publishPage(t *testing.T, seedctl, file, site, htdocs string) {
+	t.Helper()
+	r := scRunProgram(t, "", 2*time.Minute, seedctl, "publish", file, "--site", site, "--docroot", htdocs, "--page", "--no-agent")
+	if r.Code != 0 || strings.Contains(r.Stderr, "warning") {
+		t.Fatalf("publish: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	for _, f := range []string{file + ".html", file + ".torrent"} {
+		if err := os.Chmod(f, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// runSwarmPages opens pageURL in n Chromium pages through swarm.mjs (each started once the one
+// before has finished) and waits, up to timeout, for their results. The pages keep seeding
+// until release is called, which also waits for the driver to end; the test's cleanup stops
+// Chromium by PID in any case.
+func runSwarmPages(t *testing.T, node, chromium, modules, pageURL string, n int, timeout time.Duration, what string) (pages []swarmPageResult, drv *testenv.Proc, release func()) {
+	t.Helper()
+	work := t.TempDir()
+	releaseFile := filepath.Join(work, "release")
+	pidFile := filepath.Join(work, "chromium.pid")
+	t.Cleanup(func() { stopGroupFromPIDFile(t, pidFile) })
+	cmd := exec.Command(node, filepath.Join(testenv.RepoRoot(t), "e2e", "testdata", "browser", "swarm.mjs"),
+		modules, chromium, pageURL, filepath.Join(work, "profile"), pidFile,
+		strconv.Itoa(int(timeout/time.Millisecond)), strconv.Itoa(n), releaseFile)
+	cmd.Env = append(os.Environ(), "HOME="+work)
+	drv = testenv.StartCmd(t, cmd)
+	testenv.WaitFor(t, timeout+30*time.Second, what, func() error {
+		out := drv.Output()
+		if done, err := drv.Exited(); done {
+			t.Fatalf("browser driver ended (%v):\n%s", err, testenv.Tail([]byte(out), 8000))
+		}
+		for _, l := range strings.Split(out, "\n") {
+			if s, ok := strings.CutPrefix(l, "RESULT "); ok {
+				if err := json.Unmarshal([]byte(s), &pages); err != nil {
+					t.Fatalf("%v: %s", err, s)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("no RESULT yet")
+	})
+	release = func() {
+		writeFile(t, releaseFile, "")
+		select {
+		case <-drv.Done():
+		case <-time.After(time.Minute):
+			t.Error("the browser driver did not end after release")
+		}
+	}
+	return pages, drv, release
 }
 
 // httpGet returns a 200 answer's body.

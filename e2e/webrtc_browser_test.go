@@ -19,7 +19,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"text/template"
 	"time"
 
 	"github.com/webswarm/webswarm/internal/testenv"
@@ -46,44 +45,7 @@ type rtcSite struct {
 // webtorrent bundle and a blank page under htdocs.
 func startRTCSite(t *testing.T, nginx, modules string) rtcSite {
 	t.Helper()
-	tp := startTracker(t)
-	dir := webDir(t)
-	htdocs := filepath.Join(dir, "htdocs")
-	port := testenv.FreePort(t, "127.0.0.1")
-	root := testenv.RepoRoot(t)
-	tmpl, err := template.ParseFiles(filepath.Join(root, "e2e", "testdata", "browser-swarm-nginx.conf.tmpl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, g := webUser(t)
-	var conf bytes.Buffer
-	if err := tmpl.Execute(&conf, map[string]any{"Dir": dir, "Port": port, "Conf": filepath.Join(root, "nginx-conf"),
-		"User": u, "Group": g, "Tracker": fmt.Sprintf("127.0.0.1:%d", tp.Port), "Rate": "0"}); err != nil {
-		t.Fatal(err)
-	}
-	confPath := filepath.Join(dir, "nginx.conf")
-	writeFile(t, confPath, conf.String())
-	front := testenv.StartCmd(t, exec.Command(nginx, "-p", dir+"/", "-c", confPath, "-g", "daemon off;"))
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Logf("--- nginx error.log:\n%s", testenv.Tail(b, 4000))
-			t.Logf("--- tracker:\n%s", testenv.Tail([]byte(tp.Proc.Output()), 4000))
-		}
-	})
-	site := fmt.Sprintf("http://127.0.0.1:%d", port)
-	testenv.WaitFor(t, 10*time.Second, "nginx to proxy the tracker", func() error {
-		if done, err := front.Exited(); done {
-			t.Fatalf("nginx exited (%v):\n%s", err, front.Output())
-		}
-		_, err := httpGet(site + "/tracker/stats.json")
-		return err
-	})
-	bundle, err := os.ReadFile(filepath.Join(modules, "webtorrent", "dist", "webtorrent.min.js"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	wsWriteFile(t, filepath.Join(htdocs, "webtorrent", "webtorrent.min.js"), bundle)
+	site, htdocs := startSwarmSite(t, nginx, modules, "0")
 	wsWriteFile(t, filepath.Join(htdocs, "rtc.html"), []byte("<!doctype html><link rel=\"icon\" href=\"data:,\"><title>WebRTC peer</title><input type=file>\n"))
 	return rtcSite{htdocs: htdocs, site: site}
 }
