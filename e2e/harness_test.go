@@ -42,6 +42,13 @@ func (tp *trackerProc) UDPAddr() string { return net.JoinHostPort("127.0.0.1", s
 // /healthz answers 200, and the test's cleanup stops the tracker by PID.
 func startTracker(t testing.TB, extraArgs ...string) *trackerProc {
 	t.Helper()
+	return startTrackerHealth(t, http.StatusOK, "", extraArgs...)
+}
+
+// startTrackerHealth is startTracker returning once /healthz answers status with a body
+// containing bodyHas: a tracker started without its store answers 503.
+func startTrackerHealth(t testing.TB, status int, bodyHas string, extraArgs ...string) *trackerProc {
+	t.Helper()
 	bin := testenv.Build(t, "./tracker")
 	dir := t.TempDir()
 	tp := &trackerProc{Dir: dir, Dfile: filepath.Join(dir, "state.bencode")}
@@ -72,7 +79,7 @@ func startTracker(t testing.TB, extraArgs ...string) *trackerProc {
 	tp.Proc = testenv.Start(t, bin, args...)
 
 	client := &http.Client{Timeout: 2 * time.Second}
-	testenv.WaitFor(t, 15*time.Second, "tracker /healthz", func() error {
+	testenv.WaitFor(t, 15*time.Second, fmt.Sprintf("tracker /healthz answering %d", status), func() error {
 		if done, err := tp.Proc.Exited(); done {
 			t.Fatalf("tracker exited during start-up (%v):\n%s", err, testenv.Tail([]byte(tp.Proc.Output()), 4000))
 		}
@@ -82,7 +89,7 @@ func startTracker(t testing.TB, extraArgs ...string) *trackerProc {
 		}
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
+		if resp.StatusCode != status || !strings.Contains(string(body), bodyHas) {
 			return fmt.Errorf("status %d: %s", resp.StatusCode, body)
 		}
 		return nil

@@ -3,8 +3,6 @@ package e2e
 import (
 	"context"
 	"crypto/sha1"
-	"fmt"
-	"io"
 	"net/http"
 	"os/exec"
 	"slices"
@@ -91,28 +89,8 @@ func TestTrackerRedisBadURL(t *testing.T) {
 func TestTrackerRedisDown(t *testing.T) {
 	port := testenv.FreePort(t, "127.0.0.1") // nothing listens here yet
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	// startTracker waits for /healthz 200, which a tracker without its store does not give.
-	tport := testenv.FreePort(t, "127.0.0.1")
-	tr := &trackerProc{Port: tport, Base: "http://127.0.0.1:" + strconv.Itoa(tport)}
-	tr.Announce = tr.Base + "/announce"
-	tr.Proc = testenv.Start(t, testenv.Build(t, "./tracker"), "--port", strconv.Itoa(tport), "--bind", "127.0.0.1",
-		"--nat_check", "0", "--store", "redis://"+addr, "--store_timeout_ms", "200")
-	client := &http.Client{Timeout: 2 * time.Second}
-	testenv.WaitFor(t, 15*time.Second, "tracker /healthz answering 503 without its store", func() error {
-		if done, err := tr.Proc.Exited(); done {
-			t.Fatalf("tracker exited with its store down (%v):\n%s", err, testenv.Tail([]byte(tr.Proc.Output()), 4000))
-		}
-		resp, err := client.Get(tr.Base + "/healthz")
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "unavailable") {
-			return fmt.Errorf("status %d: %s", resp.StatusCode, body)
-		}
-		return nil
-	})
+	// Not /healthz 200: a tracker without its store answers 503, saying why.
+	tr := startTrackerHealth(t, http.StatusServiceUnavailable, "unavailable", "--store", "redis://"+addr, "--store_timeout_ms", "200")
 	ih := sha1.Sum([]byte("redis down"))
 	q := announceQuery(ih, "-TEST00-cccccccccccc", 7003, 100, "event=started")
 	body, err := trackerGet(tr.Announce + "?" + q)
@@ -142,7 +120,7 @@ func TestTrackerRedisDown(t *testing.T) {
 		_, err := announce(tr.Announce, q)
 		return err
 	})
-	resp, err := client.Get(tr.Base + "/healthz")
+	resp, err := (&http.Client{Timeout: 2 * time.Second}).Get(tr.Base + "/healthz")
 	if err != nil {
 		t.Fatal(err)
 	}
