@@ -10,22 +10,24 @@ import (
 
 // BenchmarkServe measures the seeding path alone: a raw peer requests every block of a
 // 64 MiB torrent (pipelined 250 deep, as libtorrent does) and drops the data. Sub-benchmarks
-// compare sendfile(2), read into a buffer and one write per batch, and RC4 (MSE).
+// compare one pread a run of blocks and one writev a batch, sendfile(2) a block, one pread a
+// block and one write a batch, and RC4 (MSE).
 func BenchmarkServe(b *testing.B) {
 	const size = 64 << 20
 	f := newFixture(b, size, 1<<20)
 	for _, mode := range []struct {
-		name     string
-		sendfile bool
-		enc      wire.Encryption
+		name string
+		send sendMode
+		enc  wire.Encryption
 	}{
-		{"sendfile", true, wire.Off},
-		{"copy", false, wire.Off},
-		{"rc4", false, wire.Require},
+		{"vectored", sendVectored, wire.Off},
+		{"sendfile", sendFile, wire.Off},
+		{"copy", sendCopy, wire.Off},
+		{"rc4", sendCopy, wire.Require},
 	} {
 		b.Run(mode.name, func(b *testing.B) {
 			seed := startNode(b, f.mi, f.seedFiles(b), f.full(), nodeOpts{tag: 's', enc: mode.enc,
-				tweak: func(t *Torrent) { t.sendfile = mode.sendfile }})
+				tweak: func(t *Torrent) { t.sendMode = mode.send }})
 			b.SetBytes(size)
 			b.ReportAllocs()
 			b.ResetTimer()
