@@ -26,6 +26,8 @@
 #                    "another host" (its own address at the tracker and on the seeder's socket)
 #   OUT              results directory [bench/results/seed-YYYYmmdd-HHMMSS]
 #   SEEDCTL_BIN      a prebuilt seedctl instead of `go build ./seedctl` (GOFLAGS passes through)
+#   SEEDCTL_BASE     another seedctl build that seeds beside the others as seeder "seedctl-base",
+#                    for an A/B of two builds in one run of interleaved rounds (ratio A/B)
 #   GET_TIMEOUT      seconds per download [60 + SIZE / 5 MB/s]
 #   NICE [-10]       priority of the whole benchmark on a shared machine (0: leave it alone):
 #                    as in bench-tracker.sh, its own session (setsid) and autogroup nice. Root only.
@@ -153,6 +155,13 @@ if [[ $want_seedctl == 1 ]]; then
   fi
 fi
 
+if [[ -n ${SEEDCTL_BASE:-} ]]; then
+  if [[ ! -x $SEEDCTL_BASE ]]; then
+    echo "bench-seed.sh: SEEDCTL_BASE=$SEEDCTL_BASE: not an executable" >&2
+    exit 2
+  fi
+  SEEDERS="$SEEDERS seedctl-base"
+fi
 csv() { xargs <<<"$1" | tr ' ' ','; }
 seeders=$(csv "$SEEDERS")
 getters=$(csv "$GETTERS")
@@ -173,6 +182,7 @@ echo "  tracker $TRACKER, libtorrent downloader at $GETTER_IP"
 echo "  $versions | nice $NICE | bound ${budget} s | results: $OUT"
 rc=0
 timeout -k 30 "$budget" "$PY" "$REPO/bench/seed/seedbench.py" --work "$WORK" --out "$OUT" \
+  ${SEEDCTL_BASE:+--seedctl-base "$SEEDCTL_BASE"} \
   --size "$bytes" --rounds "$ROUNDS" --seeders "$seeders" --getters "$getters" \
   --piece "$PIECE" --lt-py "$LT_PY" --tracker "$TRACKER" --getter-ip "$GETTER_IP" ${seedctl:+--seedctl "$seedctl"} \
   --get-timeout "$get_timeout" --ready-timeout "$ready_timeout" --budget "$budget" \

@@ -7,7 +7,8 @@ run it directly only to debug. Stdlib only.
 Two directions, measured in interleaved rounds so that load from elsewhere on the machine hits
 every client alike:
 
-  seed  every SEEDER (aria2, lt, seedctl) -> libtorrent downloader
+  seed  every SEEDER (aria2, lt, seedctl) -> libtorrent downloader; seedctl-base, another
+        seedctl build (--seedctl-base), seeds beside them for an A/B of two builds in one run
   get   aria2 seeder -> every GETTER (lt, seedctl)
 
 aria2 -> lt belongs to both. Every seeder is started once (its payload check is not timed),
@@ -45,7 +46,7 @@ from torrentfile import info_hash, retrack, single_file
 TICK = os.sysconf("SC_CLK_TCK")
 GIB = 1 << 30
 LOOPBACK = "127.0.0.1"
-SEEDERS = ("aria2", "lt", "seedctl")
+SEEDERS = ("aria2", "lt", "seedctl", "seedctl-base")
 GETTERS = ("lt", "seedctl", "aria2")
 # The downloader of the seed direction and the seeder of the get direction (issue #6).
 SEED_GETTER = "lt"
@@ -262,10 +263,11 @@ class Bench:
         if kind == "lt":
             return ["/usr/bin/python3", a.lt_py, "seed", torrent, datadir, url, "--port", str(port),
                     "--seconds", str(a.budget), "--quiet", "--ip", LOOPBACK]
-        if kind == "seedctl":
-            state = os.path.join(self.work, "state-seed")
+        if kind in ("seedctl", "seedctl-base"):
+            state = os.path.join(self.work, "state-" + kind)
             os.makedirs(state, exist_ok=True)
-            return [a.seedctl, "seed", torrent, "--data", datadir, "--bind", LOOPBACK,
+            binary = a.seedctl if kind == "seedctl" else a.seedctl_base
+            return [binary, "seed", torrent, "--data", datadir, "--bind", LOOPBACK,
                     "--minport", str(port), "--maxport", str(port), "--state", state, "--quiet"]
         raise ValueError("unknown seeder %r" % kind)
 
@@ -473,7 +475,7 @@ def _ratio(name, mine, theirs, target, results):
     best = max(theirs, key=lambda t: t["mbps_wall"]) if theirs else None
     rec = {"kind": "ratio", "name": name, "target": target, "value": None, "value_xfer": None,
            "rounds": [],
-           "versus": best and (best["seeder"] if name == "seed" else best["getter"]), "pass": None}
+           "versus": best and (best["getter"] if name == "get" else best["seeder"]), "pass": None}
     if mine is None or best is None:
         return rec
     if mine["mbps_wall"]:
@@ -483,7 +485,8 @@ def _ratio(name, mine, theirs, target, results):
     m, b = _by_round(results, mine), _by_round(results, best)
     rec["rounds"] = [round(m[k] / b[k], 3) for k in sorted(m) if b.get(k)]
     # A failed seedctl run fails the target whatever the median of the others says.
-    rec["pass"] = rec["value"] is not None and mine["ok"] == mine["runs"] and rec["value"] >= target
+    if target is not None:
+        rec["pass"] = rec["value"] is not None and mine["ok"] == mine["runs"] and rec["value"] >= target
     return rec
 
 
@@ -509,6 +512,8 @@ def summarize(results, seeders, getters):
         out.append({"kind": "limit", "name": "seed_rss_mb", "value": hwm, "limit": RSS_LIMIT_MB,
                     "rss_after_mb": by_seeder["seedctl"]["seed_rss_mb"],
                     "pass": None if hwm is None else hwm <= RSS_LIMIT_MB})
+    if "seedctl" in by_seeder and "seedctl-base" in by_seeder:
+        out.append(_ratio("ab", by_seeder["seedctl"], [by_seeder["seedctl-base"]], None, results))
     if "seedctl" in by_getter:
         out.append(_ratio("get", by_getter["seedctl"], [by_getter.get("lt")], GET_TARGET, results))
     return out
@@ -551,6 +556,8 @@ def render(summary, meta):
         if r["kind"] == "ratio" and r["name"] == "seed":
             lines.append("ratio seed: seedctl / max(aria2, lt) = %s, faster peer %s; target >= %.2f: %s" % (
                 _values(r), r["versus"] or "–", r["target"], verdict))
+        elif r["kind"] == "ratio" and r["name"] == "ab":
+            lines.append("ratio A/B: seedctl / seedctl-base = %s" % _values(r))
         elif r["kind"] == "ratio":
             lines.append("ratio get: seedctl / lt (from aria2) = %s; target >= %.2f: %s" % (
                 _values(r), r["target"], verdict))
@@ -593,6 +600,7 @@ def main():
     ap.add_argument("--seeders", type=lambda s: _kinds(s, SEEDERS), default=list(SEEDERS))
     ap.add_argument("--getters", type=lambda s: _kinds(s, GETTERS), default=["lt", "seedctl"])
     ap.add_argument("--seedctl", help="seedctl binary (needed if seedctl seeds or gets)")
+    ap.add_argument("--seedctl-base", help="the seedctl build seedctl-base seeds with (A/B)")
     ap.add_argument("--lt-py", required=True, help="the libtorrent driver lt.py")
     ap.add_argument("--piece", default="auto", help="piece length as log2 (18 = 256 KiB) or auto")
     ap.add_argument("--interval", type=int, default=30, help="tracker announce interval")
@@ -611,6 +619,8 @@ def main():
         ap.error("--piece: auto or %d..%d" % (MIN_PIECE_LOG2, MAX_PIECE_LOG2))
     if "seedctl" in a.seeders + a.getters and not a.seedctl:
         ap.error("--seedctl is needed when seedctl seeds or gets")
+    if "seedctl-base" in a.seeders and not a.seedctl_base:
+        ap.error("--seedctl-base is needed when seedctl-base seeds")
     # At least 5 MB/s for a download and 20 MB/s for a payload check, plus a minute.
     a.get_timeout = a.get_timeout or 60 + a.size // 5_000_000
     a.ready_timeout = a.ready_timeout or 60 + a.size // 20_000_000

@@ -211,6 +211,20 @@ class SummaryTest(unittest.TestCase):
         self.assertIn("target >= 1.00: FAIL", text)
         self.assertIn("| seedctl | 3/3 | 350.0 | 385.0 |", text)
 
+    def test_ab_ratio_of_two_builds(self):
+        rs = self.runs((350, 360, 340))
+        rs += [result("seedctl-base", "lt", m, rnd=i + 1) for i, m in enumerate((300, 400, 340))]
+        s = seedbench.summarize(rs, self.SEEDERS + ["seedctl-base"], self.GETTERS)
+        ab = by(s, "ratio", "ab")
+        self.assertEqual(ab["versus"], "seedctl-base")
+        self.assertAlmostEqual(ab["value"], 350 / 340, places=3)
+        self.assertEqual(ab["rounds"], [round(350 / 300, 3), round(360 / 400, 3), 1.0])
+        self.assertIsNone(ab["pass"], "an A/B has no target")
+        self.assertEqual(by(s, "ratio", "seed")["versus"], "aria2", "the base build is not a peer")
+        text = seedbench.render(s, {"when": "now", "size": 1 << 30, "piece_log2": 20, "rounds": 3,
+                                    "versions": "v"})
+        self.assertIn("ratio A/B: seedctl / seedctl-base = 1.029 wall", text)
+
     def test_seed_ratio_below_target(self):
         s = seedbench.summarize(self.runs((330, 330, 330)), self.SEEDERS, self.GETTERS)
         self.assertFalse(by(s, "ratio", "seed")["pass"])

@@ -48,8 +48,8 @@ type peer struct {
 	fast     bool // both sides speak BEP 6
 	extended bool // both sides speak BEP 10
 	w        io.Writer
-	sendfile bool // w is the TCP connection: blocks go by sendfile(2)
-	webrtc   bool // a data channel (its net.Conn says so), not TCP
+	mode     sendMode // how blocks reach w
+	webrtc   bool     // a data channel (its net.Conn says so), not TCP
 
 	ctx    context.Context // cancelled on close: rate-limiter waits
 	cancel context.CancelFunc
@@ -136,8 +136,9 @@ func newPeer(t *Torrent, c *wire.Conn) *peer {
 		if u, ok := p.w.(interface{ NetConn() net.Conn }); ok {
 			p.w = u.NetConn() // Serve's counting wrapper: write to the socket itself
 		}
-		_, p.sendfile = p.w.(*net.TCPConn)
-		p.sendfile = p.sendfile && t.sendfile
+		if _, ok := p.w.(*net.TCPConn); ok {
+			p.mode = t.sendMode
+		}
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	return p
@@ -431,9 +432,9 @@ func (p *peer) write() error {
 	}
 }
 
-// send writes ctrl and then a PIECE for each request of batch. Blocks go by sendfile when
-// the connection allows it, else through buf (read from disk into the buffer, one write
-// for the whole batch).
+// send writes ctrl and then a PIECE for each request of batch. Blocks go as the peer's mode
+// says: sendVectored and sendFile on a plaintext TCP connection, else through buf (read
+// from disk into the buffer, one write for the whole batch).
 func (p *peer) send(ctrl []byte, batch []request, buf []byte) ([]byte, error) {
 	var total int64
 	for _, r := range batch {
@@ -452,7 +453,10 @@ func (p *peer) send(ctrl []byte, batch []request, buf []byte) ([]byte, error) {
 	p.writing.Store(now.UnixNano())
 	defer p.writing.Store(0)
 	pl := p.t.mi.Layout.PieceLength
-	if p.sendfile && total > 0 {
+	switch {
+	case p.mode == sendVectored && total > 0:
+		return buf, p.sendVectored(ctrl, batch)
+	case p.mode == sendFile && total > 0:
 		// The control messages and each PIECE header go with their block (MSG_MORE before
 		// sendfile): written alone, each header was a system call and, with TCP_NODELAY, a
 		// 13-byte segment of its own that the downloader had to wake up for.

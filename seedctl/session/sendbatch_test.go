@@ -47,7 +47,7 @@ func TestSendfileHeaderGoesWithBlock(t *testing.T) {
 	f := newFixture(t, size, 256<<10)
 	hp := &headerPayload{Files: f.seedFiles(t)}
 	seed := startNode(t, f.mi, hp.Files, f.full(), nodeOpts{tag: 's',
-		tweak: func(t *Torrent) { t.data = hp; t.sendfile = true }})
+		tweak: func(t *Torrent) { t.data = hp; t.sendMode = sendFile }})
 	p := dialRaw(t, seed.addr, f.mi, 1, wire.DefaultReserved, wire.Off)
 	defer p.c.Close()
 	fetchAll(t, p, f.mi.Layout.PieceLength, size)

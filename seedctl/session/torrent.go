@@ -60,7 +60,8 @@ type Torrent struct {
 	ih        bittorrent.InfoHash
 	numPieces int
 	log       *slog.Logger
-	sendfile  bool // serve plaintext peers with sendfile(2) rather than read+write
+	sendMode  sendMode  // how blocks reach a plaintext TCP peer
+	sendBufs  sync.Pool // *vecBuf: the sendVectored buffers, held only while writing
 	// Timings, fixed but for tests.
 	idle, snubAfter, rechokeEvery time.Duration
 	webBackoff                    time.Duration // first back-off of a failing web seed
@@ -164,7 +165,7 @@ func newTorrent(mi *metafile.Torrent, data payload, have wire.Bitfield, cfg Conf
 		ih:           bittorrent.InfoHash(mi.InfoHash),
 		numPieces:    n,
 		log:          cfg.Logger.With("torrent", mi.Name),
-		sendfile:     true,
+		sendMode:     sendVectored,
 		idle:         IdleTimeout,
 		snubAfter:    SnubTimeout,
 		rechokeEvery: choker.RechokeInterval,
