@@ -180,10 +180,21 @@ func TestBrowserSwarm(t *testing.T) {
 // startSwarmSite starts the tracker and, in front of it, nginx with the browser tests'
 // configuration (the shipped proxy snippet carries the WebSocket upgrade; the web seed under
 // /pub capped at rate a connection, "0" for none), and puts the webtorrent bundle under htdocs.
+// Given tracker instances (two, sharing a store), it starts none: nginx balances over them
+// with the several-instances upstream of nginx-conf/webswarm-upstreams.conf.
 // It returns the site's URL and its document root.
-func startSwarmSite(t *testing.T, nginx, modules, rate string) (site, htdocs string) {
+func startSwarmSite(t *testing.T, nginx, modules, rate string, instances ...*trackerProc) (site, htdocs string) {
 	t.Helper()
-	tp := startTracker(t)
+	upstream := ""
+	if len(instances) == 0 {
+		instances = []*trackerProc{startTracker(t)}
+	} else {
+		addrs := make([]string, len(instances))
+		for i, tp := range instances {
+			addrs[i] = httpAddr(tp)
+		}
+		upstream = documentedUpstream(t, addrs)
+	}
 	dir := webDir(t)
 	htdocs = filepath.Join(dir, "htdocs")
 	port := testenv.FreePort(t, "127.0.0.1")
@@ -195,7 +206,7 @@ func startSwarmSite(t *testing.T, nginx, modules, rate string) (site, htdocs str
 	u, g := webUser(t)
 	var conf bytes.Buffer
 	if err := tmpl.Execute(&conf, map[string]any{"Dir": dir, "Port": port, "Conf": filepath.Join(root, "nginx-conf"),
-		"User": u, "Group": g, "Tracker": fmt.Sprintf("127.0.0.1:%d", tp.Port), "Rate": rate}); err != nil {
+		"User": u, "Group": g, "Tracker": httpAddr(instances[0]), "Upstream": upstream, "Rate": rate}); err != nil {
 		t.Fatal(err)
 	}
 	confPath := filepath.Join(dir, "nginx.conf")
@@ -205,7 +216,9 @@ func startSwarmSite(t *testing.T, nginx, modules, rate string) (site, htdocs str
 		if t.Failed() {
 			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
 			t.Logf("--- nginx error.log:\n%s", testenv.Tail(b, 4000))
-			t.Logf("--- tracker:\n%s", testenv.Tail([]byte(tp.Proc.Output()), 4000))
+			for i, tp := range instances {
+				t.Logf("--- tracker %d:\n%s", i+1, testenv.Tail([]byte(tp.Proc.Output()), 4000))
+			}
 		}
 	})
 	site = fmt.Sprintf("http://127.0.0.1:%d", port)
