@@ -8,7 +8,6 @@ package e2e
 
 import (
 	"crypto/sha1"
-	"encoding/hex"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -52,16 +51,7 @@ func TestBrowsersAcrossTrackerInstances(t *testing.T) {
 
 	pages, drv, release := runSwarmPages(t, node, chromium, modules, site+"/pub/relay.bin.html", 2, 4*time.Minute, "both pages to finish")
 	defer release()
-	t.Logf("pages: %+v", pages)
-	want := hex.EncodeToString(sum[:])
-	for i, p := range pages {
-		if p.SHA1 != want {
-			t.Errorf("page %d: SHA-1 %q, the file's %s (status %q)", i, p.SHA1, want, p.Status)
-		}
-	}
-	if len(pages) != 2 || pages[1].FromPeers == 0 {
-		t.Errorf("the second browser got no bytes from the first: no pieces exchanged over WebRTC\n%s", testenv.Tail([]byte(drv.Output()), 8000))
-	}
+	checkSwarmPages(t, pages, sum, drv)
 
 	// Where the pages are: one WebSocket on each instance (the pages still seed).
 	for i, tp := range instances {

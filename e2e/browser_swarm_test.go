@@ -128,16 +128,7 @@ func TestBrowserSwarm(t *testing.T) {
 
 	// The browsers.
 	pages, drv, release := runSwarmPages(t, node, chromium, modules, site+"/pub/swarm.bin.html", 2, 4*time.Minute, "both pages to finish")
-	t.Logf("pages: %+v", pages)
-	want := hex.EncodeToString(sum[:])
-	for i, p := range pages {
-		if p.SHA1 != want {
-			t.Errorf("page %d: SHA-1 %q, the file's %s (status %q)", i, p.SHA1, want, p.Status)
-		}
-	}
-	if len(pages) != 2 || pages[1].FromPeers == 0 {
-		t.Errorf("the second browser got no bytes from the first: no pieces exchanged over WebRTC\n%s", testenv.Tail([]byte(drv.Output()), 8000))
-	}
+	checkSwarmPages(t, pages, sum, drv)
 
 	// One swarm: libtorrent and both browsers (seeders now) on the stats page and in the
 	// HTTP scrape; the browsers' completions counted.
@@ -175,6 +166,22 @@ func TestBrowserSwarm(t *testing.T) {
 		t.Errorf("the tracker does not count the desktop client and the browsers in one swarm: %v", err)
 	}
 	release()
+}
+
+// checkSwarmPages checks the two pages' results: both SHA-1s are sum, and the second page
+// took bytes from the first over WebRTC (drv's output is shown otherwise).
+func checkSwarmPages(t *testing.T, pages []swarmPageResult, sum [sha1.Size]byte, drv *testenv.Proc) {
+	t.Helper()
+	t.Logf("pages: %+v", pages)
+	want := hex.EncodeToString(sum[:])
+	for i, p := range pages {
+		if p.SHA1 != want {
+			t.Errorf("page %d: SHA-1 %q, the file's %s (status %q)", i, p.SHA1, want, p.Status)
+		}
+	}
+	if len(pages) != 2 || pages[1].FromPeers == 0 {
+		t.Errorf("the second browser got no bytes from the first: no pieces exchanged over WebRTC\n%s", testenv.Tail([]byte(drv.Output()), 8000))
+	}
 }
 
 // startSwarmSite starts the tracker and, in front of it, nginx with the browser tests'
