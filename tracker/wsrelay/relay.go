@@ -25,7 +25,8 @@ type Options struct {
 	Prefix string
 	// Instance names this instance (default: 16 random hex digits).
 	Instance string
-	// Queue bounds the messages waiting for Redis (default 4096); more are dropped.
+	// Queue bounds the operations (joins, leaves, offers, answers) waiting for Redis
+	// (default 4096); more are dropped.
 	Queue int
 	// MaxMessage bounds an offer's or answer's SDP in bytes (default 64 KiB, the WebSocket
 	// message limit); a larger one is dropped.
