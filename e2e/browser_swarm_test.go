@@ -128,16 +128,7 @@ func TestBrowserSwarm(t *testing.T) {
 
 	// The browsers.
 	pages, drv, release := runSwarmPages(t, node, chromium, modules, site+"/pub/swarm.bin.html", 2, 4*time.Minute, "both pages to finish")
-	t.Logf("pages: %+v", pages)
-	want := hex.EncodeToString(sum[:])
-	for i, p := range pages {
-		if p.SHA1 != want {
-			t.Errorf("page %d: SHA-1 %q, the file's %s (status %q)", i, p.SHA1, want, p.Status)
-		}
-	}
-	if len(pages) != 2 || pages[1].FromPeers == 0 {
-		t.Errorf("the second browser got no bytes from the first: no pieces exchanged over WebRTC\n%s", testenv.Tail([]byte(drv.Output()), 8000))
-	}
+	checkSwarmPages(t, pages, sum, drv)
 
 	// One swarm: libtorrent and both browsers (seeders now) on the stats page and in the
 	// HTTP scrape; the browsers' completions counted.
@@ -177,13 +168,40 @@ func TestBrowserSwarm(t *testing.T) {
 	release()
 }
 
+// checkSwarmPages checks the two pages' results: both SHA-1s are sum, and the second page
+// took bytes from the first over WebRTC (drv's output is shown otherwise).
+func checkSwarmPages(t *testing.T, pages []swarmPageResult, sum [sha1.Size]byte, drv *testenv.Proc) {
+	t.Helper()
+	t.Logf("pages: %+v", pages)
+	want := hex.EncodeToString(sum[:])
+	for i, p := range pages {
+		if p.SHA1 != want {
+			t.Errorf("page %d: SHA-1 %q, the file's %s (status %q)", i, p.SHA1, want, p.Status)
+		}
+	}
+	if len(pages) != 2 || pages[1].FromPeers == 0 {
+		t.Errorf("the second browser got no bytes from the first: no pieces exchanged over WebRTC\n%s", testenv.Tail([]byte(drv.Output()), 8000))
+	}
+}
+
 // startSwarmSite starts the tracker and, in front of it, nginx with the browser tests'
 // configuration (the shipped proxy snippet carries the WebSocket upgrade; the web seed under
 // /pub capped at rate a connection, "0" for none), and puts the webtorrent bundle under htdocs.
+// Given tracker instances (two, sharing a store), it starts none: nginx balances over them
+// with the several-instances upstream of nginx-conf/webswarm-upstreams.conf.
 // It returns the site's URL and its document root.
-func startSwarmSite(t *testing.T, nginx, modules, rate string) (site, htdocs string) {
+func startSwarmSite(t *testing.T, nginx, modules, rate string, instances ...*trackerProc) (site, htdocs string) {
 	t.Helper()
-	tp := startTracker(t)
+	upstream := ""
+	if len(instances) == 0 {
+		instances = []*trackerProc{startTracker(t)}
+	} else {
+		addrs := make([]string, len(instances))
+		for i, tp := range instances {
+			addrs[i] = httpAddr(tp)
+		}
+		upstream = documentedUpstream(t, addrs)
+	}
 	dir := webDir(t)
 	htdocs = filepath.Join(dir, "htdocs")
 	port := testenv.FreePort(t, "127.0.0.1")
@@ -195,7 +213,7 @@ func startSwarmSite(t *testing.T, nginx, modules, rate string) (site, htdocs str
 	u, g := webUser(t)
 	var conf bytes.Buffer
 	if err := tmpl.Execute(&conf, map[string]any{"Dir": dir, "Port": port, "Conf": filepath.Join(root, "nginx-conf"),
-		"User": u, "Group": g, "Tracker": fmt.Sprintf("127.0.0.1:%d", tp.Port), "Rate": rate}); err != nil {
+		"User": u, "Group": g, "Tracker": httpAddr(instances[0]), "Upstream": upstream, "Rate": rate}); err != nil {
 		t.Fatal(err)
 	}
 	confPath := filepath.Join(dir, "nginx.conf")
@@ -205,7 +223,9 @@ func startSwarmSite(t *testing.T, nginx, modules, rate string) (site, htdocs str
 		if t.Failed() {
 			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
 			t.Logf("--- nginx error.log:\n%s", testenv.Tail(b, 4000))
-			t.Logf("--- tracker:\n%s", testenv.Tail([]byte(tp.Proc.Output()), 4000))
+			for i, tp := range instances {
+				t.Logf("--- tracker %d:\n%s", i+1, testenv.Tail([]byte(tp.Proc.Output()), 4000))
+			}
 		}
 	})
 	site = fmt.Sprintf("http://127.0.0.1:%d", port)

@@ -25,9 +25,11 @@
 // UDP completions.
 //
 // Several tracker instances on one shared store each hold their own browsers' sockets.
-// Config.Relay joins them: an announce's offers go first to random peers of the swarm held
-// here, and those left over to the Relay, which hands each to a random peer of the swarm held
-// by another instance (never the announcer); such an offer is remembered as outstanding like
+// Config.Relay joins them: each of an announce's offers goes to a peer drawn at random from
+// the whole swarm, on every instance (the Relay counts the swarm's peers; until it has, peers
+// here come first): those drawn here are served here, and the others go to the Relay, which
+// hands each to a random peer of the swarm held by another instance (never the announcer);
+// such an offer is remembered as outstanding like
 // a local one, and its answer, relayed back, is checked the same way. An offer relayed in
 // from another instance is delivered to its target peer and remembered (at most
 // MaxRelayPending, each for OfferTTL), so that only the target's answer goes back, to the

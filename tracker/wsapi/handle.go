@@ -153,7 +153,7 @@ func (c *conn) announce(req *request) {
 	var targets []*member
 	if numWant > 0 {
 		var backing [10]*member
-		targets = pick(backing[:0], t, c, numWant)
+		targets = pick(backing[:0], t, c, s.localShare(ih, t, numWant))
 	}
 	relayed, picked := 0, len(targets)
 	for i, to := range targets {
@@ -173,7 +173,7 @@ func (c *conn) announce(req *request) {
 	targets = targets[:relayed]
 	var remote []RelayOffer
 	if s.cfg.Relay != nil && relayed == picked && relayed < numWant {
-		// Fewer peers here than offers: the others go to peers on other instances.
+		// The offers not for peers here (localShare) go to peers on other instances.
 		remote = s.relayOffers(sh, c, ih, id, offerIDs[relayed:numWant], req.Offers[relayed:numWant], now)
 	}
 	sh.mu.Unlock()

@@ -1,6 +1,8 @@
 package wsapi
 
 import (
+	"math/rand/v2"
+
 	"github.com/webswarm/webswarm/internal/bittorrent"
 )
 
@@ -20,6 +22,9 @@ type Relay interface {
 	// instance (never peer from), as many as there are such peers. It keeps nothing of
 	// offers' SDP after it returns.
 	Offer(ih bittorrent.InfoHash, from bittorrent.PeerID, offers []RelayOffer)
+	// Peers returns how many peers swarm ih has on all instances, this one included, as
+	// last counted; ok is false when it does not know.
+	Peers(ih bittorrent.InfoHash) (n int, ok bool)
 	// Answer sends m (an answer) to instance, the one that relayed its offer.
 	Answer(instance string, m *RelayMessage)
 }
@@ -38,6 +43,33 @@ type RelayMessage struct {
 	OfferID  [20]byte
 	Instance string // the sending instance, where an offer's answer goes
 	SDP      []byte // the offer or answer object, as the sending peer wrote it
+}
+
+// localShare returns how many of an announce's numWant offers in torrent t (the announcer
+// in it, the shard locked) go to peers connected here; the others go to the Relay. Each
+// offer goes to a peer drawn at random from the whole swarm, on every instance, so that a
+// swarm whose peers are spread over instances stays one swarm. Without a Relay, or before
+// it has counted the swarm, local peers come first.
+func (s *Server) localShare(ih bittorrent.InfoHash, t *torrent, numWant int) int {
+	if s.cfg.Relay == nil {
+		return numWant
+	}
+	total, ok := s.cfg.Relay.Peers(ih)
+	here := len(t.peers)
+	if !ok || total <= here {
+		return numWant
+	}
+	local, remote := here-1, total-here
+	n := 0
+	for range min(numWant, local+remote) { // draws without replacement
+		if rand.IntN(local+remote) < local {
+			n++
+			local--
+		} else {
+			remote--
+		}
+	}
+	return n
 }
 
 // relayOffers hands the offers of an announce that found no local peer to take them to

@@ -19,6 +19,7 @@ type fakeRelay struct {
 func (f *fakeRelay) Start(func(*RelayMessage))                    {}
 func (f *fakeRelay) Join(bittorrent.InfoHash, bittorrent.PeerID)  {}
 func (f *fakeRelay) Leave(bittorrent.InfoHash, bittorrent.PeerID) {}
+func (f *fakeRelay) Peers(bittorrent.InfoHash) (int, bool)        { return 0, false }
 func (f *fakeRelay) Offer(_ bittorrent.InfoHash, _ bittorrent.PeerID, o []RelayOffer) {
 	f.mu.Lock()
 	f.offers = append(f.offers, o...)

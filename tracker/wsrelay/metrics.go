@@ -10,6 +10,8 @@ type metrics struct {
 	relayed *prometheus.CounterVec
 	dropped *prometheus.CounterVec
 	up      prometheus.Gauge
+
+	ops, roundTrips prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -27,6 +29,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "1 while the last call of the WebSocket relay to Redis succeeded.",
 		}),
 	}
+	m.ops = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "webswarm_tracker_ws_relay_operations_total",
+		Help: "Joins, leaves, offers and answers the WebSocket relay sent to Redis; each would cost a round trip of its own without batching.",
+	})
+	m.roundTrips = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "webswarm_tracker_ws_relay_round_trips_total",
+		Help: "Pipelines the WebSocket relay sent to Redis (at most three a batch of operations).",
+	})
 	m.up.Set(1)
 	for _, d := range []string{"out", "in"} {
 		for _, k := range []string{"offer", "answer"} {
@@ -37,7 +47,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.dropped.WithLabelValues(d)
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.relayed, m.dropped, m.up} {
+		for _, c := range []prometheus.Collector{m.relayed, m.dropped, m.up, m.ops, m.roundTrips} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("wsrelay metrics: %w", err)
 			}

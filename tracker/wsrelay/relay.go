@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,7 +25,8 @@ type Options struct {
 	Prefix string
 	// Instance names this instance (default: 16 random hex digits).
 	Instance string
-	// Queue bounds the messages waiting for Redis (default 4096); more are dropped.
+	// Queue bounds the operations (joins, leaves, offers, answers) waiting for Redis
+	// (default 4096); more are dropped.
 	Queue int
 	// MaxMessage bounds an offer's or answer's SDP in bytes (default 64 KiB, the WebSocket
 	// message limit); a larger one is dropped.
@@ -34,6 +36,15 @@ type Options struct {
 	PeerTTL time.Duration
 	// Timeout bounds each Redis call (default 250 ms).
 	Timeout time.Duration
+	// Batch bounds the queued operations the worker sends to Redis together, in one
+	// pipeline (default 256).
+	Batch int
+	// BatchDelay bounds how long the worker, holding fewer than Batch operations, waits
+	// for more before it sends them (default 1 ms).
+	BatchDelay time.Duration
+	// MaxSwarms bounds the swarms whose peer count (Peers) is remembered (default 65,536);
+	// past it, one remembered swarm is forgotten for each new one.
+	MaxSwarms int
 	// Registerer receives the metrics (nil: not registered).
 	Registerer prometheus.Registerer
 	// Logger receives the outage and recovery lines (default slog.Default()).
@@ -80,6 +91,9 @@ type Relay struct {
 	stop chan struct{}
 	wg   sync.WaitGroup
 
+	mu   sync.Mutex
+	size map[bittorrent.InfoHash]int // peers of a swarm on all instances, as last counted
+
 	startOnce sync.Once
 	closeOnce sync.Once
 }
@@ -112,7 +126,16 @@ func New(rdb redis.UniversalClient, opt Options) (*Relay, error) {
 	if opt.Timeout == 0 {
 		opt.Timeout = 250 * time.Millisecond
 	}
-	if opt.Queue < 0 || opt.MaxMessage < 0 || opt.PeerTTL < 0 || opt.Timeout < 0 {
+	if opt.Batch == 0 {
+		opt.Batch = 256
+	}
+	if opt.BatchDelay == 0 {
+		opt.BatchDelay = time.Millisecond
+	}
+	if opt.MaxSwarms == 0 {
+		opt.MaxSwarms = 1 << 16
+	}
+	if opt.Queue < 0 || opt.MaxMessage < 0 || opt.PeerTTL < 0 || opt.Timeout < 0 || opt.Batch < 0 || opt.BatchDelay < 0 || opt.MaxSwarms < 0 {
 		return nil, fmt.Errorf("wsrelay: negative limit")
 	}
 	if opt.Logger == nil {
@@ -124,6 +147,7 @@ func New(rdb redis.UniversalClient, opt Options) (*Relay, error) {
 		ch:   channel(opt.Prefix, opt.Instance),
 		q:    make(chan op, opt.Queue),
 		stop: make(chan struct{}),
+		size: make(map[bittorrent.InfoHash]int),
 	}
 	r.up.Store(true) // until a call says otherwise: the first offers are tried
 	var err error
@@ -212,19 +236,68 @@ func (r *Relay) Answer(instance string, m *wsapi.RelayMessage) {
 	r.enqueue(op{kind: opAnswer, instance: instance, msg: &cp})
 }
 
-// work runs the queued operations against Redis, one at a time.
+// Peers implements wsapi.Relay: the peers of swarm ih on all instances, as Redis counted
+// them when a peer of this instance last joined or left the swarm; not known while Redis
+// is down.
+func (r *Relay) Peers(ih bittorrent.InfoHash) (n int, ok bool) {
+	if !r.up.Load() {
+		return 0, false
+	}
+	r.mu.Lock()
+	n, ok = r.size[ih]
+	r.mu.Unlock()
+	return n, ok
+}
+
+// counted remembers that swarm ih has n peers on all instances.
+func (r *Relay) counted(ih bittorrent.InfoHash, n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n == 0 {
+		delete(r.size, ih)
+		return
+	}
+	if _, ok := r.size[ih]; !ok && len(r.size) >= r.opt.MaxSwarms {
+		for k := range r.size { // map order: an arbitrary swarm
+			delete(r.size, k)
+			break
+		}
+	}
+	r.size[ih] = n
+}
+
+// work runs the queued operations against Redis, a batch at a time.
 func (r *Relay) work() {
 	defer r.wg.Done()
+	batch := make([]op, 0, r.opt.Batch)
+	wait := time.NewTimer(time.Hour)
+	wait.Stop()
 	for {
+		batch = batch[:0]
 		select {
 		case <-r.stop:
 			return
 		case o := <-r.q:
-			ctx, cancel := context.WithTimeout(context.Background(), r.opt.Timeout)
-			err := r.do(ctx, &o)
-			cancel()
-			r.health(err)
+			batch = append(batch, o)
 		}
+		wait.Reset(r.opt.BatchDelay)
+	fill:
+		for len(batch) < r.opt.Batch {
+			select {
+			case o := <-r.q:
+				batch = append(batch, o)
+			case <-wait.C:
+				break fill
+			case <-r.stop:
+				return
+			}
+		}
+		wait.Stop() // no stale tick is left behind (Go ≥ 1.23)
+		ctx, cancel := context.WithTimeout(context.Background(), r.opt.Timeout)
+		err := r.run(ctx, batch)
+		cancel()
+		r.health(err)
+		clear(batch) // the SDPs go to the garbage collector now, not when overwritten
 	}
 }
 
@@ -244,74 +317,178 @@ func (r *Relay) health(err error) {
 	}
 }
 
-func (r *Relay) do(ctx context.Context, o *op) error {
-	switch o.kind {
-	case opJoin:
-		key := r.swarmKey(&o.ih)
-		_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			p.HSet(ctx, key, string(o.id[:]), r.opt.Instance)
+// run sends a batch of operations to Redis in at most three round trips, however many
+// they are: first every join, leave and answer (in queue order, which keeps a peer's join
+// before its leave) with the random picks of every offer; then every offer to the peers
+// picked; then, rarely, the removal of peers whose instance is gone.
+func (r *Relay) run(ctx context.Context, batch []op) error {
+	r.m.ops.Add(float64(len(batch)))
+	sizes := make(map[bittorrent.InfoHash]*redis.IntCmd) // swarms joined: HLEN
+	left := make([]*redis.Cmd, len(batch))               // leaves: the script's HLEN
+	picks := make([]*redis.KeyValueSliceCmd, len(batch))
+	pubs := make([]*redis.IntCmd, len(batch))
+	_, err := r.pipeline(ctx, func(p redis.Pipeliner) {
+		for i := range batch {
+			o := &batch[i]
+			switch o.kind {
+			case opJoin:
+				p.HSet(ctx, r.swarmKey(&o.ih), string(o.id[:]), r.opt.Instance)
+				sizes[o.ih] = nil
+			case opLeave:
+				// Only our own entry: the peer may have moved to another instance since.
+				left[i] = leaveScript.Eval(ctx, p, []string{r.swarmKey(&o.ih)}, string(o.id[:]), r.opt.Instance)
+			case opOffer:
+				picks[i] = p.HRandFieldWithValues(ctx, r.swarmKey(&o.ih), r.sample(o))
+			case opAnswer:
+				pubs[i] = p.SPublish(ctx, channel(r.opt.Prefix, o.instance), encode(o.msg))
+			}
+		}
+		// Once a swarm for all its joins in the batch, after them: its expiry and length.
+		for ih := range sizes {
+			key := r.swarmKey(&ih)
 			p.PExpire(ctx, key, r.opt.PeerTTL)
-			return nil
-		})
-		return err
-	case opLeave:
-		// Only our own entry: the peer may have moved to another instance since.
-		key := r.swarmKey(&o.ih)
-		return leaveScript.Run(ctx, r.rdb, []string{key}, string(o.id[:]), r.opt.Instance).Err()
-	case opOffer:
-		return r.offer(ctx, o)
-	case opAnswer:
-		n, err := r.rdb.SPublish(ctx, channel(r.opt.Prefix, o.instance), encode(o.msg)).Result()
-		if err != nil {
-			r.m.dropped.WithLabelValues(dropError).Inc()
-			return err
+			sizes[ih] = p.HLen(ctx, key)
 		}
-		if n == 0 {
-			r.m.dropped.WithLabelValues(dropNoReceiver).Inc()
-			return nil
+	})
+	// A failed pipeline fails each of its commands: the results below count each loss.
+	for i := range batch {
+		o := &batch[i]
+		switch {
+		case left[i] != nil:
+			if n, err := left[i].Int(); err == nil {
+				r.counted(o.ih, n)
+			}
+		case pubs[i] != nil:
+			r.published(pubs[i], "answer")
 		}
-		r.m.relayed.WithLabelValues("out", "answer").Inc()
 	}
-	return nil
+	for ih, c := range sizes {
+		if c.Err() == nil {
+			r.counted(ih, int(c.Val()))
+		}
+	}
+	if err2 := r.offer(ctx, batch, picks); err == nil {
+		err = err2
+	}
+	return err
 }
 
-// leaveScript deletes a peer's location if this instance still holds it.
-var leaveScript = redis.NewScript(`if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0`)
-
-// offer picks peers of the swarm on other instances and publishes an offer to each.
-func (r *Relay) offer(ctx context.Context, o *op) error {
-	key := r.swarmKey(&o.ih)
-	// Ask for more than needed: some fields are ours or the announcer's.
-	kv, err := r.rdb.HRandFieldWithValues(ctx, key, 2*len(o.offers)+8).Result()
+// pipeline runs fill's commands in one pipeline and counts the round trip.
+func (r *Relay) pipeline(ctx context.Context, fill func(redis.Pipeliner)) ([]redis.Cmder, error) {
+	p := r.rdb.Pipeline()
+	fill(p)
+	if p.Len() == 0 {
+		return nil, nil
+	}
+	r.m.roundTrips.Inc()
+	cmds, err := p.Exec(ctx)
 	if err != nil {
-		r.m.dropped.WithLabelValues(dropError).Add(float64(len(o.offers)))
-		return err
+		err = fmt.Errorf("wsrelay: %d Redis commands: %w", len(cmds), err)
 	}
-	sent := 0
-	for _, e := range kv {
-		if sent == len(o.offers) {
-			break
-		}
-		if e.Value == r.opt.Instance || e.Key == string(o.id[:]) || len(e.Key) != 20 {
+	return cmds, err
+}
+
+// published counts the outcome of one SPUBLISH of a message of kind: relayed, or dropped
+// because no instance listens on the channel (n == 0) or Redis failed. It reports whether
+// an instance received it.
+func (r *Relay) published(c *redis.IntCmd, kind string) bool {
+	n, err := c.Result()
+	switch {
+	case err != nil:
+		r.m.dropped.WithLabelValues(dropError).Inc()
+	case n == 0:
+		r.m.dropped.WithLabelValues(dropNoReceiver).Inc()
+	default:
+		r.m.relayed.WithLabelValues("out", kind).Inc()
+		return true
+	}
+	return false
+}
+
+// sample is how many fields of the swarm's hash an offer asks for: enough to find its
+// targets among this instance's own peers and the announcer, and the whole hash while it
+// has at most maxSample fields, so that every peer of a swarm of that size is as likely a
+// target as any other.
+func (r *Relay) sample(o *op) int {
+	n := 4*len(o.offers) + 16
+	if size, ok := r.Peers(o.ih); ok {
+		n = max(n, min(size, maxSample))
+	}
+	return n
+}
+
+// maxSample bounds the fields an offer asks Redis for.
+const maxSample = 512
+
+// leaveScript deletes a peer's location if the instance ARGV[2] still holds it, and returns
+// the swarm's peers left.
+var leaveScript = redis.NewScript(`if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end return redis.call('HLEN', KEYS[1])`)
+
+// target is one offer on its way to a peer on another instance.
+type target struct {
+	op       *op
+	offer    int
+	peer     string // peer_id
+	instance string
+	pub      *redis.IntCmd
+}
+
+// offer publishes each offer of the batch to a random peer of its swarm held by another
+// instance (never the announcer; each peer at most once an announce), in one round trip,
+// and forgets the peers whose instance no longer listens.
+func (r *Relay) offer(ctx context.Context, batch []op, picks []*redis.KeyValueSliceCmd) error {
+	var sends []target
+	for i := range batch {
+		o := &batch[i]
+		if picks[i] == nil {
 			continue
 		}
-		of := &o.offers[sent]
-		m := &wsapi.RelayMessage{InfoHash: o.ih, From: o.id, OfferID: of.OfferID, Instance: r.opt.Instance, SDP: of.SDP}
-		copy(m.To[:], e.Key)
-		n, err := r.rdb.SPublish(ctx, channel(r.opt.Prefix, e.Value), encode(m)).Result()
+		kv, err := picks[i].Result()
 		if err != nil {
-			r.m.dropped.WithLabelValues(dropError).Add(float64(len(o.offers) - sent))
-			return err
-		}
-		if n == 0 { // nobody listens there: the instance is gone, and so is its peer
-			r.m.dropped.WithLabelValues(dropNoReceiver).Inc()
-			leaveScript.Run(ctx, r.rdb, []string{key}, e.Key, e.Value)
+			r.m.dropped.WithLabelValues(dropError).Add(float64(len(o.offers)))
 			continue
 		}
-		r.m.relayed.WithLabelValues("out", "offer").Inc()
-		sent++
+		// HRANDFIELD returns the whole hash, in its own order, when it asks for as many
+		// fields as there are: shuffle, so that any peer may come first.
+		mrand.Shuffle(len(kv), func(a, b int) { kv[a], kv[b] = kv[b], kv[a] })
+		next := 0
+		for _, e := range kv {
+			if next == len(o.offers) {
+				break
+			}
+			if e.Value == r.opt.Instance || e.Key == string(o.id[:]) || len(e.Key) != 20 {
+				continue
+			}
+			sends = append(sends, target{op: o, offer: next, peer: e.Key, instance: e.Value})
+			next++
+		}
 	}
-	return nil
+	if len(sends) == 0 {
+		return nil
+	}
+	_, err := r.pipeline(ctx, func(p redis.Pipeliner) {
+		for i := range sends {
+			s := &sends[i]
+			of := &s.op.offers[s.offer]
+			m := &wsapi.RelayMessage{InfoHash: s.op.ih, From: s.op.id, OfferID: of.OfferID, Instance: r.opt.Instance, SDP: of.SDP}
+			copy(m.To[:], s.peer)
+			s.pub = p.SPublish(ctx, channel(r.opt.Prefix, s.instance), encode(m))
+		}
+	})
+	var gone []*target
+	for i := range sends {
+		if !r.published(sends[i].pub, "offer") && sends[i].pub.Err() == nil {
+			gone = append(gone, &sends[i]) // nobody listens there: the instance is gone, and so is its peer
+		}
+	}
+	if len(gone) > 0 && err == nil {
+		_, err = r.pipeline(ctx, func(p redis.Pipeliner) {
+			for _, g := range gone {
+				leaveScript.Eval(ctx, p, []string{r.swarmKey(&g.op.ih)}, g.peer, g.instance)
+			}
+		})
+	}
+	return err
 }
 
 // subscribe receives the messages for this instance's peers until Close, resubscribing

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/webswarm/webswarm/internal/bittorrent"
 	"github.com/webswarm/webswarm/internal/testenv"
 	"github.com/webswarm/webswarm/tracker/wsapi"
 )
@@ -51,7 +52,7 @@ func newInstance(t *testing.T, rdb redis.UniversalClient, now func() time.Time) 
 }
 
 // metric returns the value of the series name{labels} in reg (0 when absent).
-func metric(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
+func metric(t testing.TB, reg *prometheus.Registry, name string, labels ...string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -358,5 +359,185 @@ func TestDecodeRefusesMalformed(t *testing.T) {
 		if _, err := decode([]byte(b), 1<<10); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// TestOffersDrawnFromWholeSwarm: a swarm of 8 peers on instance A besides the announcer and
+// 8 on instance B. The announcer's offers go to peers drawn from all 16, not to A's first:
+// about half of them cross to B.
+func TestOffersDrawnFromWholeSwarm(t *testing.T) {
+	addr := testenv.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { rdb.Close() })
+	ia, ib := newInstance(t, rdb, nil), newInstance(t, rdb, nil)
+	ih := bin("swarm-whole")
+	for i := range 8 {
+		for _, in := range []*instance{ia, ib} {
+			id := bin(fmt.Sprintf("p%d-%s", i, in.relay.Instance()[:4]))
+			p := dial(t, in.url)
+			p.send(announce(ih, id))
+			p.recv()
+			located(t, rdb, ih, id)
+		}
+	}
+	me := dial(t, ia.url)
+	testenv.WaitFor(t, 10*time.Second, "A's count of the whole swarm", func() error {
+		me.send(announce(ih, bin("announcer")))
+		me.recv()
+		if n, ok := ia.relay.Peers(binHash(ih)); n != 17 || !ok {
+			return fmt.Errorf("Peers = %d, %v; want 17", n, ok)
+		}
+		return nil
+	})
+
+	const announces, offers = 30, 4
+	ids := make([]string, offers)
+	for i := range ids {
+		ids[i] = bin(fmt.Sprintf("whole-%d", i))
+	}
+	for range announces {
+		me.send(announce(ih, bin("announcer"), ids...))
+		me.recv()
+	}
+	out := func() float64 {
+		return metric(t, ia.reg, "webswarm_tracker_ws_relay_messages_total", "direction", "out", "kind", "offer")
+	}
+	local := metric(t, ia.reg, "webswarm_tracker_ws_offers_relayed_total")
+	testenv.WaitFor(t, 10*time.Second, "every offer relayed, and those for B delivered there", func() error {
+		if got := local + out(); got != announces*offers {
+			return fmt.Errorf("%v offers relayed here, %v to B: %v of %d", local, out(), got, announces*offers)
+		}
+		if got := metric(t, ib.reg, "webswarm_tracker_ws_offers_relayed_total"); got != out() {
+			return fmt.Errorf("B handed %v offers to its peers, A sent %v", got, out())
+		}
+		return nil
+	})
+	// 120 draws from 8 peers here and 8 there: 60 expected at B, 30 and 90 are 6 standard
+	// deviations away. Preferring peers here would send none to B.
+	if remote := out(); remote < 30 || remote > 90 {
+		t.Errorf("%v of %d offers went to peers on the other instance, %v to peers here; want about half", remote, announces*offers, local)
+	}
+}
+
+// binHash is the info_hash a binary string stands for.
+func binHash(s string) (ih bittorrent.InfoHash) {
+	copy(ih[:], binString(s))
+	return ih
+}
+
+// TestLocationWritesBatched: 200 peers' locations queued at once reach Redis in 4 round
+// trips with batches of 64, and in 200 with batches of 1 (the relay before batches).
+func TestLocationWritesBatched(t *testing.T) {
+	addr := testenv.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { rdb.Close() })
+	for _, tc := range []struct {
+		batch, trips int
+	}{{64, 4}, {1, 200}} {
+		reg := prometheus.NewRegistry()
+		prefix := fmt.Sprintf("b%d:", tc.batch)
+		r, err := New(rdb, Options{Prefix: prefix, Batch: tc.batch, Registerer: reg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		var swarms [4]bittorrent.InfoHash
+		for i := range swarms {
+			swarms[i][0] = byte(i + 1)
+		}
+		for i := range 200 { // queued before the worker starts: it finds them all waiting
+			var id bittorrent.PeerID
+			copy(id[:], fmt.Sprintf("peer-%015d", i))
+			r.Join(swarms[i%4], id)
+		}
+		r.Start(func(*wsapi.RelayMessage) {})
+		testenv.WaitFor(t, 10*time.Second, "the locations in Redis", func() error {
+			for _, ih := range swarms {
+				if n, err := rdb.HLen(context.Background(), r.swarmKey(&ih)).Result(); err != nil || n != 50 {
+					return fmt.Errorf("HLEN = %d, %v; want 50", n, err)
+				}
+				if n, ok := r.Peers(ih); n != 50 || !ok {
+					return fmt.Errorf("Peers = %d, %v; want 50", n, ok)
+				}
+			}
+			return nil
+		})
+		ops := metric(t, reg, "webswarm_tracker_ws_relay_operations_total")
+		trips := metric(t, reg, "webswarm_tracker_ws_relay_round_trips_total")
+		t.Logf("batch %d: %v operations in %v round trips", tc.batch, ops, trips)
+		if ops != 200 || trips != float64(tc.trips) {
+			t.Errorf("batch %d: %v operations in %v round trips, want 200 in %d", tc.batch, ops, trips, tc.trips)
+		}
+	}
+}
+
+// TestPeersBounded: the relay remembers the peer counts of at most MaxSwarms swarms, and
+// forgets a swarm whose count falls to 0.
+func TestPeersBounded(t *testing.T) {
+	r, err := New(nil, Options{MaxSwarms: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ih bittorrent.InfoHash
+	for i := range 10 {
+		ih[0] = byte(i)
+		r.counted(ih, i+1)
+		if n, ok := r.Peers(ih); n != i+1 || !ok {
+			t.Fatalf("swarm %d: Peers = %d, %v", i, n, ok)
+		}
+		if len(r.size) > 3 {
+			t.Fatalf("%d swarms remembered, MaxSwarms 3", len(r.size))
+		}
+	}
+	r.counted(ih, 0)
+	if _, ok := r.Peers(ih); ok {
+		t.Fatal("a swarm with no peers is still remembered")
+	}
+}
+
+// BenchmarkJoins: peers' location writes through the relay to a real redis-server, with
+// batches of one operation (a round trip each, as before batches) and of the default size,
+// fed from 8 goroutines as announces would. It reports the round trips an operation.
+func BenchmarkJoins(b *testing.B) {
+	addr := testenv.StartRedis(b)
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	b.Cleanup(func() { rdb.Close() })
+	for _, batch := range []int{1, 256} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			reg := prometheus.NewRegistry()
+			r, err := New(rdb, Options{Prefix: fmt.Sprintf("bench%d:", batch), Batch: batch, Queue: 1 << 16, Registerer: reg})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			r.Start(func(*wsapi.RelayMessage) {})
+			var next atomic.Int64
+			b.SetParallelism(4) // 8 goroutines on 2 cores
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				var ih bittorrent.InfoHash
+				var id bittorrent.PeerID
+				for pb.Next() {
+					n := next.Add(1)
+					ih[0], ih[1] = byte(n), byte(n>>8)
+					copy(id[:], strconv.FormatInt(n, 10))
+					for len(r.q) == cap(r.q) { // a full queue drops: wait, to count every write
+						time.Sleep(50 * time.Microsecond)
+					}
+					r.Join(ih, id)
+				}
+			})
+			done := func() float64 {
+				return metric(b, reg, "webswarm_tracker_ws_relay_operations_total") +
+					metric(b, reg, "webswarm_tracker_ws_relay_dropped_total", "reason", dropQueueFull)
+			}
+			for float64(next.Load()) != done() {
+				time.Sleep(100 * time.Microsecond)
+			}
+			r.Close() // waits for the last batch
+			b.StopTimer()
+			ops := metric(b, reg, "webswarm_tracker_ws_relay_operations_total")
+			b.ReportMetric(metric(b, reg, "webswarm_tracker_ws_relay_round_trips_total")/ops, "round-trips/op")
+		})
 	}
 }
