@@ -172,6 +172,19 @@ func procFDs(pid int) (int, error) {
 	return len(ents), err
 }
 
+// rtcSetup builds seedctl and the tracker and runs the test again inside a private network
+// namespace; there (ok) it starts the tracker, whose ws:// announce URL is wsURL.
+func rtcSetup(t *testing.T) (seedctl string, tr *trackerProc, wsURL string, ok bool) {
+	t.Helper()
+	seedctl = testenv.Build(t, "./seedctl")
+	testenv.Build(t, "./tracker")
+	if inNetns(t) {
+		return "", nil, "", false
+	}
+	tr = startTracker(t)
+	return seedctl, tr, fmt.Sprintf("ws://127.0.0.1:%d/announce", tr.Port), true
+}
+
 // TestAgentManyTorrentsOneSocket: `seedctl agent` seeding 40 torrents that list our
 // tracker's ws:// URL — more than the tracker's --ws_max_connections_per_ip (32, its
 // default) — announces every one of them, on one WebSocket: the tracker's /stats.json counts
@@ -179,13 +192,10 @@ func procFDs(pid int) (int, error) {
 // one torrent sends its offer and gets the agent's answer through the tracker, and the
 // agent's session speaks the peer wire protocol over the data channel.
 func TestAgentManyTorrentsOneSocket(t *testing.T) {
-	seedctl := testenv.Build(t, "./seedctl")
-	testenv.Build(t, "./tracker")
-	if inNetns(t) {
+	seedctl, tr, wsURL, ok := rtcSetup(t)
+	if !ok {
 		return
 	}
-	tr := startTracker(t)
-	wsURL := fmt.Sprintf("ws://127.0.0.1:%d/announce", tr.Port)
 	dir := t.TempDir()
 	const n = 40
 	ihs := make([]string, n)
@@ -392,9 +402,8 @@ func sampleUsage(pid int, metricsURL string, stop <-chan struct{}) (*usageSample
 // and an honest WebRTC peer, meeting seedctl through our tracker during the flood,
 // downloads the whole file.
 func TestWebRTCHostileTrackerFlood(t *testing.T) {
-	seedctl := testenv.Build(t, "./seedctl")
-	testenv.Build(t, "./tracker")
-	if inNetns(t) {
+	seedctl, _, wsURL, ok := rtcSetup(t)
+	if !ok {
 		return
 	}
 	const (
@@ -404,8 +413,6 @@ func TestWebRTCHostileTrackerFlood(t *testing.T) {
 		rate         = 2000
 		floodFor     = 15 * time.Second
 	)
-	tr := startTracker(t)
-	wsURL := fmt.Sprintf("ws://127.0.0.1:%d/announce", tr.Port)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "flood.bin")
 	data := scWriteFile(t, file, 4<<20)
@@ -488,13 +495,10 @@ func TestWebRTCHostileTrackerFlood(t *testing.T) {
 // peer is choked as a stalled upload (webswarm_seed_upload_stalls_total), and an honest
 // WebRTC peer downloads the whole file meanwhile.
 func TestWebRTCSlowReaderBounded(t *testing.T) {
-	seedctl := testenv.Build(t, "./seedctl")
-	testenv.Build(t, "./tracker")
-	if inNetns(t) {
+	seedctl, _, wsURL, ok := rtcSetup(t)
+	if !ok {
 		return
 	}
-	tr := startTracker(t)
-	wsURL := fmt.Sprintf("ws://127.0.0.1:%d/announce", tr.Port)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "slow.bin")
 	data := scWriteFile(t, file, 16<<20)

@@ -302,6 +302,32 @@ func (c *conns) handle(nc net.Conn, outgoing bool) {
 	}
 }
 
+// exchange waits for a connection on both sides and checks that msg, written to the
+// seeder's first, is read from the leecher's first.
+func exchange(t *testing.T, seeder, leecher *conns, msg string) {
+	t.Helper()
+	testenv.WaitFor(t, 30*time.Second, "a connection on both sides", func() error {
+		s, sout := seeder.count()
+		l, lout := leecher.count()
+		if s == 0 || l == 0 || sout+lout == 0 {
+			return fmt.Errorf("seeder %d, leecher %d (%d outgoing)", s, l, sout+lout)
+		}
+		return nil
+	})
+	seeder.mu.Lock()
+	sc := seeder.all[0]
+	seeder.mu.Unlock()
+	leecher.mu.Lock()
+	lc := leecher.all[0]
+	leecher.mu.Unlock()
+	go sc.Write([]byte(msg))
+	lc.SetReadDeadline(time.Now().Add(30 * time.Second))
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(lc, got); err != nil || string(got) != msg {
+		t.Fatalf("read %q, %v", got, err)
+	}
+}
+
 func (c *conns) count() (int, int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -352,26 +378,7 @@ func TestClientsMeetThroughTracker(t *testing.T) {
 		Transport: newTransport(t, Config{}), HandleConn: leecher.handle, Left: func() int64 { return 1 }, Offers: 2})
 	defer stopLeecher()
 	defer leecher.closeAll()
-	testenv.WaitFor(t, 20*time.Second, "a connection on both sides", func() error {
-		s, sout := seeder.count()
-		l, lout := leecher.count()
-		if s == 0 || l == 0 || sout+lout == 0 {
-			return fmt.Errorf("seeder %d, leecher %d (%d outgoing)", s, l, sout+lout)
-		}
-		return nil
-	})
-	seeder.mu.Lock()
-	sc := seeder.all[0]
-	seeder.mu.Unlock()
-	leecher.mu.Lock()
-	lc := leecher.all[0]
-	leecher.mu.Unlock()
-	go sc.Write([]byte("hello browser"))
-	lc.SetReadDeadline(time.Now().Add(30 * time.Second))
-	got := make([]byte, 13)
-	if _, err := io.ReadFull(lc, got); err != nil || string(got) != "hello browser" {
-		t.Fatalf("read %q, %v", got, err)
-	}
+	exchange(t, &seeder, &leecher, "hello browser")
 	if n := testutil.ToFloat64(m.opened.WithLabelValues("incoming")) + testutil.ToFloat64(m.opened.WithLabelValues("outgoing")); n < 1 {
 		t.Errorf("connections_total = %v on the seeder", n)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"runtime"
 	"sync"
@@ -63,27 +62,7 @@ func TestClientsShareSocket(t *testing.T) {
 	_, stopLeecher := runClient(t, ClientConfig{URL: url, InfoHash: bittorrent.InfoHash{120, 0, 0xee}, PeerID: peerID("browser"),
 		Transport: newTransport(t, Config{}), HandleConn: leecher.handle, Left: func() int64 { return 1 }, Offers: 2})
 	defer stopLeecher()
-	testenv.WaitFor(t, 30*time.Second, "the leecher connected to the seeder", func() error {
-		if s, _ := seeded.count(); s == 0 {
-			return errors.New("no connection on the seeder's side")
-		}
-		if l, _ := leecher.count(); l == 0 {
-			return errors.New("no connection on the leecher's side")
-		}
-		return nil
-	})
-	seeded.mu.Lock()
-	sc := seeded.all[0]
-	seeded.mu.Unlock()
-	leecher.mu.Lock()
-	lc := leecher.all[0]
-	leecher.mu.Unlock()
-	go sc.Write([]byte("piece"))
-	lc.SetReadDeadline(time.Now().Add(30 * time.Second))
-	got := make([]byte, 5)
-	if _, err := io.ReadFull(lc, got); err != nil || string(got) != "piece" {
-		t.Fatalf("read %q, %v", got, err)
-	}
+	exchange(t, &seeded, &leecher, "piece")
 
 	stopLeecher()
 	stopAll()
