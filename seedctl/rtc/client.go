@@ -59,7 +59,8 @@ type ClientConfig struct {
 	// OfferTTL closes an offer not answered within it (default 50 s).
 	OfferTTL time.Duration
 	// Dialer dials the tracker (nil: websocket.DefaultDialer); for wss:// its TLS config
-	// applies.
+	// applies. The Clients of one Transport share a socket to a URL, dialled with the
+	// Dialer of the Client that opened it.
 	Dialer *websocket.Dialer
 	// Log is where connection trouble is told (nil: slog.Default()).
 	Log *slog.Logger
