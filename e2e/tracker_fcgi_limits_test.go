@@ -91,21 +91,26 @@ func fcgiHealthy(t testing.TB, network, addr, when string) net.Conn {
 // procRSS returns the resident set of process pid in bytes.
 func procRSS(t testing.TB, pid int) int64 {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	rss, err := readRSS(pid)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return rss
+}
+
+// readRSS returns the resident set of process pid in bytes.
+func readRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
 	}
 	for line := range strings.Lines(string(b)) {
 		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb << 10
+			return kb << 10, err
 		}
 	}
-	t.Fatal("no VmRSS")
-	return 0
+	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 }
 
 // closedByPeer waits up to d for c to be closed by the other side (EOF or reset).

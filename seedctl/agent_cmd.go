@@ -65,7 +65,8 @@ func newAgentCmd() *cobra.Command {
 			"size or modification time changes (touch it to force a new look), not at every rescan.\n\n" +
 			"A torrent listing a ws:// or wss:// tracker is also seeded to browsers over WebRTC (--webrtc auto or on;\n" +
 			"off: never); its session then runs while it seeds. --webrtc-max-peers caps the whole agent,\n" +
-			"--webrtc-torrent-peers each torrent.",
+			"--webrtc-torrent-peers each torrent, --webrtc-max-offers the agent's offers waiting for an answer.\n" +
+			"The torrents share one WebSocket per tracker URL (100 torrents a socket).",
 		Example: "  seedctl agent --dir /var/www/html/iso --state /var/lib/webswarm --metrics 127.0.0.1:9301",
 		Args:    cobra.NoArgs,
 		RunE:    func(cmd *cobra.Command, _ []string) error { return runAgent(cmd, &f) },
@@ -165,10 +166,13 @@ func runAgent(cmd *cobra.Command, f *agentRunFlags) error {
 	dialer, httpClient := boundClients(f.bind)
 	limits, _ := f.limits.limits() // validated above
 	// One transport for the whole agent: its peers end with the sessions, which Run stops
-	// before it returns.
+	// before it returns; Close then releases what is left (sockets, goroutines).
 	webrtc, err := f.webrtc.agentTransport(reg)
 	if err != nil {
 		return err
+	}
+	if webrtc != nil {
+		defer webrtc.Close()
 	}
 	a, err := agent.New(agent.Config{
 		Dir:                f.dir,

@@ -126,6 +126,9 @@ func runPeer(cmd *cobra.Command, f *peerFlags, src, dir string, download bool, g
 	if err != nil {
 		return err
 	}
+	if webrtc != nil {
+		defer webrtc.Close()
+	}
 	j, err := job.New(job.Config{
 		WebRTC:      webrtc,
 		WebRTCPeers: f.webrtc.torrentCap,

@@ -18,6 +18,7 @@ type webrtcFlags struct {
 	mode        string
 	stun        []string
 	maxPeers    int
+	maxOffers   int
 	torrentCap  int
 	ports       string
 	bind        string
@@ -29,8 +30,9 @@ type webrtcFlags struct {
 func (f *webrtcFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.mode, "webrtc", "auto", "serve browsers over WebRTC: on, off or auto (on when the torrent lists a ws:// or wss:// tracker)")
 	fl.StringArrayVar(&f.stun, "stun", nil, "STUN server for WebRTC behind NAT, as stun:HOST:PORT (repeatable; none: host candidates only)")
-	fl.IntVar(&f.maxPeers, "webrtc-max-peers", rtc.DefaultMaxPeers, "WebRTC PeerConnections of the process at once, offers included")
-	fl.IntVar(&f.torrentCap, "webrtc-torrent-peers", rtc.DefaultTorrentPeers, "WebRTC PeerConnections of one torrent at once, offers included")
+	fl.IntVar(&f.maxPeers, "webrtc-max-peers", rtc.DefaultMaxPeers, "WebRTC peers of the process at once (connecting or connected; offers waiting for an answer are not counted)")
+	fl.IntVar(&f.maxOffers, "webrtc-max-offers", rtc.DefaultMaxOffers, "WebRTC offers of the process waiting for an answer at once (each expires after 50 s)")
+	fl.IntVar(&f.torrentCap, "webrtc-torrent-peers", rtc.DefaultTorrentPeers, "WebRTC peers of one torrent at once (connecting or connected)")
 	fl.StringVar(&f.ports, "webrtc-ports", "", "UDP port range for WebRTC, MIN-MAX (default: any), so a firewall can allow it")
 	fl.StringVar(&f.bind, "webrtc-bind", "", "the only local address WebRTC offers to peers (default: every address)")
 }
@@ -44,6 +46,9 @@ func (f *webrtcFlags) validate() error {
 	}
 	if f.maxPeers < 1 {
 		return fmt.Errorf("--webrtc-max-peers %d: want at least 1", f.maxPeers)
+	}
+	if f.maxOffers < 1 {
+		return fmt.Errorf("--webrtc-max-offers %d: want at least 1", f.maxOffers)
 	}
 	if f.torrentCap < 1 {
 		return fmt.Errorf("--webrtc-torrent-peers %d: want at least 1", f.torrentCap)
@@ -70,7 +75,7 @@ func (f *webrtcFlags) transport(t *metafile.Torrent, reg prometheus.Registerer) 
 		return nil, nil
 	}
 	tr, err := rtc.NewTransport(rtc.Config{STUN: f.stun, PortMin: f.portMin, PortMax: f.portMax,
-		Bind: f.bindAddress, MaxPeers: f.maxPeers, Metrics: rtc.NewMetrics(reg)})
+		Bind: f.bindAddress, MaxPeers: f.maxPeers, MaxOffers: f.maxOffers, Metrics: rtc.NewMetrics(reg)})
 	if err != nil {
 		return nil, fmt.Errorf("--stun or --webrtc-*: %w", err)
 	}
@@ -78,7 +83,8 @@ func (f *webrtcFlags) transport(t *metafile.Torrent, reg prometheus.Registerer) 
 }
 
 // agentTransport is the agent's one WebRTC transport, shared by every torrent listing a
-// ws:// or wss:// tracker (so --webrtc-max-peers caps the whole agent), or nil with
+// ws:// or wss:// tracker (so --webrtc-max-peers and --webrtc-max-offers cap the whole
+// agent, and the torrents share one WebSocket per tracker URL), or nil with
 // --webrtc off. "on" and "auto" are the same to the agent: a torrent without WebSocket
 // trackers has nowhere to meet a browser.
 func (f *webrtcFlags) agentTransport(reg prometheus.Registerer) (*rtc.Transport, error) {
@@ -86,7 +92,7 @@ func (f *webrtcFlags) agentTransport(reg prometheus.Registerer) (*rtc.Transport,
 		return nil, nil
 	}
 	tr, err := rtc.NewTransport(rtc.Config{STUN: f.stun, PortMin: f.portMin, PortMax: f.portMax,
-		Bind: f.bindAddress, MaxPeers: f.maxPeers, Metrics: rtc.NewMetrics(reg)})
+		Bind: f.bindAddress, MaxPeers: f.maxPeers, MaxOffers: f.maxOffers, Metrics: rtc.NewMetrics(reg)})
 	if err != nil {
 		return nil, fmt.Errorf("--stun or --webrtc-*: %w", err)
 	}

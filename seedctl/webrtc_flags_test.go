@@ -23,6 +23,7 @@ func TestWebRTCFlags(t *testing.T) {
 		{[]string{"--webrtc-bind", "localhost"}, "--webrtc-bind"},
 		{[]string{"--webrtc-max-peers", "0"}, "--webrtc-max-peers"},
 		{[]string{"--webrtc-torrent-peers", "0"}, "--webrtc-torrent-peers"},
+		{[]string{"--webrtc-max-offers", "0"}, "--webrtc-max-offers"},
 	} {
 		var f webrtcFlags
 		fl := pflag.NewFlagSet("t", pflag.ContinueOnError)

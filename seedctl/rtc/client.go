@@ -3,7 +3,6 @@ package rtc
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -51,14 +50,17 @@ type ClientConfig struct {
 	Left func() int64
 	// Offers is how many offers one announce carries, at most (default 5).
 	Offers int
-	// MaxPeers bounds this torrent's PeerConnections at once, offers included (default 50).
+	// MaxPeers bounds this torrent's peers at once: connections opening and open (default
+	// 50). Offers waiting for an answer are bounded by MaxPending and the Transport's
+	// MaxOffers instead; none is made while the torrent has MaxPeers peers.
 	MaxPeers int
 	// MaxPending bounds the offers waiting for an answer (default 10).
 	MaxPending int
 	// OfferTTL closes an offer not answered within it (default 50 s).
 	OfferTTL time.Duration
 	// Dialer dials the tracker (nil: websocket.DefaultDialer); for wss:// its TLS config
-	// applies.
+	// applies. The Clients of one Transport share a socket to a URL, dialled with the
+	// Dialer of the Client that opened it.
 	Dialer *websocket.Dialer
 	// Log is where connection trouble is told (nil: slog.Default()).
 	Log *slog.Logger
@@ -71,8 +73,11 @@ type Client struct {
 	m   *Metrics
 
 	mu      sync.Mutex
-	peers   int // PeerConnections of this torrent: pending, opening, connected
+	peers   int // peers of this torrent: opening and connected
 	pending map[[20]byte]*pendingOffer
+
+	inbox chan trackerMessage // from the socket, for this torrent
+	up    chan struct{}       // the socket connected
 
 	wg sync.WaitGroup // connection goroutines
 }
@@ -105,10 +110,11 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Client{cfg: cfg, m: cfg.Transport.cfg.Metrics, pending: map[[20]byte]*pendingOffer{}}, nil
+	return &Client{cfg: cfg, m: cfg.Transport.cfg.Metrics, pending: map[[20]byte]*pendingOffer{},
+		inbox: make(chan trackerMessage, inboxSize), up: make(chan struct{}, 1)}, nil
 }
 
-// Peers is the number of this torrent's PeerConnections open (offers included).
+// Peers is the number of this torrent's peers: connections opening and open.
 func (c *Client) Peers() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -134,33 +140,71 @@ func (c *Client) take() (func(), bool) {
 	}, true
 }
 
-// Run announces until ctx ends, reconnecting with backoff, then announces "stopped",
+// Run announces until ctx ends or the Transport closes, on the WebSocket to its URL that
+// the Transport shares among the Clients of many torrents, then announces "stopped",
 // closes every offer and waits for the connections being opened. Connections already
 // handed to HandleConn are its to close.
 func (c *Client) Run(ctx context.Context) error {
+	s, err := c.cfg.Transport.join(c)
+	if err != nil {
+		return err
+	}
 	defer func() {
+		c.cfg.Transport.leave(s, c)
 		c.expire(time.Time{}) // every offer
 		c.wg.Wait()
 	}()
-	backoff := minBackoff
 	event := "started"
+	interval := DefaultInterval
+	reannounce := time.NewTimer(interval)
+	reannounce.Stop() // until connected
+	defer reannounce.Stop()
+	expiry := time.NewTicker(max(c.cfg.OfferTTL/4, 100*time.Millisecond))
+	defer expiry.Stop()
 	for {
-		connected, err := c.session(ctx, event)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if connected {
-			event, backoff = "", minBackoff
-		}
-		c.cfg.Log.Warn("webrtc tracker", "url", c.cfg.URL, "err", err, "retry", backoff)
-		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
-			t.Stop()
+			c.stopped(s.send)
 			return nil
-		case <-t.C:
+		case <-c.cfg.Transport.done:
+			return ErrClosed
+		case <-c.up:
+			if err := c.announce(ctx, s, event); err != nil {
+				c.cfg.Log.Debug("webrtc announce", "url", c.cfg.URL, "err", err)
+			} else {
+				event = ""
+			}
+			reannounce.Reset(interval)
+		case <-reannounce.C:
+			if err := c.announce(ctx, s, ""); err != nil {
+				c.cfg.Log.Debug("webrtc announce", "url", c.cfg.URL, "err", err)
+			}
+			reannounce.Reset(interval)
+		case <-expiry.C:
+			c.expire(time.Now())
+		case m := <-c.inbox:
+			switch {
+			case m.Failure != "":
+				c.cfg.Log.Warn("webrtc tracker refused", "url", c.cfg.URL, "reason", m.Failure)
+			case m.Offer != nil:
+				c.answer(ctx, s.send, m)
+			case m.Answer != nil:
+				c.connect(ctx, m)
+			case m.Interval > 0:
+				if d := time.Duration(m.Interval) * time.Second; d != interval {
+					interval = d
+					reannounce.Reset(interval)
+				}
+			}
 		}
-		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// connected tells c that its socket has (again) a tracker connection: c announces.
+func (c *Client) connected() {
+	select {
+	case c.up <- struct{}{}:
+	default:
 	}
 }
 
@@ -178,98 +222,6 @@ type trackerMessage struct {
 	Warning  string                     `json:"warning message"`
 }
 
-// session runs one WebSocket connection; connected reports whether it got that far.
-func (c *Client) session(ctx context.Context, event string) (connected bool, err error) {
-	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	ws, _, err := c.cfg.Dialer.DialContext(dctx, c.cfg.URL, nil)
-	cancel()
-	if err != nil {
-		return false, fmt.Errorf("rtc: dial tracker: %w", err)
-	}
-	defer ws.Close()
-	ws.SetReadLimit(maxTrackerMessage)
-	var wmu sync.Mutex
-	send := func(v any) error {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		wmu.Lock()
-		defer wmu.Unlock()
-		ws.SetWriteDeadline(time.Now().Add(writeTimeout))
-		return ws.WriteMessage(websocket.TextMessage, b)
-	}
-
-	msgs := make(chan trackerMessage)
-	readErr := make(chan error, 1)
-	stop := make(chan struct{})
-	var rwg sync.WaitGroup
-	rwg.Add(1)
-	go func() {
-		defer rwg.Done()
-		for {
-			var m trackerMessage
-			_, b, err := ws.ReadMessage()
-			if err == nil {
-				err = json.Unmarshal(b, &m)
-			}
-			if err != nil {
-				readErr <- fmt.Errorf("rtc: read tracker: %w", err)
-				return
-			}
-			select {
-			case msgs <- m:
-			case <-stop:
-				return
-			}
-		}
-	}()
-	defer func() {
-		close(stop)
-		ws.Close()
-		rwg.Wait()
-	}()
-
-	if err := c.announce(ctx, send, event); err != nil {
-		return false, err
-	}
-	interval := DefaultInterval
-	reannounce := time.NewTimer(interval)
-	defer reannounce.Stop()
-	expiry := time.NewTicker(max(c.cfg.OfferTTL/4, 100*time.Millisecond))
-	defer expiry.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			c.stopped(send)
-			return true, nil
-		case err := <-readErr:
-			return true, err
-		case <-reannounce.C:
-			if err := c.announce(ctx, send, ""); err != nil {
-				return true, err
-			}
-			reannounce.Reset(interval)
-		case <-expiry.C:
-			c.expire(time.Now())
-		case m := <-msgs:
-			switch {
-			case m.Failure != "":
-				c.cfg.Log.Warn("webrtc tracker refused", "url", c.cfg.URL, "reason", m.Failure)
-			case m.Offer != nil:
-				c.answer(ctx, send, m)
-			case m.Answer != nil:
-				c.connect(ctx, m)
-			case m.Interval > 0:
-				if d := time.Duration(m.Interval) * time.Second; d != interval {
-					interval = d
-					reannounce.Reset(interval)
-				}
-			}
-		}
-	}
-}
-
 func (c *Client) left() int64 {
 	if c.cfg.Left == nil {
 		return 0
@@ -277,38 +229,38 @@ func (c *Client) left() int64 {
 	return c.cfg.Left()
 }
 
-// announce makes as many offers as there is room for (lazily: only now) and sends them.
-func (c *Client) announce(ctx context.Context, send func(any) error, event string) error {
+// announce makes as many offers as there is room for (lazily: only now, and only while
+// connected) and sends them.
+func (c *Client) announce(ctx context.Context, s *socket, event string) error {
 	c.expire(time.Now())
+	if !s.isConnected() {
+		return errNotConnected
+	}
 	c.mu.Lock()
-	n := min(c.cfg.Offers, c.cfg.MaxPending-len(c.pending))
+	n := min(c.cfg.Offers, c.cfg.MaxPending-len(c.pending), c.cfg.MaxPeers-c.peers)
 	c.mu.Unlock()
 	type offer struct {
 		Offer   webrtc.SessionDescription `json:"offer"`
 		OfferID string                    `json:"offer_id"`
 	}
 	offers := []offer{}
+	var ids [][20]byte
 	for range n {
-		release, ok := c.take()
-		if !ok {
-			break
-		}
 		octx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		o, err := c.cfg.Transport.Offer(octx)
 		cancel()
 		if err != nil {
-			release()
-			if !errors.Is(err, ErrProcessCap) {
+			if !errors.Is(err, ErrOfferCap) && !errors.Is(err, ErrClosed) {
 				c.cfg.Log.Warn("webrtc offer", "err", err)
 			}
 			break
 		}
-		o.p.release = chain(o.p.release, release)
 		var id [20]byte
 		rand.Read(id[:])
 		c.mu.Lock()
 		c.pending[id] = &pendingOffer{o: o, expires: time.Now().Add(c.cfg.OfferTTL)}
 		c.mu.Unlock()
+		ids = append(ids, id)
 		offers = append(offers, offer{Offer: o.SDP, OfferID: binString(id[:])})
 	}
 	msg := map[string]any{
@@ -324,10 +276,27 @@ func (c *Client) announce(ctx context.Context, send func(any) error, event strin
 	if event != "" {
 		msg["event"] = event
 	}
-	if err := send(msg); err != nil {
+	if err := s.send(msg); err != nil {
+		c.drop(ids) // never sent: nothing will answer them
 		return fmt.Errorf("rtc: announce: %w", err)
 	}
 	return nil
+}
+
+// drop closes the pending offers ids.
+func (c *Client) drop(ids [][20]byte) {
+	var old []*Offer
+	c.mu.Lock()
+	for _, id := range ids {
+		if p := c.pending[id]; p != nil {
+			delete(c.pending, id)
+			old = append(old, p.o)
+		}
+	}
+	c.mu.Unlock()
+	for _, o := range old {
+		o.Close()
+	}
 }
 
 // stopped tells the tracker we leave, best effort.
@@ -373,15 +342,23 @@ func (c *Client) connect(ctx context.Context, m trackerMessage) {
 	if p == nil {
 		return // expired, or never ours
 	}
+	release, ok := c.take() // an answered offer becomes one of the torrent's peers
+	if !ok {
+		p.o.Close()
+		c.m.offer(offerFailed)
+		return
+	}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
 		nc, err := p.o.Connect(ctx, *m.Answer)
 		if err != nil {
+			release()
 			c.m.offer(offerFailed)
 			c.cfg.Log.Debug("webrtc connect", "err", err)
 			return
 		}
+		nc.(*conn).p.addRelease(release)
 		c.m.offer(offerAnswered)
 		c.m.open(true)
 		c.cfg.HandleConn(nc, true)
@@ -425,7 +402,7 @@ func (c *Client) answer(ctx context.Context, send func(any) error, m trackerMess
 			return
 		}
 		// The slot of the torrent goes with the connection.
-		nc.(*conn).release = chain(nc.(*conn).release, release)
+		nc.(*conn).p.addRelease(release)
 		c.m.open(false)
 		c.cfg.HandleConn(nc, false)
 	}()
@@ -441,8 +418,6 @@ func withCancelIf(ctx context.Context, err error) context.Context {
 	cancel()
 	return cctx
 }
-
-func chain(a, b func()) func() { return func() { a(); b() } }
 
 // binString encodes bytes as the WebTorrent protocol does: one code point 0–255 a byte.
 func binString(b []byte) string {

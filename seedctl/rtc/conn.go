@@ -31,16 +31,16 @@ var errClosed = errors.New("rtc: data channel closed")
 
 // conn is a detached data channel as a net.Conn: a byte stream over a message channel.
 type conn struct {
+	p   *peer
 	pc  *webrtc.PeerConnection
 	dc  *webrtc.DataChannel
 	rw  datachannel.ReadWriteCloserDeadliner
 	buf []byte // unread part of the last message read
 	msg []byte // the read buffer (one message)
 
-	low     chan struct{} // rung when SCTP's queue drains below lowWater
-	closed  chan struct{}
-	once    sync.Once
-	release func() // frees the peer's slot, once
+	low    chan struct{} // rung when SCTP's queue drains below lowWater
+	closed chan struct{}
+	once   sync.Once
 
 	mu            sync.Mutex
 	writeDeadline time.Time
@@ -48,15 +48,15 @@ type conn struct {
 	local, remote net.Addr
 }
 
-func newConn(pc *webrtc.PeerConnection, dc *webrtc.DataChannel, rw datachannel.ReadWriteCloserDeadliner, release func()) *conn {
+func newConn(p *peer, dc *webrtc.DataChannel, rw datachannel.ReadWriteCloserDeadliner) *conn {
+	pc := p.pc
 	c := &conn{
-		pc: pc, dc: dc, rw: rw,
-		msg:     make([]byte, maxRecvMessage),
-		low:     make(chan struct{}, 1),
-		closed:  make(chan struct{}),
-		release: release,
-		local:   addr("webrtc-local"),
-		remote:  addr("webrtc"),
+		p: p, pc: pc, dc: dc, rw: rw,
+		msg:    make([]byte, maxRecvMessage),
+		low:    make(chan struct{}, 1),
+		closed: make(chan struct{}),
+		local:  addr("webrtc-local"),
+		remote: addr("webrtc"),
 	}
 	if pair, err := selectedPair(pc); err == nil {
 		c.local = &net.UDPAddr{IP: net.ParseIP(pair.Local.Address), Port: int(pair.Local.Port)}
@@ -157,7 +157,7 @@ func (c *conn) Close() error {
 		close(c.closed)
 		c.rw.Close()
 		err = c.pc.Close()
-		c.release()
+		c.p.done()
 	})
 	return err
 }

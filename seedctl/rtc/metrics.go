@@ -25,7 +25,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		peers: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "webswarm_seed_webrtc_peer_connections",
-			Help: "WebRTC PeerConnections open: offers waiting for an answer, connections opening and peers connected.",
+			Help: "WebRTC PeerConnections open: offers waiting for an answer, peers connecting and peers connected.",
 		}),
 		offers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "webswarm_seed_webrtc_offers_total",
@@ -33,7 +33,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"result"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "webswarm_seed_webrtc_refused_total",
-			Help: "WebRTC peers not made or refused, by reason (torrent_cap, process_cap, bad_offer, failed).",
+			Help: "WebRTC peers and offers not made or refused, and tracker messages dropped, by reason (torrent_cap, process_cap, offer_cap, bad_offer, flood: a tracker sending more than is served).",
 		}, []string{"reason"}),
 		opened: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "webswarm_seed_webrtc_connections_total",

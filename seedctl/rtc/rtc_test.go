@@ -36,6 +36,7 @@ func newTransport(t testing.TB, cfg Config) *Transport {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { tr.Close() })
 	return tr
 }
 
@@ -132,12 +133,15 @@ func TestCloseEndsPeer(t *testing.T) {
 	}
 }
 
-// TestProcessCap: the process's PeerConnections are bounded, and a slot comes back when
-// a PeerConnection closes.
-func TestProcessCap(t *testing.T) {
+// TestProcessCaps: the process's waiting offers and its peers have separate bounds (an
+// offer waiting holds no peer slot), an answered offer needs a peer slot, and a slot comes
+// back when its PeerConnection closes.
+func TestProcessCaps(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	tr := newTransport(t, Config{MaxPeers: 2, Metrics: NewMetrics(reg)})
-	ctx := context.Background()
+	tr := newTransport(t, Config{MaxPeers: 1, MaxOffers: 2, Metrics: NewMetrics(reg)})
+	other := newTransport(t, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	o1, err := tr.Offer(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -146,29 +150,59 @@ func TestProcessCap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tr.Offer(ctx); !errors.Is(err, ErrProcessCap) {
-		t.Fatalf("third offer: %v, want ErrProcessCap", err)
+	defer o2.Close()
+	if _, err := tr.Offer(ctx); !errors.Is(err, ErrOfferCap) {
+		t.Fatalf("third offer: %v, want ErrOfferCap", err)
 	}
-	if _, _, err := tr.Answer(ctx, o1.SDP); !errors.Is(err, ErrProcessCap) {
-		t.Fatalf("answer over the cap: %v, want ErrProcessCap", err)
+	// Two offers wait, yet the process answers a peer's offer: offers are not peers.
+	theirs, err := other.Offer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer theirs.Close()
+	_, wait, err := tr.Answer(ctx, theirs.SDP)
+	if err != nil {
+		t.Fatalf("answer with two offers waiting: %v", err)
+	}
+	if _, _, err := tr.Answer(ctx, theirs.SDP); !errors.Is(err, ErrProcessCap) {
+		t.Fatalf("answer over the peer cap: %v, want ErrProcessCap", err)
+	}
+	// An answer to our offer needs a peer slot too: none is free, so the offer closes.
+	ans, wait2, err := other.Answer(ctx, o1.SDP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o1.Connect(ctx, ans); !errors.Is(err, ErrProcessCap) {
+		t.Fatalf("connect over the peer cap: %v, want ErrProcessCap", err)
 	}
 	if got := testutil.ToFloat64(tr.cfg.Metrics.refused.WithLabelValues("process_cap")); got != 2 {
 		t.Errorf("refused{process_cap} = %v, want 2", got)
 	}
-	if got := testutil.ToFloat64(tr.cfg.Metrics.peers); got != 2 {
-		t.Errorf("peer connections gauge = %v, want 2", got)
+	if got := testutil.ToFloat64(tr.cfg.Metrics.refused.WithLabelValues("offer_cap")); got != 1 {
+		t.Errorf("refused{offer_cap} = %v, want 1", got)
 	}
-	o1.Close()
-	o1.Close() // twice frees one slot
+	if got := testutil.ToFloat64(tr.cfg.Metrics.peers); got != 2 {
+		t.Errorf("peer connections gauge = %v, want 2 (one offer, one answer)", got)
+	}
+	o1.Close() // closed already: frees nothing twice
 	o3, err := tr.Offer(ctx)
 	if err != nil {
 		t.Fatalf("offer after one closed: %v", err)
 	}
-	if _, err := tr.Offer(ctx); !errors.Is(err, ErrProcessCap) {
+	if _, err := tr.Offer(ctx); !errors.Is(err, ErrOfferCap) {
 		t.Fatalf("offer over the cap after a double close: %v", err)
 	}
-	o2.Close()
 	o3.Close()
+	// The answer that never connects gives its peer slot back.
+	cctx, ccancel := context.WithCancel(ctx)
+	ccancel()
+	if _, err := wait(cctx); err == nil {
+		t.Fatal("wait with an ended context connected")
+	}
+	if _, err := wait2(cctx); err == nil {
+		t.Fatal("wait with an ended context connected")
+	}
+	o2.Close()
 	if got := testutil.ToFloat64(tr.cfg.Metrics.peers); got != 0 {
 		t.Errorf("peer connections gauge = %v after closing all, want 0", got)
 	}
@@ -231,6 +265,13 @@ func TestParsePorts(t *testing.T) {
 // newTracker serves our tracker's WebSocket frontend on loopback.
 func newTracker(t testing.TB, cfg wsapi.Config) string {
 	t.Helper()
+	_, url := newTrackerServer(t, cfg)
+	return url
+}
+
+// newTrackerServer serves our tracker's WebSocket frontend on loopback, and returns it.
+func newTrackerServer(t testing.TB, cfg wsapi.Config) (*wsapi.Server, string) {
+	t.Helper()
 	s, err := wsapi.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -242,7 +283,7 @@ func newTracker(t testing.TB, cfg wsapi.Config) string {
 		s.Close()
 		hs.Close()
 	})
-	return "ws" + strings.TrimPrefix(hs.URL, "http") + "/announce"
+	return s, "ws" + strings.TrimPrefix(hs.URL, "http") + "/announce"
 }
 
 // conns collects the connections a Client hands over.
@@ -258,6 +299,32 @@ func (c *conns) handle(nc net.Conn, outgoing bool) {
 	c.all = append(c.all, nc)
 	if outgoing {
 		c.out++
+	}
+}
+
+// exchange waits for a connection on both sides and checks that msg, written to the
+// seeder's first, is read from the leecher's first.
+func exchange(t *testing.T, seeder, leecher *conns, msg string) {
+	t.Helper()
+	testenv.WaitFor(t, 30*time.Second, "a connection on both sides", func() error {
+		s, sout := seeder.count()
+		l, lout := leecher.count()
+		if s == 0 || l == 0 || sout+lout == 0 {
+			return fmt.Errorf("seeder %d, leecher %d (%d outgoing)", s, l, sout+lout)
+		}
+		return nil
+	})
+	seeder.mu.Lock()
+	sc := seeder.all[0]
+	seeder.mu.Unlock()
+	leecher.mu.Lock()
+	lc := leecher.all[0]
+	leecher.mu.Unlock()
+	go sc.Write([]byte(msg))
+	lc.SetReadDeadline(time.Now().Add(30 * time.Second))
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(lc, got); err != nil || string(got) != msg {
+		t.Fatalf("read %q, %v", got, err)
 	}
 }
 
@@ -311,26 +378,7 @@ func TestClientsMeetThroughTracker(t *testing.T) {
 		Transport: newTransport(t, Config{}), HandleConn: leecher.handle, Left: func() int64 { return 1 }, Offers: 2})
 	defer stopLeecher()
 	defer leecher.closeAll()
-	testenv.WaitFor(t, 20*time.Second, "a connection on both sides", func() error {
-		s, sout := seeder.count()
-		l, lout := leecher.count()
-		if s == 0 || l == 0 || sout+lout == 0 {
-			return fmt.Errorf("seeder %d, leecher %d (%d outgoing)", s, l, sout+lout)
-		}
-		return nil
-	})
-	seeder.mu.Lock()
-	sc := seeder.all[0]
-	seeder.mu.Unlock()
-	leecher.mu.Lock()
-	lc := leecher.all[0]
-	leecher.mu.Unlock()
-	go sc.Write([]byte("hello browser"))
-	lc.SetReadDeadline(time.Now().Add(30 * time.Second))
-	got := make([]byte, 13)
-	if _, err := io.ReadFull(lc, got); err != nil || string(got) != "hello browser" {
-		t.Fatalf("read %q, %v", got, err)
-	}
+	exchange(t, &seeder, &leecher, "hello browser")
 	if n := testutil.ToFloat64(m.opened.WithLabelValues("incoming")) + testutil.ToFloat64(m.opened.WithLabelValues("outgoing")); n < 1 {
 		t.Errorf("connections_total = %v on the seeder", n)
 	}

@@ -18,11 +18,18 @@ import (
 // Defaults of Config.
 const (
 	DefaultMaxPeers       = 200
+	DefaultMaxOffers      = 100
 	DefaultConnectTimeout = 20 * time.Second
 )
 
-// ErrProcessCap is returned when the process has Config.MaxPeers PeerConnections open.
-var ErrProcessCap = errors.New("rtc: WebRTC peer limit of the process reached")
+var (
+	// ErrProcessCap is returned when the process has Config.MaxPeers peers open.
+	ErrProcessCap = errors.New("rtc: WebRTC peer limit of the process reached")
+	// ErrOfferCap is returned when the process has Config.MaxOffers offers waiting.
+	ErrOfferCap = errors.New("rtc: limit of waiting WebRTC offers reached")
+	// ErrClosed is returned by a Transport after Close.
+	ErrClosed = errors.New("rtc: transport closed")
+)
 
 // Config configures a Transport.
 type Config struct {
@@ -36,9 +43,14 @@ type Config struct {
 	// Bind, when valid, is the only local address ICE gathers candidates on. A loopback
 	// address is allowed (tests, a local reverse proxy's host).
 	Bind netip.Addr
-	// MaxPeers bounds the PeerConnections open at once in the process: pending offers,
-	// connections opening and peers (default 200; negative: none).
+	// MaxPeers bounds the peers of the process at once: connections opening (an answer
+	// sent or received) and open (default 200; negative: none). Offers waiting for an
+	// answer are not peers: MaxOffers bounds them.
 	MaxPeers int
+	// MaxOffers bounds the offers of the process waiting for an answer, each a
+	// PeerConnection with its UDP sockets (default 100; negative: none). An answered offer
+	// becomes a peer when there is room for one, and is closed otherwise.
+	MaxOffers int
 	// ConnectTimeout bounds the time from an answer (sent or received) to an open data
 	// channel (default 20 s).
 	ConnectTimeout time.Duration
@@ -64,19 +76,31 @@ func ParsePorts(s string) (lo, hi uint16, err error) {
 	return uint16(l), uint16(h), nil
 }
 
-// Transport makes WebRTC peer connections that carry one detached data channel each.
-// It is safe for concurrent use.
+// Transport makes WebRTC peer connections that carry one detached data channel each, and
+// holds the WebSocket tracker connections its Clients share. It is safe for concurrent use;
+// Close closes everything it opened.
 type Transport struct {
-	api   *webrtc.API
-	cfg   Config
-	ice   []webrtc.ICEServer
-	slots chan struct{} // nil: no process cap
+	api    *webrtc.API
+	cfg    Config
+	ice    []webrtc.ICEServer
+	slots  chan struct{} // nil: no process cap on peers
+	offers chan struct{} // nil: no process cap on waiting offers
+
+	mu      sync.Mutex
+	closed  bool
+	done    chan struct{} // closed by Close
+	peers   map[*peer]struct{}
+	sockets map[string][]*socket // by tracker URL
+	wg      sync.WaitGroup       // socket goroutines
 }
 
 // NewTransport checks cfg and builds the WebRTC stack.
 func NewTransport(cfg Config) (*Transport, error) {
 	if cfg.MaxPeers == 0 {
 		cfg.MaxPeers = DefaultMaxPeers
+	}
+	if cfg.MaxOffers == 0 {
+		cfg.MaxOffers = DefaultMaxOffers
 	}
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = DefaultConnectTimeout
@@ -101,7 +125,8 @@ func NewTransport(cfg Config) (*Transport, error) {
 			se.SetIncludeLoopbackCandidate(true)
 		}
 	}
-	t := &Transport{api: webrtc.NewAPI(webrtc.WithSettingEngine(se)), cfg: cfg}
+	t := &Transport{api: webrtc.NewAPI(webrtc.WithSettingEngine(se)), cfg: cfg,
+		done: make(chan struct{}), peers: map[*peer]struct{}{}, sockets: map[string][]*socket{}}
 	for _, u := range cfg.STUN {
 		if !strings.HasPrefix(u, "stun:") && !strings.HasPrefix(u, "stuns:") {
 			return nil, fmt.Errorf("rtc: bad STUN URL %q: want stun:HOST:PORT", u)
@@ -111,48 +136,160 @@ func NewTransport(cfg Config) (*Transport, error) {
 	if cfg.MaxPeers > 0 {
 		t.slots = make(chan struct{}, cfg.MaxPeers)
 	}
+	if cfg.MaxOffers > 0 {
+		t.offers = make(chan struct{}, cfg.MaxOffers)
+	}
 	return t, nil
 }
 
-// acquire takes a process slot; the returned release gives it back, once.
-func (t *Transport) acquire() (func(), error) {
-	if t.slots != nil {
+// Close closes every PeerConnection of t (offers, connections opening, and the connections
+// handed out, whose reads and writes then fail) with its UDP sockets, and every tracker
+// WebSocket, and waits for t's goroutines. Offer and Answer fail after Close, and the
+// Clients running on t return.
+func (t *Transport) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	close(t.done)
+	peers := make([]*peer, 0, len(t.peers))
+	for p := range t.peers {
+		peers = append(peers, p)
+	}
+	var socks []*socket
+	for _, ss := range t.sockets {
+		socks = append(socks, ss...)
+	}
+	clear(t.sockets)
+	t.mu.Unlock()
+	for _, s := range socks {
+		s.cancel()
+	}
+	for _, p := range peers {
+		p.shut()
+	}
+	t.wg.Wait()
+	return nil
+}
+
+// acquire takes a slot of sem (nil: no cap; full: err, counted as reason); the returned
+// release gives it back.
+func (t *Transport) acquire(sem chan struct{}, reason string, err error) (func(), error) {
+	if sem != nil {
 		select {
-		case t.slots <- struct{}{}:
+		case sem <- struct{}{}:
 		default:
-			t.cfg.Metrics.refuse("process_cap")
-			return nil, ErrProcessCap
+			t.cfg.Metrics.refuse(reason)
+			return nil, err
 		}
 	}
 	t.cfg.Metrics.peerDelta(1)
-	var once sync.Once
 	return func() {
-		once.Do(func() {
-			t.cfg.Metrics.peerDelta(-1)
-			if t.slots != nil {
-				<-t.slots
-			}
-		})
+		t.cfg.Metrics.peerDelta(-1)
+		if sem != nil {
+			<-sem
+		}
 	}, nil
+}
+
+// acquirePeer takes a peer slot of the process.
+func (t *Transport) acquirePeer() (func(), error) {
+	return t.acquire(t.slots, "process_cap", ErrProcessCap)
 }
 
 // peer is one PeerConnection until its data channel opens.
 type peer struct {
-	t       *Transport
-	pc      *webrtc.PeerConnection
-	release func()
-	opened  chan *conn // one, when the data channel is open and detached
-	failed  chan struct{}
-	once    sync.Once
+	t      *Transport
+	pc     *webrtc.PeerConnection
+	opened chan *conn // one, when the data channel is open and detached
+	failed chan struct{}
+	once   sync.Once
+
+	mu       sync.Mutex
+	release  func() // the slots it holds; nil once released
+	released bool
+	c        *conn // handed out, once open
+}
+
+// setRelease swaps the slots p holds for r's, giving the old ones back.
+func (p *peer) setRelease(r func()) {
+	p.mu.Lock()
+	old := p.release
+	if p.released {
+		p.mu.Unlock()
+		r()
+		return
+	}
+	p.release = r
+	p.mu.Unlock()
+	old()
+}
+
+// addRelease makes p hold r's slot too; at once given back when p is gone already.
+func (p *peer) addRelease(r func()) {
+	p.mu.Lock()
+	if p.released {
+		p.mu.Unlock()
+		r()
+		return
+	}
+	old := p.release
+	p.release = func() { old(); r() }
+	p.mu.Unlock()
+}
+
+// done gives p's slots back and forgets p, once; its PeerConnection is closed.
+func (p *peer) done() {
+	p.mu.Lock()
+	r := p.release
+	first := !p.released
+	p.released, p.release = true, nil
+	p.mu.Unlock()
+	if !first {
+		return
+	}
+	r()
+	p.t.mu.Lock()
+	delete(p.t.peers, p)
+	p.t.mu.Unlock()
+}
+
+// shut closes p, and its connection if it was handed out.
+func (p *peer) shut() {
+	p.mu.Lock()
+	c := p.c
+	p.mu.Unlock()
+	if c != nil {
+		c.Close()
+		return
+	}
+	p.close()
 }
 
 func (t *Transport) newPeer(release func()) (*peer, error) {
+	t.mu.Lock()
+	closed := t.closed
+	t.mu.Unlock()
+	if closed {
+		release()
+		return nil, ErrClosed
+	}
 	pc, err := t.api.NewPeerConnection(webrtc.Configuration{ICEServers: t.ice})
 	if err != nil {
 		release()
 		return nil, fmt.Errorf("rtc: new PeerConnection: %w", err)
 	}
 	p := &peer{t: t, pc: pc, release: release, opened: make(chan *conn, 1), failed: make(chan struct{})}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		p.close()
+		return nil, ErrClosed
+	}
+	t.peers[p] = struct{}{}
+	t.mu.Unlock()
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
 			p.once.Do(func() { close(p.failed) })
@@ -169,11 +306,18 @@ func (p *peer) watch(dc *webrtc.DataChannel) {
 			p.once.Do(func() { close(p.failed) })
 			return
 		}
-		select {
-		case p.opened <- newConn(p.pc, dc, rw, p.release):
-		default: // a second channel: the peer has its connection already
-			rw.Close()
+		c := newConn(p, dc, rw)
+		p.mu.Lock()
+		first := p.c == nil && !p.released
+		if first {
+			p.c = c
 		}
+		p.mu.Unlock()
+		if !first { // a second channel, or the peer is closed already
+			rw.Close()
+			return
+		}
+		p.opened <- c
 	})
 }
 
@@ -220,7 +364,7 @@ func (p *peer) close() {
 		c.Close()
 	default:
 	}
-	p.release()
+	p.done()
 }
 
 // Offer is a PeerConnection we offered, waiting for an answer.
@@ -231,9 +375,10 @@ type Offer struct {
 }
 
 // Offer makes a PeerConnection with a data channel and returns its complete offer. The
-// caller must Connect or Close it.
+// caller must Connect or Close it. It holds an offer slot (Config.MaxOffers), not a peer
+// slot, until it is answered.
 func (t *Transport) Offer(ctx context.Context) (*Offer, error) {
-	release, err := t.acquire()
+	release, err := t.acquire(t.offers, "offer_cap", ErrOfferCap)
 	if err != nil {
 		return nil, err
 	}
@@ -259,12 +404,19 @@ func (t *Transport) Offer(ctx context.Context) (*Offer, error) {
 }
 
 // Connect applies the peer's answer and waits for the data channel; the connection is
-// the caller's to close. On error the PeerConnection is closed.
+// the caller's to close. The offer's slot becomes a peer slot: with Config.MaxPeers peers
+// open it fails with ErrProcessCap. On error the PeerConnection is closed.
 func (o *Offer) Connect(ctx context.Context, answer webrtc.SessionDescription) (net.Conn, error) {
 	if answer.Type != webrtc.SDPTypeAnswer {
 		o.Close()
 		return nil, fmt.Errorf("rtc: answer has type %q", answer.Type)
 	}
+	release, err := o.p.t.acquirePeer()
+	if err != nil {
+		o.Close()
+		return nil, err
+	}
+	o.p.setRelease(release)
 	if err := o.p.pc.SetRemoteDescription(answer); err != nil {
 		o.Close()
 		return nil, fmt.Errorf("rtc: set answer: %w", err)
@@ -284,7 +436,7 @@ func (t *Transport) Answer(ctx context.Context, offer webrtc.SessionDescription)
 		t.cfg.Metrics.refuse("bad_offer")
 		return none, nil, fmt.Errorf("rtc: offer has type %q", offer.Type)
 	}
-	release, err := t.acquire()
+	release, err := t.acquirePeer()
 	if err != nil {
 		return none, nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -459,6 +460,60 @@ func TestBinaryStrings(t *testing.T) {
 			if err != nil || got != b {
 				t.Fatalf("round trip of %x through %q: %x %v", b, raw, got, err)
 			}
+		}
+	}
+}
+
+// TestManyTorrentsOneSocket: one socket (an agent) seeds 40 torrents under one peer_id.
+// A leecher's offer in any of them reaches it naming that torrent, and its answer goes back;
+// "stopped" takes it out of that torrent only; closing the socket takes it out of all.
+func TestManyTorrentsOneSocket(t *testing.T) {
+	const n = 40
+	s, url := newTestServer(t, Config{})
+	agent, leecher := dial(t, url, nil), dial(t, url, nil)
+	ihs := make([]string, n)
+	for i := range ihs {
+		ihs[i] = bin("many-" + strconv.Itoa(i))
+		agent.sendJSON(announce(ihs[i], bin("agent"), 0))
+		if r := agent.recv(); r["info_hash"] != ihs[i] || r["complete"] != 1.0 {
+			t.Fatalf("reply to torrent %d: %v", i, r)
+		}
+	}
+	if torrents, seeders, _ := s.Totals(); torrents != n || seeders != n {
+		t.Fatalf("%d torrents, %d seeders; want %d of each", torrents, seeders, n)
+	}
+	for _, i := range []int{3, 27} {
+		oid := bin("offer-" + strconv.Itoa(i))
+		leecher.sendJSON(announce(ihs[i], bin("leecher"), 100, sdpOffer(oid)))
+		leecher.recv()
+		off := agent.recv()
+		if off["info_hash"] != ihs[i] || off["offer_id"] != oid || off["peer_id"] != bin("leecher") {
+			t.Fatalf("offer in torrent %d reached the agent as %v", i, off)
+		}
+		agent.sendJSON(map[string]any{"action": "announce", "info_hash": ihs[i], "peer_id": bin("agent"), "to_peer_id": bin("leecher"),
+			"offer_id": oid, "answer": map[string]any{"type": "answer", "sdp": "v=0 " + strconv.Itoa(i)}})
+		ans := leecher.recv()
+		if ans["info_hash"] != ihs[i] || ans["offer_id"] != oid || ans["answer"].(map[string]any)["sdp"] != "v=0 "+strconv.Itoa(i) {
+			t.Fatalf("answer in torrent %d: %v", i, ans)
+		}
+	}
+	agent.sendJSON(map[string]any{"action": "announce", "info_hash": ihs[5], "peer_id": bin("agent"), "event": "stopped", "left": 0})
+	if r := agent.recv(); r["info_hash"] != ihs[5] || r["complete"] != 0.0 {
+		t.Fatalf("reply to stopped: %v", r)
+	}
+	for i, want := range map[int]uint32{5: 0, 6: 1, 27: 1} {
+		if c, _ := s.Counts(bittorrentHash(ihs[i])); c.Complete != want {
+			t.Errorf("torrent %d after stopping torrent 5: %d seeders, want %d", i, c.Complete, want)
+		}
+	}
+	agent.ws.Close()
+	waitFor(t, func() bool {
+		_, seeders, leechers := s.Totals()
+		return seeders == 0 && leechers == 2
+	})
+	for i := range ihs {
+		if c, _ := s.Counts(bittorrentHash(ihs[i])); c.Complete != 0 {
+			t.Fatalf("torrent %d keeps the closed socket's seeder", i)
 		}
 	}
 }
