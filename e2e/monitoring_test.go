@@ -9,9 +9,10 @@ package e2e
 //   - TestMonitoringLivePrometheus: a real Prometheus scrapes a live tracker and a live
 //     seeding agent (`seedctl agent`) through the shipped prometheus.yml (only targets and
 //     intervals rewritten) while real clients (aria2 seeding and downloading through the
-//     tracker, aria2 downloading from the agent alone) and bad, rate-limited, UDP and scrape
-//     requests go through the tracker. Then every dashboard panel's PromQL and every alert
-//     rule's expression must return data through /api/v1/query.
+//     tracker, aria2 downloading from the agent alone, `seedctl get` taking a ws:// torrent
+//     from the agent over WebRTC) and bad, rate-limited, UDP and scrape requests go through
+//     the tracker. Then every dashboard panel's PromQL and every alert rule's expression must
+//     return data through /api/v1/query, and the transport panels a webrtc series above 0.
 //
 // Alert rules are "condition over threshold", so on a healthy system most return nothing.
 // The test therefore evaluates each rule's operands — the expression split at top-level
