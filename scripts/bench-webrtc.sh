@@ -21,7 +21,8 @@
 #   PEERS [20]        browser contexts of the peers mode (0: skip it); QUICK=1: 4
 #   PEERS_SIZE [32M]  payload of the peers mode
 #   PROFILE [0]       1: seedctl built with -tags pprof; one more seedctl download, not counted,
-#                     is profiled into OUT/seedctl.cpu.pprof and its top printed
+#                     is profiled into OUT/seedctl.cpu.pprof; its top and its time by component
+#                     (bench/webrtc/pprofgroup.py) are printed
 #   OUT               results directory [bench/results/webrtc-YYYYmmdd-HHMMSS]
 #   NICE [-10]        priority of the whole benchmark on a shared machine, as bench-seed.sh (root only)
 #
@@ -140,7 +141,11 @@ if [[ $PROFILE == 1 && -s $OUT/seedctl.cpu.pprof ]]; then
   cp "$WORK/seedctl" "$OUT/seedctl.pprof-build"
   echo
   echo "## seedctl CPU during one download (go tool pprof -top)"
-  go tool pprof -top -nodecount=30 "$OUT/seedctl.pprof-build" "$OUT/seedctl.cpu.pprof" 2>/dev/null | tee "$OUT/profile-top.txt"
+  go tool pprof -top -nodecount=100000 "$OUT/seedctl.pprof-build" "$OUT/seedctl.cpu.pprof" 2>/dev/null >"$OUT/profile-top.txt"
+  head -36 "$OUT/profile-top.txt"
+  echo
+  echo "## by component (flat time)"
+  python3 bench/webrtc/pprofgroup.py <"$OUT/profile-top.txt" | tee "$OUT/profile-components.md"
 fi
 echo "results: $OUT (results.jsonl: every download; summary.md; *.log: each program's output)"
 exit "$rc"
