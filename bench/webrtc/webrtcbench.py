@@ -248,7 +248,7 @@ class Pages:
             try:
                 self.proc.p.stdin.write("quit\n")
                 self.proc.p.stdin.close()
-                self.proc.p.wait(30)
+                self.proc.p.wait(10)
             except (OSError, subprocess.TimeoutExpired):
                 pass
         # Chromium leads its own process group (puppeteer starts it detached): stop it by PID.
@@ -557,6 +557,10 @@ def main():
         b.run()
     except Failed as e:
         print("webrtcbench: FAILED: %s" % e, file=sys.stderr, flush=True)
+        if b.rows:
+            print("the downloads that completed before:", flush=True)
+            with open(os.path.join(a.out, "results.jsonl"), "a") as results:
+                b.report(None, None, results)
         return 1
     finally:
         b.close()
