@@ -423,7 +423,7 @@ class Bench:
         sha1 = write_random(payload, a.peers_size)
         torrent = os.path.join(self.htdocs, "peers.torrent")
         subprocess.run([a.seedctl, "make", payload, "--tracker", url, "-o", torrent, "--quiet"],
-                       check=True, timeout=300)
+                       check=True, timeout=300, stdout=subprocess.DEVNULL)
         p, pid, metrics = self.seedctl("seedctl-peers", torrent, data, ["--max-uploads", str(a.peers)])
         most = {"peers": 0, "rss_kb": 0}
         stop = threading.Event()
