@@ -142,7 +142,7 @@ if [[ $PROFILE == 1 && -s $OUT/seedctl.cpu.pprof ]]; then
   cp "$WORK/seedctl" "$OUT/seedctl.pprof-build"
   echo
   echo "## seedctl CPU during one download (go tool pprof -top)"
-  go tool pprof -top -nodecount=100000 "$OUT/seedctl.pprof-build" "$OUT/seedctl.cpu.pprof" 2>/dev/null >"$OUT/profile-top.txt"
+  go tool pprof -top -nodecount=100000 -nodefraction=0 -edgefraction=0 "$OUT/seedctl.pprof-build" "$OUT/seedctl.cpu.pprof" 2>/dev/null >"$OUT/profile-top.txt"
   head -36 "$OUT/profile-top.txt"
   echo
   echo "## by component (flat time)"

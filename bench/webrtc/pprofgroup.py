@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Sums a CPU profile's flat time by component: where seedctl's data-channel path spends it.
 
-    go tool pprof -top -nodecount=100000 BINARY PROFILE | python3 pprofgroup.py
+    go tool pprof -top -nodecount=100000 -nodefraction=0 BINARY PROFILE | python3 pprofgroup.py
 
 Reads `go tool pprof -top` output on stdin and prints, largest first, each component's share of
 all samples (flat time: a function's own, so the shares add up to 100 %). Stdlib only.
@@ -25,6 +25,7 @@ COMPONENTS = (
                                                       "encoding/", "errors.", "bytes.", "strings.")),
 )
 OTHER = "other"
+NOT_LISTED = "not listed (pprof dropped small nodes: run it with -nodefraction=0)"
 
 
 def component(name):
@@ -66,6 +67,9 @@ def group(total, rows):
     for flat, name in rows:
         c = component(name)
         sums[c] = sums.get(c, 0.0) + flat
+    missing = total - sum(sums.values())
+    if missing > 0.005 * total:
+        sums[NOT_LISTED] = missing
     out = [(c, s, 100.0 * s / total if total else 0.0) for c, s in sums.items()]
     return sorted(out, key=lambda x: -x[1])
 

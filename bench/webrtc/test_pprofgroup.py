@@ -32,6 +32,12 @@ class GroupTest(unittest.TestCase):
         self.assertEqual(got[pg.OTHER], (0.0, 0.0))
         self.assertAlmostEqual(sum(s for _, s, _ in pg.group(total, rows)), total)
 
+    def test_dropped_nodes_are_shown(self):
+        total, rows = pg.parse_top(TOP)
+        got = {c: round(sec, 3) for c, sec, _ in pg.group(total + 1, rows)}
+        self.assertEqual(got[pg.NOT_LISTED], 1.0)
+        self.assertNotIn(pg.NOT_LISTED, {c for c, _, _ in pg.group(total, rows)})
+
     def test_seconds(self):
         self.assertEqual(pg.seconds("1.5s"), 1.5)
         self.assertAlmostEqual(pg.seconds("120ms"), 0.12)
