@@ -9,9 +9,10 @@ package e2e
 //   - TestMonitoringLivePrometheus: a real Prometheus scrapes a live tracker and a live
 //     seeding agent (`seedctl agent`) through the shipped prometheus.yml (only targets and
 //     intervals rewritten) while real clients (aria2 seeding and downloading through the
-//     tracker, aria2 downloading from the agent alone) and bad, rate-limited, UDP and scrape
-//     requests go through the tracker. Then every dashboard panel's PromQL and every alert
-//     rule's expression must return data through /api/v1/query.
+//     tracker, aria2 downloading from the agent alone, `seedctl get` taking a ws:// torrent
+//     from the agent over WebRTC) and bad, rate-limited, UDP and scrape requests go through
+//     the tracker. Then every dashboard panel's PromQL and every alert rule's expression must
+//     return data through /api/v1/query, and the transport panels a webrtc series above 0.
 //
 // Alert rules are "condition over threshold", so on a healthy system most return nothing.
 // The test therefore evaluates each rule's operands — the expression split at top-level
@@ -73,12 +74,19 @@ type monProgram struct {
 	stop    func()   // stops it, to prove the job's down alert
 	firing  []string // alerts its set-up provokes on purpose; each must fire
 	pending []string // alerts provoked on purpose whose `for:` is too long to wait: pending or firing
+	// panels one of whose queries must return, beyond any data, a sample above 0 with a
+	// given label value: what its traffic makes real (a WebRTC peer: transport="webrtc").
+	panelSamples []monPanelSample
 
 	// The tracker's: its announce URL, and allow, which registers a .torrent with it
 	// (copied into its --allowed_dir, reloaded by SIGHUP) and returns once it is accepted.
 	announce string
 	allow    func(torrent string)
 }
+
+// monPanelSample asks a query of the panel titled panel (in its job's dashboards) for a
+// sample above 0 whose label has the value value.
+type monPanelSample struct{ panel, label, value string }
 
 // monJobs are the jobs this test starts, in order.
 var monJobs = []monJob{
@@ -243,6 +251,41 @@ func TestMonitoringLivePrometheus(t *testing.T) {
 	})
 	t.Logf("%d dashboard and alert expressions returned data", len(exprs))
 
+	// Panels whose series the traffic made real: a sample above 0 with the wanted label.
+	for _, j := range monJobs {
+		for _, want := range programs[j.name].panelSamples {
+			var panel []string
+			for _, d := range dashboards {
+				for _, q := range d.queries {
+					if d.vars["job"] != j.name || q.panel != want.panel {
+						continue
+					}
+					e, err := monExpand(q.expr, d.vars)
+					if err != nil {
+						t.Fatal(err)
+					}
+					panel = append(panel, e)
+				}
+			}
+			if len(panel) == 0 {
+				t.Errorf("job %s: no dashboard panel %q", j.name, want.panel)
+				continue
+			}
+			testenv.WaitFor(t, 30*time.Second, fmt.Sprintf("panel %q: %s=%q above 0", want.panel, want.label, want.value), func() error {
+				var errs []error
+				for _, e := range panel {
+					err := monWantSample(base, e, want.label, want.value)
+					if err == nil {
+						return nil
+					}
+					errs = append(errs, err)
+				}
+				return errors.Join(errs...)
+			})
+			t.Logf("panel %q: a sample with %s=%q above 0", want.panel, want.label, want.value)
+		}
+	}
+
 	// Every rule evaluates without error, and the alerts provoked on purpose fire.
 	testenv.WaitFor(t, 30*time.Second, "every rule evaluated without error", func() error {
 		return monRulesHealthy(base)
@@ -373,10 +416,13 @@ func monStartTracker(t *testing.T, _ map[string]*monProgram) *monProgram {
 }
 
 // monStartSeed starts `seedctl agent` for the live test on a directory in the publish layout
-// (payload beside its .torrent) holding three torrents, all announcing to the tracker
+// (payload beside its .torrent) holding four torrents, all announcing to the tracker
 // started before it: one registered with the tracker (a real client downloads it from the
-// agent alone), one whose payload is missing (in error: WebswarmSeedTorrentInError) and one
-// outside the tracker's --allowed_dir (refused: WebswarmSeedTorrentUnregistered).
+// agent alone), one whose payload is missing (in error: WebswarmSeedTorrentInError), one
+// outside the tracker's --allowed_dir (refused: WebswarmSeedTorrentUnregistered), and one
+// listing only the tracker's ws:// URL, which `seedctl get` downloads from the agent over
+// WebRTC (on loopback: both bind WebRTC to 127.0.0.1), so that the transport panels show a
+// webrtc peer and its bytes.
 func monStartSeed(t *testing.T, started map[string]*monProgram) *monProgram {
 	tr := started["webswarm-tracker"]
 	if tr == nil || tr.allow == nil {
@@ -392,6 +438,11 @@ func monStartSeed(t *testing.T, started map[string]*monProgram) *monProgram {
 	elsewhere := t.TempDir()
 	writePayload(t, elsewhere, "gone.bin", 100<<10)
 	monPublish(t, dir, filepath.Join(elsewhere, "gone.bin"), tr.announce)
+	// Big enough that the WebRTC getter, capped at 16 KiB/s, is still a peer when the panels
+	// are queried; the test stops it at the end.
+	writePayload(t, dir, "webrtc.bin", 4<<20)
+	rtcTorrent := monPublish(t, dir, filepath.Join(dir, "webrtc.bin"), "ws"+strings.TrimPrefix(tr.announce, "http"))
+	tr.allow(rtcTorrent)
 
 	metricsPort := testenv.FreePort(t, "127.0.0.1")
 	metrics := net.JoinHostPort("127.0.0.1", strconv.Itoa(metricsPort))
@@ -399,7 +450,7 @@ func monStartSeed(t *testing.T, started map[string]*monProgram) *monProgram {
 	// out an address it listens on.
 	ap := testenv.Start(t, testenv.Build(t, "./seedctl"), "agent", "--dir", dir, "--state", t.TempDir(),
 		"--metrics", metrics, "--bind", "127.0.0.1", "--port", strconv.Itoa(testenv.FreePort(t, "127.0.0.1")),
-		"--rescan-interval", "5s")
+		"--rescan-interval", "5s", "--webrtc-bind", "127.0.0.1")
 	metricsURL := "http://" + metrics + "/metrics"
 	testenv.WaitFor(t, 60*time.Second, "agent seeding one torrent, one in error", func() error {
 		if done, err := ap.Exited(); done {
@@ -425,12 +476,31 @@ func monStartSeed(t *testing.T, started map[string]*monProgram) *monProgram {
 			}
 			return nil
 		})
+
+		// A WebRTC peer: seedctl get of the ws:// torrent, which only the agent seeds.
+		getter, _ := spStartSeedctlPort(t, t.TempDir(), "127.0.0.1", "get", rtcTorrent, "--out", t.TempDir(),
+			"--webrtc", "on", "--webrtc-bind", "127.0.0.1", "--max-download-rate", "16")
+		testenv.WaitFor(t, 60*time.Second, "the agent to serve a WebRTC peer", func() error {
+			if done, err := getter.Exited(); done {
+				t.Fatalf("seedctl get exited (%v):\n%s", err, testenv.Tail([]byte(getter.Output()), 4000))
+			}
+			for _, want := range []string{`webswarm_seed_transport_peers{transport="webrtc"}`, `webswarm_seed_transport_uploaded_bytes_total{transport="webrtc"}`} {
+				if n, err := monMetric(metricsURL, want); err != nil || n < 1 {
+					return fmt.Errorf("%s = %v, %v", want, n, err)
+				}
+			}
+			return nil
+		})
 	}
 	return &monProgram{
 		target:  metrics,
 		traffic: traffic,
 		stop:    func() { ap.Stop(15 * time.Second) },
 		pending: []string{"WebswarmSeedTorrentInError", "WebswarmSeedTorrentUnregistered"},
+		panelSamples: []monPanelSample{
+			{panel: "Peers by transport", label: "transport", value: "webrtc"},
+			{panel: "Upload and download rate by transport", label: "transport", value: "webrtc"},
+		},
 	}
 }
 
@@ -909,44 +979,80 @@ func monWantData(base, expr string) error { return monWantLabelData(base, expr, 
 
 // monWantLabelData is monWantData where, when label is set, a sample must carry it.
 func monWantLabelData(base, expr, label string) error {
-	var data struct {
-		ResultType string          `json:"resultType"`
-		Result     json.RawMessage `json:"result"`
-	}
-	if err := monAPI(base+"/api/v1/query?query="+url.QueryEscape(expr), &data); err != nil {
+	samples, err := monQuerySamples(base, expr)
+	if err != nil {
 		return err
 	}
-	type sample struct {
-		Metric map[string]string `json:"metric"`
-		Value  [2]any            `json:"value"`
-	}
-	var samples []sample
-	switch data.ResultType {
-	case "vector":
-		if err := json.Unmarshal(data.Result, &samples); err != nil {
-			return err
-		}
-	case "scalar":
-		var s sample
-		if err := json.Unmarshal(data.Result, &s.Value); err != nil {
-			return err
-		}
-		samples = append(samples, s)
-	default:
-		return fmt.Errorf("result type %s, want an instant vector or scalar", data.ResultType)
-	}
 	for _, s := range samples {
-		str, _ := s.Value[1].(string)
-		f, err := strconv.ParseFloat(str, 64)
-		if err != nil || math.IsNaN(f) {
+		if math.IsNaN(s.value) {
 			continue
 		}
-		if label != "" && s.Metric[label] == "" {
+		if label != "" && s.metric[label] == "" {
 			continue
 		}
 		return nil
 	}
 	return fmt.Errorf("%w (%d samples, all NaN or without the wanted label)", errMonNoData, len(samples))
+}
+
+// monWantSample fails unless expr returns a sample above 0 whose label has the value value.
+func monWantSample(base, expr, label, value string) error {
+	samples, err := monQuerySamples(base, expr)
+	if err != nil {
+		return err
+	}
+	for _, s := range samples {
+		if s.metric[label] == value && s.value > 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: no sample with %s=%q above 0 in %+v", expr, label, value, samples)
+}
+
+// monSample is one sample of an instant query's result.
+type monSample struct {
+	metric map[string]string
+	value  float64 // NaN when Prometheus's value is not a number
+}
+
+// monQuerySamples runs an instant query whose result is a vector or a scalar.
+func monQuerySamples(base, expr string) ([]monSample, error) {
+	var data struct {
+		ResultType string          `json:"resultType"`
+		Result     json.RawMessage `json:"result"`
+	}
+	if err := monAPI(base+"/api/v1/query?query="+url.QueryEscape(expr), &data); err != nil {
+		return nil, err
+	}
+	type sample struct {
+		Metric map[string]string `json:"metric"`
+		Value  [2]any            `json:"value"`
+	}
+	var raw []sample
+	switch data.ResultType {
+	case "vector":
+		if err := json.Unmarshal(data.Result, &raw); err != nil {
+			return nil, err
+		}
+	case "scalar":
+		var s sample
+		if err := json.Unmarshal(data.Result, &s.Value); err != nil {
+			return nil, err
+		}
+		raw = append(raw, s)
+	default:
+		return nil, fmt.Errorf("result type %s, want an instant vector or scalar", data.ResultType)
+	}
+	samples := make([]monSample, 0, len(raw))
+	for _, s := range raw {
+		str, _ := s.Value[1].(string)
+		f, err := strconv.ParseFloat(str, 64)
+		if err != nil {
+			f = math.NaN()
+		}
+		samples = append(samples, monSample{metric: s.Metric, value: f})
+	}
+	return samples, nil
 }
 
 // monRulesHealthy requires every rule to have been evaluated, without error.

@@ -70,7 +70,7 @@ if [[ -n $unformatted ]]; then
 fi
 go vet ./...
 # The benchmark drivers' own tests (stdlib Python): a broken driver would report wrong ratios.
-for d in bench/seed bench/agent bench/wsbench; do
+for d in bench/seed bench/agent bench/wsbench bench/webrtc; do
   python3 -m unittest discover -s "$d" -q
 done
 # The e2e package runs a few hundred real programs one after another (about 10 minutes on an
