@@ -93,7 +93,16 @@ local function alen(fam) if fam == "6" then return 18 end return 6 end
 
 -- Buckets. idHash is where a peer ID's bucket comes from; bucketOf is its bucket in hash i
 -- (linear hashing: buckets below nb - m have been split with the next power of two).
-local function idHash(id) return tonumber(redis.sha1hex(id):sub(1, 8), 16) end
+-- (SHA-1 is computed only for a hash of several buckets, once an ID.)
+local hashes = {}
+local function idHash(id)
+  local h = hashes[id]
+  if not h then
+    h = tonumber(redis.sha1hex(id):sub(1, 8), 16)
+    hashes[id] = h
+  end
+  return h
+end
 
 local function pow2(n)
   local m = 1
@@ -101,11 +110,11 @@ local function pow2(n)
   return m
 end
 
-local function bucketOf(i, h)
+local function bucketOf(i, id)
   local n = nb[i]
   if n == 1 then return 0 end
   local m = pow2(n)
-  local b = h % (m + m)
+  local b = idHash(id) % (m + m)
   if b >= n then b = b - m end
   return b
 end
@@ -132,7 +141,7 @@ local function split(i)
   nbMoved = true
   local gone, moved = {}, {}
   for j = 1, #kv, 2 do
-    if bucketOf(i, idHash(kv[j])) == n then
+    if bucketOf(i, kv[j]) == n then
       gone[#gone + 1] = kv[j]
       moved[#moved + 1] = kv[j]
       moved[#moved + 1] = kv[j + 1]
@@ -313,11 +322,10 @@ end
 
 local function peers() return cnt.s4 + cnt.l4 + cnt.s6 + cnt.l6 end
 
--- insert stores a new peer (admitted by the caller; h: its ID's hash) and keeps its hash's
--- buckets in bounds.
-local function insert(id, h, fam, seeder, flags, key, addr, seen)
+-- insert stores a new peer (admitted by the caller) and keeps its hash's buckets in bounds.
+local function insert(id, fam, seeder, flags, key, addr, seen)
   local i = slot(fam, seeder)
-  redis.call("HSET", bkey(i, bucketOf(i, h)), id, record(addr, seen, flags, key))
+  redis.call("HSET", bkey(i, bucketOf(i, id)), id, record(addr, seen, flags, key))
   count(fam, seeder, 1)
   ipAdd(addr, 1)
   if KDEAD and peers() == 1 then
@@ -332,15 +340,15 @@ local function admit(addr)
   return 0
 end
 
--- find returns the hash index, bucket key and record of a peer (family fam, peer ID id, its
--- hash h), looking first where a peer in state seeder would be.
-local function find(fam, id, h, seeder)
+-- find returns the hash index, bucket key and record of a peer (family fam, peer ID id),
+-- looking first where a peer in state seeder would be.
+local function find(fam, id, seeder)
   local i = slot(fam, seeder)
-  local k = bkey(i, bucketOf(i, h))
+  local k = bkey(i, bucketOf(i, id))
   local rec = redis.call("HGET", k, id)
   if rec then return i, k, rec end
   i = slot(fam, not seeder)
-  k = bkey(i, bucketOf(i, h))
+  k = bkey(i, bucketOf(i, id))
   rec = redis.call("HGET", k, id)
   if rec then return i, k, rec end
   return nil, nil, nil
@@ -384,7 +392,7 @@ end
 if op == "r" then
   -- ARGV 11 field (family .. peer ID), 12 address.
   local fam, id, addr = ARGV[11]:sub(1, 1), ARGV[11]:sub(2), ARGV[12]
-  local _, k, rec = find(fam, id, idHash(id), false)
+  local _, k, rec = find(fam, id, false)
   local n = alen(fam)
   if rec and rec:sub(1, n) == addr and has(rec:byte(n + 5), HIDDEN) then
     local f = rec:byte(n + 5) - HIDDEN
@@ -426,13 +434,12 @@ if op == "R" then
     local fam, id = field:sub(1, 1), field:sub(2)
     local seeder = has(flags, 1)
     local n = cnt["s" .. fam] + cnt["l" .. fam]
-    local h = idHash(id)
-    if now - seen <= timeout and n < maxP and not find(fam, id, h, seeder)
+    if now - seen <= timeout and n < maxP and not find(fam, id, seeder)
         and (maxTotal <= 0 or tonumber(redis.call("HGET", KG, "n") or "0") < maxTotal) then
       local f = 0
       if has(flags, HIDDEN) then f = f + HIDDEN end
       if has(flags, COUNTED) then f = f + COUNTED end
-      insert(id, h, fam, seeder, f, "", addr, math.min(seen, now))
+      insert(id, fam, seeder, f, "", addr, math.min(seen, now))
     end
   end
   save()
@@ -449,10 +456,9 @@ local rnd, withIDs = tonumber(ARGV[18]), ARGV[19] == "1"
 local STOPPED, COMPLETED = 3, 2
 local fam, id = field:sub(1, 1), field:sub(2)
 local n = alen(fam)
-local hid = idHash(id)
 
 prune(32)
-local i, k, rec = find(fam, id, hid, seeder)
+local i, k, rec = find(fam, id, seeder)
 local hidden
 
 if not rec then
@@ -479,7 +485,7 @@ if not rec then
     gadd("d", 1)
   end
   if key ~= "" then flags = flags + KEYED end
-  insert(id, hid, fam, seeder, flags, key, addr, now)
+  insert(id, fam, seeder, flags, key, addr, now)
   hidden = hideNew
 else
   local f = rec:byte(n + 5)
@@ -520,7 +526,7 @@ else
     local from, to = CN[i], nil
     local old = i
     i, to = slot(fam, seeder)
-    k = bkey(i, bucketOf(i, hid))
+    k = bkey(i, bucketOf(i, id))
     cnt[from], cnt[to] = cnt[from] - 1, cnt[to] + 1
     dirty = true
     gadd(from:sub(1, 1), -1)
