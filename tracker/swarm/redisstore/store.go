@@ -191,6 +191,13 @@ func (s *Store) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), s.opt.Timeout)
 }
 
+// readCtx bounds one round trip of a bulk read (Walk, RangeTorrents, a cluster's Totals):
+// each moves thousands of records and serves pages and metrics, not announces, so it gets
+// ten times an announce's budget rather than failing half-way on a busy Redis.
+func (s *Store) readCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), bulkTimeout(s.opt.Timeout))
+}
+
 // keys returns the script's KEYS for a swarm (hex info-hash h).
 func (s *Store) keys(h string) []string {
 	b := s.opt.Prefix + "{" + h + "}:"
@@ -398,7 +405,7 @@ func (s *Store) rangeBatches(fn func(hs []string) bool) {
 		k := s.indexKey(strconv.FormatInt(int64(i), 16))
 		var cursor uint64
 		for {
-			ctx, cancel := s.ctx()
+			ctx, cancel := s.readCtx()
 			hs, next, err := s.rdb.SScan(ctx, k, cursor, "", 256).Result()
 			cancel()
 			if err != nil {
@@ -445,7 +452,7 @@ func (s *Store) rangeMeta(what string, fn func(h string, m meta) bool) {
 // with each that exists (its index in hs) until fn returns false; failed is called if the
 // read failed.
 func (s *Store) metaBatch(what string, hs []string, fn func(i int, m meta) bool, failed func()) {
-	ctx, cancel := s.ctx()
+	ctx, cancel := s.readCtx()
 	defer cancel()
 	cmds := make([]*redis.SliceCmd, len(hs))
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -488,7 +495,7 @@ func (s *Store) RangeTorrents(fn func(ih bittorrent.InfoHash, c swarm.Counts) bo
 // in pipelined round trips of about walkPeers peers, so the tracker holds no more than that
 // many records however many peers the store has.
 func (s *Store) Walk(fn func(ih bittorrent.InfoHash, downloaded uint32, peers []swarm.PeerRecord) bool) {
-	ctx, cancel := s.ctx()
+	ctx, cancel := s.readCtx()
 	err := s.script.Load(ctx, s.rdb).Err()
 	cancel()
 	if err != nil {
@@ -507,7 +514,7 @@ func (s *Store) Walk(fn func(ih bittorrent.InfoHash, downloaded uint32, peers []
 				n += sizes[end]
 				end++
 			}
-			ctx, cancel := s.ctx()
+			ctx, cancel := s.readCtx()
 			cmds := make([]*redis.Cmd, end-start)
 			_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 				for i, h := range hs[start:end] {
@@ -537,7 +544,7 @@ func (s *Store) Walk(fn func(ih bittorrent.InfoHash, downloaded uint32, peers []
 }
 
 // walkPeers is about how many peers one of Walk's round trips reads.
-const walkPeers = 4096
+const walkPeers = 2048
 
 // swarmSizes returns the peers of each torrent of hs (0 for one dropped since the index was
 // read), in one pipelined round trip.
@@ -575,7 +582,7 @@ func decodeSwarm(v any, peers []swarm.PeerRecord) (uint32, []swarm.PeerRecord, b
 
 // Peers implements swarm.Store: one script call reads the torrent whole.
 func (s *Store) Peers(ih bittorrent.InfoHash, fn func(downloaded uint32, peers []swarm.PeerRecord)) bool {
-	ctx, cancel := s.ctx()
+	ctx, cancel := s.readCtx()
 	defer cancel()
 	h := hex.EncodeToString(ih[:])
 	v, err := s.script.Run(ctx, s.rdb, s.keys(h), s.args("w", h)...).Result()
@@ -644,7 +651,7 @@ func (s *Store) Restore(ih bittorrent.InfoHash, downloaded uint32, peers []swarm
 		}
 		extra = append(extra, field(&p.ID, a), flags, compact(a, p.Addr.Port()), p.LastSeen.Unix())
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*s.opt.Timeout)
+	ctx, cancel := s.readCtx() // a whole swarm in one call
 	defer cancel()
 	return s.fill(ctx, "restore", "R", h, extra...)
 }
