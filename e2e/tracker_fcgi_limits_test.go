@@ -89,14 +89,17 @@ func fcgiHealthy(t testing.TB, network, addr, when string) net.Conn {
 }
 
 // procRSS returns the resident set of process pid in bytes.
-func procRSS(t testing.TB, pid int) int64 {
+func procRSS(t testing.TB, pid int) int64 { return procStatus(t, pid, "VmRSS") }
+
+// procStatus returns a size field of /proc/PID/status (VmRSS, VmHWM, ...) in bytes.
+func procStatus(t testing.TB, pid int, field string) int64 {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			if err != nil {
 				t.Fatal(err)
@@ -104,7 +107,7 @@ func procRSS(t testing.TB, pid int) int64 {
 			return kb << 10
 		}
 	}
-	t.Fatal("no VmRSS")
+	t.Fatalf("no %s", field)
 	return 0
 }
 
