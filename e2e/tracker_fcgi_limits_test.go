@@ -89,28 +89,34 @@ func fcgiHealthy(t testing.TB, network, addr, when string) net.Conn {
 }
 
 // procRSS returns the resident set of process pid in bytes.
-func procRSS(t testing.TB, pid int) int64 {
+func procRSS(t testing.TB, pid int) int64 { return procStatus(t, pid, "VmRSS") }
+
+// procStatus returns a size field of /proc/PID/status (VmRSS, VmHWM, ...) in bytes.
+func procStatus(t testing.TB, pid int, field string) int64 {
 	t.Helper()
-	rss, err := readRSS(pid)
+	v, err := readStatus(pid, field)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rss
+	return v
 }
 
 // readRSS returns the resident set of process pid in bytes.
-func readRSS(pid int) (int64, error) {
+func readRSS(pid int) (int64, error) { return readStatus(pid, "VmRSS") }
+
+// readStatus returns a size field of /proc/PID/status in bytes.
+func readStatus(pid int, field string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			return kb << 10, err
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
 
 // closedByPeer waits up to d for c to be closed by the other side (EOF or reset).

@@ -2,20 +2,28 @@
 -- completion once, prune expired peers (bounded), and hand back the counts and random peers.
 --
 -- KEYS: 1 meta hash {ih}:m (s4 l4 s6 l6: peers by family and state, d: completions,
--- x: when the swarm is next pruned on access, pi and pc: where that pruning goes on),
--- 2..5 peer hashes {ih}:4s {ih}:4l {ih}:6s {ih}:6l (seeders and leechers by family; field:
--- peer ID, value: record), 6 totals hash, 7 per-IP hash (used only with a per-IP limit),
--- 8 torrent index set, 9 dead set.
+-- x: when the swarm is next pruned on access, pi pb pc: where that pruning goes on,
+-- n4s n4l n6s n6l: how many buckets each peer hash has, absent for one), 2..5 the first
+-- buckets of the peer hashes {ih}:4s {ih}:4l {ih}:6s {ih}:6l (seeders and leechers by
+-- family; field: peer ID, value: record), 6 totals hash, 7 per-IP hash (used only with a
+-- per-IP limit), 8 torrent index set, 9 dead set.
+--
+-- Buckets: a peer hash is split into buckets by linear hashing on the SHA-1 of the peer ID
+-- (bucket 0 is the key in KEYS, bucket b > 0 is that key .. ":" .. b), split one at a time
+-- when the hash holds more than SPLIT peers a bucket and merged back below MERGE, so that
+-- every bucket stays under Redis's hash-max-listpack-entries (128 by default) and stays a
+-- listpack at any swarm size. A peer is always in the bucket its ID names: one HGET finds it.
 -- A record is the compact address (6 or 18 bytes) .. last seen (4 bytes, big-endian Unix
 -- seconds) .. flags (1 byte: 2 hidden, 4 counted, 8 keyed) [.. key hash (8 bytes) if keyed].
--- Small hashes (up to hash-max-listpack-entries, 128 by default) are listpacks: about 35
--- bytes a peer, 43 with a key.
 --
--- ARGV: 1 op ("a" announce, "r" reveal, "x" expire, "R" restore, "c" completion), 2 prefix,
+-- ARGV: 1 op ("a" announce, "r" reveal, "x" expire, "R" restore, "c" completion, "w" read
+-- the swarm), 2 prefix,
 -- 3 info-hash hex, 4 now (Unix s), 5 timeout (s), 6 max torrents, 7 max peers, 8 max total,
 -- 9 max per IP, 10 keep dead ("1"), then per op (see below).
 --
--- Returns {code, seeders, leechers, downloaded, hidden, indexed, (peer ID, record)...}; code
+-- An announce returns {code, seeders, leechers, downloaded, hidden, indexed, IPv4 records,
+-- IPv6 records, IPv4 peer IDs, IPv6 peer IDs}: the handed-out peers' records concatenated
+-- per family, and their peer IDs (20 bytes each, in the same order) only if asked for. Code
 -- 0 is success, others name the refusal (see codes in store.go).
 
 local KM = KEYS[1]
@@ -27,6 +35,7 @@ local keepDead = ARGV[10] == "1"
 local oldest = now - timeout -- a peer last seen before this has expired
 
 local HIDDEN, COUNTED, KEYED = 2, 4, 8
+local SPLIT, MERGE = 48, 16 -- peers a bucket, on average, above which a hash splits / below which it merges
 
 -- On a Redis Cluster only the swarm's five keys are passed (one slot): the totals, per-IP
 -- counts and dead set are not kept, and the caller updates the torrent index itself, told by
@@ -35,20 +44,37 @@ local indexed = 0
 
 local function has(f, bit) return f % (bit + bit) >= bit end
 
+-- The counter and bucket-count fields of peer hash i (2..5).
+local CN = { "", "s4", "l4", "s6", "l6" }
+local NB = { "", "n4s", "n4l", "n6s", "n6l" }
+
 -- The swarm's figures, read once and written back once (by save) if they changed: each call
 -- from the script into Redis costs more than the arithmetic.
-local meta = redis.call("HMGET", KM, "s4", "l4", "s6", "l6", "d", "x")
+local meta = redis.call("HMGET", KM, "s4", "l4", "s6", "l6", "d", "x", "n4s", "n4l", "n6s", "n6l", "pi", "pb", "pc")
 local exists = meta[5] ~= false
 local cnt = { s4 = tonumber(meta[1] or "0"), l4 = tonumber(meta[2] or "0"),
   s6 = tonumber(meta[3] or "0"), l6 = tonumber(meta[4] or "0"), d = tonumber(meta[5] or "0") }
 local pruneAt = tonumber(meta[6] or "0")
+local nb = { 0, tonumber(meta[7] or "1"), tonumber(meta[8] or "1"), tonumber(meta[9] or "1"), tonumber(meta[10] or "1") }
+local nbMoved = false
+local pos = { tonumber(meta[11] or "2"), tonumber(meta[12] or "0"), meta[13] or "0" }
+local posMoved = false
 local dirty = false
 
 local function save()
-  if dirty and exists then
-    redis.call("HSET", KM, "s4", cnt.s4, "l4", cnt.l4, "s6", cnt.s6, "l6", cnt.l6, "d", cnt.d, "x", pruneAt)
-    dirty = false
+  if not exists or not (dirty or nbMoved or posMoved) then return end
+  local a = { "s4", cnt.s4, "l4", cnt.l4, "s6", cnt.s6, "l6", cnt.l6, "d", cnt.d, "x", pruneAt }
+  if nbMoved then
+    for i = 2, 5 do
+      a[#a + 1] = NB[i]
+      a[#a + 1] = nb[i]
+    end
   end
+  if posMoved then
+    a[#a + 1], a[#a + 2], a[#a + 3], a[#a + 4], a[#a + 5], a[#a + 6] = "pi", pos[1], "pb", pos[2], "pc", pos[3]
+  end
+  redis.call("HSET", KM, unpack(a))
+  dirty, nbMoved, posMoved = false, false, false
 end
 
 local function gadd(f, d)
@@ -59,11 +85,97 @@ end
 local function slot(fam, seeder)
   local i = 2
   if fam == "6" then i = 4 end
-  if seeder then return i, fam == "6" and "s6" or "s4" end
-  return i + 1, fam == "6" and "l6" or "l4"
+  if not seeder then i = i + 1 end
+  return i, CN[i]
 end
 
 local function alen(fam) if fam == "6" then return 18 end return 6 end
+
+-- Buckets. idHash is where a peer ID's bucket comes from; bucketOf is its bucket in hash i
+-- (linear hashing: buckets below nb - m have been split with the next power of two).
+-- (SHA-1 is computed only for a hash of several buckets, once an ID.)
+local hashes = {}
+local function idHash(id)
+  local h = hashes[id]
+  if not h then
+    h = tonumber(redis.sha1hex(id):sub(1, 8), 16)
+    hashes[id] = h
+  end
+  return h
+end
+
+local function pow2(n)
+  local m = 1
+  while m + m <= n do m = m + m end
+  return m
+end
+
+local function bucketOf(i, id)
+  local n = nb[i]
+  if n == 1 then return 0 end
+  local m = pow2(n)
+  local b = idHash(id) % (m + m)
+  if b >= n then b = b - m end
+  return b
+end
+
+local function bkey(i, b)
+  if b == 0 then return KEYS[i] end
+  return KEYS[i] .. ":" .. b
+end
+
+-- call runs cmd on key with the values in list, a thousand at a time (Lua's stack bounds
+-- unpack).
+local function call(cmd, key, list)
+  for j = 1, #list, 1000 do
+    redis.call(cmd, key, unpack(list, j, math.min(j + 999, #list)))
+  end
+end
+
+-- split adds bucket nb to hash i, moving into it the peers of its buddy that belong there.
+local function split(i)
+  local n = nb[i]
+  local from = bkey(i, n - pow2(n))
+  local kv = redis.call("HGETALL", from)
+  nb[i] = n + 1
+  nbMoved = true
+  local gone, moved = {}, {}
+  for j = 1, #kv, 2 do
+    if bucketOf(i, kv[j]) == n then
+      gone[#gone + 1] = kv[j]
+      moved[#moved + 1] = kv[j]
+      moved[#moved + 1] = kv[j + 1]
+    end
+  end
+  if #gone > 0 then
+    call("HDEL", from, gone)
+    call("HSET", bkey(i, n), moved)
+  end
+end
+
+-- merge folds the last bucket of hash i back into its buddy.
+local function merge(i)
+  local q = nb[i] - 1
+  local kv = redis.call("HGETALL", bkey(i, q))
+  if #kv > 0 then
+    call("HSET", bkey(i, q - pow2(q)), kv)
+    redis.call("DEL", bkey(i, q))
+  end
+  nb[i] = q
+  nbMoved = true
+end
+
+-- balance splits or merges one bucket of hash i if its peers a bucket left the bounds.
+local function balance(i)
+  local c = cnt[CN[i]]
+  if c == 0 and nb[i] > 1 then
+    nb[i], nbMoved = 1, true -- every bucket is empty, so gone
+  elseif c > SPLIT * nb[i] then
+    split(i)
+  elseif nb[i] > 1 and c < MERGE * nb[i] then
+    merge(i)
+  end
+end
 
 local function ipOf(addr)
   if #addr == 6 then return addr:sub(1, 4) end
@@ -100,10 +212,11 @@ local function count(fam, seeder, d)
   gadd("n", d)
 end
 
--- removePeer drops a stored peer (hash index i, peer ID id) and uncounts it everywhere.
-local function removePeer(i, id, rec)
+-- removePeer drops a stored peer (hash index i, bucket key k, peer ID id) and uncounts it
+-- everywhere.
+local function removePeer(i, k, id, rec)
   local fam = i <= 3 and "4" or "6"
-  redis.call("HDEL", KEYS[i], id)
+  redis.call("HDEL", k, id)
   count(fam, i % 2 == 0, -1)
   ipAdd(rec:sub(1, alen(fam)), -1)
 end
@@ -114,6 +227,7 @@ local function swarmKeys(h)
 end
 
 -- dropTorrent deletes an empty torrent (h: its hex info-hash) and returns its completions.
+-- (An empty torrent has no bucket left: Redis deletes an emptied hash.)
 local function dropTorrent(h, d)
   redis.call("DEL", swarmKeys(h))
   if KIDX then
@@ -139,49 +253,56 @@ local function settle()
   end
 end
 
--- scan examines peers of hash i from cursor, removing the expired ones, until about limit
--- were looked at; it returns the next cursor ("0": the hash is done) and how many it saw.
-local function scan(i, cursor, limit)
+-- scan examines peers of bucket b of hash i from cursor, removing the expired ones, until
+-- about limit were looked at; it returns the next cursor ("0": the bucket is done) and how
+-- many it saw. (A bucket is a listpack: one HSCAN returns it whole.)
+local function scan(i, b, cursor, limit)
   local fam = i <= 3 and "4" or "6"
   local n = alen(fam)
-  local r = redis.call("HSCAN", KEYS[i], cursor, "COUNT", limit)
+  local k = bkey(i, b)
+  local r = redis.call("HSCAN", k, cursor, "COUNT", limit)
   local kv = r[2]
   for j = 1, #kv, 2 do
-    if seenOf(kv[j + 1], n) < oldest then removePeer(i, kv[j], kv[j + 1]) end
+    if seenOf(kv[j + 1], n) < oldest then removePeer(i, k, kv[j], kv[j + 1]) end
   end
   return r[1], #kv / 2
 end
 
--- walk goes on examining the swarm's peers from hash i (2..5) at cursor c, until about
--- limit were looked at or the last hash is done; it returns where to go on (i 6: done).
-local function walk(i, c, limit)
+-- walk goes on examining the swarm's peers from hash i (2..5), bucket b, cursor c, until
+-- about limit were looked at or the last hash is done; it returns where to go on (i 6: done).
+local function walk(i, b, c, limit)
   while exists and i <= 5 and limit > 0 do
-    local seen
-    c, seen = scan(i, c, limit)
-    limit = limit - seen
-    if c == "0" then i = i + 1 end
+    if b >= nb[i] then
+      i, b, c = i + 1, 0, "0"
+    else
+      local seen
+      c, seen = scan(i, b, c, limit)
+      limit = limit - seen
+      if c == "0" then b = b + 1 end
+    end
   end
-  return i, c
+  return i, b, c
 end
 
--- prune goes on with this swarm's pruning pass (its place kept in the meta hash, fields pi
--- and pc), examining about limit peers; a finished pass is not repeated before a sixteenth
--- of the timeout has passed.
+-- prune goes on with this swarm's pruning pass (its place kept in the meta hash), examining
+-- about limit peers; a finished pass is not repeated before a sixteenth of the timeout has
+-- passed.
 local function prune(limit)
   if not exists or now < pruneAt then return end
-  local at = redis.call("HMGET", KM, "pi", "pc")
-  local i, c = walk(tonumber(at[1] or "2"), at[2] or "0", limit)
+  local i, b, c = walk(pos[1], pos[2], pos[3], limit)
   if i > 5 then
-    i, c = 2, "0"
+    i, b, c = 2, 0, "0"
     pruneAt = now + math.max(1, math.floor(timeout / 16))
     dirty = true
   end
-  if exists then redis.call("HSET", KM, "pi", i, "pc", c) end
+  pos = { i, b, c }
+  posMoved = true
 end
 
 local function newTorrent()
   exists, dirty = true, true
   cnt = { s4 = 0, l4 = 0, s6 = 0, l6 = 0, d = 0 }
+  nb = { 0, 1, 1, 1, 1 }
   pruneAt = now + math.max(1, math.floor(timeout / 16))
   if KIDX then redis.call("SADD", KIDX, ih) else indexed = 1 end
   gadd("t", 1)
@@ -201,15 +322,16 @@ end
 
 local function peers() return cnt.s4 + cnt.l4 + cnt.s6 + cnt.l6 end
 
--- insert stores a new peer (admitted by the caller).
+-- insert stores a new peer (admitted by the caller) and keeps its hash's buckets in bounds.
 local function insert(id, fam, seeder, flags, key, addr, seen)
   local i = slot(fam, seeder)
-  redis.call("HSET", KEYS[i], id, record(addr, seen, flags, key))
+  redis.call("HSET", bkey(i, bucketOf(i, id)), id, record(addr, seen, flags, key))
   count(fam, seeder, 1)
   ipAdd(addr, 1)
   if KDEAD and peers() == 1 then
     redis.call("SREM", KDEAD, ih) -- its first peer: no longer dead
   end
+  balance(i)
 end
 
 local function admit(addr)
@@ -218,16 +340,18 @@ local function admit(addr)
   return 0
 end
 
--- find returns the hash index and record of a peer (family fam, peer ID id), looking first
--- where a peer in state seeder would be.
+-- find returns the hash index, bucket key and record of a peer (family fam, peer ID id),
+-- looking first where a peer in state seeder would be.
 local function find(fam, id, seeder)
   local i = slot(fam, seeder)
-  local rec = redis.call("HGET", KEYS[i], id)
-  if rec then return i, rec end
-  local j = slot(fam, not seeder)
-  rec = redis.call("HGET", KEYS[j], id)
-  if rec then return j, rec end
-  return nil, nil
+  local k = bkey(i, bucketOf(i, id))
+  local rec = redis.call("HGET", k, id)
+  if rec then return i, k, rec end
+  i = slot(fam, not seeder)
+  k = bkey(i, bucketOf(i, id))
+  rec = redis.call("HGET", k, id)
+  if rec then return i, k, rec end
+  return nil, nil, nil
 end
 
 local function result(code, hidden)
@@ -235,59 +359,44 @@ local function result(code, hidden)
   return { code, cnt.s4 + cnt.s6, cnt.l4 + cnt.l6, cnt.d, hidden and 1 or 0, indexed }
 end
 
--- pick appends to out up to want random peers of the hashes is (with sizes ns), never self,
--- hidden or expired ones: each as its peer ID and its record, the strings HRANDFIELD made (a
--- new string made here, such as address .. ID, would cost more than the tracker's copying).
-local function pick(out, want, is, ns, self)
-  if want <= 0 then return 0 end
-  local total = 0
-  for _, n in ipairs(ns) do total = total + n end
-  local got = 0
-  for x, i in ipairs(is) do
-    local share
-    if total <= want + 1 then
-      share = ns[x]
-    else
-      -- Proportional share, the last hash taking what is left.
-      share = math.floor(want * ns[x] / total + 0.5)
-      if x == #is then share = want - got end
-      share = math.min(share, ns[x])
+if op == "w" then
+  -- Returns {completions, then for each peer hash (2..5) the fields and values of all its
+  -- buckets in one list}, or {} if the torrent does not exist: a swarm read whole, at once.
+  if not exists then return {} end
+  local r = { cnt.d }
+  for i = 2, 5 do
+    local all = {}
+    for b = 0, nb[i] - 1 do
+      local kv = redis.call("HGETALL", bkey(i, b))
+      for j = 1, #kv do all[#all + 1] = kv[j] end
     end
-    if share > 0 then
-      local n = i <= 3 and 6 or 18
-      local kv = redis.call("HRANDFIELD", KEYS[i], share + 1, "WITHVALUES")
-      for j = 1, #kv, 2 do
-        if got >= want then break end
-        local id, rec = kv[j], kv[j + 1]
-        if id ~= self and not has(rec:byte(n + 5), HIDDEN) and seenOf(rec, n) >= oldest then
-          out[#out + 1] = id
-          out[#out + 1] = rec
-          got = got + 1
-        end
-      end
-    end
+    r[#r + 1] = all
   end
-  return got
+  return r
 end
 
 if op == "x" then
-  -- ARGV 11: how many peers at most to examine, 12 hash index (2..5), 13 its cursor.
-  -- Returns {next hash index (0: done), next cursor, indexed}.
-  local i, c = walk(tonumber(ARGV[12]), ARGV[13], tonumber(ARGV[11]))
+  -- ARGV 11: how many peers at most to examine, 12 hash index (2..5), 13 bucket, 14 its
+  -- cursor. Returns {next hash index (0: done), next bucket, next cursor, indexed}. Buckets
+  -- are merged only once a pass is done, so that none escapes it.
+  local i, b, c = walk(tonumber(ARGV[12]), tonumber(ARGV[13]), ARGV[14], tonumber(ARGV[11]))
+  if i > 5 and exists then
+    for j = 2, 5 do balance(j) end
+  end
   save()
   settle()
   if not exists or i > 5 then i = 0 end
-  return { i, c, indexed }
+  return { i, b, c, indexed }
 end
 
 if op == "r" then
   -- ARGV 11 field (family .. peer ID), 12 address.
   local fam, id, addr = ARGV[11]:sub(1, 1), ARGV[11]:sub(2), ARGV[12]
-  local i, rec = find(fam, id, false)
+  local _, k, rec = find(fam, id, false)
   local n = alen(fam)
   if rec and rec:sub(1, n) == addr and has(rec:byte(n + 5), HIDDEN) then
     local f = rec:byte(n + 5) - HIDDEN
-    redis.call("HSET", KEYS[i], id, rec:sub(1, n + 4) .. string.char(f) .. rec:sub(n + 6))
+    redis.call("HSET", k, id, rec:sub(1, n + 4) .. string.char(f) .. rec:sub(n + 6))
   end
   return { 0 }
 end
@@ -340,15 +449,16 @@ end
 
 -- op "a": ARGV 11 field (family .. peer ID), 12 address, 13 key hash ("" for none),
 -- 14 seeder ("1"), 15 event (0 none, 1 started, 2 completed, 3 stopped), 16 numwant,
--- 17 hidden ("1").
+-- 17 hidden ("1"), 18 a random number (where sampling starts), 19 peer IDs wanted ("1").
 local field, addr, key = ARGV[11], ARGV[12], ARGV[13]
 local seeder, event, want, hideNew = ARGV[14] == "1", tonumber(ARGV[15]), tonumber(ARGV[16]), ARGV[17] == "1"
+local rnd, withIDs = tonumber(ARGV[18]), ARGV[19] == "1"
 local STOPPED, COMPLETED = 3, 2
 local fam, id = field:sub(1, 1), field:sub(2)
 local n = alen(fam)
 
 prune(32)
-local i, rec = find(fam, id, seeder)
+local i, k, rec = find(fam, id, seeder)
 local hidden
 
 if not rec then
@@ -390,7 +500,8 @@ else
     end
   end
   if event == STOPPED then
-    removePeer(i, id, rec)
+    removePeer(i, k, id, rec)
+    balance(i)
     save()
     settle()
     return result(0, false)
@@ -411,20 +522,65 @@ else
   if key ~= "" then f = f + KEYED end
   local r = record(addr, now, f, key)
   if seeder ~= wasSeeder then
-    redis.call("HDEL", KEYS[i], id)
-    local _, from = slot(fam, wasSeeder)
-    local to
+    redis.call("HDEL", k, id)
+    local from, to = CN[i], nil
+    local old = i
     i, to = slot(fam, seeder)
+    k = bkey(i, bucketOf(i, id))
     cnt[from], cnt[to] = cnt[from] - 1, cnt[to] + 1
     dirty = true
     gadd(from:sub(1, 1), -1)
     gadd(to:sub(1, 1), 1)
+    redis.call("HSET", k, id, r)
+    balance(old)
+    balance(i)
+  else
+    redis.call("HSET", k, id, r)
   end
-  redis.call("HSET", KEYS[i], id, r)
 end
 save()
 
-local out = {}
+-- pick adds to recs (and ids, if asked for) up to want random peers of the hashes is (with
+-- sizes ns), never self, hidden or expired ones. A hash's share is drawn with HRANDFIELD from
+-- its buckets in turn, starting at a random one.
+local function pick(recs, ids, want, is, ns, self)
+  if want <= 0 then return 0 end
+  local total = 0
+  for _, c in ipairs(ns) do total = total + c end
+  local got = 0
+  for x, i in ipairs(is) do
+    local share
+    if total <= want + 1 then
+      share = ns[x]
+    else
+      -- Proportional share, the last hash taking what is left.
+      share = math.floor(want * ns[x] / total + 0.5)
+      if x == #is then share = want - got end
+      share = math.min(share, ns[x])
+    end
+    local stop = math.min(got + share, want)
+    local nl = i <= 3 and 6 or 18
+    local b, tries = rnd % nb[i], 0
+    while got < stop and tries < nb[i] do
+      local kv = redis.call("HRANDFIELD", bkey(i, b), stop - got + 1, "WITHVALUES")
+      for j = 1, #kv, 2 do
+        if got >= stop then break end
+        local pid, pr = kv[j], kv[j + 1]
+        if pid ~= self and not has(pr:byte(nl + 5), HIDDEN) and seenOf(pr, nl) >= oldest then
+          recs[#recs + 1] = pr
+          if ids then ids[#ids + 1] = pid end
+          got = got + 1
+        end
+      end
+      b, tries = (b + 1) % nb[i], tries + 1
+    end
+  end
+  return got
+end
+
+local recs = { ["4"] = {}, ["6"] = {} }
+local ids = { ["4"] = false, ["6"] = false }
+if withIDs then ids = { ["4"] = {}, ["6"] = {} } end
 if want > 0 then
   local other = fam == "4" and "6" or "4"
   local function from(fm)
@@ -434,10 +590,10 @@ if want > 0 then
     return { si, li }, { cnt[sc], cnt[lc] }
   end
   local is, ns = from(fam)
-  local got = pick(out, want, is, ns, id)
+  local got = pick(recs[fam], ids[fam], want, is, ns, id)
   is, ns = from(other)
-  pick(out, want - got, is, ns, "")
+  pick(recs[other], ids[other], want - got, is, ns, "")
 end
-local r = { 0, cnt.s4 + cnt.s6, cnt.l4 + cnt.l6, cnt.d, hidden and 1 or 0, indexed }
-for _, p in ipairs(out) do r[#r + 1] = p end
-return r
+return { 0, cnt.s4 + cnt.s6, cnt.l4 + cnt.l6, cnt.d, hidden and 1 or 0, indexed,
+  table.concat(recs["4"]), table.concat(recs["6"]),
+  withIDs and table.concat(ids["4"]) or "", withIDs and table.concat(ids["6"]) or "" }

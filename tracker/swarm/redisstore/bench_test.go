@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
+	mrand "math/rand/v2"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -94,21 +95,18 @@ func BenchmarkClientRueidis(b *testing.B) {
 			}
 			args := []string{"a", s.opt.Prefix, h, strconv.FormatInt(time.Now().Unix(), 10), strconv.FormatInt(s.timeout, 10),
 				"0", strconv.Itoa(s.cfg.MaxPeers), "0", "0", "0",
-				field(&a.PeerID, addr), compact(addr, a.Addr.Port()), "", seeder, "0", "50", "0"}
+				field(&a.PeerID, addr), compact(addr, a.Addr.Port()), "", seeder, "0", "50", "0",
+				strconv.FormatUint(uint64(mrand.Uint32()), 10), "0"}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			vals, err := script.Exec(ctx, c, s.keys(h), args).ToArray()
 			cancel()
-			if err != nil || len(vals) < 6 {
+			if err != nil || len(vals) != 10 {
 				b.Error(fmt.Errorf("exec: %w (%d values)", err, len(vals)))
 				return
 			}
 			out.Reset()
-			for j := 7; j < len(vals); j += 2 { // (peer ID, record) pairs
-				rec, _ := vals[j].ToString()
-				if len(rec) == 6+5 || len(rec) == 6+5+8 {
-					out.V4 = append(out.V4, rec[:6]...)
-				}
-			}
+			recs, _ := vals[6].ToString()
+			out.V4 = appendPeers(out.V4, recs, "", 6)
 		}
 	})
 }

@@ -21,8 +21,9 @@ import (
 //	redis-cluster://[user:pass@]h1:p1,h2:p2,...   a Redis Cluster, given seed nodes; the
 //	                                      client follows MOVED/ASK and topology changes
 //
-// timeout bounds dialling, each read and write, and the wait for a pooled connection, so that
-// no call waits on the store much longer than timeout.
+// timeout bounds dialling and the wait for a pooled connection; each call is bounded by its
+// context (the store gives an announce timeout), and reads and writes by bulkTimeout(timeout)
+// at most, the budget of the store's bulk reads (Walk, RangeTorrents), whose replies are large.
 func Dial(rawURL string, timeout time.Duration) (redis.UniversalClient, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
@@ -38,10 +39,15 @@ func Dial(rawURL string, timeout time.Duration) (redis.UniversalClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store URL %q: %w", Redact(rawURL), err)
 	}
-	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout, opt.PoolTimeout = timeout, timeout, timeout, timeout
+	opt.DialTimeout, opt.PoolTimeout = timeout, timeout
+	opt.ReadTimeout, opt.WriteTimeout, opt.ContextTimeoutEnabled = bulkTimeout(timeout), bulkTimeout(timeout), true
 	opt.MaxRetries = -1 // a retry would pass the announce's time budget; the client retries
 	return redis.NewClient(opt), nil
 }
+
+// bulkTimeout is the longest a read or write on a connection may take: that of the store's
+// bulk reads (Store.readCtx), ten times an announce's budget.
+func bulkTimeout(timeout time.Duration) time.Duration { return 10 * timeout }
 
 // QuietClientLog sends the Redis client library's own log lines (one per failed dial: a
 // flood while Redis is down) to logger at debug level. The library's logger is process-wide,
@@ -85,12 +91,13 @@ func parseCluster(rest string, timeout time.Duration) (*redis.ClusterOptions, er
 		addrs = append(addrs, a)
 	}
 	opt := &redis.ClusterOptions{
-		Addrs:        addrs,
-		DialTimeout:  timeout,
-		ReadTimeout:  timeout,
-		WriteTimeout: timeout,
-		PoolTimeout:  timeout,
-		MaxRedirects: 3,
+		Addrs:                 addrs,
+		DialTimeout:           timeout,
+		ReadTimeout:           bulkTimeout(timeout),
+		WriteTimeout:          bulkTimeout(timeout),
+		ContextTimeoutEnabled: true,
+		PoolTimeout:           timeout,
+		MaxRedirects:          3,
 	}
 	if u.User != nil {
 		opt.Username = u.User.Username()

@@ -5,12 +5,20 @@
 // sits in one Redis Cluster slot. A swarm is a meta hash (seeders and leechers by family,
 // completions) and four peer hashes, seeders and leechers of each family, whose fields are
 // peer IDs and whose values are packed records: compact address, last-seen time (4 bytes),
-// flags, and a keyed hash of the client's key only if it sent one. A hash of up to 128 peers
-// (Redis's default hash-max-listpack-entries) is a listpack: about 40 bytes a peer. One
-// announce is one round trip: a Lua script (EVALSHA) reads the swarm's counts once, registers,
-// refreshes, moves or removes the peer, counts a completion once, writes the counts back once,
-// and returns them with up to numwant random peers (HRANDFIELD), never hidden or expired ones,
-// already in compact form.
+// flags, and a keyed hash of the client's key only if it sent one. A peer hash is split into
+// buckets by linear hashing on the SHA-1 of the peer ID (one bucket split when the hash holds
+// more than 48 peers a bucket, merged back below 16), so that every bucket stays under
+// Redis's default hash-max-listpack-entries (128) and is a listpack at any swarm size: about
+// 51 bytes a keyed IPv4 peer at 1,000,000 peers in 1,000 swarms. A peer is always in the
+// bucket its ID names, so one HGET finds it. One announce is one round trip: a Lua script
+// (EVALSHA) reads the swarm's counts once, registers, refreshes, moves or removes the peer,
+// counts a completion once, writes the counts back once, and returns them with up to numwant
+// random peers (HRANDFIELD from the buckets in turn, starting at a random one), never hidden
+// or expired ones, as one string of records a family that the tracker copies the compact
+// addresses out of.
+//
+// Walk and Peers read a swarm whole in one script call (atomic, whatever splits are going on),
+// Walk in pipelined round trips of about 2,048 peers, so the tracker never holds more.
 //
 // Expiry: peers expire by the last-seen time in their record. An announce goes on with its
 // swarm's pruning pass (HSCAN, about 32 peers examined, its place kept in the meta hash) and

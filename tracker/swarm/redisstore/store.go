@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net/netip"
 	"strconv"
 	"sync"
@@ -190,6 +191,13 @@ func (s *Store) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), s.opt.Timeout)
 }
 
+// readCtx bounds one round trip of a bulk read (Walk, RangeTorrents, a cluster's Totals):
+// each moves thousands of records and serves pages and metrics, not announces, so it gets
+// ten times an announce's budget rather than failing half-way on a busy Redis.
+func (s *Store) readCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), bulkTimeout(s.opt.Timeout))
+}
+
 // keys returns the script's KEYS for a swarm (hex info-hash h).
 func (s *Store) keys(h string) []string {
 	b := s.opt.Prefix + "{" + h + "}:"
@@ -284,8 +292,13 @@ func (s *Store) Announce(a *swarm.Announce, out *swarm.PeerList) (swarm.Result, 
 	if a.Hidden {
 		hidden = "1"
 	}
+	withIDs := "0"
+	if out.Format != swarm.Compact {
+		withIDs = "1"
+	}
 	reply, err := s.script.Run(ctx, s.rdb, s.keys(h), s.args("a", h,
-		field(&a.PeerID, addr), compact(addr, a.Addr.Port()), key, seeder, int(a.Event), a.NumWant, hidden)...).Slice()
+		field(&a.PeerID, addr), compact(addr, a.Addr.Port()), key, seeder, int(a.Event), a.NumWant, hidden,
+		mrand.Uint32(), withIDs)...).Slice()
 	if err != nil {
 		return swarm.Result{}, s.m.fail("announce", err)
 	}
@@ -307,28 +320,41 @@ func (s *Store) Announce(a *swarm.Announce, out *swarm.PeerList) (swarm.Result, 
 		}
 		return res, refusals[code]
 	}
-	for i := 6; i+1 < len(reply); i += 2 {
-		id, _ := reply[i].(string)
-		rec, _ := reply[i+1].(string)
-		if len(id) != len(a.PeerID) {
-			continue
-		}
-		// A record starts with the compact address: 6 bytes (IPv4) or 18, then 5 bytes of
-		// last seen and flags, and 8 of key hash if keyed.
-		switch len(rec) {
-		case 6 + 5, 6 + 5 + 8:
-			out.V4 = append(out.V4, rec[:6]...)
-			if out.Format != swarm.Compact {
-				out.V4 = append(out.V4, id...)
-			}
-		case 18 + 5, 18 + 5 + 8:
-			out.V6 = append(out.V6, rec[:18]...)
-			if out.Format != swarm.Compact {
-				out.V6 = append(out.V6, id...)
-			}
-		}
+	if len(reply) == 10 {
+		recs4, _ := reply[6].(string)
+		recs6, _ := reply[7].(string)
+		ids4, _ := reply[8].(string)
+		ids6, _ := reply[9].(string)
+		out.V4 = appendPeers(out.V4, recs4, ids4, 6)
+		out.V6 = appendPeers(out.V6, recs6, ids6, 18)
 	}
 	return res, nil
+}
+
+// appendPeers appends to dst the compact addresses (n bytes each) of the records recs holds
+// one after another (see announce.lua), each followed by its peer ID from ids if ids is not
+// empty.
+func appendPeers(dst []byte, recs, ids string, n int) []byte {
+	const idLen = len(bittorrent.PeerID{})
+	for len(recs) >= n+5 {
+		size := n + 5
+		if recs[n+4]&8 != 0 { // keyed: the key hash follows
+			size += 8
+		}
+		if len(recs) < size {
+			break
+		}
+		dst = append(dst, recs[:n]...)
+		recs = recs[size:]
+		if ids != "" {
+			if len(ids) < idLen {
+				break
+			}
+			dst = append(dst, ids[:idLen]...)
+			ids = ids[idLen:]
+		}
+	}
+	return dst
 }
 
 func asInt(v any) int64 {
@@ -379,7 +405,7 @@ func (s *Store) rangeBatches(fn func(hs []string) bool) {
 		k := s.indexKey(strconv.FormatInt(int64(i), 16))
 		var cursor uint64
 		for {
-			ctx, cancel := s.ctx()
+			ctx, cancel := s.readCtx()
 			hs, next, err := s.rdb.SScan(ctx, k, cursor, "", 256).Result()
 			cancel()
 			if err != nil {
@@ -413,26 +439,38 @@ func (s *Store) rangeIndex(fn func(h string) bool) {
 // was read are left out.
 func (s *Store) rangeMeta(what string, fn func(h string, m meta) bool) {
 	s.rangeBatches(func(hs []string) bool {
-		ctx, cancel := s.ctx()
-		defer cancel()
-		cmds := make([]*redis.SliceCmd, len(hs))
-		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, h := range hs {
-				cmds[i] = p.HMGet(ctx, s.keys(h)[0], metaFields[:]...)
-			}
-			return nil
-		})
-		if err != nil {
-			_ = s.m.fail(what, err)
-			return false
-		}
-		for i, h := range hs {
-			if m, ok := readMeta(cmds[i].Val()); ok && !fn(h, m) {
-				return false
-			}
-		}
-		return true
+		more := true
+		s.metaBatch(what, hs, func(i int, m meta) bool {
+			more = fn(hs[i], m)
+			return more
+		}, func() { more = false })
+		return more
 	})
+}
+
+// metaBatch reads the counts of the torrents hs in one pipelined round trip and calls fn
+// with each that exists (its index in hs) until fn returns false; failed is called if the
+// read failed.
+func (s *Store) metaBatch(what string, hs []string, fn func(i int, m meta) bool, failed func()) {
+	ctx, cancel := s.readCtx()
+	defer cancel()
+	cmds := make([]*redis.SliceCmd, len(hs))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, h := range hs {
+			cmds[i] = p.HMGet(ctx, s.keys(h)[0], metaFields[:]...)
+		}
+		return nil
+	})
+	if err != nil {
+		_ = s.m.fail(what, err)
+		failed()
+		return
+	}
+	for i := range hs {
+		if m, ok := readMeta(cmds[i].Val()); ok && !fn(i, m) {
+			return
+		}
+	}
 }
 
 func parseIH(h string) (bittorrent.InfoHash, bool) {
@@ -452,84 +490,107 @@ func (s *Store) RangeTorrents(fn func(ih bittorrent.InfoHash, c swarm.Counts) bo
 	})
 }
 
-// Walk implements swarm.Store: a batch of torrents (about 256) is read in one pipelined
-// round trip.
+// Walk implements swarm.Store. A batch of torrents (about 256) has its counts read in one
+// pipelined round trip, then its swarms are read whole (the script's op "w", atomic a swarm)
+// in pipelined round trips of about walkPeers peers, so the tracker holds no more than that
+// many records however many peers the store has.
 func (s *Store) Walk(fn func(ih bittorrent.InfoHash, downloaded uint32, peers []swarm.PeerRecord) bool) {
+	ctx, cancel := s.readCtx()
+	err := s.script.Load(ctx, s.rdb).Err()
+	cancel()
+	if err != nil {
+		_ = s.m.fail("walk", err)
+		return
+	}
+	var buf []swarm.PeerRecord
 	s.rangeBatches(func(hs []string) bool {
-		ctx, cancel := s.ctx()
-		defer cancel()
-		cmds := make([]swarmCmds, len(hs))
-		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, h := range hs {
-				cmds[i] = s.readSwarm(ctx, p, h)
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, redis.Nil) {
-			_ = s.m.fail("walk", err)
+		sizes, ok := s.swarmSizes(hs)
+		if !ok {
 			return false
 		}
-		for i, h := range hs {
-			ih, ok := parseIH(h)
-			if !ok {
-				continue
+		for start := 0; start < len(hs); {
+			end, n := start, 0
+			for end < len(hs) && (end == start || n+sizes[end] <= walkPeers) {
+				n += sizes[end]
+				end++
 			}
-			if d, peers, ok := cmds[i].result(); ok && !fn(ih, d, peers) {
+			ctx, cancel := s.readCtx()
+			cmds := make([]*redis.Cmd, end-start)
+			_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for i, h := range hs[start:end] {
+					cmds[i] = p.EvalSha(ctx, s.script.Hash(), s.keys(h), s.args("w", h)...)
+				}
+				return nil
+			})
+			cancel()
+			if err != nil {
+				_ = s.m.fail("walk", err)
 				return false
 			}
+			for i, h := range hs[start:end] {
+				ih, ok := parseIH(h)
+				if !ok {
+					continue
+				}
+				var d uint32
+				if d, buf, ok = decodeSwarm(cmds[i].Val(), buf[:0]); ok && !fn(ih, d, buf) {
+					return false
+				}
+			}
+			start = end
 		}
 		return true
 	})
 }
 
-// swarmCmds are the queued reads of one swarm: its completions and its four peer hashes.
-type swarmCmds struct {
-	d    *redis.StringCmd
-	recs [4]*redis.MapStringStringCmd
+// walkPeers is about how many peers one of Walk's round trips reads.
+const walkPeers = 2048
+
+// swarmSizes returns the peers of each torrent of hs (0 for one dropped since the index was
+// read), in one pipelined round trip.
+func (s *Store) swarmSizes(hs []string) ([]int, bool) {
+	sizes := make([]int, len(hs))
+	ok := true
+	s.metaBatch("walk", hs, func(i int, m meta) bool {
+		sizes[i] = int(m.s4 + m.l4 + m.s6 + m.l6)
+		return true
+	}, func() { ok = false })
+	return sizes, ok
 }
 
-func (s *Store) readSwarm(ctx context.Context, p redis.Pipeliner, h string) swarmCmds {
-	k := s.keys(h)
-	var c swarmCmds
-	c.d = p.HGet(ctx, k[0], "d")
-	for i := range c.recs {
-		c.recs[i] = p.HGetAll(ctx, k[1+i])
+// decodeSwarm appends to peers the records of a reply of the script's op "w" and returns the
+// torrent's completions; false if the torrent does not exist.
+func decodeSwarm(v any, peers []swarm.PeerRecord) (uint32, []swarm.PeerRecord, bool) {
+	r, _ := v.([]any)
+	if len(r) != 5 {
+		return 0, peers, false
 	}
-	return c
-}
-
-// result decodes the reads; false if the torrent does not exist.
-func (c swarmCmds) result() (uint32, []swarm.PeerRecord, bool) {
-	down, err := c.d.Uint64()
-	if err != nil {
-		return 0, nil, false
-	}
-	var peers []swarm.PeerRecord
-	for i, r := range c.recs {
-		// The hashes are {ih}:4s, 4l, 6s, 6l.
-		for id, rec := range r.Val() {
+	d := asInt(r[0])
+	for i, x := range r[1:] {
+		// The peer hashes are 4s, 4l, 6s, 6l.
+		kv, _ := x.([]any)
+		for j := 0; j+1 < len(kv); j += 2 {
+			id, _ := kv[j].(string)
+			rec, _ := kv[j+1].(string)
 			if p, ok := decodeRecord(id, rec, i >= 2, i%2 == 0); ok {
 				peers = append(peers, p)
 			}
 		}
 	}
-	return uint32(down), peers, true
+	return uint32(d), peers, true
 }
 
-// Peers implements swarm.Store: one pipelined round trip for the torrent.
+// Peers implements swarm.Store: one script call reads the torrent whole.
 func (s *Store) Peers(ih bittorrent.InfoHash, fn func(downloaded uint32, peers []swarm.PeerRecord)) bool {
-	ctx, cancel := s.ctx()
+	ctx, cancel := s.readCtx()
 	defer cancel()
-	var c swarmCmds
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		c = s.readSwarm(ctx, p, hex.EncodeToString(ih[:]))
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
+	h := hex.EncodeToString(ih[:])
+	v, err := s.script.Run(ctx, s.rdb, s.keys(h), s.args("w", h)...).Result()
+	if err != nil {
 		_ = s.m.fail("walk", err)
 		return false
 	}
-	d, peers, ok := c.result()
+	d, peers, ok := decodeSwarm(v, nil)
 	if !ok {
 		return false
 	}
@@ -590,7 +651,7 @@ func (s *Store) Restore(ih bittorrent.InfoHash, downloaded uint32, peers []swarm
 		}
 		extra = append(extra, field(&p.ID, a), flags, compact(a, p.Addr.Port()), p.LastSeen.Unix())
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*s.opt.Timeout)
+	ctx, cancel := s.readCtx() // a whole swarm in one call
 	defer cancel()
 	return s.fill(ctx, "restore", "R", h, extra...)
 }
@@ -599,11 +660,11 @@ func (s *Store) Restore(ih bittorrent.InfoHash, downloaded uint32, peers []swarm
 // batches.
 func (s *Store) Expire() {
 	s.rangeIndex(func(h string) bool {
-		i, c := int64(2), "0" // the first peer hash, from its start
+		i, b, c := int64(2), int64(0), "0" // the first bucket of the first peer hash, from its start
 		for i != 0 {
 			ctx, cancel := s.ctx()
-			reply, err := s.script.Run(ctx, s.rdb, s.keys(h), s.args("x", h, sweepBatch, i, c)...).Slice()
-			if err == nil && len(reply) < 3 {
+			reply, err := s.script.Run(ctx, s.rdb, s.keys(h), s.args("x", h, sweepBatch, i, b, c)...).Slice()
+			if err == nil && len(reply) < 4 {
 				err = fmt.Errorf("short reply %v", reply)
 			}
 			if err != nil {
@@ -612,10 +673,10 @@ func (s *Store) Expire() {
 				return false // the next sweep tries again
 			}
 			if s.cluster {
-				s.reindex(ctx, h, asInt(reply[2]))
+				s.reindex(ctx, h, asInt(reply[3]))
 			}
 			cancel()
-			i, c = asInt(reply[0]), fmt.Sprint(reply[1])
+			i, b, c = asInt(reply[0]), asInt(reply[1]), fmt.Sprint(reply[2])
 		}
 		return true
 	})

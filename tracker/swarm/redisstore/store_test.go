@@ -317,3 +317,142 @@ func redisInfo(t testing.TB, s *Store, section, field string) float64 {
 	}
 	return v
 }
+
+// TestBucketsBigSwarm: a swarm far above Redis's hash-max-listpack-entries (128) splits its
+// peer hashes into buckets that all stay listpacks; every peer is found again (re-announces
+// add no peer, a leecher turning seeder moves), stopped peers merge the buckets back, Walk
+// sees exactly the stored peers, and the sweep empties it. Against one Redis and a cluster.
+func TestBucketsBigSwarm(t *testing.T) {
+	t.Run("SingleRedis", func(t *testing.T) { bucketsBigSwarm(t, "redis://"+startRedis(t)) })
+	t.Run("Cluster", func(t *testing.T) {
+		bucketsBigSwarm(t, "redis-cluster://"+strings.Join(startCluster(t)[:3], ","))
+	})
+}
+
+func bucketsBigSwarm(t *testing.T, url string) {
+	const peers = 1200
+	clk := swarm.NewFakeClock(time.Unix(1_800_000_000, 0))
+	s := newStore(t, url, swarm.Config{PeerTimeout: 30 * time.Minute, Now: clk.Now, GCInterval: -1}, "big:")
+	ih := swarm.SuiteInfoHash(9)
+	h := fmt.Sprintf("%x", ih[:])
+	ctx := context.Background()
+	addrOf := func(i int) netip.AddrPort {
+		if i%4 == 3 {
+			return netip.AddrPortFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i), 14: byte(i >> 8)}), 6881)
+		}
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 2, byte(i >> 8), byte(i)}), 6881)
+	}
+	announce := func(i int, left uint64, ev swarm.Event, want int) (swarm.Result, swarm.PeerList) {
+		t.Helper()
+		var out swarm.PeerList
+		res, err := s.Announce(&swarm.Announce{InfoHash: ih, PeerID: swarm.SuitePeerID(i), Addr: addrOf(i),
+			Key: []byte{byte(i)}, Left: left, Event: ev, NumWant: want}, &out)
+		if err != nil {
+			t.Fatalf("peer %d: %v", i, err)
+		}
+		return res, out
+	}
+	encodings := func() map[string]int {
+		t.Helper()
+		enc := map[string]int{}
+		k := s.keys(h)
+		nb, err := s.rdb.HMGet(ctx, k[0], "n4s", "n4l", "n6s", "n6l").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range nb {
+			buckets := int64(1)
+			if v != nil {
+				buckets = asInt(v)
+			}
+			for b := range buckets {
+				key := k[1+i]
+				if b > 0 {
+					key += ":" + strconv.FormatInt(b, 10)
+				}
+				e, err := s.rdb.ObjectEncoding(ctx, key).Result()
+				if errors.Is(err, redis.Nil) {
+					continue
+				} else if err != nil {
+					t.Fatal(err)
+				}
+				enc[e]++
+			}
+		}
+		return enc
+	}
+	for i := range peers {
+		announce(i, uint64(i%2), swarm.Started, 0)
+	}
+	res, _ := announce(0, 0, swarm.None, 0)
+	if res.Complete != peers/2 || res.Incomplete != peers/2 {
+		t.Fatalf("counts %+v, want %d seeders and %d leechers", res.Counts, peers/2, peers/2)
+	}
+	if enc := encodings(); enc["hashtable"] != 0 || enc["listpack"] < 4*peers/2/128 {
+		t.Fatalf("peer buckets by encoding %v: want only listpacks, at least %d", enc, 4*peers/2/128)
+	}
+	// Leechers finish: each is found in its bucket and moves; nothing is added.
+	for i := 1; i < peers; i += 2 {
+		announce(i, 0, swarm.Completed, 0)
+	}
+	res, out := announce(2, 0, swarm.None, 50)
+	if res.Complete != peers || res.Incomplete != 0 || res.Downloaded != peers/2 {
+		t.Fatalf("after completions %+v, want %d seeders, %d completions", res.Counts, peers, peers/2)
+	}
+	if len(out.V4)+len(out.V6) != 0 {
+		t.Errorf("a seeder among seeders got %d bytes of peers", len(out.V4)+len(out.V6))
+	}
+	// A leecher gets 50 distinct peers, never itself.
+	announce(peers, 1, swarm.Started, 0)
+	_, out = announce(peers, 1, swarm.None, 50)
+	got := map[string]bool{}
+	for b := out.V4; len(b) >= 6; b = b[6:] {
+		got[string(b[:6])] = true
+	}
+	for b := out.V6; len(b) >= 18; b = b[18:] {
+		got[string(b[:18])] = true
+	}
+	if len(got) != 50 || len(out.V4)+len(out.V6) != 6*len(out.V4)/6+18*len(out.V6)/18 {
+		t.Errorf("leecher got %d distinct peers (%d+%d bytes), want 50", len(got), len(out.V4), len(out.V6))
+	}
+	// Most stop: buckets merge back, still no hash table, and Walk sees the rest exactly.
+	const left = 100
+	for i := left; i < peers; i++ {
+		announce(i, 0, swarm.Stopped, 0)
+	}
+	want := map[bittorrent.PeerID]bool{swarm.SuitePeerID(peers): true}
+	for i := range left {
+		want[swarm.SuitePeerID(i)] = true
+	}
+	n := 0
+	s.Walk(func(wih bittorrent.InfoHash, _ uint32, ps []swarm.PeerRecord) bool {
+		for _, p := range ps {
+			if wih != ih || !want[p.ID] {
+				t.Errorf("walk: unexpected peer %q of %x", p.ID[:], wih)
+			}
+			n++
+		}
+		return true
+	})
+	if n != len(want) {
+		t.Errorf("walk saw %d peers, want %d", n, len(want))
+	}
+	nb, err := s.rdb.HMGet(ctx, s.keys(h)[0], "n4s", "n6s").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range nb {
+		if v != nil && asInt(v) > left/16+1 { // merged back to at least 16 peers a bucket
+			t.Errorf("after stops the seeders' hashes keep %v buckets for %d peers", nb, left)
+		}
+	}
+	// Everyone expires: the sweep empties the swarm; only its completions stay.
+	clk.Advance(31 * time.Minute)
+	s.Expire()
+	if c, ok := s.Scrape(ih); !ok || c.Complete+c.Incomplete != 0 || c.Downloaded != peers/2 {
+		t.Errorf("after expiry %+v %v, want no peers and %d completions", c, ok, peers/2)
+	}
+	if enc := encodings(); len(enc) != 0 {
+		t.Errorf("peer buckets left after expiry: %v", enc)
+	}
+}
