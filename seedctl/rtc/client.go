@@ -74,6 +74,8 @@ type Client struct {
 	peers   int // PeerConnections of this torrent: pending, opening, connected
 	pending map[[20]byte]*pendingOffer
 
+	completed chan struct{} // Completed's signal to Run, buffered: one pending at most
+
 	wg sync.WaitGroup // connection goroutines
 }
 
@@ -105,7 +107,19 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Client{cfg: cfg, m: cfg.Transport.cfg.Metrics, pending: map[[20]byte]*pendingOffer{}}, nil
+	return &Client{cfg: cfg, m: cfg.Transport.cfg.Metrics, pending: map[[20]byte]*pendingOffer{},
+		completed: make(chan struct{}, 1)}, nil
+}
+
+// Completed tells the tracker that the download is complete (event "completed", left 0)
+// without waiting for the next re-announce, which may be minutes away: until then the
+// tracker would count us as a leecher and not count the completion. Run sends it at once,
+// or on its next connection to the tracker. It never blocks.
+func (c *Client) Completed() {
+	select {
+	case c.completed <- struct{}{}:
+	default:
+	}
 }
 
 // Peers is the number of this torrent's PeerConnections open (offers included).
@@ -247,6 +261,13 @@ func (c *Client) session(ctx context.Context, event string) (connected bool, err
 			return true, err
 		case <-reannounce.C:
 			if err := c.announce(ctx, send, ""); err != nil {
+				return true, err
+			}
+			reannounce.Reset(interval)
+		case <-c.completed:
+			if err := c.announce(ctx, send, "completed"); err != nil {
+				// Lost with this connection: tell the next one.
+				c.Completed()
 				return true, err
 			}
 			reannounce.Reset(interval)
