@@ -1,8 +1,8 @@
 // Drives Debian's Chromium (puppeteer-core) as a WebTorrent peer of seedctl over WebRTC, with
 // no download page: a blank page of the test's site loads webtorrent.min.js and adds a torrent
 // whose only source is a WebRTC peer. Run by e2e/webrtc_browser_test.go and
-// webrtc_mixed_test.go inside a private
-// network namespace (WebRTC needs an address other than lo):
+// webrtc_mixed_test.go inside a private network namespace (WebRTC needs an address other
+// than lo):
 //   node rtc.mjs get NODE_MODULES CHROMIUM PAGE_URL PROFILE_DIR PID_FILE TIMEOUT_MS TORRENT_URL [RELEASE_FILE]
 // get: fetch TORRENT_URL, download it, hash the file in the page; logs "console: progress P"
 //   as it goes and prints "RESULT {sha1, length, fromPeers, fromWebSeed, peers}" once done;
