@@ -81,7 +81,12 @@ func rtcMakeTorrent(t *testing.T, seedctl string, s rtcSite, file string, extra 
 // bytes), every byte from WebRTC peers and none from a web seed.
 func checkRTCPage(t *testing.T, page rtcPageResult, sum [sha1.Size]byte, size int64) {
 	t.Helper()
-	checkRTCPage(t, page, sum, size)
+	if want := hex.EncodeToString(sum[:]); page.SHA1 != want || page.Length != size {
+		t.Errorf("page: SHA-1 %q of %d bytes, the file's %s of %d", page.SHA1, page.Length, want, size)
+	}
+	if page.FromWebSeed != 0 || page.FromPeers < size {
+		t.Errorf("page: %d bytes from peers, %d from a web seed; want all %d from seedctl over WebRTC", page.FromPeers, page.FromWebSeed, size)
+	}
 }
 
 // rtcWSAnnounce is the site's ws:// announce URL.
