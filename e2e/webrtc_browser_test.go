@@ -9,8 +9,6 @@ package e2e
 
 import (
 	"bytes"
-	"crypto/sha1"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -95,40 +93,18 @@ func waitRTCResult(t *testing.T, drv *testenv.Proc, prefix string, out any) {
 // SHA-1 the page computes is the file's. Without seedctl's WebRTC side the page has no peer
 // and never finishes.
 func TestWebRTCBrowserGetsFromSeedctl(t *testing.T) {
-	modules := browserModules(t)
-	chromium := testenv.Require(t, "chromium", "chromium")
-	node := testenv.Require(t, "node", "nodejs")
-	nginx := testenv.Require(t, "nginx", "nginx")
-	seedctl := testenv.Build(t, "./seedctl")
-	testenv.Build(t, "./tracker")
+	progs := requireRTCPrograms(t)
 	if inNetns(t) {
 		return
 	}
-	s := startRTCSite(t, nginx, modules)
+	s := startRTCSite(t, progs.nginx, progs.modules)
 
 	// 64 MiB, the size: about 15 s on a busy 2-core machine. The payload lives outside
 	// htdocs: nginx cannot serve it, only its .torrent.
 	const size = 64 << 20
-	data := wsdRandom(size)
-	sum := sha1.Sum(data)
-	src := t.TempDir()
-	file := filepath.Join(src, "rtc.bin")
-	wsWriteFile(t, file, data)
-	torrent := filepath.Join(s.htdocs, "t", "rtc.bin.torrent")
-	if err := os.MkdirAll(filepath.Dir(torrent), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	wsURL := "ws" + strings.TrimPrefix(s.site, "http") + "/announce"
-	r := scRunProgram(t, "", 2*time.Minute, seedctl, "make", file, "--tracker", wsURL, "-o", torrent, "--quiet")
-	if r.Code != 0 {
-		t.Fatalf("make: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
-	}
-	if err := os.Chmod(torrent, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if show := scShow(t, torrent); len(show.WebSeeds) != 0 || len(show.Trackers) != 1 {
-		t.Fatalf("the torrent lists web seeds %v and trackers %v; want only %s", show.WebSeeds, show.Trackers, wsURL)
-	}
+	file, _, sum := rtcPayload(t, "rtc.bin", size)
+	src := filepath.Dir(file)
+	torrent, torrentURL := rtcMakeTorrent(t, progs.seedctl, s, file, nil, rtcWSAnnounce(s))
 
 	seeder, _ := spStartSeedctlPort(t, t.TempDir(), "127.0.0.1", "seed", torrent, "--data", src, "--webrtc", "on", "--min-peers", "0")
 	spWaitState(t, seeder, "seeding", 2*time.Minute)
@@ -139,16 +115,11 @@ func TestWebRTCBrowserGetsFromSeedctl(t *testing.T) {
 	})
 
 	var got rtcPageResult
-	drv := startRTCDriver(t, node, modules, chromium, s, "get", s.site+"/t/rtc.bin.torrent")
+	drv := startRTCDriver(t, progs.node, progs.modules, progs.chromium, s, "get", torrentURL)
 	waitRTCResult(t, drv, "RESULT", &got)
 	t.Logf("driver:\n%s", testenv.Tail([]byte(drv.Output()), 4000))
 	t.Logf("page: %+v", got)
-	if want := hex.EncodeToString(sum[:]); got.SHA1 != want || got.Length != size {
-		t.Errorf("page: SHA-1 %q of %d bytes, the file's %s of %d", got.SHA1, got.Length, want, size)
-	}
-	if got.FromWebSeed != 0 || got.FromPeers < size {
-		t.Errorf("page: %d bytes from peers, %d from a web seed; want all %d from seedctl over WebRTC", got.FromPeers, got.FromWebSeed, size)
-	}
+	checkRTCPage(t, got, sum, size)
 }
 
 // rtcSeedResult is what rtc.mjs reports once the page seeds the file it was given.
@@ -163,26 +134,18 @@ type rtcSeedResult struct {
 // from the browser alone, and the bytes on disk are the file's. The page counts what it
 // uploaded.
 func TestWebRTCSeedctlGetsFromBrowser(t *testing.T) {
-	modules := browserModules(t)
-	chromium := testenv.Require(t, "chromium", "chromium")
-	node := testenv.Require(t, "node", "nodejs")
-	nginx := testenv.Require(t, "nginx", "nginx")
-	testenv.Build(t, "./seedctl")
-	testenv.Build(t, "./tracker")
+	progs := requireRTCPrograms(t)
 	if inNetns(t) {
 		return
 	}
-	s := startRTCSite(t, nginx, modules)
+	s := startRTCSite(t, progs.nginx, progs.modules)
 
 	const size = 64 << 20
-	data := wsdRandom(size)
-	file := filepath.Join(t.TempDir(), "from-browser.bin")
-	wsWriteFile(t, file, data)
+	file, data, _ := rtcPayload(t, "from-browser.bin", size)
 	work := t.TempDir()
 	release := filepath.Join(work, "release")
-	wsURL := "ws" + strings.TrimPrefix(s.site, "http") + "/announce"
 	torrent := filepath.Join(work, "from-browser.bin.torrent")
-	drv := startRTCDriver(t, node, modules, chromium, s, "seed", file, wsURL, torrent, release)
+	drv := startRTCDriver(t, progs.node, progs.modules, progs.chromium, s, "seed", file, rtcWSAnnounce(s), torrent, release)
 	var made rtcSeedResult
 	waitRTCResult(t, drv, "RESULT", &made)
 	show := scShow(t, torrent)

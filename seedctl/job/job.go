@@ -341,7 +341,7 @@ func (j *Job) Run(ctx context.Context) error {
 		sessErr <- sess.Run(runCtx)
 	}()
 	close(j.ready)
-	j.runWebRTC(runCtx, &wg, sess)
+	browsers := j.runWebRTC(runCtx, &wg, sess)
 	if ann != nil {
 		wg.Add(2)
 		go func() {
@@ -354,7 +354,7 @@ func (j *Job) Run(ctx context.Context) error {
 		}()
 	}
 
-	err = j.watch(ctx, files, sess, ann, sessErr)
+	err = j.watch(ctx, files, sess, ann, browsers, sessErr)
 	j.state.Store(Stopping)
 	if ann != nil {
 		sctx, scancel := context.WithTimeout(context.Background(), j.cfg.StopTimeout)
@@ -411,8 +411,8 @@ func (j *Job) settle(files *storage.Files, have *wire.Bitfield) bool {
 }
 
 // watch waits for the end, saving the resume record while downloading and reporting
-// completion to the tracker.
-func (j *Job) watch(ctx context.Context, files *storage.Files, sess *session.Torrent, ann *announcer.Announcer, sessErr <-chan error) error {
+// completion to the trackers, WebSocket ones (browsers) included.
+func (j *Job) watch(ctx context.Context, files *storage.Files, sess *session.Torrent, ann *announcer.Announcer, browsers []*rtc.Client, sessErr <-chan error) error {
 	tick := time.NewTicker(j.cfg.SaveInterval)
 	defer tick.Stop()
 	sessDone := sess.Done()
@@ -434,6 +434,9 @@ func (j *Job) watch(ctx context.Context, files *storage.Files, sess *session.Tor
 			j.log.Info("download complete")
 			if ann != nil {
 				ann.Completed()
+			}
+			for _, cl := range browsers {
+				cl.Completed()
 			}
 			st := sess.Stats()
 			if err := files.Sync(); err != nil {

@@ -45,10 +45,11 @@ func urlCount(tiers [][]string) int {
 
 // runWebRTC announces the torrent to each of its WebSocket trackers over j.cfg.WebRTC and
 // hands the peers it connects, after the wire handshake, to sess like TCP peers. The
-// clients run on wg until ctx ends.
-func (j *Job) runWebRTC(ctx context.Context, wg *sync.WaitGroup, sess *session.Torrent) {
+// clients run on wg until ctx ends; it returns them, so that a completed download can be
+// told to their trackers.
+func (j *Job) runWebRTC(ctx context.Context, wg *sync.WaitGroup, sess *session.Torrent) []*rtc.Client {
 	if j.cfg.WebRTC == nil {
-		return
+		return nil
 	}
 	ih := j.cfg.Torrent.InfoHash
 	wcfg := wire.Config{Reserved: wire.DefaultReserved, PeerID: j.cfg.Session.PeerID}
@@ -74,6 +75,7 @@ func (j *Job) runWebRTC(ctx context.Context, wg *sync.WaitGroup, sess *session.T
 		nc.SetDeadline(time.Time{})
 		sess.HandleConn(c)
 	}
+	var clients []*rtc.Client
 	for _, url := range WebSocketTrackers(j.cfg.Torrent.Trackers) {
 		cl, err := rtc.NewClient(rtc.ClientConfig{
 			URL: url, InfoHash: ih, PeerID: j.cfg.Session.PeerID,
@@ -89,5 +91,7 @@ func (j *Job) runWebRTC(ctx context.Context, wg *sync.WaitGroup, sess *session.T
 			defer wg.Done()
 			cl.Run(ctx)
 		}()
+		clients = append(clients, cl)
 	}
+	return clients
 }

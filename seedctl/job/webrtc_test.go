@@ -3,6 +3,7 @@ package job
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -14,9 +15,11 @@ import (
 	"time"
 
 	"github.com/webswarm/webswarm/internal/bittorrent"
+	"github.com/webswarm/webswarm/internal/testenv"
 	"github.com/webswarm/webswarm/seedctl/resume"
 	"github.com/webswarm/webswarm/seedctl/rtc"
 	"github.com/webswarm/webswarm/seedctl/session"
+	"github.com/webswarm/webswarm/tracker/swarm"
 	"github.com/webswarm/webswarm/tracker/wsapi"
 )
 
@@ -78,4 +81,13 @@ func TestWebRTCDownload(t *testing.T) {
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("downloaded payload differs (%v)", err)
 	}
+	// The getter told the WebSocket tracker it completed, without waiting for its
+	// re-announce: two seeders, one completion.
+	wantCounts := swarm.Counts{Complete: 2, Downloaded: 1}
+	testenv.WaitFor(t, 10*time.Second, "the tracker to count the completion", func() error {
+		if c, _ := ws.Counts(mt.InfoHash); c != wantCounts {
+			return fmt.Errorf("counts %+v, want %+v", c, wantCounts)
+		}
+		return nil
+	})
 }

@@ -78,6 +78,8 @@ type Client struct {
 
 	inbox chan trackerMessage // from the socket, for this torrent
 	up    chan struct{}       // the socket connected
+	// Completed's signal to Run, buffered: one pending at most
+	completed chan struct{}
 
 	wg sync.WaitGroup // connection goroutines
 }
@@ -111,7 +113,19 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		cfg.Log = slog.Default()
 	}
 	return &Client{cfg: cfg, m: cfg.Transport.cfg.Metrics, pending: map[[20]byte]*pendingOffer{},
-		inbox: make(chan trackerMessage, inboxSize), up: make(chan struct{}, 1)}, nil
+		inbox: make(chan trackerMessage, inboxSize), up: make(chan struct{}, 1),
+		completed: make(chan struct{}, 1)}, nil
+}
+
+// Completed tells the tracker that the download is complete (event "completed", left 0)
+// without waiting for the next re-announce, which may be minutes away: until then the
+// tracker would count us as a leecher and not count the completion. Run sends it at once,
+// or on its next connection to the tracker. It never blocks.
+func (c *Client) Completed() {
+	select {
+	case c.completed <- struct{}{}:
+	default:
+	}
 }
 
 // Peers is the number of this torrent's peers: connections opening and open.
@@ -178,6 +192,12 @@ func (c *Client) Run(ctx context.Context) error {
 		case <-reannounce.C:
 			if err := c.announce(ctx, s, ""); err != nil {
 				c.cfg.Log.Debug("webrtc announce", "url", c.cfg.URL, "err", err)
+			}
+			reannounce.Reset(interval)
+		case <-c.completed:
+			if err := c.announce(ctx, s, "completed"); err != nil {
+				c.cfg.Log.Debug("webrtc announce", "url", c.cfg.URL, "err", err)
+				event = "completed" // lost with this connection: told on the next one
 			}
 			reannounce.Reset(interval)
 		case <-expiry.C:

@@ -14,6 +14,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 
 	"github.com/webswarm/webswarm/internal/bittorrent"
 	"github.com/webswarm/webswarm/internal/testenv"
+	"github.com/webswarm/webswarm/tracker/swarm"
 	"github.com/webswarm/webswarm/tracker/wsapi"
 )
 
@@ -262,7 +264,7 @@ func TestParsePorts(t *testing.T) {
 	}
 }
 
-// newTracker serves our tracker's WebSocket frontend on loopback.
+// newTracker serves our tracker's WebSocket frontend on loopback and returns its URL.
 func newTracker(t testing.TB, cfg wsapi.Config) string {
 	t.Helper()
 	_, url := newTrackerServer(t, cfg)
@@ -382,4 +384,31 @@ func TestClientsMeetThroughTracker(t *testing.T) {
 	if n := testutil.ToFloat64(m.opened.WithLabelValues("incoming")) + testutil.ToFloat64(m.opened.WithLabelValues("outgoing")); n < 1 {
 		t.Errorf("connections_total = %v on the seeder", n)
 	}
+}
+
+// TestClientAnnouncesCompleted: a client whose download completes says so to the tracker at
+// once (event "completed", left 0), not at its next re-announce minutes later: the tracker
+// counts it as a seeder and counts the completion.
+func TestClientAnnouncesCompleted(t *testing.T) {
+	ws, url := newTrackerServer(t, wsapi.Config{})
+	ih := bittorrent.InfoHash{7, 7, 7}
+	var left atomic.Int64
+	left.Store(1 << 20)
+	cl, stop := runClient(t, ClientConfig{URL: url, InfoHash: ih, PeerID: peerID("done"),
+		Transport: newTransport(t, Config{}), HandleConn: func(nc net.Conn, _ bool) { nc.Close() },
+		Left: left.Load, Offers: 1})
+	defer stop()
+	waitCounts := func(want swarm.Counts) {
+		t.Helper()
+		testenv.WaitFor(t, 10*time.Second, fmt.Sprintf("the tracker's counts %+v", want), func() error {
+			if got, _ := ws.Counts(ih); got != want {
+				return fmt.Errorf("counts %+v", got)
+			}
+			return nil
+		})
+	}
+	waitCounts(swarm.Counts{Incomplete: 1})
+	left.Store(0)
+	cl.Completed()
+	waitCounts(swarm.Counts{Complete: 1, Downloaded: 1})
 }

@@ -1,10 +1,12 @@
 // Drives Debian's Chromium (puppeteer-core) as a WebTorrent peer of seedctl over WebRTC, with
 // no download page: a blank page of the test's site loads webtorrent.min.js and adds a torrent
-// whose only source is a WebRTC peer. Run by e2e/webrtc_browser_test.go inside a private
-// network namespace (WebRTC needs an address other than lo):
-//   node rtc.mjs get NODE_MODULES CHROMIUM PAGE_URL PROFILE_DIR PID_FILE TIMEOUT_MS TORRENT_URL
-// get: fetch TORRENT_URL, download it, hash the file in the page; prints
-//   "RESULT {sha1, length, fromPeers, fromWebSeed, peers}" once done.
+// whose only source is a WebRTC peer. Run by e2e/webrtc_browser_test.go and
+// webrtc_mixed_test.go inside a private network namespace (WebRTC needs an address other
+// than lo):
+//   node rtc.mjs get NODE_MODULES CHROMIUM PAGE_URL PROFILE_DIR PID_FILE TIMEOUT_MS TORRENT_URL [RELEASE_FILE]
+// get: fetch TORRENT_URL, download it, hash the file in the page; logs "console: progress P"
+//   as it goes and prints "RESULT {sha1, length, fromPeers, fromWebSeed, peers}" once done;
+//   with RELEASE_FILE, the page stays in the swarm (seeding) until that file exists.
 //   node rtc.mjs seed NODE_MODULES CHROMIUM PAGE_URL PROFILE_DIR PID_FILE TIMEOUT_MS FILE ANNOUNCE_URL TORRENT_OUT RELEASE_FILE
 // seed: give FILE to the page's file input (as a visitor picks a file), seed it with
 //   ANNOUNCE_URL as the only tracker, write the .torrent the page made to TORRENT_OUT and print
@@ -14,7 +16,9 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { launch } from './launch.mjs';
 
-const [mode, modules, chromium, url, profile, pidFile, timeoutMs, arg, announce, torrentOut, release] = process.argv.slice(2);
+const [mode, modules, chromium, url, profile, pidFile, timeoutMs, arg, announce, torrentOut, seedRelease] = process.argv.slice(2);
+// The release file is get's second argument, seed's fourth.
+const release = mode === 'get' ? announce : seedRelease;
 const t0 = Date.now();
 const timeout = Number(timeoutMs);
 // Chromium's WebRTC defaults, as a visitor's browser has them: WebRtcHideLocalIpsWithMdns stays
@@ -33,14 +37,20 @@ async function get (torrentURL) {
   const torrent = client.add(meta);
   torrent.on('wire', (wire) => {
     console.log('wire ' + wire.type + ' ' + (wire.remoteAddress || ''));
+    wire.on('close', () => console.log('wire closed ' + wire.type + ' ' + (wire.remoteAddress || '')));
     wire.on('download', (n) => { if (wire.type === 'webSeed') from.webSeed += n; else from.peers += n; });
   });
   torrent.on('warning', (e) => console.log('warning: ' + (e.message || e)));
+  // "progress P" (0 to 1) each time it moved, at most twice a second: a test acts mid-transfer.
+  let shown = -1;
+  const progress = setInterval(() => {
+    if (torrent.progress !== shown) console.log('progress ' + (shown = torrent.progress).toFixed(4));
+  }, 500);
   await new Promise((resolve, reject) => {
     torrent.on('done', resolve);
     torrent.on('error', reject);
     client.on('error', reject);
-  });
+  }).finally(() => clearInterval(progress));
   const blob = await torrent.files[0].blob();
   const sum = new Uint8Array(await crypto.subtle.digest('SHA-1', await blob.arrayBuffer()));
   return {
@@ -70,6 +80,13 @@ async function seed (announceURL) {
   return { infoHash: torrent.infoHash, torrent: btoa(bin), length: torrent.length };
 }
 
+// waitRelease returns once the release file exists (or the run's time is up).
+async function waitRelease () {
+  while (!existsSync(release) && Date.now() - t0 < timeout) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 try {
   const page = await browser.newPage();
   page.on('console', (m) => mark('console: ' + m.text()));
@@ -79,6 +96,11 @@ try {
   switch (mode) {
     case 'get':
       r = await page.evaluate(get, arg);
+      if (release) {
+        console.log('RESULT ' + JSON.stringify(r));
+        r = null;
+        await waitRelease();
+      }
       break;
     case 'seed': {
       const input = await page.waitForSelector('input[type=file]', { timeout });
@@ -88,9 +110,7 @@ try {
       delete r.torrent;
       console.log('RESULT ' + JSON.stringify(r));
       mark('seeding ' + r.infoHash);
-      while (!existsSync(release) && Date.now() - t0 < timeout) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      await waitRelease();
       r = await page.evaluate(() => ({
         uploaded: window.rtcClient.torrents[0].uploaded,
         peers: window.rtcClient.torrents[0].wires.length,
