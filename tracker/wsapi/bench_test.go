@@ -15,7 +15,8 @@ import (
 // BenchmarkAnnounceRelay is one announce of bench/wsbench's "max" scenario through a real
 // loopback connection: 5 offers of 500-byte SDPs relayed to 5 peers, each answering, the
 // answers relayed back — 17 messages through the tracker. The clients run in the same process,
-// so ns/op counts both sides; allocs/op and B/op are mostly the tracker's.
+// so ns/op and cpu-ns/op (the process's CPU time) count both sides; allocs/op and B/op are
+// mostly the tracker's.
 func BenchmarkAnnounceRelay(b *testing.B) {
 	_, url := newTestServer(b, Config{})
 	dialB := func() *websocket.Conn {
@@ -67,6 +68,7 @@ func BenchmarkAnnounceRelay(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
+	cpu0 := cpuTime(b)
 	for b.Loop() {
 		if err := offerer.WriteMessage(websocket.TextMessage, msg); err != nil {
 			b.Fatal(err)
@@ -78,6 +80,7 @@ func BenchmarkAnnounceRelay(b *testing.B) {
 			}
 		}
 	}
+	b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkIdlePeers connects one peer per iteration, each announcing once and then idle

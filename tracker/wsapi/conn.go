@@ -40,8 +40,9 @@ type conn struct {
 	fd      int             // its socket in the poller; -1: read by a goroutine of its own
 	rc      syscall.RawConn // its socket, for writes, when in the poller
 	loop    *loop           // its event loop, when in the poller
-	wmu     sync.Mutex      // one writer at a time; guards out
+	wmu     sync.Mutex      // one writer at a time; guards out and batch
 	out     *[]byte         // frames the socket did not take at once, being flushed (flush)
+	batch   *[]byte         // frames of an event loop's pass, written when it ends (write)
 	dead    atomic.Bool     // closing: write nothing more
 	why     atomic.Uint32
 	seen    atomic.Int64 // UnixNano of its last message or pong (IdleTimeout)
@@ -73,19 +74,45 @@ func (c *conn) reason(def string) string {
 	return def
 }
 
-// send writes one text message; a peer that does not take it within WriteTimeout is closed.
-func (c *conn) send(b []byte) { c.write(opText, b, c.s.cfg.WriteTimeout, false) }
+// send writes one text message now; a peer that does not take it within WriteTimeout is
+// closed.
+func (c *conn) send(b []byte) { c.write(opText, b, c.s.cfg.WriteTimeout, false, nil) }
+
+// sendTo writes one text message to peer to while c's message is served: from an event
+// loop, it joins to's batch, written when the loop's pass ends (see write); otherwise it is
+// written now.
+func (c *conn) sendTo(to *conn, b []byte) {
+	to.write(opText, b, c.s.cfg.WriteTimeout, false, c.pass())
+}
+
+// pass is the event loop serving c's messages, whose pass batches what they send; nil for a
+// connection read by a goroutine of its own.
+func (c *conn) pass() *loop {
+	if c.fd < 0 {
+		return nil
+	}
+	return c.loop
+}
 
 // ping sends a ping, unless a message is being written to c (which either succeeds, and the
 // peer is alive, or ends it).
-func (c *conn) ping() { c.write(opPing, nil, pingWait, true) }
+func (c *conn) ping() { c.write(opPing, nil, pingWait, true, nil) }
+
+// maxBatch is the size at which a batch is written before its pass ends.
+const maxBatch = 32 << 10
 
 // write writes one frame, waiting at most wait; a failed write closes c.
+//
+// With pass, an event loop in the middle of a pass, the frame joins c's batch instead: the
+// frames sent to c during the pass (a reply, answers from several peers), written with one
+// system call when the pass ends (loop.flushBatches) or once the batch holds maxBatch bytes.
+// A frame written without a pass goes out at once with the batch before it, so the frames
+// to a peer keep their order.
 //
 // A connection in the poller is written without waiting, so that an event loop never waits
 // for a peer: what the socket does not take at once is queued (up to maxQueued bytes, over
 // which the peer is stuck) and written by flush, a goroutine that lasts while the queue does.
-func (c *conn) write(op byte, p []byte, wait time.Duration, try bool) {
+func (c *conn) write(op byte, p []byte, wait time.Duration, try bool, pass *loop) {
 	if c.dead.Load() {
 		return
 	}
@@ -96,7 +123,7 @@ func (c *conn) write(op byte, p []byte, wait time.Duration, try bool) {
 	} else {
 		c.wmu.Lock()
 	}
-	if c.out != nil {
+	if c.out != nil { // c.batch is nil: a batch goes to the queue when one is running
 		if len(*c.out)+len(p) > c.s.maxQueued() {
 			c.wmu.Unlock()
 			c.end(endStuck)
@@ -108,11 +135,29 @@ func (c *conn) write(op byte, p []byte, wait time.Duration, try bool) {
 		c.s.m.queued.Inc()
 		return
 	}
-	wb := c.s.getBuf()
-	b := append(appendFrameHeader((*wb)[:0], op, len(p)), p...)
-	*wb = b
+	if c.batch == nil {
+		c.batch = c.s.getBuf()
+		if pass != nil {
+			pass.batched(c)
+		}
+	}
+	*c.batch = append(appendFrameHeader(*c.batch, op, len(p)), p...)
+	if pass != nil && len(*c.batch) < maxBatch {
+		c.wmu.Unlock()
+		return
+	}
+	c.writeBatch(wait)
+}
+
+// writeBatch writes c.batch, c.wmu held, and unlocks it. What the socket does not take at
+// once becomes the queue that flush writes, within wait.
+func (c *conn) writeBatch(wait time.Duration) {
+	wb := c.batch
+	c.batch = nil
+	b := *wb
 	var n int
 	var err error
+	c.s.m.writes.Inc()
 	if c.rc != nil {
 		if n, err = c.writeNow(b); err == nil && n < len(b) {
 			*wb = b[:copy(b, b[n:])]
@@ -130,6 +175,23 @@ func (c *conn) write(op byte, p []byte, wait time.Duration, try bool) {
 	c.s.putBuf(wb)
 	if err != nil {
 		c.kill(err)
+	}
+}
+
+// flushBatch writes what the frames of a pass left in c.batch; nothing to a connection
+// that has ended since.
+func (c *conn) flushBatch() {
+	c.wmu.Lock()
+	switch {
+	case c.batch == nil: // written already: full, or by a write without a pass
+		c.wmu.Unlock()
+	case c.dead.Load():
+		b := c.batch
+		c.batch = nil
+		c.wmu.Unlock()
+		c.s.putBuf(b)
+	default:
+		c.writeBatch(c.s.cfg.WriteTimeout)
 	}
 }
 
@@ -169,7 +231,7 @@ func (c *conn) kill(err error) {
 
 // closeWith sends a close frame and ends the connection; its reader then cleans up.
 func (c *conn) closeWith(code int, text string) {
-	c.write(opClose, closeMessage(code, text), pingWait, false)
+	c.write(opClose, closeMessage(code, text), pingWait, false, nil)
 	c.dead.Store(true)
 	c.shutdown()
 }
@@ -276,7 +338,7 @@ func (c *conn) serveFrames(b []byte) (used int, end string) {
 		used += n
 		switch f.op {
 		case opPing:
-			c.write(opPong, f.payload, pingWait, false)
+			c.write(opPong, f.payload, pingWait, false, c.pass())
 		case opPong:
 			c.seen.Store(time.Now().UnixNano())
 		case opClose:

@@ -47,8 +47,10 @@
 // no goroutine and no buffer. On Linux its socket waits in the epoll set of one of
 // GOMAXPROCS event loops (poll_linux.go), which read what a reported socket has and serve
 // its whole frames themselves; a partial frame, or a message in fragments, keeps its bytes
-// only while partial. Writes never wait for a peer: what a socket does not take at once is
-// queued (up to 4 × MaxMessage, over which the peer is closed as stuck) and written by a
+// only while partial. The frames a loop's pass sends to one peer (a reply, answers from
+// several peers) are written together when the pass ends, one write a peer (a batch over
+// 32 KiB goes at once). Writes never wait for a peer: what a socket does not take at once
+// is queued (up to 4 × MaxMessage, over which the peer is closed as stuck) and written by a
 // goroutine that lasts while the queue does. The pinger closes connections idle for
 // IdleTimeout. Elsewhere, a goroutine per connection reads with the same frame reader.
 package wsapi

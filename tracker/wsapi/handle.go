@@ -111,7 +111,7 @@ func (c *conn) announce(req *request) {
 			delete(c.members, ih)
 		}
 		sh.mu.Unlock()
-		c.send(c.reply(ih))
+		c.sendTo(c, c.reply(ih))
 		return
 	}
 	if other := t.lookup(id); other != nil && other.c != c {
@@ -187,9 +187,9 @@ func (c *conn) announce(req *request) {
 	if completed {
 		s.completed(ih)
 	}
-	c.send(c.reply(ih))
+	c.sendTo(c, c.reply(ih))
 	for i, to := range targets {
-		to.c.send(c.relayed(ih, id, offerIDs[i], `,"offer":`, req.Offers[i].Offer))
+		c.sendTo(to.c, c.relayed(ih, id, offerIDs[i], `,"offer":`, req.Offers[i].Offer))
 		s.m.offers.Inc()
 	}
 }
@@ -268,7 +268,7 @@ func (c *conn) answer(req *request) {
 		s.m.answers.Inc()
 		return
 	}
-	o.from.send(c.relayed(ih, id, offerID, `,"answer":`, req.Answer))
+	c.sendTo(o.from, c.relayed(ih, id, offerID, `,"answer":`, req.Answer))
 	s.m.answers.Inc()
 }
 
@@ -336,5 +336,5 @@ func (c *conn) scrape(req *request) {
 	}
 	b = append(b, '}', '}')
 	c.buf = b
-	c.send(b)
+	c.sendTo(c, b)
 }

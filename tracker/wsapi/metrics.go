@@ -47,6 +47,7 @@ type metrics struct {
 	offers   prometheus.Counter
 	answers  prometheus.Counter
 	queued   prometheus.Counter // writes a socket did not take at once (conn.write)
+	writes   prometheus.Counter // socket writes of frames (conn.writeBatch)
 	// The messages counters, looked up once: WithLabelValues hashes its labels each call.
 	msgAnnounce, msgAnswer, msgScrape prometheus.Counter
 }
@@ -85,6 +86,10 @@ func newMetrics(s *Server, reg prometheus.Registerer) (*metrics, error) {
 			Name: "webswarm_tracker_ws_writes_queued_total",
 			Help: "Messages a peer's socket did not take at once, queued for it (up to 4 x --ws_max_message bytes; over that the peer is closed as stuck).",
 		}),
+		writes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "webswarm_tracker_ws_writes_total",
+			Help: "Socket writes of WebSocket frames; the frames an event loop's pass sends to one peer go in one write.",
+		}),
 	}
 	// Every label value exists from the start, so rate() sees the first event.
 	for _, r := range []string{refusedTotal, refusedIP, refusedShutdown, refusedUpgrade} {
@@ -114,7 +119,7 @@ func newMetrics(s *Server, reg prometheus.Registerer) (*metrics, error) {
 		Help: "The WebSocket connection cap (--ws_max_connections; 0: none).",
 	})
 	maxConns.Set(float64(max(s.cfg.MaxConns, 0)))
-	for _, c := range []prometheus.Collector{m.refused, m.closed, m.messages, m.rejected, m.dropped, m.offers, m.answers, m.queued, conns, maxConns} {
+	for _, c := range []prometheus.Collector{m.refused, m.closed, m.messages, m.rejected, m.dropped, m.offers, m.answers, m.queued, m.writes, conns, maxConns} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("wsapi: metrics: %w", err)
 		}

@@ -20,8 +20,10 @@ import (
 // edge-triggered: a loop reads until a read comes back short, and a connection that still
 // had data after maxReadsPerWake reads is served again on the loop's next pass.
 //
-// Serving never waits for a peer: writes that the socket does not take at once are queued
-// and written by a goroutine of the connection's while it lasts (conn.write).
+// The frames a pass sends are batched per receiving connection and written when the pass
+// ends, one write a connection (conn.write). Serving never waits for a peer: writes that the
+// socket does not take at once are queued and written by a goroutine of the connection's
+// while it lasts.
 type poller struct {
 	loops []*loop
 	next  atomic.Uint32 // round robin of new connections over loops
@@ -44,6 +46,9 @@ type loop struct {
 	// BenchmarkAnnounceRelay, against 49 and 285 with a goroutine per connection).
 	file *os.File
 	rc   syscall.RawConn
+	// dirty are the connections whose batch this pass began (conn.write), written when the
+	// pass ends; owned by the loop's goroutine.
+	dirty []*conn
 }
 
 // pollEvents are what a socket is watched for: readable, or its peer gone; edge-triggered.
@@ -200,7 +205,20 @@ func (l *loop) run() {
 		}
 		clear(again)
 		again, next = next, again[:0]
+		l.flushBatches()
 	}
+}
+
+// batched records that c's batch was begun in this pass.
+func (l *loop) batched(c *conn) { l.dirty = append(l.dirty, c) }
+
+// flushBatches ends a pass: each connection sent to gets what the pass sent it in one write.
+func (l *loop) flushBatches() {
+	for _, c := range l.dirty {
+		c.flushBatch()
+	}
+	clear(l.dirty)
+	l.dirty = l.dirty[:0]
 }
 
 // serve reads what c's socket has and serves it; true: there may be more to read.

@@ -8,6 +8,8 @@ type poller struct{}
 
 type loop struct{}
 
+func (*loop) batched(*conn) { panic("wsapi: no poller") }
+
 func (c *conn) readSome(b []byte) (int, error) { return c.nc.Read(b) }
 
 func (c *conn) shutdownFD() { panic("wsapi: no poller") }

@@ -272,5 +272,5 @@ func (c *conn) refuse(reason, action string, ih []byte, text string) {
 	case rejBadJSON, rejBadAction, rejBadField, rejBinary, rejOffers:
 		c.bad++
 	}
-	c.send(failureMessage(action, ih, text))
+	c.sendTo(c, failureMessage(action, ih, text))
 }
