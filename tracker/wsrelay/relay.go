@@ -82,14 +82,17 @@ type op struct {
 
 // Relay is a wsapi.Relay over Redis pub/sub. Close stops it.
 type Relay struct {
-	rdb  redis.UniversalClient
-	opt  Options
-	ch   string // our channel
-	q    chan op
-	up   atomic.Bool
-	m    *metrics
-	stop chan struct{}
-	wg   sync.WaitGroup
+	rdb redis.UniversalClient
+	opt Options
+	ch  string // our channel
+	q   chan op
+	up  atomic.Bool
+	// subscribed: Redis confirmed our channel's subscription, so messages published to it
+	// now reach us (pub/sub keeps nothing for a subscriber not yet there).
+	subscribed atomic.Bool
+	m          *metrics
+	stop       chan struct{}
+	wg         sync.WaitGroup
 
 	mu   sync.Mutex
 	size map[bittorrent.InfoHash]int // peers of a swarm on all instances, as last counted
@@ -519,6 +522,7 @@ func (r *Relay) subscribe(deliver func(*wsapi.RelayMessage)) {
 		cur := ps
 		mu.Unlock()
 		err := r.receive(ctx, cur, deliver, &backoff)
+		r.subscribed.Store(false)
 		cur.Close()
 		if ctx.Err() != nil {
 			return
@@ -542,6 +546,7 @@ func (r *Relay) receive(ctx context.Context, ps *redis.PubSub, deliver func(*wsa
 		switch msg := msg.(type) {
 		case *redis.Subscription:
 			*backoff = 100 * time.Millisecond
+			r.subscribed.Store(true)
 		case *redis.Message:
 			m, err := decode([]byte(msg.Payload), r.opt.MaxMessage)
 			if err != nil {

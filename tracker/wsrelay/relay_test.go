@@ -48,6 +48,13 @@ func newInstance(t *testing.T, rdb redis.UniversalClient, now func() time.Time) 
 		r.Close()
 		hs.Close()
 	})
+	// Offers published before Redis confirms the instance's subscription would be lost.
+	testenv.WaitFor(t, 10*time.Second, "the instance's relay channel subscribed", func() error {
+		if !r.subscribed.Load() {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
 	return &instance{relay: r, reg: reg, url: "ws" + strings.TrimPrefix(hs.URL, "http") + "/announce"}
 }
 
