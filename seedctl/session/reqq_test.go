@@ -79,7 +79,13 @@ func TestNonFastRequestsBounded(t *testing.T) {
 				p.flush()
 			}
 		}
+		// The seeder's reader buffers what it has not handled yet (up to the wire's read
+		// buffer, 64 KiB, and its 512-byte raw buffer), so a flushed flood may still be on its
+		// way to the queue. Keep-alives, four times that buffer, follow it: when they are
+		// flushed, the reader has asked for more than its buffer holds, so every REQUEST
+		// before them has been handled (queued or dropped).
 		p.flush()
+		p.send(make([]byte, 4*(64<<10+512))) // zero lengths: keep-alives
 		served := 0
 		next := func() *wire.Message {
 			t.Helper()
