@@ -165,7 +165,7 @@ func newTorrent(mi *metafile.Torrent, data payload, have wire.Bitfield, cfg Conf
 		ih:           bittorrent.InfoHash(mi.InfoHash),
 		numPieces:    n,
 		log:          cfg.Logger.With("torrent", mi.Name),
-		sendMode:     sendVectored,
+		sendMode:     sendFile, // sendVectored costs less CPU but was slower on the wall clock (performance.md)
 		idle:         IdleTimeout,
 		snubAfter:    SnubTimeout,
 		rechokeEvery: choker.RechokeInterval,
